@@ -1,0 +1,474 @@
+//! The JSON messages that cross the [`crate::ffi`] tables.
+//!
+//! Unknown fields are ignored on read so either side can add optional fields without an ABI
+//! bump; removing or changing a field's meaning needs one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// What a plugin is and what it may do, read by the host before `init`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Unique plugin name, also its configuration section `[plugins.config.NAME]`.
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: String,
+    pub commands: Vec<CommandSpec>,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+}
+
+/// A command or subcommand. A command with subcommands is only a group: it takes no options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    pub name: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subcommands: Vec<CommandSpec>,
+    /// Permission the caller needs; defaults to the command path joined by dots (`aks.scale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    /// Destructive commands run only after the caller confirms.
+    #[serde(default)]
+    pub destructive: bool,
+    /// Default time limit in seconds; the host cancels the call after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+/// One typed option of a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptionSpec {
+    pub name: String,
+    pub description: String,
+    pub kind: OptionKind,
+    #[serde(default)]
+    pub required: bool,
+    /// May be given without `--name`, in declaration order among positional options.
+    #[serde(default)]
+    pub positional: bool,
+    /// The plugin answers autocomplete queries for this option.
+    #[serde(default)]
+    pub autocomplete: bool,
+    /// Allowed values when `kind` is `choice`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    /// Value used when the option is not given (already typed: string, integer, bool, ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// Never written to the audit log or logs.
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+/// The type of an option's value, as the plugin receives it in [`Call::options`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptionKind {
+    /// JSON string.
+    String,
+    /// JSON integer (i64).
+    Integer,
+    /// JSON bool; `--flag` alone means true.
+    Boolean,
+    /// Written `90s`, `15m`, `1h30m`; the plugin receives whole milliseconds (JSON integer).
+    Duration,
+    /// JSON string, one of [`OptionSpec::choices`].
+    Choice,
+}
+
+/// What a plugin may ask of the host. Anything not declared here is refused and audited.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Outbound HTTP targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpCapability>,
+    /// Program names (as configured in `[host.programs]`) the plugin may run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub programs: Vec<String>,
+    /// Use of the plugin's own key-value namespace in the state database.
+    #[serde(default)]
+    pub kv: bool,
+    /// Pushing notifications to the host's alert router.
+    #[serde(default)]
+    pub notify: bool,
+}
+
+/// An HTTP host a plugin may call, optionally with a named auth profile the host attaches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpCapability {
+    /// `host` or `host:port`; a leading `*.` matches any subdomain.
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_profile: Option<String>,
+}
+
+/// Who asked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Caller {
+    pub user_id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// One command invocation, already validated against the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub invocation_id: String,
+    /// Command path, e.g. `["aks", "scale"]`.
+    pub command: Vec<String>,
+    pub caller: Caller,
+    pub channel: String,
+    /// Typed option values by name; options not given and without default are absent.
+    pub options: Map<String, Value>,
+    /// Time limit the host applies, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub text: String,
+    /// Show only to the caller (Discord ephemeral); use for secrets and per-user data.
+    #[serde(default)]
+    pub ephemeral: bool,
+}
+
+impl Reply {
+    pub fn text(text: impl Into<String>) -> Reply {
+        Reply {
+            text: text.into(),
+            ephemeral: false,
+        }
+    }
+}
+
+/// An autocomplete request for one option while the user types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutocompleteQuery {
+    pub command: Vec<String>,
+    pub option: String,
+    /// What the user typed so far.
+    pub partial: String,
+    /// Other options already filled in, loosely typed.
+    #[serde(default)]
+    pub options: Map<String, Value>,
+    pub caller: Caller,
+}
+
+/// One autocomplete suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub name: String,
+    pub value: String,
+}
+
+/// A failure a plugin reports; `option` points at the offending input when there is one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginError {
+    /// Stable machine code, e.g. `bad_input`, `not_found`, `cloud`, `denied`.
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option: Option<String>,
+}
+
+impl PluginError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> PluginError {
+        PluginError {
+            code: code.into(),
+            message: message.into(),
+            option: None,
+        }
+    }
+}
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.option {
+            Some(option) => write!(f, "{} (option --{option})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+/// Every plugin function answers `{"ok": T}` or `{"error": PluginError}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginResponse<T> {
+    Ok(T),
+    Error(PluginError),
+}
+
+impl<T> From<Result<T, PluginError>> for PluginResponse<T> {
+    fn from(result: Result<T, PluginError>) -> Self {
+        match result {
+            Ok(value) => PluginResponse::Ok(value),
+            Err(error) => PluginResponse::Error(error),
+        }
+    }
+}
+
+impl<T> From<PluginResponse<T>> for Result<T, PluginError> {
+    fn from(response: PluginResponse<T>) -> Self {
+        match response {
+            PluginResponse::Ok(value) => Ok(value),
+            PluginResponse::Error(error) => Err(error),
+        }
+    }
+}
+
+/// A request from a plugin to a host service. `invocation` ties it to the command being run,
+/// so progress, audit and cancellation attach to it; it is absent only outside any call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<String>,
+    #[serde(flatten)]
+    pub service: Service,
+}
+
+/// The services, tagged by `service`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "service", rename_all = "snake_case")]
+pub enum Service {
+    /// A line of progress shown to the caller while the command runs.
+    Progress { message: String },
+    /// An unsolicited notification for the alert router. Answers `null`.
+    Notify { notification: Notification },
+    /// A log line in the host's log, attributed to the plugin.
+    Log { level: LogLevel, message: String },
+    /// An HTTP request. Answers an [`HttpResponse`].
+    Http { request: HttpRequest },
+    /// Key-value state in the plugin's own namespace. Answers the value or `null`.
+    KvGet { key: String },
+    /// Answers `null`.
+    KvPut { key: String, value: Value },
+    /// Answers `true` when the key existed.
+    KvDelete { key: String },
+    /// Answers `[[key, value], ...]` for keys starting with `prefix`, sorted by key.
+    KvList { prefix: String },
+    /// Runs a configured program with an argument list (no shell). Answers a [`ProgramOutput`].
+    Run {
+        program: String,
+        args: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stdin: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// A notification pushed by a plugin (job finished, deploy done, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub title: String,
+    pub text: String,
+    /// `info`, `warning` or `critical`.
+    #[serde(default = "default_severity")]
+    pub severity: String,
+    /// Routing labels (cluster, namespace, team, ...).
+    #[serde(default)]
+    pub labels: Map<String, Value>,
+    /// Preferred channel; the router may override it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+fn default_severity() -> String {
+    "info".to_owned()
+}
+
+/// An outbound HTTP request. The host attaches `auth_profile`'s credentials; a plugin never
+/// sees them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// UTF-8 body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body, decoded as UTF-8 with replacement characters for invalid bytes.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramOutput {
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A host service's answer: `{"ok": value}` or `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostResponse {
+    Ok(Value),
+    Error(HostError),
+}
+
+/// Why a host service refused or failed. Codes: `capability_denied`, `cancelled`, `timeout`,
+/// `bad_request`, `unavailable`, `upstream`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostError {
+    pub code: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_request_is_flat_and_tagged() {
+        let request = HostRequest {
+            invocation: Some("inv-1".into()),
+            service: Service::KvGet { key: "k".into() },
+        };
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"invocation": "inv-1", "service": "kv_get", "key": "k"})
+        );
+        assert_eq!(
+            serde_json::from_value::<HostRequest>(json).unwrap(),
+            request
+        );
+    }
+
+    #[test]
+    fn plugin_response_shape() {
+        let ok: PluginResponse<Reply> = Ok(Reply::text("hi")).into();
+        assert_eq!(
+            serde_json::to_value(&ok).unwrap(),
+            serde_json::json!({"ok": {"text": "hi", "ephemeral": false}})
+        );
+        let err: PluginResponse<Reply> = Err(PluginError::new("bad_input", "no")).into();
+        assert_eq!(
+            serde_json::to_value(&err).unwrap(),
+            serde_json::json!({"error": {"code": "bad_input", "message": "no"}})
+        );
+    }
+}
+
+/// Builders so manifests read as a list of commands rather than struct literals.
+impl CommandSpec {
+    pub fn new(name: &str, description: &str) -> CommandSpec {
+        CommandSpec {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            options: Vec::new(),
+            subcommands: Vec::new(),
+            permission: None,
+            destructive: false,
+            timeout_secs: None,
+        }
+    }
+
+    pub fn option(mut self, option: OptionSpec) -> CommandSpec {
+        self.options.push(option);
+        self
+    }
+
+    pub fn subcommand(mut self, sub: CommandSpec) -> CommandSpec {
+        self.subcommands.push(sub);
+        self
+    }
+
+    pub fn permission(mut self, permission: &str) -> CommandSpec {
+        self.permission = Some(permission.to_owned());
+        self
+    }
+
+    pub fn destructive(mut self) -> CommandSpec {
+        self.destructive = true;
+        self
+    }
+
+    pub fn timeout_secs(mut self, secs: u64) -> CommandSpec {
+        self.timeout_secs = Some(secs);
+        self
+    }
+}
+
+impl OptionSpec {
+    pub fn new(name: &str, kind: OptionKind, description: &str) -> OptionSpec {
+        OptionSpec {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            kind,
+            required: false,
+            positional: false,
+            autocomplete: false,
+            choices: Vec::new(),
+            default: None,
+            sensitive: false,
+        }
+    }
+
+    pub fn choice(name: &str, choices: &[&str], description: &str) -> OptionSpec {
+        let mut option = OptionSpec::new(name, OptionKind::Choice, description);
+        option.choices = choices.iter().map(|c| (*c).to_owned()).collect();
+        option
+    }
+
+    pub fn required(mut self) -> OptionSpec {
+        self.required = true;
+        self
+    }
+
+    pub fn positional(mut self) -> OptionSpec {
+        self.positional = true;
+        self
+    }
+
+    pub fn autocomplete(mut self) -> OptionSpec {
+        self.autocomplete = true;
+        self
+    }
+
+    pub fn default_value(mut self, value: Value) -> OptionSpec {
+        self.default = Some(value);
+        self
+    }
+
+    pub fn sensitive(mut self) -> OptionSpec {
+        self.sensitive = true;
+        self
+    }
+}
+
+/// A host service failure becomes the plugin's error with the same code, so `?` works in
+/// command handlers.
+impl From<HostError> for PluginError {
+    fn from(error: HostError) -> Self {
+        PluginError::new(error.code, error.message)
+    }
+}
