@@ -1,1 +1,161 @@
-fn main() {}
+//! The `deckhand` binary: command-line parsing and wiring; everything else is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use deckhand::app::App;
+use deckhand::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "deckhand",
+    version,
+    about = "ChatOps for Azure and Kubernetes, served by plugins"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "DECKHAND_CONFIG",
+        default_value = "config/deckhand.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Chat with the bot in the terminal (commands from stdin, replies on stdout).
+    Shell,
+    /// Validate the configuration and the plugins, then exit (non-zero on any problem).
+    Check,
+    /// Inspect plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// List the plugins that load, with their commands.
+    List {
+        /// Print JSON (manifests) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("deckhand: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Shell => {
+            let app = App::start(config).context("starting the bot")?;
+            for error in &app.load_errors {
+                eprintln!("warning: {error}");
+            }
+            deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => check(config, &cli.config),
+        Command::Plugins {
+            command: PluginsCommand::List { json },
+        } => {
+            let app = App::start(config).context("starting the bot")?;
+            let registry = app.host.registry();
+            if json {
+                let manifests: Vec<_> = registry.plugins.values().map(|p| &p.manifest).collect();
+                println!("{}", serde_json::to_string_pretty(&manifests)?);
+            } else {
+                for plugin in registry.plugins.values() {
+                    let commands: Vec<String> = plugin
+                        .manifest
+                        .commands
+                        .iter()
+                        .map(|c| format!("/{}", c.name))
+                        .collect();
+                    println!(
+                        "{} {}  {}  ({})",
+                        plugin.manifest.name,
+                        plugin.manifest.version,
+                        commands.join(" "),
+                        plugin.source.display()
+                    );
+                }
+            }
+            for error in &app.load_errors {
+                eprintln!("not loaded: {error}");
+            }
+            Ok(if app.load_errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+/// Loads everything `shell` would, reports every problem, and touches no real state.
+fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let scratch = tempfile::tempdir()?;
+    config.state.path = scratch.path().join("check.db");
+    let app = App::start(config)?;
+    let mut problems: Vec<String> = app.load_errors.iter().map(ToString::to_string).collect();
+    for plugin in app.host.registry().plugins.values() {
+        let caps = &plugin.manifest.capabilities;
+        for profile in caps.http.iter().filter_map(|h| h.auth_profile.as_deref()) {
+            if !app.config.auth_profiles.contains_key(profile) {
+                problems.push(format!(
+                    "{}: plugin {} uses auth profile {profile:?}, which [auth_profiles] does not define",
+                    path.display(),
+                    plugin.manifest.name
+                ));
+            }
+        }
+        for program in &caps.programs {
+            if !app.config.host.programs.contains_key(program) {
+                problems.push(format!(
+                    "{}: plugin {} runs program {program:?}, which [host.programs] does not define",
+                    path.display(),
+                    plugin.manifest.name
+                ));
+            }
+        }
+    }
+    let count = app.host.registry().plugins.len();
+    if problems.is_empty() {
+        println!("{}: ok ({count} plugins loaded)", path.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -342,42 +342,6 @@ pub struct HostError {
     pub message: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_request_is_flat_and_tagged() {
-        let request = HostRequest {
-            invocation: Some("inv-1".into()),
-            service: Service::KvGet { key: "k".into() },
-        };
-        let json = serde_json::to_value(&request).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"invocation": "inv-1", "service": "kv_get", "key": "k"})
-        );
-        assert_eq!(
-            serde_json::from_value::<HostRequest>(json).unwrap(),
-            request
-        );
-    }
-
-    #[test]
-    fn plugin_response_shape() {
-        let ok: PluginResponse<Reply> = Ok(Reply::text("hi")).into();
-        assert_eq!(
-            serde_json::to_value(&ok).unwrap(),
-            serde_json::json!({"ok": {"text": "hi", "ephemeral": false}})
-        );
-        let err: PluginResponse<Reply> = Err(PluginError::new("bad_input", "no")).into();
-        assert_eq!(
-            serde_json::to_value(&err).unwrap(),
-            serde_json::json!({"error": {"code": "bad_input", "message": "no"}})
-        );
-    }
-}
-
 /// Builders so manifests read as a list of commands rather than struct literals.
 impl CommandSpec {
     pub fn new(name: &str, description: &str) -> CommandSpec {
@@ -470,5 +434,41 @@ impl OptionSpec {
 impl From<HostError> for PluginError {
     fn from(error: HostError) -> Self {
         PluginError::new(error.code, error.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_request_is_flat_and_tagged() {
+        let request = HostRequest {
+            invocation: Some("inv-1".into()),
+            service: Service::KvGet { key: "k".into() },
+        };
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"invocation": "inv-1", "service": "kv_get", "key": "k"})
+        );
+        assert_eq!(
+            serde_json::from_value::<HostRequest>(json).unwrap(),
+            request
+        );
+    }
+
+    #[test]
+    fn plugin_response_shape() {
+        let ok: PluginResponse<Reply> = Ok(Reply::text("hi")).into();
+        assert_eq!(
+            serde_json::to_value(&ok).unwrap(),
+            serde_json::json!({"ok": {"text": "hi", "ephemeral": false}})
+        );
+        let err: PluginResponse<Reply> = Err(PluginError::new("bad_input", "no")).into();
+        assert_eq!(
+            serde_json::to_value(&err).unwrap(),
+            serde_json::json!({"error": {"code": "bad_input", "message": "no"}})
+        );
     }
 }

@@ -1,0 +1,50 @@
+//! Wiring: config → state → services → plugin host → router. Shared by every subcommand and by
+//! the tests, so they run exactly what the binary runs.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::host::services::Services;
+use crate::host::{HostError, PluginHost};
+use crate::router::{Router, RouterOptions};
+use crate::state::{Db, StateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub host: Arc<PluginHost>,
+    pub router: Arc<Router>,
+    /// Plugins that failed to load; the others are running.
+    pub load_errors: Vec<HostError>,
+}
+
+impl App {
+    /// Opens the state database and loads the configured plugins. Must run inside a tokio
+    /// runtime.
+    pub fn start(config: Config) -> Result<App, AppError> {
+        let db = Db::open(&config.resolve(&config.state.path))?;
+        let services = Services::new(config.clone(), db.clone());
+        let host = Arc::new(PluginHost::new(services)?);
+        let load_errors = host.load_configured()?;
+        let router = Arc::new(Router::new(
+            host.clone(),
+            db.clone(),
+            RouterOptions::from_config(&config),
+        ));
+        Ok(App {
+            config,
+            db,
+            host,
+            router,
+            load_errors,
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! Terminal chat: `deckhand shell`. A prompt with history on a TTY, plain lines when piped, so
+//! `printf '/help\n' | deckhand shell` works in scripts and tests.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use deckhand_plugin_abi::proto::Caller;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::config::TerminalConfig;
+use crate::router::{Invocation, Response, ResponseKind, Router};
+
+/// How a response reads in the terminal.
+pub fn render(response: &Response) -> String {
+    match response.kind {
+        ResponseKind::Error => format!("error: {}", response.text),
+        ResponseKind::Ok | ResponseKind::Pending => response.text.clone(),
+    }
+}
+
+/// Reads commands until end of input (or `/quit`), printing each reply.
+pub async fn run(router: Arc<Router>, terminal: &TerminalConfig) -> anyhow::Result<()> {
+    let caller = Caller {
+        user_id: terminal.user_id.clone(),
+        display_name: terminal.display_name.clone(),
+        roles: terminal.roles.clone(),
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let mut lines = if interactive {
+        prompt_lines()
+    } else {
+        piped_lines()
+    };
+    let mut notifications = router.host().services().subscribe_notifications();
+    tokio::spawn(async move {
+        while let Ok(n) = notifications.recv().await {
+            println!(
+                "[{} {}] {}: {}",
+                n.plugin, n.notification.severity, n.notification.title, n.notification.text
+            );
+        }
+    });
+    while let Some((line, done)) = lines.recv().await {
+        let line = line.trim().to_owned();
+        if matches!(line.as_str(), "/quit" | "/exit") {
+            break;
+        }
+        if !line.is_empty() {
+            let invocation = Invocation::new("terminal", &terminal.channel, caller.clone(), &line);
+            let response = handle(&router, invocation, interactive).await;
+            println!("{}", render(&response));
+            let _ = std::io::stdout().flush();
+        }
+        let _ = done.send(());
+    }
+    Ok(())
+}
+
+/// Runs one command, printing progress as it comes; Ctrl-C on a TTY cancels it.
+async fn handle(router: &Router, invocation: Invocation, interactive: bool) -> Response {
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<String>();
+    let printer = tokio::spawn(async move {
+        while let Some(line) = progress_rx.recv().await {
+            println!("  … {line}");
+        }
+    });
+    let id = invocation.id.clone();
+    let work = router.handle(invocation, progress_tx);
+    tokio::pin!(work);
+    let response = loop {
+        tokio::select! {
+            response = &mut work => break response,
+            _ = tokio::signal::ctrl_c(), if interactive => {
+                router.host().services().cancel(&id);
+                println!("  … cancelling");
+            }
+        }
+    };
+    let _ = printer.await;
+    response
+}
+
+type Lines = mpsc::Receiver<(String, tokio::sync::oneshot::Sender<()>)>;
+
+/// Lines from a pipe; no prompt, no history.
+fn piped_lines() -> Lines {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            if tx.send((line, done_tx)).await.is_err() {
+                break;
+            }
+            let _ = done_rx.await;
+        }
+    });
+    rx
+}
+
+/// Lines from a prompt with history (rustyline), on a thread of its own because it blocks.
+/// The next prompt waits until the previous reply is printed.
+fn prompt_lines() -> Lines {
+    let (tx, rx) = mpsc::channel(1);
+    std::thread::spawn(move || {
+        let Ok(mut editor) = rustyline::DefaultEditor::new() else {
+            return;
+        };
+        let history =
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".deckhand_history"));
+        if let Some(path) = &history {
+            let _ = editor.load_history(path);
+        }
+        println!("Deckhand terminal chat. /help lists commands, /quit or Ctrl-D leaves.");
+        while let Ok(line) = editor.readline("deckhand> ") {
+            let _ = editor.add_history_entry(line.as_str());
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            if tx.blocking_send((line, done_tx)).is_err() {
+                break;
+            }
+            let _ = done_rx.blocking_recv();
+        }
+        if let Some(path) = &history {
+            let _ = editor.save_history(path);
+        }
+    });
+    rx
+}

@@ -1,0 +1,320 @@
+//! The bot's configuration file (`config/deckhand.toml`).
+//!
+//! Every section denies unknown keys, so a typo is an error with its line instead of a setting
+//! silently ignored. Secrets are written as `${ENV_VAR}` and read from the environment at load.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// toml's message names the line, column and key.
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub state: StateConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    #[serde(default)]
+    pub host: HostConfig,
+    /// Named credentials the host attaches to plugin HTTP calls.
+    #[serde(default)]
+    pub auth_profiles: BTreeMap<String, AuthProfile>,
+    #[serde(default)]
+    pub terminal: TerminalConfig,
+    #[serde(default)]
+    pub confirm: ConfirmConfig,
+    /// Who may run what; a caller gets the union of every matching rule.
+    #[serde(default)]
+    pub permissions: Vec<PermissionRule>,
+    /// Directory of the config file; relative paths in it are resolved against this.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// SQLite database file, created on first start.
+    pub path: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: PathBuf::from("state/deckhand.db"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Directory scanned for plugin libraries.
+    pub dir: PathBuf,
+    /// Only files named `{lib}{prefix}*.{so,dylib,dll}` are loaded.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// When set, only these plugin names are kept.
+    #[serde(default)]
+    pub enabled: Option<Vec<String>>,
+    /// Time limit for commands whose manifest names none.
+    #[serde(default = "default_timeout", with = "humantime_serde_compat")]
+    pub default_timeout: Duration,
+    /// Each plugin's own section, handed to it at init as JSON.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+}
+
+fn default_prefix() -> String {
+    "deckhand_plugin_".to_owned()
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: PathBuf::from("target/debug"),
+            prefix: default_prefix(),
+            enabled: None,
+            default_timeout: default_timeout(),
+            config: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Programs plugins may run, by the name they use: `helm = "/usr/bin/helm"`.
+    #[serde(default)]
+    pub programs: BTreeMap<String, PathBuf>,
+    /// Time limit of one HTTP call made for a plugin.
+    #[serde(default = "default_http_timeout", with = "humantime_serde_compat")]
+    pub http_timeout: Duration,
+}
+
+fn default_http_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// How the host authenticates an HTTP call a plugin makes with `auth_profile = NAME`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthProfile {
+    Bearer {
+        token: Secret,
+    },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    /// AWS Signature Version 4, as S3 servers (MinIO) expect.
+    Sigv4 {
+        access_key: Secret,
+        secret_key: Secret,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(default = "default_sigv4_service")]
+        service: String,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+fn default_sigv4_service() -> String {
+    "s3".to_owned()
+}
+
+/// Who the person at the terminal is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalConfig {
+    pub user_id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub channel: String,
+    /// Whether `--yes` may skip confirmations here.
+    #[serde(default)]
+    pub allow_yes: bool,
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        TerminalConfig {
+            user_id: "local".into(),
+            display_name: "Local operator".into(),
+            roles: vec!["admin".into()],
+            channel: "terminal".into(),
+            allow_yes: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmConfig {
+    /// How long a destructive command waits for its confirmation.
+    #[serde(default = "default_confirm_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Commands that need a second person with an approver role.
+    #[serde(default)]
+    pub approval: Vec<ApprovalRule>,
+}
+
+fn default_confirm_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for ConfirmConfig {
+    fn default() -> Self {
+        ConfirmConfig {
+            timeout: default_confirm_timeout(),
+            approval: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    /// Permission patterns of the commands this applies to (`aks.stop`, `aks.pool.*`).
+    pub commands: Vec<String>,
+    pub approver_roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionRule {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Permission patterns: `*`, `aks.*`, `*.status`.
+    pub allow: Vec<String>,
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths inside resolve against its directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::parse(&text, path, &base_dir)
+    }
+
+    pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config.base_dir = base_dir.to_owned();
+        Ok(config)
+    }
+
+    /// Resolves a path from the config file against the file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The plugin's config section as JSON (`null` when absent).
+    pub fn plugin_section(&self, plugin: &str) -> serde_json::Value {
+        self.plugins
+            .config
+            .get(plugin)
+            .and_then(|v| serde_json::to_value(v).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Durations written the human way (`90s`, `15m`, `1h`) in TOML strings.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}: {e} (write e.g. \"90s\", \"15m\", \"1h\")"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("deckhand.toml"), Path::new("/etc/deckhand"))
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let err = parse("[plugins]\ndir = \"x\"\ncolour = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("deckhand.toml: "), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_with_its_line() {
+        let err = parse("[terminal]\nuser_id = \"u\"\ndisplay_name = \"U\"\nchannel = \"c\"\nroles = \"admin\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 5"), "{err}");
+        assert!(err.contains("sequence"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_format() {
+        let err = parse("[confirm]\ntimeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("15m"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_dir() {
+        let config = parse("").unwrap();
+        assert_eq!(
+            config.resolve(&config.state.path),
+            PathBuf::from("/etc/deckhand/state/deckhand.db")
+        );
+    }
+}

@@ -1,0 +1,547 @@
+//! Host services: what a plugin may ask of the host, and the one place that checks the
+//! plugin's declared capabilities, applies time limits, meters and audits each call.
+
+pub mod http;
+pub mod programs;
+pub mod sigv4;
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deckhand_plugin_abi::ffi::{Buf, HostApi};
+use deckhand_plugin_abi::proto::{
+    Capabilities, HostError, HostRequest, HostResponse, LogLevel, Notification, Service,
+};
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::config::Config;
+use crate::state::Db;
+use crate::state::audit::ServiceCallRecord;
+
+/// A notification a plugin pushed, tagged with its source.
+#[derive(Debug, Clone)]
+pub struct PluginNotification {
+    pub plugin: String,
+    pub invocation: Option<String>,
+    pub notification: Notification,
+}
+
+/// One command in flight: where its progress goes and whether it was cancelled.
+pub struct ActiveCall {
+    pub plugin: String,
+    pub deadline: Instant,
+    cancelled: AtomicBool,
+    progress: mpsc::UnboundedSender<String>,
+}
+
+impl ActiveCall {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+/// Per-plugin counters, shown by `/plugins list`.
+#[derive(Debug, Default)]
+pub struct Meter {
+    pub service_calls: AtomicU64,
+    pub refused: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// Everything the services share; one per bot.
+pub struct Services {
+    pub db: Db,
+    http: http::HttpService,
+    config: Config,
+    runtime: tokio::runtime::Handle,
+    active: Mutex<HashMap<String, Arc<ActiveCall>>>,
+    meters: Mutex<BTreeMap<String, Arc<Meter>>>,
+    notifications: broadcast::Sender<PluginNotification>,
+}
+
+fn error(code: &str, message: impl Into<String>) -> HostError {
+    HostError {
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Services {
+    /// Must be called inside a tokio runtime; plugin threads use its handle for async I/O.
+    pub fn new(config: Config, db: Db) -> Arc<Services> {
+        let (notifications, _) = broadcast::channel(256);
+        Arc::new(Services {
+            db,
+            http: http::HttpService::new(),
+            config,
+            runtime: tokio::runtime::Handle::current(),
+            active: Mutex::default(),
+            meters: Mutex::default(),
+            notifications,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Receives every notification plugins push from now on.
+    pub fn subscribe_notifications(&self) -> broadcast::Receiver<PluginNotification> {
+        self.notifications.subscribe()
+    }
+
+    /// Registers a command about to cross into `plugin`; its progress lines go to `progress`.
+    pub fn begin_call(
+        &self,
+        invocation: &str,
+        plugin: &str,
+        timeout: Duration,
+        progress: mpsc::UnboundedSender<String>,
+    ) -> Arc<ActiveCall> {
+        let call = Arc::new(ActiveCall {
+            plugin: plugin.to_owned(),
+            deadline: Instant::now() + timeout,
+            cancelled: AtomicBool::new(false),
+            progress,
+        });
+        self.lock_active()
+            .insert(invocation.to_owned(), call.clone());
+        call
+    }
+
+    /// Forgets a finished command; later service requests under its id are refused.
+    pub fn end_call(&self, invocation: &str) {
+        if let Some(call) = self.lock_active().remove(invocation) {
+            call.cancel();
+        }
+    }
+
+    /// Cancels a command in flight; true if it was running.
+    pub fn cancel(&self, invocation: &str) -> bool {
+        match self.lock_active().get(invocation) {
+            Some(call) => {
+                call.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ActiveCall>>> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn meter(&self, plugin: &str) -> Arc<Meter> {
+        self.meters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(plugin.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn is_cancelled(&self, invocation: &str) -> bool {
+        self.lock_active()
+            .get(invocation)
+            .is_none_or(|call| call.is_cancelled())
+    }
+}
+
+/// A plugin's view of the services: its name and capabilities, fixed at load.
+pub struct PluginServices {
+    plugin: String,
+    capabilities: Capabilities,
+    services: Arc<Services>,
+    meter: Arc<Meter>,
+}
+
+/// What the host hands a plugin at init: the C table plus the state it points to. Boxed so the
+/// pointers stay valid for as long as the plugin is loaded.
+pub struct HostTable {
+    api: HostApi,
+    _state: Box<PluginServices>,
+}
+
+impl HostTable {
+    pub fn new(
+        plugin: &str,
+        capabilities: Capabilities,
+        services: Arc<Services>,
+    ) -> Box<HostTable> {
+        let meter = services.meter(plugin);
+        let state = Box::new(PluginServices {
+            plugin: plugin.to_owned(),
+            capabilities,
+            services,
+            meter,
+        });
+        Box::new(HostTable {
+            api: HostApi {
+                abi_version: deckhand_plugin_abi::ABI_VERSION,
+                size: std::mem::size_of::<HostApi>() as u32,
+                ctx: (&*state as *const PluginServices).cast(),
+                call: host_call,
+                is_cancelled: host_is_cancelled,
+                free_buf: host_free_buf,
+            },
+            _state: state,
+        })
+    }
+
+    pub fn api(&self) -> *const HostApi {
+        &self.api
+    }
+}
+
+extern "C" fn host_call(ctx: *const c_void, request: *const u8, len: usize) -> Buf {
+    // SAFETY: `ctx` is the `PluginServices` this plugin's table was built with, alive while the
+    // plugin is; the plugin promises `len` readable bytes at `request`.
+    let services = unsafe { &*ctx.cast::<PluginServices>() };
+    let bytes = if request.is_null() {
+        &[][..]
+    } else {
+        unsafe { std::slice::from_raw_parts(request, len) }
+    };
+    let response = catch_unwind(AssertUnwindSafe(|| services.handle(bytes))).unwrap_or_else(|_| {
+        HostResponse::Error(error(
+            "internal",
+            "the host failed while serving this request",
+        ))
+    });
+    Buf::from_vec(serde_json::to_vec(&response).expect("host responses always serialize"))
+}
+
+extern "C" fn host_is_cancelled(ctx: *const c_void, invocation: *const u8, len: usize) -> bool {
+    // SAFETY: as in `host_call`.
+    let services = unsafe { &*ctx.cast::<PluginServices>() };
+    let bytes = if invocation.is_null() {
+        &[][..]
+    } else {
+        unsafe { std::slice::from_raw_parts(invocation, len) }
+    };
+    std::str::from_utf8(bytes).map_or(true, |id| services.services.is_cancelled(id))
+}
+
+extern "C" fn host_free_buf(_ctx: *const c_void, buf: Buf) {
+    // SAFETY: only buffers from `host_call` come back here.
+    drop(unsafe { buf.into_vec() });
+}
+
+/// How a service call is described in the audit log.
+fn describe(service: &Service) -> (&'static str, String) {
+    match service {
+        Service::Progress { .. } => ("progress", String::new()),
+        Service::Notify { notification } => ("notify", notification.title.clone()),
+        Service::Log { .. } => ("log", String::new()),
+        Service::Http { request } => (
+            "http",
+            format!("{} {}", request.method, redact_query(&request.url)),
+        ),
+        Service::KvGet { key } => ("kv_get", key.clone()),
+        Service::KvPut { key, .. } => ("kv_put", key.clone()),
+        Service::KvDelete { key } => ("kv_delete", key.clone()),
+        Service::KvList { prefix } => ("kv_list", prefix.clone()),
+        Service::Run { program, args, .. } => ("run", format!("{program} {}", args.join(" "))),
+    }
+}
+
+/// URLs are audited without their query string, which may hold tokens.
+fn redact_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(base, _)| base)
+}
+
+impl PluginServices {
+    fn handle(&self, bytes: &[u8]) -> HostResponse {
+        let request: HostRequest = match serde_json::from_slice(bytes) {
+            Ok(request) => request,
+            Err(e) => {
+                return HostResponse::Error(error(
+                    "bad_request",
+                    format!("unreadable host request: {e}"),
+                ));
+            }
+        };
+        let started = Instant::now();
+        let (service, target) = describe(&request.service);
+        let call = match self.active_call(request.invocation.as_deref()) {
+            Ok(call) => call,
+            Err(e) => return HostResponse::Error(e),
+        };
+        let checked = self.check_capability(&request.service);
+        let result = match &checked {
+            Ok(()) => self.serve(&request.service, call.as_deref()),
+            Err(e) => Err(e.clone()),
+        };
+        self.meter.service_calls.fetch_add(1, Ordering::Relaxed);
+        if checked.is_err() {
+            self.meter.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(plugin = %self.plugin, service, target = %target, "refused: outside the plugin's capabilities");
+        } else if result.is_err() {
+            self.meter.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        // Progress and logs are not worth a row each; everything else, and every refusal, is.
+        let audited = !matches!(
+            request.service,
+            Service::Progress { .. } | Service::Log { .. }
+        );
+        if audited || checked.is_err() {
+            let record = ServiceCallRecord {
+                invocation_id: request.invocation.clone(),
+                plugin: self.plugin.clone(),
+                service: service.to_owned(),
+                target,
+                allowed: checked.is_ok(),
+                outcome: match &result {
+                    Ok(_) => "ok".to_owned(),
+                    Err(e) => e.code.clone(),
+                },
+                duration_ms: started.elapsed().as_millis() as i64,
+            };
+            if let Err(e) = self.services.db.record_service_call(&record) {
+                tracing::error!(error = %e, "cannot audit a service call");
+            }
+        }
+        match result {
+            Ok(value) => HostResponse::Ok(value),
+            Err(e) => HostResponse::Error(e),
+        }
+    }
+
+    /// The command this request belongs to, if any; a finished or cancelled one is refused.
+    fn active_call(&self, invocation: Option<&str>) -> Result<Option<Arc<ActiveCall>>, HostError> {
+        let Some(id) = invocation else {
+            return Ok(None);
+        };
+        let call = self
+            .services
+            .lock_active()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| {
+                error(
+                    "cancelled",
+                    format!("invocation {id} is not running (finished or timed out)"),
+                )
+            })?;
+        if call.plugin != self.plugin {
+            return Err(error(
+                "bad_request",
+                format!("invocation {id} belongs to another plugin"),
+            ));
+        }
+        if call.is_cancelled() {
+            return Err(error("cancelled", "the call was cancelled"));
+        }
+        Ok(Some(call))
+    }
+
+    /// Refuses anything the manifest did not declare (or config did not allow).
+    fn check_capability(&self, service: &Service) -> Result<(), HostError> {
+        let caps = &self.capabilities;
+        let denied = |what: String| {
+            Err(error(
+                "capability_denied",
+                format!(
+                    "plugin {} is not allowed to {what}: its manifest does not declare it",
+                    self.plugin
+                ),
+            ))
+        };
+        match service {
+            Service::Progress { .. } | Service::Log { .. } => Ok(()),
+            Service::Notify { .. } if caps.notify => Ok(()),
+            Service::Notify { .. } => denied("push notifications".into()),
+            Service::KvGet { .. }
+            | Service::KvPut { .. }
+            | Service::KvDelete { .. }
+            | Service::KvList { .. }
+                if caps.kv =>
+            {
+                Ok(())
+            }
+            Service::KvGet { .. }
+            | Service::KvPut { .. }
+            | Service::KvDelete { .. }
+            | Service::KvList { .. } => denied("use key-value state".into()),
+            Service::Run { program, .. } => {
+                if !caps.programs.iter().any(|p| p == program) {
+                    return denied(format!("run program {program:?}"));
+                }
+                if !self.services.config.host.programs.contains_key(program) {
+                    return Err(error(
+                        "capability_denied",
+                        format!("program {program:?} is not configured in [host.programs]"),
+                    ));
+                }
+                Ok(())
+            }
+            Service::Http { request } => {
+                let url = reqwest::Url::parse(&request.url).map_err(|e| {
+                    error("bad_request", format!("invalid URL {:?}: {e}", request.url))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return denied(format!("use URL scheme {:?}", url.scheme()));
+                }
+                let host = url.host_str().unwrap_or_default();
+                let port = url.port_or_known_default();
+                let profile = request.auth_profile.as_deref();
+                let allowed = caps.http.iter().any(|cap| {
+                    host_matches(&cap.host, host, port) && cap.auth_profile.as_deref() == profile
+                });
+                if !allowed {
+                    let with = profile
+                        .map(|p| format!(" with auth profile {p:?}"))
+                        .unwrap_or_default();
+                    return denied(format!("call {host}{with}"));
+                }
+                if let Some(profile) = profile
+                    && !self.services.config.auth_profiles.contains_key(profile)
+                {
+                    return Err(error(
+                        "capability_denied",
+                        format!("auth profile {profile:?} is not configured in [auth_profiles]"),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn serve(&self, service: &Service, call: Option<&ActiveCall>) -> Result<Value, HostError> {
+        let db_error = |e: crate::state::StateError| error("unavailable", e.to_string());
+        // Time left before the command's deadline; outside a command, the service's own limit.
+        let remaining = |limit: Duration| match call {
+            Some(call) => call
+                .deadline
+                .saturating_duration_since(Instant::now())
+                .min(limit),
+            None => limit,
+        };
+        let services = &self.services;
+        match service {
+            Service::Progress { message } => {
+                if let Some(call) = call {
+                    let _ = call.progress.send(message.clone());
+                }
+                Ok(Value::Null)
+            }
+            Service::Log { level, message } => {
+                let plugin = &self.plugin;
+                match level {
+                    LogLevel::Error => tracing::error!(plugin, "{message}"),
+                    LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+                    LogLevel::Info => tracing::info!(plugin, "{message}"),
+                    LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+                }
+                Ok(Value::Null)
+            }
+            Service::Notify { notification } => {
+                let _ = services.notifications.send(PluginNotification {
+                    plugin: self.plugin.clone(),
+                    invocation: None,
+                    notification: notification.clone(),
+                });
+                Ok(Value::Null)
+            }
+            Service::KvGet { key } => Ok(services
+                .db
+                .kv_get(&self.plugin, key)
+                .map_err(db_error)?
+                .unwrap_or(Value::Null)),
+            Service::KvPut { key, value } => {
+                services
+                    .db
+                    .kv_put(&self.plugin, key, value)
+                    .map_err(db_error)?;
+                Ok(Value::Null)
+            }
+            Service::KvDelete { key } => Ok(Value::Bool(
+                services.db.kv_delete(&self.plugin, key).map_err(db_error)?,
+            )),
+            Service::KvList { prefix } => {
+                let entries = services
+                    .db
+                    .kv_list(&self.plugin, prefix)
+                    .map_err(db_error)?;
+                Ok(serde_json::to_value(entries).expect("kv entries serialize"))
+            }
+            Service::Http { request } => {
+                let profile = request
+                    .auth_profile
+                    .as_deref()
+                    .and_then(|p| services.config.auth_profiles.get(p));
+                let limit = request
+                    .timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(services.config.host.http_timeout)
+                    .min(services.config.host.http_timeout);
+                let response = services.runtime.block_on(services.http.execute(
+                    request,
+                    profile,
+                    remaining(limit),
+                ))?;
+                Ok(serde_json::to_value(response).expect("responses serialize"))
+            }
+            Service::Run {
+                program,
+                args,
+                stdin,
+                timeout_ms,
+            } => {
+                let path = &services.config.host.programs[program];
+                let limit = timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(Duration::from_secs(300));
+                let output = services.runtime.block_on(programs::run(
+                    path,
+                    args,
+                    stdin.as_deref(),
+                    remaining(limit),
+                ))?;
+                Ok(serde_json::to_value(output).expect("outputs serialize"))
+            }
+        }
+    }
+}
+
+/// `pattern` is `host`, `host:port` or `*.domain`; without a port any port matches.
+fn host_matches(pattern: &str, host: &str, port: Option<u16>) -> bool {
+    let (pattern_host, pattern_port) = match pattern.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse::<u16>().ok()),
+        _ => (pattern, None),
+    };
+    if pattern_port.is_some() && pattern_port != port {
+        return false;
+    }
+    let host = host.to_ascii_lowercase();
+    let pattern_host = pattern_host.to_ascii_lowercase();
+    match pattern_host.strip_prefix("*.") {
+        Some(domain) => host.ends_with(&format!(".{domain}")),
+        None => host == pattern_host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_matches;
+
+    #[test]
+    fn host_patterns() {
+        assert!(host_matches("127.0.0.1", "127.0.0.1", Some(8080)));
+        assert!(host_matches("127.0.0.1:8080", "127.0.0.1", Some(8080)));
+        assert!(!host_matches("127.0.0.1:8080", "127.0.0.1", Some(9090)));
+        assert!(host_matches("*.azurecr.io", "intens.azurecr.io", Some(443)));
+        assert!(!host_matches("*.azurecr.io", "azurecr.io", Some(443)));
+        assert!(!host_matches("*.azurecr.io", "evil-azurecr.io", Some(443)));
+        assert!(!host_matches("127.0.0.1", "localhost", Some(80)));
+    }
+}

@@ -1,0 +1,13 @@
+//! Deckhand: a ChatOps bot whose commands are served by plugins loaded at run time.
+//!
+//! The library holds everything the `deckhand` binary runs, so integration tests drive the
+//! same code: [`app::App`] wires [`config`] → [`state`] → [`host`] → [`router`], and the
+//! [`chat`] surfaces feed the router.
+
+pub mod app;
+pub mod chat;
+pub mod config;
+pub mod host;
+pub mod router;
+pub mod secret;
+pub mod state;

@@ -1,0 +1,538 @@
+//! The command router: parse → authorize → confirm → run → audit → render, the same for
+//! every chat surface. Adapters turn their input into an [`Invocation`] and show the
+//! [`Response`]; everything in between happens here once.
+
+pub mod builtins;
+pub mod confirm;
+pub mod help;
+pub mod parse;
+pub mod perm;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deckhand_plugin_abi::proto::{Call, Caller, CommandSpec, OptionSpec};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use crate::config::{ApprovalRule, Config};
+use crate::host::{InvokeError, PluginHost};
+use crate::state::Db;
+use crate::state::audit::{AuditStart, Outcome};
+use confirm::{ConfirmBook, ConfirmError, ConfirmFailure, Pending};
+use parse::{CommandIndex, Owner, ParseError, Parsed};
+use perm::{PermissionPolicy, pattern_matches};
+
+/// One command as a chat surface received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    pub id: String,
+    /// `terminal`, `discord`, `schedule`, ...
+    pub surface: String,
+    pub channel: String,
+    pub caller: Caller,
+    pub text: String,
+}
+
+impl Invocation {
+    pub fn new(surface: &str, channel: &str, caller: Caller, text: &str) -> Invocation {
+        Invocation {
+            id: uuid::Uuid::new_v4().to_string(),
+            surface: surface.to_owned(),
+            channel: channel.to_owned(),
+            caller,
+            text: text.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    Ok,
+    Error,
+    /// Waiting for a confirmation or an approval.
+    Pending,
+}
+
+/// What the adapter shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub kind: ResponseKind,
+    pub text: String,
+    pub ephemeral: bool,
+    /// Present when the command waits for a confirmation (adapters may show a button).
+    pub confirmation: Option<String>,
+}
+
+impl Response {
+    pub fn ok(text: impl Into<String>) -> Response {
+        Response {
+            kind: ResponseKind::Ok,
+            text: text.into(),
+            ephemeral: false,
+            confirmation: None,
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> Response {
+        Response {
+            kind: ResponseKind::Error,
+            text: text.into(),
+            ephemeral: false,
+            confirmation: None,
+        }
+    }
+}
+
+/// Settings the router is built with, once, in `main`.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    pub default_timeout: Duration,
+    pub confirm_timeout: Duration,
+    /// Surfaces on which `--yes` may skip a confirmation.
+    pub yes_allowed_on: HashSet<String>,
+    pub approvals: Vec<ApprovalRule>,
+    pub permissions: PermissionPolicy,
+}
+
+impl RouterOptions {
+    pub fn from_config(config: &Config) -> RouterOptions {
+        let mut yes_allowed_on = HashSet::new();
+        if config.terminal.allow_yes {
+            yes_allowed_on.insert("terminal".to_owned());
+        }
+        RouterOptions {
+            default_timeout: config.plugins.default_timeout,
+            confirm_timeout: config.confirm.timeout,
+            yes_allowed_on,
+            approvals: config.confirm.approval.clone(),
+            permissions: PermissionPolicy::new(config.permissions.clone()),
+        }
+    }
+}
+
+/// Every way a command can fail before or while running, rendered by one function.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    #[error(
+        "{user} may not run /{command}: it needs permission `{permission}`, which no rule in [[permissions]] grants to user {user_id} or roles [{roles}]"
+    )]
+    Denied {
+        user: String,
+        user_id: String,
+        roles: String,
+        command: String,
+        permission: String,
+    },
+    #[error("{0}")]
+    Confirm(#[from] ConfirmError),
+    #[error("/{command} failed: {source}")]
+    Invoke {
+        command: String,
+        #[source]
+        source: InvokeError,
+    },
+    #[error("/{command}: plugin {plugin} is no longer loaded")]
+    PluginGone { command: String, plugin: String },
+    #[error("{0}")]
+    Builtin(String),
+}
+
+impl RouterError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            RouterError::Parse(_) => Outcome::Rejected,
+            RouterError::Denied { .. } => Outcome::Denied,
+            RouterError::Confirm(ConfirmError::Expired { .. }) => Outcome::Expired,
+            RouterError::Confirm(_) => Outcome::Rejected,
+            RouterError::Invoke {
+                source: InvokeError::Panic { .. },
+                ..
+            } => Outcome::Panic,
+            RouterError::Invoke {
+                source: InvokeError::Timeout { .. },
+                ..
+            } => Outcome::Timeout,
+            RouterError::Invoke {
+                source: InvokeError::Plugin(e),
+                ..
+            } if e.code == "cancelled" => Outcome::Cancelled,
+            _ => Outcome::Error,
+        }
+    }
+}
+
+pub struct Router {
+    host: Arc<PluginHost>,
+    db: Db,
+    options: RouterOptions,
+    confirms: ConfirmBook,
+}
+
+/// The permission a command needs: its manifest's, or its path joined by dots under the
+/// plugin's name (`/aks scale` in plugin `aks` → `aks.scale`; `/deploy` → `aks.deploy`).
+pub fn permission_for(owner: &Owner, path: &[String], spec: &CommandSpec) -> String {
+    if let Some(permission) = &spec.permission {
+        return permission.clone();
+    }
+    let joined = path.join(".");
+    match owner {
+        Owner::Plugin(plugin) if path.first() == Some(plugin) => joined,
+        Owner::Plugin(plugin) => format!("{plugin}.{joined}"),
+        Owner::Builtin => format!("deckhand.{joined}"),
+    }
+}
+
+/// Options as written to the audit log: sensitive values replaced.
+fn redacted(spec: &CommandSpec, options: &Map<String, Value>) -> Value {
+    let sensitive = |name: &str| {
+        spec.options
+            .iter()
+            .any(|o: &OptionSpec| o.name == name && o.sensitive)
+    };
+    Value::Object(
+        options
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    if sensitive(k) {
+                        Value::String("***".into())
+                    } else {
+                        v.clone()
+                    },
+                )
+            })
+            .collect(),
+    )
+}
+
+impl Router {
+    pub fn new(host: Arc<PluginHost>, db: Db, options: RouterOptions) -> Router {
+        let confirms = ConfirmBook::new(options.confirm_timeout);
+        Router {
+            host,
+            db,
+            options,
+            confirms,
+        }
+    }
+
+    pub fn host(&self) -> &Arc<PluginHost> {
+        &self.host
+    }
+
+    /// Built-ins and every loaded plugin's commands.
+    pub fn index(&self) -> CommandIndex {
+        let mut index = CommandIndex::default();
+        for spec in builtins::specs() {
+            index.insert(Owner::Builtin, spec);
+        }
+        for plugin in self.host.registry().plugins.values() {
+            for spec in &plugin.manifest.commands {
+                index.insert(Owner::Plugin(plugin.manifest.name.clone()), spec.clone());
+            }
+        }
+        index
+    }
+
+    /// Handles one command end to end. Progress lines from the plugin go to `progress`.
+    pub async fn handle(
+        &self,
+        invocation: Invocation,
+        progress: mpsc::UnboundedSender<String>,
+    ) -> Response {
+        self.expire_confirmations();
+        let parsed = match self.index().parse(&builtins::normalize(&invocation.text)) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                let first = invocation
+                    .text
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches('/');
+                return self.reject(
+                    &invocation,
+                    first,
+                    &Value::Object(Map::new()),
+                    None,
+                    e.into(),
+                );
+            }
+        };
+        let command = parsed.path.join(" ");
+        let plugin = match &parsed.owner {
+            Owner::Plugin(name) => Some(name.as_str()),
+            Owner::Builtin => None,
+        };
+        let options = redacted(&parsed.spec, &parsed.options);
+        if parsed.help {
+            let text = help::command_help(&parsed.path, &parsed.spec);
+            self.audit_done(&invocation, &command, &options, plugin, Outcome::Ok, None);
+            return Response::ok(text);
+        }
+        let permission = permission_for(&parsed.owner, &parsed.path, &parsed.spec);
+        if !self
+            .options
+            .permissions
+            .allows(&invocation.caller, &permission)
+        {
+            let caller = &invocation.caller;
+            let error = RouterError::Denied {
+                user: caller.display_name.clone(),
+                user_id: caller.user_id.clone(),
+                roles: caller.roles.join(", "),
+                command: command.clone(),
+                permission,
+            };
+            return self.reject(&invocation, &command, &options, plugin, error);
+        }
+        if parsed.owner == Owner::Builtin {
+            let result = builtins::run(self, &invocation, &parsed, progress).await;
+            return match result {
+                Ok(response) => {
+                    self.audit_done(&invocation, &command, &options, plugin, Outcome::Ok, None);
+                    response
+                }
+                Err(e) => self.reject(&invocation, &command, &options, plugin, e),
+            };
+        }
+        if parsed.spec.destructive {
+            let approver_roles = self.approver_roles(&permission);
+            let yes_ok = parsed.yes && self.options.yes_allowed_on.contains(&invocation.surface);
+            if approver_roles.is_some() || !yes_ok {
+                return self.ask_confirmation(
+                    invocation,
+                    parsed,
+                    permission,
+                    approver_roles,
+                    &options,
+                );
+            }
+        }
+        self.audit_start(&invocation, &command, &options, plugin, Outcome::Running);
+        self.execute(&invocation, &parsed, progress).await
+    }
+
+    fn approver_roles(&self, permission: &str) -> Option<Vec<String>> {
+        self.options
+            .approvals
+            .iter()
+            .find(|rule| rule.commands.iter().any(|p| pattern_matches(p, permission)))
+            .map(|rule| rule.approver_roles.clone())
+    }
+
+    fn ask_confirmation(
+        &self,
+        invocation: Invocation,
+        parsed: Parsed,
+        permission: String,
+        approver_roles: Option<Vec<String>>,
+        options: &Value,
+    ) -> Response {
+        let command = parsed.path.join(" ");
+        let plugin = match &parsed.owner {
+            Owner::Plugin(name) => Some(name.clone()),
+            Owner::Builtin => None,
+        };
+        self.audit_start(
+            &invocation,
+            &command,
+            options,
+            plugin.as_deref(),
+            Outcome::AwaitingConfirmation,
+        );
+        let secs = self.confirms.timeout().as_secs();
+        let pending = self
+            .confirms
+            .open(invocation, parsed, permission, approver_roles);
+        let text = match &pending.approver_roles {
+            Some(roles) => format!(
+                "/{command} is destructive and needs a second person: someone with role {} approves with /approve {} within {secs} s.",
+                roles.join(" or "),
+                pending.code
+            ),
+            None => format!(
+                "/{command} is destructive. Confirm with /confirm {} within {secs} s.",
+                pending.code
+            ),
+        };
+        Response {
+            kind: ResponseKind::Pending,
+            text,
+            ephemeral: false,
+            confirmation: Some(pending.code),
+        }
+    }
+
+    /// Runs a confirmed or approved command under its original invocation.
+    pub(crate) async fn run_pending(
+        &self,
+        pending: Pending,
+        progress: mpsc::UnboundedSender<String>,
+    ) -> Response {
+        let _ = self
+            .db
+            .audit_finish(&pending.invocation.id, Outcome::Running, None);
+        self.execute(&pending.invocation, &pending.parsed, progress)
+            .await
+    }
+
+    /// Closes audit rows of confirmations that expired unanswered.
+    fn expire_confirmations(&self) {
+        for pending in self.confirms.sweep_expired() {
+            let _ = self.db.audit_finish(
+                &pending.invocation.id,
+                Outcome::Expired,
+                Some("confirmation expired"),
+            );
+        }
+    }
+
+    pub(crate) fn confirmation_failed(&self, failure: ConfirmFailure) -> RouterError {
+        let (error, expired) = failure;
+        if let Some(pending) = expired {
+            let _ = self.db.audit_finish(
+                &pending.invocation.id,
+                Outcome::Expired,
+                Some("confirmation expired"),
+            );
+        }
+        RouterError::Confirm(error)
+    }
+
+    /// Crosses into the plugin and closes the audit row (opened by the caller).
+    async fn execute(
+        &self,
+        invocation: &Invocation,
+        parsed: &Parsed,
+        progress: mpsc::UnboundedSender<String>,
+    ) -> Response {
+        let command = parsed.path.join(" ");
+        let Owner::Plugin(plugin_name) = &parsed.owner else {
+            unreachable!("built-ins do not reach execute")
+        };
+        let result = match self.host.registry().plugins.get(plugin_name).cloned() {
+            None => Err(RouterError::PluginGone {
+                command: command.clone(),
+                plugin: plugin_name.clone(),
+            }),
+            Some(plugin) => {
+                let timeout = parsed
+                    .spec
+                    .timeout_secs
+                    .map(Duration::from_secs)
+                    .unwrap_or(self.options.default_timeout);
+                let call = Call {
+                    invocation_id: invocation.id.clone(),
+                    command: parsed.path.clone(),
+                    caller: invocation.caller.clone(),
+                    channel: invocation.channel.clone(),
+                    options: parsed.options.clone(),
+                    timeout_ms: timeout.as_millis() as u64,
+                };
+                self.host
+                    .invoke(plugin, &call, progress)
+                    .await
+                    .map_err(|source| RouterError::Invoke {
+                        command: command.clone(),
+                        source,
+                    })
+            }
+        };
+        match result {
+            Ok(reply) => {
+                self.finish(&invocation.id, Outcome::Ok, None);
+                Response {
+                    kind: ResponseKind::Ok,
+                    text: reply.text,
+                    ephemeral: reply.ephemeral,
+                    confirmation: None,
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                self.finish(&invocation.id, e.outcome(), Some(&text));
+                Response::error(text)
+            }
+        }
+    }
+
+    fn reject(
+        &self,
+        invocation: &Invocation,
+        command: &str,
+        options: &Value,
+        plugin: Option<&str>,
+        error: RouterError,
+    ) -> Response {
+        let text = error.to_string();
+        self.audit_done(
+            invocation,
+            command,
+            options,
+            plugin,
+            error.outcome(),
+            Some(&text),
+        );
+        Response::error(text)
+    }
+
+    fn audit_start(
+        &self,
+        invocation: &Invocation,
+        command: &str,
+        options: &Value,
+        plugin: Option<&str>,
+        outcome: Outcome,
+    ) {
+        let start = AuditStart {
+            invocation_id: &invocation.id,
+            surface: &invocation.surface,
+            channel: &invocation.channel,
+            user_id: &invocation.caller.user_id,
+            display_name: &invocation.caller.display_name,
+            command,
+            options,
+            plugin,
+        };
+        if let Err(e) = self.db.audit_start(&start, outcome) {
+            tracing::error!(error = %e, invocation = %invocation.id, "cannot write the audit log");
+        }
+    }
+
+    fn audit_done(
+        &self,
+        invocation: &Invocation,
+        command: &str,
+        options: &Value,
+        plugin: Option<&str>,
+        outcome: Outcome,
+        error: Option<&str>,
+    ) {
+        self.audit_start(invocation, command, options, plugin, outcome);
+        self.finish(&invocation.id, outcome, error);
+    }
+
+    fn finish(&self, invocation: &str, outcome: Outcome, error: Option<&str>) {
+        if let Err(e) = self.db.audit_finish(invocation, outcome, error) {
+            tracing::error!(error = %e, invocation, "cannot write the audit log");
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn options(&self) -> &RouterOptions {
+        &self.options
+    }
+
+    pub(crate) fn confirms(&self) -> &ConfirmBook {
+        &self.confirms
+    }
+}

@@ -1,0 +1,245 @@
+//! The audit log: one row per command, written when the command starts and closed when it ends,
+//! plus one row per host service call a plugin makes (and every refusal).
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Db, StateError, now};
+
+/// How a command ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Running,
+    AwaitingConfirmation,
+    Ok,
+    /// Bad input, unknown command: refused before any plugin ran.
+    Rejected,
+    Denied,
+    Expired,
+    Error,
+    Panic,
+    Timeout,
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Running => "running",
+            Outcome::AwaitingConfirmation => "awaiting_confirmation",
+            Outcome::Ok => "ok",
+            Outcome::Rejected => "rejected",
+            Outcome::Denied => "denied",
+            Outcome::Expired => "expired",
+            Outcome::Error => "error",
+            Outcome::Panic => "panic",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The start of an audited command.
+#[derive(Debug, Clone)]
+pub struct AuditStart<'a> {
+    pub invocation_id: &'a str,
+    pub surface: &'a str,
+    pub channel: &'a str,
+    pub user_id: &'a str,
+    pub display_name: &'a str,
+    /// Command path, e.g. `aks scale`.
+    pub command: &'a str,
+    /// Options as JSON with sensitive values already redacted.
+    pub options: &'a serde_json::Value,
+    pub plugin: Option<&'a str>,
+}
+
+/// One row of the audit log as read back.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub invocation_id: String,
+    pub surface: String,
+    pub channel: String,
+    pub user_id: String,
+    pub display_name: String,
+    pub command: String,
+    pub options: String,
+    pub plugin: Option<String>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// A host service call, allowed or refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceCallRecord {
+    pub invocation_id: Option<String>,
+    pub plugin: String,
+    pub service: String,
+    pub target: String,
+    pub allowed: bool,
+    pub outcome: String,
+    pub duration_ms: i64,
+}
+
+impl Db {
+    /// Records that a command started; committed before the command runs.
+    pub fn audit_start(&self, start: &AuditStart<'_>, outcome: Outcome) -> Result<(), StateError> {
+        self.conn().execute(
+            "INSERT INTO audit (invocation_id, surface, channel, user_id, display_name, command,
+                                options, plugin, started_at, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                start.invocation_id,
+                start.surface,
+                start.channel,
+                start.user_id,
+                start.display_name,
+                start.command,
+                start.options.to_string(),
+                start.plugin,
+                now(),
+                outcome.as_str(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Closes a command's row with its outcome.
+    pub fn audit_finish(
+        &self,
+        invocation_id: &str,
+        outcome: Outcome,
+        error: Option<&str>,
+    ) -> Result<(), StateError> {
+        let ended =
+            (outcome != Outcome::AwaitingConfirmation && outcome != Outcome::Running).then(now);
+        self.conn().execute(
+            "UPDATE audit SET outcome = ?2, error = ?3, ended_at = ?4 WHERE invocation_id = ?1",
+            params![invocation_id, outcome.as_str(), error, ended],
+        )?;
+        Ok(())
+    }
+
+    /// The last `limit` commands, newest first.
+    pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditRecord>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, invocation_id, surface, channel, user_id, display_name, command, options,
+                    plugin, started_at, ended_at, outcome, error
+             FROM audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |row| {
+            Ok(AuditRecord {
+                id: row.get(0)?,
+                invocation_id: row.get(1)?,
+                surface: row.get(2)?,
+                channel: row.get(3)?,
+                user_id: row.get(4)?,
+                display_name: row.get(5)?,
+                command: row.get(6)?,
+                options: row.get(7)?,
+                plugin: row.get(8)?,
+                started_at: row.get(9)?,
+                ended_at: row.get(10)?,
+                outcome: row.get(11)?,
+                error: row.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn audit_outcome(&self, invocation_id: &str) -> Result<Option<String>, StateError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT outcome FROM audit WHERE invocation_id = ?1",
+                [invocation_id],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn record_service_call(&self, call: &ServiceCallRecord) -> Result<(), StateError> {
+        self.conn().execute(
+            "INSERT INTO service_calls (invocation_id, plugin, service, target, allowed, outcome,
+                                        at, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                call.invocation_id,
+                call.plugin,
+                call.service,
+                call.target,
+                call.allowed,
+                call.outcome,
+                now(),
+                call.duration_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Service calls refused for lack of a capability, newest first.
+    pub fn refused_service_calls(
+        &self,
+        plugin: &str,
+    ) -> Result<Vec<ServiceCallRecord>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT invocation_id, plugin, service, target, allowed, outcome, duration_ms
+             FROM service_calls WHERE plugin = ?1 AND allowed = 0 ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map([plugin], |row| {
+            Ok(ServiceCallRecord {
+                invocation_id: row.get(0)?,
+                plugin: row.get(1)?,
+                service: row.get(2)?,
+                target: row.get(3)?,
+                allowed: row.get(4)?,
+                outcome: row.get(5)?,
+                duration_ms: row.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_then_finish_reads_back() {
+        let db = Db::in_memory().unwrap();
+        let options = serde_json::json!({"count": 0});
+        db.audit_start(
+            &AuditStart {
+                invocation_id: "inv-1",
+                surface: "terminal",
+                channel: "terminal",
+                user_id: "u1",
+                display_name: "User One",
+                command: "aks scale",
+                options: &options,
+                plugin: Some("aks"),
+            },
+            Outcome::Running,
+        )
+        .unwrap();
+        assert_eq!(
+            db.audit_outcome("inv-1").unwrap().as_deref(),
+            Some("running")
+        );
+        db.audit_finish("inv-1", Outcome::Error, Some("boom"))
+            .unwrap();
+        let rows = db.audit_recent(10).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].outcome, "error");
+        assert_eq!(rows[0].error.as_deref(), Some("boom"));
+        assert_eq!(rows[0].options, r#"{"count":0}"#);
+        assert!(rows[0].ended_at.is_some());
+    }
+}
