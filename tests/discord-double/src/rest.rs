@@ -251,9 +251,11 @@ fn respond(
         };
     }
     b.used += 1;
-    let reset_after = cfg
+    // Rounded up to whole milliseconds, so a client waiting exactly this long is never early.
+    let left = cfg
         .bucket_window
         .saturating_sub(now.duration_since(b.window_start));
+    let reset_after = Duration::from_millis(left.as_nanos().div_ceil(1_000_000) as u64);
     if b.used > cfg.bucket_limit && cfg.enforce_rate_limits {
         return too_many(
             RateLimitScope::User,

@@ -513,3 +513,150 @@ async fn global_retry_after_is_honoured_with_ratelimiter_on() {
 async fn retry_after_is_honoured_through_the_connect_proxy() {
     check_retry_after_honoured(Mode::HttpsConnectProxy, RateLimitScope::Shared).await;
 }
+
+#[tokio::test]
+async fn expired_interaction_token_is_refused() {
+    let double = DiscordDouble::builder()
+        .token_lifetime(Duration::from_millis(500))
+        .start()
+        .await;
+    let mut bot = ready_bot(&double, Mode::BaseUrlProxy).await;
+    let sent = double
+        .send_interaction(InteractionBuilder::slash("late-edit"))
+        .await;
+    let Seen::ReplyError(err) = bot.expect(T, |s| matches!(s, Seen::ReplyError(_))).await else {
+        unreachable!()
+    };
+    assert!(err.contains("Invalid Webhook Token"), "{err}");
+    let statuses: Vec<_> = double
+        .requests()
+        .iter()
+        .filter(|r| sent.is_answered_by(r))
+        .map(|r| (r.method.clone(), r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![("POST".to_string(), 204), ("PATCH".to_string(), 401)]
+    );
+}
+
+#[tokio::test]
+async fn heartbeats_are_acknowledged() {
+    let double = DiscordDouble::builder()
+        .heartbeat_interval(Duration::from_millis(200))
+        .start()
+        .await;
+    let _bot = ready_bot(&double, Mode::BaseUrlProxy).await;
+    let hello = double
+        .wait_for_frame(|f| f.is_op(Direction::ToClient, 10), T)
+        .await
+        .unwrap();
+    assert_eq!(hello.payload["d"]["heartbeat_interval"], 200);
+    let beat = double
+        .wait_for_frame(|f| f.is_op(Direction::FromClient, 1), T)
+        .await
+        .unwrap();
+    double
+        .wait_for_frame_after(beat.index, |f| f.is_op(Direction::ToClient, 11), T)
+        .await
+        .unwrap();
+    // Several rounds, and the connection stays up (serenity reconnects on a missing ACK).
+    double
+        .wait_for_frame(
+            |f| f.is_op(Direction::FromClient, 1) && f.index > beat.index + 4,
+            T,
+        )
+        .await
+        .unwrap();
+    let connections = double.frames().iter().map(|f| f.connection).max();
+    assert_eq!(connections, Some(1), "{}", double.gateway_transcript());
+}
+
+#[tokio::test]
+async fn reconnect_request_resumes_and_invalid_session_reidentifies() {
+    let double = DiscordDouble::start().await;
+    let mut bot = ready_bot(&double, Mode::BaseUrlProxy).await;
+    let first_session = double.session_id().unwrap();
+
+    let before = double.frame_count();
+    double.send_reconnect();
+    double
+        .wait_for_frame_after(before, |f| f.is_op(Direction::FromClient, 6), T)
+        .await
+        .unwrap();
+    double
+        .wait_for_frame_after(before, |f| f.is_dispatch("RESUMED"), T)
+        .await
+        .unwrap();
+    bot.expect(T, |s| matches!(s, Seen::Resumed)).await;
+
+    let before = double.frame_count();
+    double.send_invalid_session(false);
+    double
+        .wait_for_frame_after(before, |f| f.is_op(Direction::FromClient, 2), T)
+        .await
+        .unwrap();
+    double
+        .wait_for_frame_after(before, |f| f.is_dispatch("READY"), T)
+        .await
+        .unwrap();
+    let Seen::Ready { session_id } = bot.expect(T, |s| matches!(s, Seen::Ready { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_ne!(session_id, first_session);
+    let sent = double
+        .send_interaction(InteractionBuilder::slash("after"))
+        .await;
+    double
+        .wait_for(|r| sent.is_answered_by(r), T)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn advertised_buckets_keep_serenity_below_the_limit() {
+    // With enforcement on, exceeding the bucket would get a 429; serenity's ratelimiter reads the
+    // X-RateLimit-* headers and waits instead.
+    let window = Duration::from_millis(800);
+    let double = DiscordDouble::builder()
+        .bucket(2, window)
+        .enforce_rate_limits(true)
+        .start()
+        .await;
+    let bot = ready_bot(&double, Mode::HttpsResolve).await;
+    for i in 0..4 {
+        ChannelId::new(9)
+            .say(&bot.http, format!("note {i}"))
+            .await
+            .expect("delivered");
+    }
+    let sent: Vec<_> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.api_path() == "/channels/9/messages")
+        .collect();
+    assert_eq!(
+        sent.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![200; 4],
+        "{}",
+        double.request_transcript()
+    );
+    assert!(
+        sent[2].at - sent[0].at >= window,
+        "third request waited for the bucket to reset"
+    );
+
+    // Without serenity's ratelimiter the same burst hits the limit.
+    let plain = support::http_for(&double, Mode::BaseUrlProxy);
+    let mut results = Vec::new();
+    for i in 0..3 {
+        results.push(
+            ChannelId::new(10)
+                .say(&plain, format!("burst {i}"))
+                .await
+                .is_ok(),
+        );
+    }
+    assert_eq!(results, vec![true, true, false]);
+}

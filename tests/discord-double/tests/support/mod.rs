@@ -115,6 +115,20 @@ impl EventHandler for Handler {
                         }
                         .await
                     }
+                    // Defer, then edit after a while (token lifetime tests).
+                    "late-edit" => {
+                        async {
+                            cmd.defer(&ctx.http).await?;
+                            tokio::time::sleep(Duration::from_millis(800)).await;
+                            cmd.edit_response(
+                                &ctx.http,
+                                EditInteractionResponse::new().content("result"),
+                            )
+                            .await?;
+                            Ok(())
+                        }
+                        .await
+                    }
                     // Answer too late (after Discord's 3 s).
                     "slow" => {
                         tokio::time::sleep(Duration::from_millis(1200)).await;
