@@ -47,7 +47,13 @@ pub type ConfirmFailure = (ConfirmError, Option<Box<Pending>>);
 pub struct ConfirmBook {
     timeout: Duration,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Codes that expired unanswered, kept for an hour so a late /confirm hears "expired"
+    /// rather than "unknown".
+    expired: Mutex<HashMap<String, Instant>>,
 }
+
+/// How long an expired code is remembered.
+const REMEMBER_EXPIRED: Duration = Duration::from_secs(3600);
 
 /// Letters and digits that cannot be misread for one another.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -64,6 +70,7 @@ impl ConfirmBook {
         ConfirmBook {
             timeout,
             pending: Mutex::default(),
+            expired: Mutex::default(),
         }
     }
 
@@ -112,7 +119,20 @@ impl ConfirmBook {
         let code = code.trim().to_ascii_uppercase();
         let mut book = self.lock();
         let Some(entry) = book.get(&code) else {
-            return Err((ConfirmError::Unknown { code }, None));
+            let expired = self
+                .expired
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&code);
+            let error = if expired {
+                ConfirmError::Expired {
+                    code,
+                    secs: self.timeout.as_secs(),
+                }
+            } else {
+                ConfirmError::Unknown { code }
+            };
+            return Err((error, None));
         };
         if Instant::now() >= entry.expires_at {
             let entry = book.remove(&code).map(Box::new);
@@ -184,6 +204,9 @@ impl ConfirmBook {
             .filter(|(_, p)| now >= p.expires_at)
             .map(|(c, _)| c.clone())
             .collect();
+        let mut remembered = self.expired.lock().unwrap_or_else(|p| p.into_inner());
+        remembered.retain(|_, at| now.duration_since(*at) < REMEMBER_EXPIRED);
+        remembered.extend(expired.iter().map(|c| (c.clone(), now)));
         expired.iter().filter_map(|c| book.remove(c)).collect()
     }
 }

@@ -1,0 +1,123 @@
+//! The binary's command line: piped shell, check, plugins list.
+
+use std::process::{Command, Output, Stdio};
+
+use deckhand_it::{config_text, deckhand_binary, plugin_library};
+
+fn setup(plugins: &[&str], extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    for name in plugins {
+        let lib = plugin_library(name);
+        std::fs::copy(&lib, plugin_dir.join(lib.file_name().unwrap())).unwrap();
+    }
+    let config = dir.path().join("deckhand.toml");
+    std::fs::write(
+        &config,
+        config_text(&plugin_dir, &dir.path().join("state.db"), extra),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+fn deckhand(args: &[&str], config: &std::path::Path, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(deckhand_binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn piped_shell_answers_each_line_in_order() {
+    let (_dir, config) = setup(&["echo"], "");
+    let out = deckhand(&["shell"], &config, "/echo hello\n\n/count\n/whoami\n");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "hello");
+    assert_eq!(
+        lines[1],
+        "2 calls served by this copy (configured greeting)"
+    );
+    assert!(
+        lines[2].starts_with("You are Local operator (user id local)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_passes_a_good_config_and_names_file_line_and_key_for_a_bad_one() {
+    let (_dir, config) = setup(&["echo"], "");
+    let ok = deckhand(&["check"], &config, "");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok (1 plugins loaded)"));
+
+    let (_dir, bad) = setup(&["echo"], "\n[terminal_typo]\nx = 1\n");
+    let out = deckhand(&["check"], &bad, "");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
+    assert!(stderr.contains("terminal_typo"), "{stderr}");
+    let line = std::fs::read_to_string(&bad)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("[terminal_typo]"))
+        .unwrap()
+        + 1;
+    assert!(stderr.contains(&format!("line {line}")), "{stderr}");
+}
+
+#[test]
+fn check_fails_when_a_plugin_does_not_load() {
+    let (_dir, config) = setup(&["echo", "wrongabi"], "");
+    let out = deckhand(&["check"], &config, "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ABI version"));
+}
+
+#[test]
+fn plugins_list_json_prints_manifests() {
+    let (_dir, config) = setup(&["echo"], "");
+    let out = deckhand(&["plugins", "list", "--json"], &config, "");
+    assert!(out.status.success());
+    let manifests: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(manifests[0]["name"], "echo");
+    assert_eq!(manifests[0]["capabilities"]["programs"][0], "greet");
+}
+
+#[test]
+fn missing_secret_variable_is_reported_with_its_line() {
+    let (_dir, config) = setup(&["echo"], "");
+    let out = Command::new(deckhand_binary())
+        .args(["check", "--config"])
+        .arg(&config)
+        .env_remove("DECKHAND_IT_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("environment variable DECKHAND_IT_TOKEN is not set"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line "), "{stderr}");
+}

@@ -1,0 +1,11 @@
+//! Deckhand integration tests, one binary (see `support/` for the harness).
+//!
+//! Run after `cargo build --workspace`: they `dlopen` the built test plugins and run the built
+//! `deckhand` binary.
+
+mod audit;
+mod cli;
+mod confirm;
+mod permissions;
+mod plugins;
+mod router_input;

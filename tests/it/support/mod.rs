@@ -1,0 +1,195 @@
+//! Test support: a bot built from a fresh config and state directory, with the chosen test
+//! plugin libraries copied into its plugin directory, and loaded through the real `dlopen`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use deckhand::app::App;
+use deckhand::config::Config;
+use deckhand::router::{Invocation, Response, Router};
+use deckhand_plugin_abi::proto::Caller;
+use tokio::sync::mpsc;
+
+/// `target/debug` (or the profile dir the tests were built in): the test binary lives in its
+/// `deps/` subdirectory.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary sits in target/<profile>/deps")
+        .to_owned()
+}
+
+/// The built library of a test plugin (`echo`, `boom`, `hang`, `clash`, `wrongabi`).
+pub fn plugin_library(name: &str) -> PathBuf {
+    let file = format!(
+        "{}deckhand_testplugin_{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let path = target_dir().join(file);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests (cargo test does not build cdylibs)",
+        path.display()
+    );
+    path
+}
+
+/// The `deckhand` binary built beside the tests.
+pub fn deckhand_binary() -> PathBuf {
+    let path = target_dir().join(format!("deckhand{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// Base configuration for tests; `extra` is appended (more tables, approvals, ...).
+pub fn config_text(plugin_dir: &Path, state: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[state]
+path = "{state}"
+
+[plugins]
+dir = "{plugins}"
+prefix = "deckhand_testplugin_"
+default_timeout = "10s"
+
+[plugins.config.echo]
+greeting = "configured greeting"
+
+[host.programs]
+greet = "/bin/echo"
+shell = "/bin/sh"
+
+[auth_profiles.test-bearer]
+kind = "bearer"
+token = "${{DECKHAND_IT_TOKEN}}"
+
+[terminal]
+user_id = "local"
+display_name = "Local operator"
+roles = ["admin"]
+channel = "terminal"
+allow_yes = true
+
+[[permissions]]
+roles = ["admin"]
+allow = ["*"]
+
+[[permissions]]
+roles = ["viewer"]
+allow = ["echo", "*.count"]
+
+[[permissions]]
+users = ["approver-1"]
+allow = ["*"]
+{extra}
+"#,
+        state = state.display(),
+        plugins = plugin_dir.display(),
+    )
+}
+
+/// A bot for one test: its own directory, config, database and plugin copies.
+pub struct TestBot {
+    pub dir: tempfile::TempDir,
+    pub app: App,
+}
+
+pub fn admin() -> Caller {
+    Caller {
+        user_id: "local".into(),
+        display_name: "Local operator".into(),
+        roles: vec!["admin".into()],
+    }
+}
+
+pub fn viewer() -> Caller {
+    Caller {
+        user_id: "viewer-1".into(),
+        display_name: "Vera Viewer".into(),
+        roles: vec!["viewer".into()],
+    }
+}
+
+pub fn user(id: &str, roles: &[&str]) -> Caller {
+    Caller {
+        user_id: id.into(),
+        display_name: id.into(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+impl TestBot {
+    pub fn new(plugins: &[&str]) -> TestBot {
+        TestBot::with_config(plugins, "")
+    }
+
+    /// Starts a bot with these test plugins copied in and `extra` config appended.
+    pub fn with_config(plugins: &[&str], extra: &str) -> TestBot {
+        // SAFETY: tests set the same value in every thread; nothing reads it concurrently
+        // in a way that could observe a torn write.
+        unsafe { std::env::set_var("DECKHAND_IT_TOKEN", "it-secret-token") };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugin_dir = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugin_dir).unwrap();
+        for name in plugins {
+            let source = plugin_library(name);
+            std::fs::copy(&source, plugin_dir.join(source.file_name().unwrap())).unwrap();
+        }
+        let config_path = dir.path().join("deckhand.toml");
+        std::fs::write(
+            &config_path,
+            config_text(&plugin_dir, &dir.path().join("state.db"), extra),
+        )
+        .unwrap();
+        let config = Config::load(&config_path).expect("test config is valid");
+        let app = App::start(config).expect("bot starts");
+        TestBot { dir, app }
+    }
+
+    pub fn router(&self) -> &Arc<Router> {
+        &self.app.router
+    }
+
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// Runs one command as `caller` and returns the response.
+    pub async fn say_as(&self, caller: Caller, text: &str) -> Response {
+        self.say_full(caller, text).await.0
+    }
+
+    pub async fn say(&self, text: &str) -> Response {
+        self.say_as(admin(), text).await
+    }
+
+    /// Runs one command and also returns its progress lines and invocation id.
+    pub async fn say_full(&self, caller: Caller, text: &str) -> (Response, Vec<String>, String) {
+        self.say_on("test", caller, text).await
+    }
+
+    /// Runs one command arriving from `surface` (`terminal` allows `--yes`).
+    pub async fn say_on(
+        &self,
+        surface: &str,
+        caller: Caller,
+        text: &str,
+    ) -> (Response, Vec<String>, String) {
+        let invocation = Invocation::new(surface, "test-channel", caller, text);
+        let id = invocation.id.clone();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let response = self.app.router.handle(invocation, tx).await;
+        let mut progress = Vec::new();
+        while let Ok(line) = rx.try_recv() {
+            progress.push(line);
+        }
+        (response, progress, id)
+    }
+}
