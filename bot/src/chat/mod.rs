@@ -1,4 +1,77 @@
 //! Chat surfaces. Each turns what a person typed into an [`crate::router::Invocation`] and
 //! shows the [`crate::router::Response`]; none of them parses or authorizes on its own.
+//!
+//! Messages the bot sends on its own (schedule warnings, alerts, plugin notifications) go
+//! through an [`Outbox`]. Their buttons are [`Action`]s: a label and the command a press runs
+//! as the person who pressed it, so a button is authorized and audited like typing it.
 
 pub mod terminal;
+
+use std::sync::Mutex;
+
+/// A button under a message: pressing it runs `command` as the presser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub label: String,
+    pub command: String,
+}
+
+/// A message the bot posts unprompted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    /// Surface-specific channel id (a Discord channel id, `terminal`, ...).
+    pub channel: String,
+    pub text: String,
+    pub actions: Vec<Action>,
+}
+
+/// Where unprompted messages go. Implemented by each chat surface.
+pub trait Outbox: Send + Sync {
+    fn post(
+        &self,
+        message: OutboundMessage,
+    ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>>;
+}
+
+/// Prints messages to stdout; buttons become the commands to type.
+pub struct TerminalOutbox;
+
+impl Outbox for TerminalOutbox {
+    fn post(
+        &self,
+        message: OutboundMessage,
+    ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            println!("{}", terminal::render_outbound(&message));
+            Ok(())
+        })
+    }
+}
+
+/// Keeps messages in memory, for tests and for surfaces that read them back.
+#[derive(Default)]
+pub struct MemoryOutbox {
+    messages: Mutex<Vec<OutboundMessage>>,
+}
+
+impl MemoryOutbox {
+    pub fn messages(&self) -> Vec<OutboundMessage> {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Outbox for MemoryOutbox {
+    fn post(
+        &self,
+        message: OutboundMessage,
+    ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>> {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message);
+        Box::pin(async { Ok(()) })
+    }
+}

@@ -19,6 +19,15 @@ pub fn render(response: &Response) -> String {
     }
 }
 
+/// How an unprompted message reads in the terminal: buttons become commands to type.
+pub fn render_outbound(message: &super::OutboundMessage) -> String {
+    let mut out = format!("[{}] {}", message.channel, message.text);
+    for action in &message.actions {
+        out.push_str(&format!("\n  {}: {}", action.label, action.command));
+    }
+    out
+}
+
 /// Reads commands until end of input (or `/quit`), printing each reply.
 pub async fn run(router: Arc<Router>, terminal: &TerminalConfig) -> anyhow::Result<()> {
     let caller = Caller {

@@ -1,4 +1,5 @@
-//! The bot's own commands: help, plugins, whoami, audit, confirm, approve, cancel.
+//! The bot's own commands: help, plugins, whoami, audit, confirm, approve, cancel; and the
+//! [`BuiltinGroup`] seam through which other parts of the bot (schedules, alerts) add theirs.
 
 use std::sync::atomic::Ordering;
 
@@ -9,6 +10,24 @@ use tokio::sync::mpsc;
 use super::help;
 use super::parse::Parsed;
 use super::{Invocation, Response, Router, RouterError};
+
+/// A boxed future, so built-in groups can be stored as trait objects.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Commands served inside the bot rather than by a plugin (e.g. `/schedule`, `/alerts`).
+/// Registered with [`Router::add_builtins`]; parsed, authorized, audited like any command.
+pub trait BuiltinGroup: Send + Sync {
+    /// Top-level commands this group serves (their names must not clash with others).
+    fn specs(&self) -> Vec<CommandSpec>;
+
+    /// Runs one parsed command whose top-level name is in [`BuiltinGroup::specs`].
+    fn run<'a>(
+        &'a self,
+        router: &'a Router,
+        invocation: &'a Invocation,
+        parsed: &'a Parsed,
+    ) -> BoxFuture<'a, Result<Response, RouterError>>;
+}
 
 /// Specs of the built-ins; an empty permission means anyone may run it.
 pub fn specs() -> Vec<CommandSpec> {
@@ -88,6 +107,9 @@ pub async fn run(
     parsed: &Parsed,
     progress: mpsc::UnboundedSender<String>,
 ) -> Result<Response, RouterError> {
+    if let Some(group) = router.builtin_group(&parsed.path[0]) {
+        return group.run(router, invocation, parsed).await;
+    }
     let arg = |name: &str| {
         parsed
             .options

@@ -167,6 +167,7 @@ impl RouterError {
 
 pub struct Router {
     host: Arc<PluginHost>,
+    groups: std::sync::RwLock<Vec<Arc<dyn builtins::BuiltinGroup>>>,
     db: Db,
     options: RouterOptions,
     confirms: ConfirmBook,
@@ -215,10 +216,28 @@ impl Router {
         let confirms = ConfirmBook::new(options.confirm_timeout);
         Router {
             host,
+            groups: Default::default(),
             db,
             options,
             confirms,
         }
+    }
+
+    /// Adds built-in commands served by another part of the bot.
+    pub fn add_builtins(&self, group: Arc<dyn builtins::BuiltinGroup>) {
+        self.groups
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(group);
+    }
+
+    pub(crate) fn builtin_group(&self, command: &str) -> Option<Arc<dyn builtins::BuiltinGroup>> {
+        self.groups
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|g| g.specs().iter().any(|s| s.name == command))
+            .cloned()
     }
 
     pub fn host(&self) -> &Arc<PluginHost> {
@@ -230,6 +249,11 @@ impl Router {
         let mut index = CommandIndex::default();
         for spec in builtins::specs() {
             index.insert(Owner::Builtin, spec);
+        }
+        for group in self.groups.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            for spec in group.specs() {
+                index.insert(Owner::Builtin, spec);
+            }
         }
         for plugin in self.host.registry().plugins.values() {
             for spec in &plugin.manifest.commands {
