@@ -11,7 +11,7 @@ pub mod kv;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -69,6 +69,11 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL,
         PRIMARY KEY (plugin, key)
     );",
+    // 2: per-component schema versions (see `Db::ensure_schema`).
+    "CREATE TABLE schema_versions (
+        component TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    );",
 ];
 
 /// A handle to the state database, cheap to clone and safe to share between threads.
@@ -118,6 +123,40 @@ impl Db {
             .conn()
             .query_row("PRAGMA user_version", [], |row| row.get(0))?)
     }
+
+    /// Brings a component's own tables up to date (schedules, alerts, ...). Each component
+    /// owns an append-only list of migrations; versions are tracked per component, so
+    /// components evolve independently of each other and of the core schema.
+    pub fn ensure_schema(&self, component: &str, migrations: &[&str]) -> Result<(), StateError> {
+        let conn = self.conn();
+        let found: i64 = conn
+            .query_row(
+                "SELECT version FROM schema_versions WHERE component = ?1",
+                [component],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let known = migrations.len() as i64;
+        if found > known {
+            return Err(StateError::TooNew {
+                path: format!("component {component}"),
+                found,
+                known,
+            });
+        }
+        for (index, sql) in migrations.iter().enumerate().skip(found as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_versions (component, version) VALUES (?1, ?2)
+                 ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                rusqlite::params![component, index as i64 + 1],
+            )?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
 }
 
 fn migrate(conn: &Connection, path: &str) -> Result<(), StateError> {
@@ -157,6 +196,24 @@ mod tests {
         drop(db);
         let db = Db::open(&path).unwrap();
         assert_eq!(db.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn component_schemas_apply_once_and_in_order() {
+        let db = Db::in_memory().unwrap();
+        let v1 = ["CREATE TABLE t (a INTEGER)"];
+        db.ensure_schema("demo", &v1).unwrap();
+        db.ensure_schema("demo", &v1).unwrap();
+        let v2 = [
+            "CREATE TABLE t (a INTEGER)",
+            "ALTER TABLE t ADD COLUMN b TEXT",
+        ];
+        db.ensure_schema("demo", &v2).unwrap();
+        db.conn()
+            .execute("INSERT INTO t (a, b) VALUES (1, 'x')", [])
+            .unwrap();
+        let err = db.ensure_schema("demo", &v1).unwrap_err().to_string();
+        assert!(err.contains("component demo has schema version 2"), "{err}");
     }
 
     #[test]
