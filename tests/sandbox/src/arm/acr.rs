@@ -1,0 +1,656 @@
+//! `Microsoft.ContainerRegistry/registries`: CRUD, admin credentials, `importImage` and ACR Tasks
+//! `scheduleRun` (runs with status and log; a finished build or import adds the image).
+
+use std::sync::Arc;
+
+use axum::http::Method;
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::{body_object, list_body, lro, merge, rand_hex, require_rg, resource_id};
+use crate::error::{ArmError, ArmResult};
+use crate::http::{Ctx, Reply};
+use crate::state::{Registry, Shared, World, key};
+
+const TYPE: &str = "Microsoft.ContainerRegistry/registries";
+
+/// An ACR Tasks run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Run id (`ca1`, `ca2`, ...).
+    pub id: String,
+    /// Queued, Running, Succeeded, Failed.
+    pub status: String,
+    /// Image names `repo:tag` pushed on success.
+    pub images: Vec<String>,
+    /// The run's log.
+    pub log: String,
+    /// Created at (RFC 3339).
+    pub created: String,
+    /// Finished at.
+    pub finished: Option<String>,
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A fresh registry body in Azure's shape.
+pub fn new_body(
+    shared: &Shared,
+    rg: &str,
+    name: &str,
+    location: &str,
+    sku: &str,
+    admin: bool,
+) -> Value {
+    json!({
+        "id": resource_id(shared, rg, TYPE, name),
+        "name": name,
+        "type": TYPE,
+        "location": location,
+        "sku": {"name": sku, "tier": sku},
+        "properties": {
+            "loginServer": format!("{}.azurecr.io", name.to_ascii_lowercase()),
+            "creationDate": now(),
+            "provisioningState": "Succeeded",
+            "adminUserEnabled": admin,
+            "networkRuleSet": {"defaultAction": "Allow", "ipRules": []},
+            "policies": {
+                "quarantinePolicy": {"status": "disabled"},
+                "trustPolicy": {"type": "Notary", "status": "disabled"},
+                "retentionPolicy": {"days": 7, "lastUpdatedTime": now(), "status": "disabled"},
+                "exportPolicy": {"status": "enabled"},
+                "azureADAuthenticationAsArmPolicy": {"status": "enabled"},
+            },
+            "encryption": {"status": "disabled"},
+            "status": null,
+            "dataEndpointEnabled": false,
+            "dataEndpointHostNames": [],
+            "privateEndpointConnections": [],
+            "publicNetworkAccess": "Enabled",
+            "networkRuleBypassOptions": "AzureServices",
+            "networkRuleBypassAllowedForTasks": false,
+            "zoneRedundancy": "Disabled",
+            "anonymousPullEnabled": false,
+            "roleAssignmentMode": "LegacyRegistryPermissions",
+        }
+    })
+}
+
+fn password() -> String {
+    let mut s = rand_hex(32);
+    s.make_ascii_uppercase();
+    s
+}
+
+/// Routes `.../registries[/...]`.
+pub fn route(
+    shared: &Arc<Shared>,
+    ctx: &Ctx,
+    rg: &str,
+    rest: &[String],
+    raw: &[&str],
+) -> ArmResult {
+    let r: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match r.as_slice() {
+        [] => list(shared, ctx, Some(rg)),
+        [_] => registry(shared, ctx, rg, raw[0]),
+        [_, "listcredentials"] => list_credentials(shared, ctx, rg, raw[0]),
+        [_, "regeneratecredential"] => regenerate(shared, ctx, rg, raw[0]),
+        [_, "importimage"] => import(shared, ctx, rg, raw[0]),
+        [_, "schedulerun"] => schedule_run(shared, ctx, rg, raw[0]),
+        [_, "runs"] => runs(shared, ctx, rg, raw[0], None),
+        [_, "runs", id] => runs(shared, ctx, rg, raw[0], Some(id)),
+        [_, "runs", id, "listlogsasurl"] => log_url(shared, ctx, rg, raw[0], id),
+        [_, "operationstatuses", id] => Ok(lro::poll(shared, ctx, id, false)),
+        _ => Err(ArmError::new(
+            404,
+            "NotFound",
+            format!("The sandbox does not serve '{}'.", ctx.path),
+        )),
+    }
+}
+
+/// GET registries.
+pub fn list(shared: &Arc<Shared>, ctx: &Ctx, rg: Option<&str>) -> ArmResult {
+    if ctx.method != Method::GET {
+        return Err(super::method_not_allowed(ctx));
+    }
+    if let Some(rg) = rg {
+        require_rg(shared, rg)?;
+    }
+    let w = shared.world();
+    let items = w
+        .registries
+        .iter()
+        .filter(|(k, _)| rg.is_none_or(|r| k.0 == r.to_ascii_lowercase()))
+        .map(|(_, r)| r.body.clone())
+        .collect();
+    Ok(Reply::json(200, list_body(items)))
+}
+
+fn get<'a>(w: &'a mut World, rg: &str, name: &str) -> ArmResult<&'a mut Registry> {
+    if !w.groups.contains_key(&rg.to_ascii_lowercase()) {
+        return Err(ArmError::rg_not_found(rg));
+    }
+    w.registries
+        .get_mut(&key(rg, name))
+        .ok_or_else(|| ArmError::not_found(TYPE, name, rg))
+}
+
+fn status_url(shared: &Shared, rg: &str, name: &str, id: &str, api: &str) -> String {
+    format!(
+        "{}{}/operationStatuses/registries-{id}?api-version={api}",
+        shared.base,
+        resource_id(shared, rg, TYPE, name)
+    )
+}
+
+/// Creates a registry synchronously (used by seeding and by PUT).
+pub fn insert(shared: &Shared, w: &mut World, rg: &str, name: &str, body: Value) {
+    w.registries.insert(
+        key(rg, name),
+        Registry {
+            name: name.to_string(),
+            rg: rg.to_string(),
+            body,
+            repos: Default::default(),
+            runs: Default::default(),
+            passwords: [password(), password()],
+            busy: None,
+        },
+    );
+    let _ = shared;
+}
+
+fn registry(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    let api = ctx.query.get("api-version").cloned().unwrap_or_default();
+    match ctx.method {
+        Method::GET => {
+            let mut w = shared.world();
+            Ok(Reply::json(200, get(&mut w, rg, name)?.body.clone()))
+        }
+        Method::PUT => {
+            if !(5..=50).contains(&name.len()) || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ArmError::bad(
+                    "InvalidRegistryName",
+                    format!(
+                        "The specified resource name '{name}' is invalid. Registry names may contain only alpha numeric characters and must be between 5 and 50 characters."
+                    ),
+                ));
+            }
+            let (rg_name, _) = require_rg(shared, rg)?;
+            let req = body_object(ctx)?;
+            let location = req
+                .get("location")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    ArmError::bad(
+                        "LocationRequired",
+                        "The location property is required for this definition.",
+                    )
+                })?
+                .to_string();
+            let sku = req
+                .get("sku")
+                .and_then(|s| s["name"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            if !["Basic", "Standard", "Premium"].contains(&sku.as_str()) {
+                return Err(ArmError::bad(
+                    "InvalidSku",
+                    format!(
+                        "The sku '{sku}' is invalid. Supported values are 'Basic', 'Standard' and 'Premium'."
+                    ),
+                ));
+            }
+            let mut w = shared.world();
+            if let Some(r) = w.registries.get_mut(&key(rg, name)) {
+                if let Some(b) = &r.busy {
+                    return Err(ArmError::new(
+                        409,
+                        "OperationNotAllowed",
+                        format!(
+                            "Operation is not allowed because there's an in progress {b} operation on registry '{name}'."
+                        ),
+                    ));
+                }
+                let mut patch = json!({"sku": {"name": sku, "tier": sku}, "properties": req.get("properties").cloned().unwrap_or(json!({}))});
+                if let Some(t) = req.get("tags") {
+                    patch["tags"] = t.clone();
+                }
+                merge(&mut r.body, &patch);
+                return Ok(Reply::json(200, r.body.clone()));
+            }
+            let admin = req
+                .get("properties")
+                .and_then(|p| p["adminUserEnabled"].as_bool())
+                .unwrap_or(false);
+            let mut body = new_body(shared, &rg_name, name, &location, &sku, admin);
+            if let Some(p) = req.get("properties") {
+                let mut p = p.clone();
+                if let Some(m) = p.as_object_mut() {
+                    m.remove("loginServer");
+                    m.remove("provisioningState");
+                }
+                merge(&mut body["properties"], &p);
+            }
+            if let Some(t) = req.get("tags") {
+                body["tags"] = t.clone();
+            }
+            body["properties"]["provisioningState"] = json!("Creating");
+            let reply_body = body.clone();
+            insert(shared, &mut w, &rg_name, name, body);
+            let k = key(rg, name);
+            if let Some(r) = w.registries.get_mut(&k) {
+                r.busy = Some("create registry".into());
+            }
+            let k2 = k.clone();
+            let id = lro::start(
+                shared,
+                ctx,
+                &mut w,
+                false,
+                Box::new(move |_s, w| {
+                    if let Some(r) = w.registries.get_mut(&k) {
+                        r.busy = None;
+                        r.body["properties"]["provisioningState"] = json!("Succeeded");
+                    }
+                    Ok(None)
+                }),
+                Box::new(move |_s, w, _e| {
+                    if let Some(r) = w.registries.get_mut(&k2) {
+                        r.busy = None;
+                        r.body["properties"]["provisioningState"] = json!("Failed");
+                    }
+                }),
+            );
+            Ok(Reply::json(201, reply_body)
+                .with(
+                    "Azure-AsyncOperation",
+                    status_url(shared, rg, name, &id, &api),
+                )
+                .with("Retry-After", lro::retry_after(shared)))
+        }
+        Method::PATCH => {
+            let req = body_object(ctx)?;
+            let mut w = shared.world();
+            let r = get(&mut w, rg, name)?;
+            let mut patch = json!({});
+            for k in ["tags", "sku", "properties", "identity"] {
+                if let Some(v) = req.get(k) {
+                    patch[k] = v.clone();
+                }
+            }
+            if let Some(s) = patch["sku"]["name"].as_str().map(str::to_string) {
+                patch["sku"]["tier"] = json!(s);
+            }
+            merge(&mut r.body, &patch);
+            Ok(Reply::json(200, r.body.clone()))
+        }
+        Method::DELETE => {
+            let mut w = shared.world();
+            if !w.groups.contains_key(&rg.to_ascii_lowercase()) {
+                return Err(ArmError::rg_not_found(rg));
+            }
+            let k = key(rg, name);
+            let Some(r) = w.registries.get_mut(&k) else {
+                return Ok(Reply::empty(204));
+            };
+            r.busy = Some("delete registry".into());
+            r.body["properties"]["provisioningState"] = json!("Deleting");
+            let k2 = k.clone();
+            let id = lro::start(
+                shared,
+                ctx,
+                &mut w,
+                true,
+                Box::new(move |_s, w| {
+                    w.registries.remove(&k);
+                    Ok(None)
+                }),
+                Box::new(move |_s, w, _e| {
+                    if let Some(r) = w.registries.get_mut(&k2) {
+                        r.busy = None;
+                        r.body["properties"]["provisioningState"] = json!("Failed");
+                    }
+                }),
+            );
+            Ok(Reply::empty(202)
+                .with("Location", status_url(shared, rg, name, &id, &api))
+                .with("Retry-After", lro::retry_after(shared)))
+        }
+        _ => Err(super::method_not_allowed(ctx)),
+    }
+}
+
+fn require_post(ctx: &Ctx) -> ArmResult<()> {
+    if ctx.method != Method::POST {
+        return Err(super::method_not_allowed(ctx));
+    }
+    Ok(())
+}
+
+fn creds_body(r: &Registry) -> Value {
+    json!({"username": r.name, "passwords": [
+        {"name": "password", "value": r.passwords[0]},
+        {"name": "password2", "value": r.passwords[1]},
+    ]})
+}
+
+fn admin_required(shared: &Shared, r: &Registry) -> ArmResult<()> {
+    if r.body["properties"]["adminUserEnabled"] != json!(true) {
+        return Err(ArmError::bad(
+            "UnAuthorizedForCredentialOperations",
+            format!(
+                "Cannot perform credential operations for {} as admin user is disabled. Kindly enable admin user as per docs: https://docs.microsoft.com/azure/container-registry/container-registry-authentication#admin-account",
+                resource_id(shared, &r.rg, TYPE, &r.name)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn list_credentials(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    require_post(ctx)?;
+    let mut w = shared.world();
+    let r = get(&mut w, rg, name)?;
+    admin_required(shared, r)?;
+    Ok(Reply::json(200, creds_body(r)))
+}
+
+fn regenerate(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    require_post(ctx)?;
+    let req = body_object(ctx)?;
+    let mut w = shared.world();
+    let r = get(&mut w, rg, name)?;
+    admin_required(shared, r)?;
+    match req.get("name").and_then(Value::as_str) {
+        Some("password") => r.passwords[0] = password(),
+        Some("password2") => r.passwords[1] = password(),
+        _ => {
+            return Err(ArmError::bad(
+                "InvalidParameter",
+                "The 'name' must be 'password' or 'password2'.",
+            ));
+        }
+    }
+    Ok(Reply::json(200, creds_body(r)))
+}
+
+fn split_image(s: &str) -> (String, String) {
+    let s = s.split('@').next().unwrap_or(s);
+    match s.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
+        _ => (s.to_string(), "latest".to_string()),
+    }
+}
+
+fn import(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    require_post(ctx)?;
+    let req = body_object(ctx)?;
+    let api = ctx.query.get("api-version").cloned().unwrap_or_default();
+    let source = req.get("source").cloned().unwrap_or(Value::Null);
+    let src_image = source["sourceImage"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if src_image.is_empty() {
+        return Err(ArmError::bad(
+            "InvalidParameters",
+            "The parameter 'source.sourceImage' is required.",
+        ));
+    }
+    let (src_repo, src_tag) = split_image(&src_image);
+    let src_repo = src_repo.trim_start_matches("library/").to_string();
+    let targets: Vec<String> = req
+        .get("targetTags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .filter(|v: &Vec<String>| !v.is_empty())
+        .unwrap_or_else(|| vec![format!("{src_repo}:{src_tag}")]);
+    let force = req.get("mode").and_then(Value::as_str) == Some("Force");
+    let src_resource = source["resourceId"].as_str().map(str::to_string);
+    let mut w = shared.world();
+    get(&mut w, rg, name)?;
+    let k = key(rg, name);
+    let id = lro::start(
+        shared,
+        ctx,
+        &mut w,
+        true,
+        Box::new(move |_s, w| {
+            let image = match &src_resource {
+                Some(rid) => {
+                    let parts: Vec<&str> = rid.split('/').collect();
+                    let (srg, sname) = (
+                        parts.get(4).copied().unwrap_or(""),
+                        parts.last().copied().unwrap_or(""),
+                    );
+                    let img = w
+                        .registries
+                        .get(&key(srg, sname))
+                        .and_then(|r| r.repos.get(&src_repo))
+                        .and_then(|t| t.get(&src_tag))
+                        .cloned();
+                    img.ok_or_else(|| ArmError::bad("ImportSourceImageNotFound", format!("Source image '{src_repo}:{src_tag}' was not found in registry '{sname}'.")))?
+                }
+                None => crate::registry::Image::synthetic(&src_repo, &src_tag),
+            };
+            let r = w.registries.get_mut(&k).ok_or_else(|| {
+                ArmError::new(404, "ResourceNotFound", "The target registry was deleted.")
+            })?;
+            for t in &targets {
+                let (repo, tag) = split_image(t);
+                let tags = r.repos.entry(repo.clone()).or_default();
+                if tags.contains_key(&tag) && !force {
+                    return Err(ArmError::bad(
+                        "TagAlreadyExists",
+                        format!(
+                            "Tag '{repo}:{tag}' already exists in target registry; use mode 'Force' to overwrite."
+                        ),
+                    ));
+                }
+                tags.insert(tag, image.clone());
+            }
+            Ok(None)
+        }),
+        Box::new(|_s, _w, _e| {}),
+    );
+    let loc = format!(
+        "{}/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/locations/location/operationResults/operationStatuses/registries-{id}?api-version={api}",
+        shared.base, shared.opts.subscription_id
+    );
+    Ok(Reply::empty(202)
+        .with("Location", loc)
+        .with("Retry-After", lro::retry_after(shared)))
+}
+
+fn run_body(shared: &Shared, r: &Registry, run: &Run) -> Value {
+    let mut props = json!({
+        "runId": run.id,
+        "status": run.status,
+        "lastUpdatedTime": run.finished.clone().unwrap_or_else(now),
+        "runType": "QuickRun",
+        "createTime": run.created,
+        "provisioningState": "Succeeded",
+        "platform": {"os": "linux", "architecture": "amd64"},
+        "agentConfiguration": {"cpu": 2},
+        "isArchiveEnabled": false,
+        "outputImages": run.images.iter().filter(|_| run.status == "Succeeded").map(|i| {
+            let (repo, tag) = split_image(i);
+            let digest = r.repos.get(&repo).and_then(|t| t.get(&tag)).map(|m| m.digest.clone()).unwrap_or_default();
+            json!({"registry": format!("{}.azurecr.io", r.name.to_ascii_lowercase()), "repository": repo, "tag": tag, "digest": digest})
+        }).collect::<Vec<_>>(),
+    });
+    if run.status != "Queued" {
+        props["startTime"] = json!(run.created);
+    }
+    if let Some(f) = &run.finished {
+        props["finishTime"] = json!(f);
+    }
+    json!({
+        "id": format!("{}/runs/{}", resource_id(shared, &r.rg, TYPE, &r.name), run.id),
+        "name": run.id,
+        "type": "Microsoft.ContainerRegistry/registries/runs",
+        "properties": props,
+    })
+}
+
+fn schedule_run(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    require_post(ctx)?;
+    let req = body_object(ctx)?;
+    let ty = req
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if ![
+        "DockerBuildRequest",
+        "FileTaskRunRequest",
+        "EncodedTaskRunRequest",
+        "TaskRunRequest",
+    ]
+    .contains(&ty.as_str())
+    {
+        return Err(ArmError::bad(
+            "InvalidRunRequest",
+            format!("The run request type '{ty}' is not supported."),
+        ));
+    }
+    let images: Vec<String> = req
+        .get("imageNames")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let push = req
+        .get("isPushEnabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let dockerfile = req
+        .get("dockerFilePath")
+        .and_then(Value::as_str)
+        .unwrap_or("Dockerfile")
+        .to_string();
+    let fail = crate::faults::lro_failure(shared, ctx);
+    let mut w = shared.world();
+    let r = get(&mut w, rg, name)?;
+    let id = format!("ca{}", r.runs.len() + 1);
+    let run = Run {
+        id: id.clone(),
+        status: "Queued".into(),
+        images: if push { images } else { vec![] },
+        log: String::new(),
+        created: now(),
+        finished: None,
+    };
+    let body = run_body(shared, r, &run);
+    r.runs.insert(id.clone(), run);
+    let k = key(rg, name);
+    let s = shared.clone();
+    let delay = shared.opts.lro_delay;
+    tokio::spawn(async move {
+        tokio::time::sleep(delay / 2).await;
+        let login = {
+            let mut w = s.world();
+            let Some(r) = w.registries.get_mut(&k) else {
+                return;
+            };
+            let login = format!("{}.azurecr.io", r.name.to_ascii_lowercase());
+            if let Some(run) = r.runs.get_mut(&id) {
+                run.status = "Running".into();
+                run.log.push_str(&format!("2026/01/01 00:00:00 Downloading source code...\n2026/01/01 00:00:01 Finished downloading source code\n2026/01/01 00:00:01 Using acb_vol_{} as the home volume\nStep 1/3 : FROM python:3.11-slim\nStep 2/3 : COPY . /app\nStep 3/3 : RUN pip install -r /app/requirements.txt (from {dockerfile})\n", rand_hex(8)));
+            }
+            login
+        };
+        tokio::time::sleep(delay - delay / 2).await;
+        let mut w = s.world();
+        let Some(r) = w.registries.get_mut(&k) else {
+            return;
+        };
+        let Some(run) = r.runs.get(&id).cloned() else {
+            return;
+        };
+        let mut log = run.log.clone();
+        let status = match &fail {
+            Some((code, msg)) => {
+                log.push_str(&format!("failed to run step ID: build: exit status 1\nRun ID: {id} failed after 0s. Error: {code}: {msg}\n"));
+                "Failed"
+            }
+            None => {
+                for i in &run.images {
+                    let (repo, tag) = split_image(i);
+                    r.repos
+                        .entry(repo.clone())
+                        .or_default()
+                        .insert(tag.clone(), crate::registry::Image::synthetic(&repo, &tag));
+                    log.push_str(&format!("Successfully tagged {login}/{repo}:{tag}\nPushing image: {login}/{repo}:{tag}, attempt 1\n"));
+                }
+                log.push_str(&format!("Run ID: {id} was successful after 1s\n"));
+                "Succeeded"
+            }
+        };
+        if let Some(run) = r.runs.get_mut(&id) {
+            run.status = status.into();
+            run.log = log;
+            run.finished = Some(now());
+        }
+    });
+    Ok(Reply::json(200, body))
+}
+
+fn runs(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, id: Option<&str>) -> ArmResult {
+    if ctx.method != Method::GET {
+        return Err(super::method_not_allowed(ctx));
+    }
+    let mut w = shared.world();
+    let r = get(&mut w, rg, name)?;
+    match id {
+        None => Ok(Reply::json(
+            200,
+            list_body(
+                r.runs
+                    .values()
+                    .map(|run| run_body(shared, r, run))
+                    .collect(),
+            ),
+        )),
+        Some(id) => {
+            let run = r.runs.get(id).ok_or_else(|| {
+                ArmError::not_found(
+                    "Microsoft.ContainerRegistry/registries/runs",
+                    &format!("{name}/{id}"),
+                    rg,
+                )
+            })?;
+            Ok(Reply::json(200, run_body(shared, r, run)))
+        }
+    }
+}
+
+fn log_url(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, id: &str) -> ArmResult {
+    require_post(ctx)?;
+    let mut w = shared.world();
+    let r = get(&mut w, rg, name)?;
+    if !r.runs.contains_key(id) {
+        return Err(ArmError::not_found(
+            "Microsoft.ContainerRegistry/registries/runs",
+            &format!("{name}/{id}"),
+            rg,
+        ));
+    }
+    Ok(Reply::json(
+        200,
+        json!({"logLink": format!("{}/acr/{}/runlogs/{id}?sv=2026-01-01&sr=b&sig=sandbox", shared.base, r.name.to_ascii_lowercase())}),
+    ))
+}

@@ -1,0 +1,970 @@
+//! `Microsoft.ContainerService/managedClusters` and `agentPools`: CRUD, start/stop, credentials,
+//! upgrade profile, the `aciConnectorLinux` addon, with AKS's validation errors and LROs.
+
+use std::sync::Arc;
+
+use axum::http::Method;
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use super::{body_object, fill, list_body, lro, merge, rand_hex, require_rg, resource_id};
+use crate::error::{ArmError, ArmResult};
+use crate::http::{Ctx, Reply};
+use crate::state::{Cluster, Key, Pool, Shared, World, key};
+use crate::vmsizes;
+
+const PROVIDER: &str = "Microsoft.ContainerService";
+const TYPE: &str = "Microsoft.ContainerService/managedClusters";
+/// Kubernetes version of new clusters.
+pub const K8S_VERSION: &str = "1.33.3";
+const NODE_IMAGE: &str = "AKSUbuntu-2204gen2containerd-202511.07.0";
+
+/// Routes `.../managedClusters[/...]`; `rest` is lower-case, `raw` as sent.
+pub fn route(
+    shared: &Arc<Shared>,
+    ctx: &Ctx,
+    rg: &str,
+    rest: &[String],
+    raw: &[&str],
+) -> ArmResult {
+    let r: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match r.as_slice() {
+        [] => list(shared, ctx, Some(rg)),
+        [_] => cluster(shared, ctx, rg, raw[0]),
+        [_, "agentpools"] => list_pools(shared, ctx, rg, raw[0]),
+        [_, "agentpools", _] => pool(shared, ctx, rg, raw[0], raw[2]),
+        [_, "start"] | [_, "stop"] => start_stop(shared, ctx, rg, raw[0], r[1] == "start"),
+        [_, "listclusterusercredential"] => credentials(shared, ctx, rg, raw[0], false),
+        [_, "listclusteradmincredential"] => credentials(shared, ctx, rg, raw[0], true),
+        [_, "upgradeprofiles", "default"] => upgrade_profile(shared, ctx, rg, raw[0]),
+        _ => Err(ArmError::new(
+            404,
+            "NotFound",
+            format!("The sandbox does not serve '{}'.", ctx.path),
+        )),
+    }
+}
+
+fn node_rg(c: &Cluster) -> String {
+    c.props["nodeResourceGroup"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("MC_{}_{}_{}", c.rg, c.name, c.location))
+}
+
+fn render_pool_props(p: &Pool) -> Value {
+    let mut v = p.props.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("name");
+    }
+    v
+}
+
+fn render_pool(shared: &Shared, c: &Cluster, p: &Pool) -> Value {
+    json!({
+        "id": format!("{}/agentPools/{}", resource_id(shared, &c.rg, TYPE, &c.name), p.name),
+        "name": p.name,
+        "type": "Microsoft.ContainerService/managedClusters/agentPools",
+        "properties": render_pool_props(p),
+    })
+}
+
+/// The cluster resource as ARM returns it.
+pub fn render(shared: &Shared, c: &Cluster) -> Value {
+    let mut props = c.props.clone();
+    let dns = props["dnsPrefix"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}-dns", c.name));
+    let suffix = &c.etag[..8.min(c.etag.len())];
+    let loc = c.location.to_ascii_lowercase().replace(' ', "");
+    let computed = json!({
+        "provisioningState": c.state,
+        "powerState": {"code": c.power},
+        "kubernetesVersion": props["kubernetesVersion"].as_str().unwrap_or(K8S_VERSION),
+        "currentKubernetesVersion": props["kubernetesVersion"].as_str().unwrap_or(K8S_VERSION),
+        "dnsPrefix": dns,
+        "fqdn": format!("{dns}-{suffix}.hcp.{loc}.azmk8s.io"),
+        "azurePortalFQDN": format!("{dns}-{suffix}.portal.hcp.{loc}.azmk8s.io"),
+        "nodeResourceGroup": node_rg(c),
+        "maxAgentPools": 100,
+        "agentPoolProfiles": c.pools.values().map(|p| {
+            let mut v = render_pool_props(p);
+            v["name"] = json!(p.name);
+            v
+        }).collect::<Vec<_>>(),
+    });
+    merge(&mut props, &computed);
+    let mc_id = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/publicIPAddresses",
+        shared.opts.subscription_id,
+        node_rg(c)
+    );
+    let mut net_defaults = json!({
+        "networkPlugin": "kubenet", "podCidr": "10.244.0.0/16", "serviceCidr": "10.0.0.0/16",
+        "dnsServiceIP": "10.0.0.10", "outboundType": "loadBalancer", "loadBalancerSku": "standard",
+        "podCidrs": ["10.244.0.0/16"], "serviceCidrs": ["10.0.0.0/16"], "ipFamilies": ["IPv4"],
+    });
+    if props["networkProfile"]["outboundType"]
+        .as_str()
+        .unwrap_or("loadBalancer")
+        == "loadBalancer"
+    {
+        net_defaults["loadBalancerProfile"] = json!({
+            "managedOutboundIPs": {"count": 1}, "allocatedOutboundPorts": 0, "idleTimeoutInMinutes": 30,
+            "effectiveOutboundIPs": [{"id": format!("{mc_id}/{}", c.etag)}],
+            "backendPoolType": "NodeIPConfiguration",
+        });
+    }
+    fill(
+        &mut props,
+        &json!({"enableRBAC": true, "networkProfile": net_defaults, "supportPlan": "KubernetesOfficial"}),
+    );
+    let mut b = json!({
+        "id": resource_id(shared, &c.rg, TYPE, &c.name),
+        "location": c.location,
+        "name": c.name,
+        "type": TYPE,
+        "eTag": c.etag,
+        "properties": props,
+    });
+    if !c.tags.is_null() {
+        b["tags"] = c.tags.clone();
+    }
+    if let Value::Object(top) = &c.top {
+        for (k, v) in top {
+            b[k] = v.clone();
+        }
+    }
+    b
+}
+
+fn valid_cluster_name(n: &str) -> bool {
+    let ok = |c: char| c.is_ascii_alphanumeric();
+    !n.is_empty()
+        && n.len() <= 63
+        && n.chars().all(|c| ok(c) || c == '-' || c == '_')
+        && n.starts_with(ok)
+        && n.ends_with(ok)
+}
+
+fn valid_pool_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 12
+        && n.starts_with(|c: char| c.is_ascii_lowercase())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+fn invalid(param: &str, detail: &str) -> ArmError {
+    ArmError::bad(
+        "InvalidParameter",
+        format!(
+            "The value of parameter {param} is invalid. {detail}Please see https://aka.ms/aks-naming-rules for more details."
+        ),
+    )
+}
+
+/// Validates and fills in a pool's properties. `old` is the current pool on update.
+fn normalize_pool(
+    shared: &Shared,
+    ctx: &Ctx,
+    name: &str,
+    req: &Value,
+    old: Option<&Pool>,
+    default_mode: &str,
+    version: &str,
+) -> ArmResult<Value> {
+    if !valid_pool_name(name) {
+        return Err(ArmError::bad(
+            "InvalidParameter",
+            format!(
+                "The value of parameter agentPoolProfile.name is invalid. Error details: Agent pool name '{name}' must start with a lowercase letter, contain only lowercase letters and numbers, and be at most 12 characters long. Please see https://aka.ms/aks-naming-rules for more details."
+            ),
+        ));
+    }
+    let mut p = match old {
+        Some(o) => o.props.clone(),
+        None => json!({
+            "count": 1, "vmSize": "Standard_DS2_v2", "mode": default_mode, "osType": "Linux",
+            "osSKU": "Ubuntu", "type": "VirtualMachineScaleSets", "maxPods": 110, "osDiskSizeGB": 128,
+            "orchestratorVersion": version, "currentOrchestratorVersion": version,
+            "nodeImageVersion": NODE_IMAGE, "enableAutoScaling": false,
+            "powerState": {"code": "Running"}, "scaleSetPriority": "Regular",
+            "upgradeSettings": {"maxSurge": "10%", "maxUnavailable": "0"},
+        }),
+    };
+    let mut req = req.clone();
+    if let Some(m) = req.as_object_mut() {
+        for ro in [
+            "provisioningState",
+            "currentOrchestratorVersion",
+            "nodeImageVersion",
+            "eTag",
+            "name",
+        ] {
+            m.remove(ro);
+        }
+    }
+    merge(&mut p, &req);
+    if p["orchestratorVersion"].as_str().is_none_or(str::is_empty) {
+        p["orchestratorVersion"] = json!(version);
+    }
+    p["currentOrchestratorVersion"] = p["orchestratorVersion"].clone();
+    if p["type"] == json!("VirtualMachines") {
+        let scale = &p["virtualMachinesProfile"]["scale"];
+        let first = scale["autoscale"]
+            .get(0)
+            .or_else(|| scale["manual"].get(0))
+            .cloned();
+        if let Some(f) = first {
+            let n = f["minCount"]
+                .as_u64()
+                .or_else(|| f["count"].as_u64())
+                .unwrap_or(1);
+            p["vmSize"] = f["size"].clone();
+            p["count"] = json!(n);
+            p["virtualMachineNodesStatus"] = json!([{"size": f["size"], "count": n}]);
+        }
+    }
+    if req.get("count").is_none() && old.is_none() && p["enableAutoScaling"] == json!(true) {
+        p["count"] = p["minCount"].clone();
+    }
+    let size = p["vmSize"].as_str().unwrap_or_default().to_string();
+    let vm = vmsizes::lookup(&size).ok_or_else(|| {
+        ArmError::bad(
+            "InvalidParameter",
+            format!("The value of parameter agentPoolProfile.vmSize is invalid. Error details: VM size '{size}' is not available in the sandbox's table of sizes. Please see https://aka.ms/aks-naming-rules for more details."),
+        )
+    })?;
+    let count = p["count"].as_i64().unwrap_or(-1);
+    let system = p["mode"].as_str() == Some("System");
+    let spot = p["scaleSetPriority"].as_str() == Some("Spot");
+    if !(0..=1000).contains(&count) {
+        return Err(invalid("agentPoolProfile.count", ""));
+    }
+    if system && spot {
+        return Err(ArmError::bad(
+            "InvalidParameter",
+            "The value of parameter agentPoolProfile.mode is invalid. Error details: Spot agent pools cannot be in System mode. Please see https://aka.ms/aks-naming-rules for more details.",
+        ));
+    }
+    let stopping = p["powerState"]["code"].as_str() == Some("Stopped");
+    if system && count == 0 && !stopping {
+        return Err(ArmError::bad(
+            "InvalidParameter",
+            format!(
+                "agentPoolProfile.count was 0. It must be greater or equal to minCount:1 and less than or equal to maxCount:1000. If allowedMinCount was expected to be 0 but is 1: 1) The nodepool is a VMAS pool. 2) api Version is less than 2020-03-01. 3) The node is a system pool. (agent pool '{name}')"
+            ),
+        ));
+    }
+    if p["enableAutoScaling"] == json!(true) {
+        let (min, max) = (p["minCount"].as_i64(), p["maxCount"].as_i64());
+        let (Some(min), Some(max)) = (min, max) else {
+            return Err(ArmError::bad(
+                "InvalidParameter",
+                "The value of parameter agentPoolProfile.minCount/maxCount is invalid. Error details: both minCount and maxCount must be set when enableAutoScaling is true. Please see https://aka.ms/aks-naming-rules for more details.",
+            ));
+        };
+        if min > max || max > 1000 || min < if system { 1 } else { 0 } {
+            return Err(invalid(
+                "agentPoolProfile.minCount",
+                &format!(
+                    "Error details: minCount {min} and maxCount {max} must satisfy {}<=minCount<=maxCount<=1000. ",
+                    if system { 1 } else { 0 }
+                ),
+            ));
+        }
+        // AKS validates the count against the bounds when a pool is created; on update the
+        // autoscaler takes over (the AgentPools_Update example sends count 3 with max 2).
+        if !stopping && old.is_none() && (count < min || count > max) {
+            return Err(ArmError::bad(
+                "InvalidParameter",
+                format!(
+                    "agentPoolProfile.count was {count}. It must be greater or equal to minCount:{min} and less than or equal to maxCount:{max}."
+                ),
+            ));
+        }
+    } else if let Some(m) = p.as_object_mut() {
+        m.remove("minCount");
+        m.remove("maxCount");
+    }
+    if spot {
+        if p.get("scaleSetEvictionPolicy").is_none() {
+            p["scaleSetEvictionPolicy"] = json!("Delete");
+        }
+        if p.get("spotMaxPrice").is_none() {
+            p["spotMaxPrice"] = json!(-1);
+        }
+    }
+    let grows = count as u32 > old.map(Pool::count).unwrap_or(0);
+    if vm.gpus > 0 && grows && crate::faults::gpu_quota(shared, ctx) {
+        let loc = shared
+            .world()
+            .groups
+            .values()
+            .next()
+            .map(|g| g.location.clone())
+            .unwrap_or_default();
+        return Err(ArmError::bad(
+            "QuotaExceeded",
+            format!(
+                "Preflight validation check for resource(s) for container service failed. Message: Operation could not be completed as it results in exceeding approved {} Cores quota. Additional details - Deployment Model: Resource Manager, Location: {loc}, Current Limit: 0, Current Usage: 0, Additional Required: {}, (Minimum) New Limit Required: {}. Submit a request for Quota increase at https://aka.ms/ProdportalCRP. Details: ",
+                vm.family,
+                vm.cpus as i64 * count,
+                vm.cpus as i64 * count
+            ),
+        ));
+    }
+    if p["kubeletConfig"].is_object() {
+        fill(&mut p["kubeletConfig"], &json!({"podMaxPids": -1}));
+    }
+    p["eTag"] = json!(rand_hex(12));
+    Ok(p)
+}
+
+fn node_digits(cluster: &str, pool: &str) -> String {
+    let h = format!("{cluster}/{pool}")
+        .bytes()
+        .fold(1469598103934665603u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(1099511628211)
+        });
+    format!("{:08}", h % 100_000_000)
+}
+
+fn get<'a>(w: &'a mut World, rg: &str, name: &str) -> ArmResult<&'a mut Cluster> {
+    if !w.groups.contains_key(&rg.to_ascii_lowercase()) {
+        return Err(ArmError::rg_not_found(rg));
+    }
+    w.clusters
+        .get_mut(&key(rg, name))
+        .ok_or_else(|| ArmError::not_found(TYPE, name, rg))
+}
+
+fn api(ctx: &Ctx) -> String {
+    ctx.query.get("api-version").cloned().unwrap_or_default()
+}
+
+/// GET managedClusters (subscription or resource group).
+pub fn list(shared: &Arc<Shared>, ctx: &Ctx, rg: Option<&str>) -> ArmResult {
+    if ctx.method != Method::GET {
+        return Err(super::method_not_allowed(ctx));
+    }
+    if let Some(rg) = rg {
+        require_rg(shared, rg)?;
+    }
+    let w = shared.world();
+    let items = w
+        .clusters
+        .iter()
+        .filter(|(k, _)| rg.is_none_or(|r| k.0 == r.to_ascii_lowercase()))
+        .map(|(_, c)| render(shared, c))
+        .collect();
+    Ok(Reply::json(200, list_body(items)))
+}
+
+fn busy_cluster(c: &Cluster) -> ArmResult<()> {
+    if let Some(b) = &c.busy {
+        return Err(ArmError::in_progress(b));
+    }
+    if let Some(b) = c.pools.values().find_map(|p| p.busy.clone()) {
+        return Err(ArmError::in_progress(&b));
+    }
+    Ok(())
+}
+
+fn cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    match ctx.method {
+        Method::GET => {
+            let mut w = shared.world();
+            let c = get(&mut w, rg, name)?;
+            Ok(Reply::json(200, render(shared, c)))
+        }
+        Method::PUT => put_cluster(shared, ctx, rg, name),
+        Method::DELETE => {
+            let mut w = shared.world();
+            if !w.groups.contains_key(&rg.to_ascii_lowercase()) {
+                return Err(ArmError::rg_not_found(rg));
+            }
+            let Some(c) = w.clusters.get_mut(&key(rg, name)) else {
+                return Ok(Reply::empty(204));
+            };
+            busy_cluster(c)?;
+            c.busy = Some("delete managed cluster".into());
+            c.state = "Deleting".into();
+            let loc = c.location.clone();
+            let k = key(rg, name);
+            let k2 = k.clone();
+            let id = lro::start(
+                shared,
+                ctx,
+                &mut w,
+                false,
+                Box::new(move |_s, w| {
+                    if let Some(c) = w.clusters.remove(&k) {
+                        w.kube.remove(&c.kube_id);
+                    }
+                    Ok(None)
+                }),
+                Box::new(move |_s, w, _e| {
+                    if let Some(c) = w.clusters.get_mut(&k2) {
+                        c.busy = None;
+                        c.state = "Failed".into();
+                    }
+                }),
+            );
+            Ok(lro_headers(
+                shared,
+                Reply::empty(202),
+                &loc,
+                &id,
+                &api(ctx),
+                true,
+            ))
+        }
+        _ => Err(super::method_not_allowed(ctx)),
+    }
+}
+
+fn lro_headers(shared: &Shared, r: Reply, loc: &str, id: &str, api: &str, location: bool) -> Reply {
+    let loc = loc.to_ascii_lowercase().replace(' ', "");
+    let mut r = r
+        .with(
+            "Azure-AsyncOperation",
+            lro::async_url(shared, PROVIDER, &loc, id, api),
+        )
+        .with("Retry-After", lro::retry_after(shared));
+    if location {
+        r = r.with("Location", lro::result_url(shared, PROVIDER, &loc, id, api));
+    }
+    r
+}
+
+fn put_cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    if !valid_cluster_name(name) {
+        return Err(ArmError::bad(
+            "InvalidParameter",
+            format!(
+                "The value of parameter resourceName is invalid. Error details: '{name}' must be 1-63 characters of letters, numbers, '-' and '_', starting and ending with a letter or number. Please see https://aka.ms/aks-naming-rules for more details."
+            ),
+        ));
+    }
+    let (rg_name, _) = require_rg(shared, rg)?;
+    let req = body_object(ctx)?;
+    let location = req
+        .get("location")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ArmError::bad(
+                "LocationRequired",
+                "The location property is required for this definition.",
+            )
+        })?
+        .to_string();
+    let mut props = req.get("properties").cloned().unwrap_or(json!({}));
+    if !props.is_object() {
+        return Err(ArmError::bad(
+            "InvalidRequestContent",
+            "The request content was invalid and could not be deserialized: 'properties must be an object'.",
+        ));
+    }
+    let profiles = props
+        .as_object_mut()
+        .and_then(|m| m.remove("agentPoolProfiles"))
+        .unwrap_or(Value::Null);
+    for ro in [
+        "provisioningState",
+        "powerState",
+        "currentKubernetesVersion",
+        "fqdn",
+        "azurePortalFQDN",
+        "maxAgentPools",
+    ] {
+        if let Some(m) = props.as_object_mut() {
+            m.remove(ro);
+        }
+    }
+    let mut top = Map::new();
+    for k in ["sku", "identity", "extendedLocation", "kind"] {
+        if let Some(v) = req.get(k) {
+            top.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(id) = top.get_mut("identity") {
+        identity_ids(shared, id);
+    }
+    let tags = req.get("tags").cloned().unwrap_or(Value::Null);
+    let version = props["kubernetesVersion"]
+        .as_str()
+        .unwrap_or(K8S_VERSION)
+        .to_string();
+    let k = key(rg, name);
+    let existing = shared.world().clusters.get(&k).cloned();
+    let creating = existing.is_none();
+    if let Some(c) = &existing {
+        busy_cluster(c)?;
+        if !c.location.eq_ignore_ascii_case(&location) {
+            return Err(ArmError::bad(
+                "LocationNotAvailableForResourceType",
+                format!(
+                    "The location of an existing managed cluster cannot be changed from '{}' to '{location}'.",
+                    c.location
+                ),
+            ));
+        }
+    }
+    // Pools: required on create; on update, listed pools are updated by name.
+    let mut pools = existing
+        .as_ref()
+        .map(|c| c.pools.clone())
+        .unwrap_or_default();
+    let list = profiles.as_array().cloned().unwrap_or_default();
+    if creating && list.is_empty() {
+        return Err(ArmError::bad(
+            "InvalidParameter",
+            "The value of parameter agentPoolProfiles is invalid. Error details: at least one agent pool profile is required. Please see https://aka.ms/aks-naming-rules for more details.",
+        ));
+    }
+    for (i, prof) in list.iter().enumerate() {
+        let pname = prof["name"].as_str().unwrap_or_default().to_string();
+        let old = pools.get(&pname.to_ascii_lowercase());
+        let mode = if creating && i == 0 { "System" } else { "User" };
+        let mut p = normalize_pool(shared, ctx, &pname, prof, old, mode, &version)?;
+        p["provisioningState"] = json!(if creating { "Creating" } else { "Updating" });
+        let digits = old
+            .map(|o| o.node_digits.clone())
+            .unwrap_or_else(|| node_digits(name, &pname));
+        pools.insert(
+            pname.to_ascii_lowercase(),
+            Pool {
+                name: pname,
+                props: p,
+                busy: None,
+                stopped_count: None,
+                node_digits: digits,
+            },
+        );
+    }
+    if !pools.values().any(Pool::is_system) {
+        return Err(ArmError::bad(
+            "MustDefineAtLeastOneSystemPool",
+            "Must define at least one system pool.",
+        ));
+    }
+    let mut w = shared.world();
+    let c = match existing {
+        Some(mut c) => {
+            merge(&mut c.props, &props);
+            c.tags = if tags.is_null() { c.tags } else { tags };
+            merge(&mut c.top, &Value::Object(top));
+            c.pools = pools;
+            c.state = "Updating".into();
+            c.busy = Some("update managed cluster".into());
+            c.etag = rand_hex(16);
+            c
+        }
+        None => {
+            let kube_id = format!("{}-{}", rg, name).to_ascii_lowercase();
+            crate::k8s::create_cluster(shared, &mut w, &kube_id, &k);
+            let mc = format!("MC_{rg_name}_{name}_{location}");
+            w.groups.entry(mc.to_ascii_lowercase()).or_insert_with(|| {
+                crate::state::ResourceGroup {
+                    name: mc,
+                    location: location.clone(),
+                    tags: Value::Null,
+                    state: "Succeeded".into(),
+                }
+            });
+            Cluster {
+                name: name.to_string(),
+                rg: rg_name,
+                location: location.clone(),
+                tags,
+                top: Value::Object(top),
+                props,
+                pools,
+                state: "Creating".into(),
+                power: "Running".into(),
+                kube_id,
+                busy: Some("create managed cluster".into()),
+                etag: rand_hex(16),
+            }
+        }
+    };
+    let body = render(shared, &c);
+    w.clusters.insert(k.clone(), c);
+    let k2 = k.clone();
+    let id = lro::start(
+        shared,
+        ctx,
+        &mut w,
+        false,
+        Box::new(move |s, w| {
+            if let Some(c) = w.clusters.get_mut(&k) {
+                c.state = "Succeeded".into();
+                c.busy = None;
+                for p in c.pools.values_mut() {
+                    p.props["provisioningState"] = json!("Succeeded");
+                }
+            }
+            crate::k8s::nodes::sync(s, w, &k);
+            Ok(None)
+        }),
+        Box::new(move |_s, w, _e| fail_cluster(w, &k2)),
+    );
+    Ok(lro_headers(
+        shared,
+        Reply::json(if creating { 201 } else { 200 }, body),
+        &location,
+        &id,
+        &api(ctx),
+        false,
+    ))
+}
+
+/// Fills the ids Azure assigns to managed identities.
+fn identity_ids(shared: &Shared, id: &mut Value) {
+    let ty = id["type"].as_str().unwrap_or("").to_string();
+    if ty.contains("SystemAssigned") {
+        fill(
+            id,
+            &json!({"principalId": uuid::Uuid::new_v4().to_string(), "tenantId": shared.opts.tenant_id}),
+        );
+    }
+    if let Some(m) = id["userAssignedIdentities"].as_object_mut() {
+        for v in m.values_mut() {
+            fill(
+                v,
+                &json!({"clientId": uuid::Uuid::new_v4().to_string(), "principalId": uuid::Uuid::new_v4().to_string()}),
+            );
+        }
+    }
+}
+
+fn fail_cluster(w: &mut World, k: &Key) {
+    if let Some(c) = w.clusters.get_mut(k) {
+        c.state = "Failed".into();
+        c.busy = None;
+        for p in c.pools.values_mut() {
+            p.busy = None;
+            if p.props["provisioningState"] != json!("Succeeded") {
+                p.props["provisioningState"] = json!("Failed");
+            }
+        }
+    }
+}
+
+fn list_pools(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    if ctx.method != Method::GET {
+        return Err(super::method_not_allowed(ctx));
+    }
+    let mut w = shared.world();
+    let c = get(&mut w, rg, name)?;
+    Ok(Reply::json(
+        200,
+        list_body(
+            c.pools
+                .values()
+                .map(|p| render_pool(shared, c, p))
+                .collect(),
+        ),
+    ))
+}
+
+fn pool(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, pname: &str) -> ArmResult {
+    let k = key(rg, name);
+    let pk = pname.to_ascii_lowercase();
+    match ctx.method {
+        Method::GET => {
+            let mut w = shared.world();
+            let c = get(&mut w, rg, name)?;
+            let p = c.pools.get(&pk).ok_or_else(|| {
+                ArmError::not_found(
+                    "Microsoft.ContainerService/managedClusters/agentPools",
+                    &format!("{name}/{pname}"),
+                    rg,
+                )
+            })?;
+            Ok(Reply::json(200, render_pool(shared, c, p)))
+        }
+        Method::PUT => {
+            let req = body_object(ctx)?;
+            let props = req.get("properties").cloned().unwrap_or(json!({}));
+            let (old, version, location) = {
+                let mut w = shared.world();
+                let c = get(&mut w, rg, name)?;
+                if let Some(b) = &c.busy {
+                    return Err(ArmError::in_progress(b));
+                }
+                let old = c.pools.get(&pk).cloned();
+                if let Some(b) = old.as_ref().and_then(|p| p.busy.clone()) {
+                    return Err(ArmError::in_progress(&b));
+                }
+                (
+                    old,
+                    c.props["kubernetesVersion"]
+                        .as_str()
+                        .unwrap_or(K8S_VERSION)
+                        .to_string(),
+                    c.location.clone(),
+                )
+            };
+            let was_power = old.as_ref().map(|p| {
+                p.props["powerState"]["code"]
+                    .as_str()
+                    .unwrap_or("Running")
+                    .to_string()
+            });
+            let mut new_props =
+                normalize_pool(shared, ctx, pname, &props, old.as_ref(), "User", &version)?;
+            let new_power = new_props["powerState"]["code"]
+                .as_str()
+                .unwrap_or("Running")
+                .to_string();
+            let mut stopped_count = old.as_ref().and_then(|p| p.stopped_count);
+            let (state, busy) = match (&old, was_power.as_deref(), new_power.as_str()) {
+                (None, _, _) => ("Creating", "create agent pool"),
+                (Some(o), Some("Running"), "Stopped") => {
+                    stopped_count = Some(o.count());
+                    new_props["count"] = json!(0);
+                    ("Stopping", "stop agent pool")
+                }
+                (Some(_), Some("Stopped"), "Running") => {
+                    if props.get("count").is_none() {
+                        new_props["count"] = json!(stopped_count.unwrap_or(1));
+                    }
+                    stopped_count = None;
+                    ("Starting", "start agent pool")
+                }
+                (Some(o), _, _) if o.count() != new_props["count"].as_u64().unwrap_or(0) as u32 => {
+                    ("Scaling", "scale agent pool")
+                }
+                _ => ("Updating", "update agent pool"),
+            };
+            if old.is_none() && new_power == "Stopped" {
+                new_props["powerState"] = json!({"code": "Running"});
+            }
+            new_props["provisioningState"] = json!(state);
+            let mut w = shared.world();
+            let c = get(&mut w, rg, name)?;
+            let digits = old
+                .as_ref()
+                .map(|o| o.node_digits.clone())
+                .unwrap_or_else(|| node_digits(name, pname));
+            let p = Pool {
+                name: old
+                    .as_ref()
+                    .map(|o| o.name.clone())
+                    .unwrap_or_else(|| pname.to_string()),
+                props: new_props,
+                busy: Some(busy.into()),
+                stopped_count,
+                node_digits: digits,
+            };
+            let body = render_pool(shared, c, &p);
+            c.pools.insert(pk.clone(), p);
+            let (k2, pk2) = (k.clone(), pk.clone());
+            let id = lro::start(
+                shared,
+                ctx,
+                &mut w,
+                false,
+                Box::new(move |s, w| {
+                    if let Some(p) = w.clusters.get_mut(&k).and_then(|c| c.pools.get_mut(&pk)) {
+                        p.busy = None;
+                        p.props["provisioningState"] = json!("Succeeded");
+                    }
+                    crate::k8s::nodes::sync(s, w, &k);
+                    Ok(None)
+                }),
+                Box::new(move |_s, w, _e| {
+                    if let Some(p) = w.clusters.get_mut(&k2).and_then(|c| c.pools.get_mut(&pk2)) {
+                        p.busy = None;
+                        p.props["provisioningState"] = json!("Failed");
+                    }
+                }),
+            );
+            let status = if old.is_none() { 201 } else { 200 };
+            Ok(lro_headers(
+                shared,
+                Reply::json(status, body),
+                &location,
+                &id,
+                &api(ctx),
+                false,
+            ))
+        }
+        Method::DELETE => {
+            let mut w = shared.world();
+            let c = get(&mut w, rg, name)?;
+            if let Some(b) = &c.busy {
+                return Err(ArmError::in_progress(b));
+            }
+            let location = c.location.clone();
+            let systems = c.pools.values().filter(|p| p.is_system()).count();
+            let Some(p) = c.pools.get_mut(&pk) else {
+                return Ok(Reply::empty(204));
+            };
+            if let Some(b) = &p.busy {
+                return Err(ArmError::in_progress(b));
+            }
+            if p.is_system() && systems == 1 {
+                return Err(ArmError::bad(
+                    "OperationNotAllowed",
+                    format!(
+                        "Cannot delete agent pool '{}': it is the last system pool of the cluster; a cluster must have at least one system pool.",
+                        p.name
+                    ),
+                ));
+            }
+            p.busy = Some("delete agent pool".into());
+            p.props["provisioningState"] = json!("Deleting");
+            let (k2, pk2) = (k.clone(), pk.clone());
+            let id = lro::start(
+                shared,
+                ctx,
+                &mut w,
+                false,
+                Box::new(move |s, w| {
+                    if let Some(c) = w.clusters.get_mut(&k) {
+                        c.pools.remove(&pk);
+                    }
+                    crate::k8s::nodes::sync(s, w, &k);
+                    Ok(None)
+                }),
+                Box::new(move |_s, w, _e| {
+                    if let Some(p) = w.clusters.get_mut(&k2).and_then(|c| c.pools.get_mut(&pk2)) {
+                        p.busy = None;
+                        p.props["provisioningState"] = json!("Failed");
+                    }
+                }),
+            );
+            Ok(lro_headers(
+                shared,
+                Reply::empty(202),
+                &location,
+                &id,
+                &api(ctx),
+                true,
+            ))
+        }
+        _ => Err(super::method_not_allowed(ctx)),
+    }
+}
+
+fn start_stop(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, start: bool) -> ArmResult {
+    if ctx.method != Method::POST {
+        return Err(super::method_not_allowed(ctx));
+    }
+    let mut w = shared.world();
+    let c = get(&mut w, rg, name)?;
+    busy_cluster(c)?;
+    let target = if start { "Running" } else { "Stopped" };
+    if c.power == target {
+        return Ok(Reply::empty(204));
+    }
+    c.busy = Some(
+        if start {
+            "start managed cluster"
+        } else {
+            "stop managed cluster"
+        }
+        .into(),
+    );
+    c.state = if start { "Starting" } else { "Stopping" }.into();
+    let location = c.location.clone();
+    let k = key(rg, name);
+    let k2 = k.clone();
+    let id = lro::start(
+        shared,
+        ctx,
+        &mut w,
+        false,
+        Box::new(move |s, w| {
+            if let Some(c) = w.clusters.get_mut(&k) {
+                c.busy = None;
+                c.state = "Succeeded".into();
+                c.power = target.into();
+            }
+            crate::k8s::nodes::sync(s, w, &k);
+            Ok(None)
+        }),
+        Box::new(move |_s, w, _e| fail_cluster(w, &k2)),
+    );
+    Ok(lro_headers(
+        shared,
+        Reply::empty(202),
+        &location,
+        &id,
+        &api(ctx),
+        true,
+    ))
+}
+
+/// kubeconfig YAML for a cluster (user or admin), or None if it does not exist.
+pub fn kubeconfig_for(shared: &Shared, rg: &str, name: &str) -> Option<String> {
+    let w = shared.world();
+    let c = w.clusters.get(&key(rg, name))?;
+    let kc = w.kube.get(&c.kube_id)?;
+    Some(kubeconfig(shared, c, &kc.user_token, "clusterUser"))
+}
+
+fn kubeconfig(shared: &Shared, c: &Cluster, token: &str, who: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {base}/k8s/{id}\n  name: {name}\ncontexts:\n- context:\n    cluster: {name}\n    namespace: default\n    user: {who}_{rg}_{name}\n  name: {name}\ncurrent-context: {name}\npreferences: {{}}\nusers:\n- name: {who}_{rg}_{name}\n  user:\n    token: {token}\n",
+        base = shared.base,
+        id = c.kube_id,
+        name = c.name,
+        rg = c.rg,
+    )
+}
+
+fn credentials(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, admin: bool) -> ArmResult {
+    if ctx.method != Method::POST {
+        return Err(super::method_not_allowed(ctx));
+    }
+    let mut w = shared.world();
+    let c = get(&mut w, rg, name)?.clone();
+    let kc = w
+        .kube
+        .get(&c.kube_id)
+        .ok_or_else(|| ArmError::not_found(TYPE, name, rg))?;
+    let (token, who) = if admin {
+        (kc.admin_token.clone(), "clusterAdmin")
+    } else {
+        (kc.user_token.clone(), "clusterUser")
+    };
+    let yaml = kubeconfig(shared, &c, &token, who);
+    Ok(Reply::json(
+        200,
+        json!({"kubeconfigs": [{"name": who, "value": base64::engine::general_purpose::STANDARD.encode(yaml)}]}),
+    ))
+}
+
+fn upgrade_profile(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    if ctx.method != Method::GET {
+        return Err(super::method_not_allowed(ctx));
+    }
+    let mut w = shared.world();
+    let c = get(&mut w, rg, name)?;
+    let v = c.props["kubernetesVersion"]
+        .as_str()
+        .unwrap_or(K8S_VERSION)
+        .to_string();
+    let ups = json!([{"isPreview": false, "kubernetesVersion": "1.33.5"}, {"isPreview": true, "kubernetesVersion": "1.34.1"}]);
+    Ok(Reply::json(
+        200,
+        json!({
+            "id": format!("{}/upgradeprofiles/default", resource_id(shared, &c.rg, TYPE, &c.name)),
+            "name": "default",
+            "type": "Microsoft.ContainerService/managedClusters/upgradeprofiles",
+            "properties": {
+                "controlPlaneProfile": {"name": "master", "kubernetesVersion": v, "osType": "Linux", "upgrades": ups},
+                "agentPoolProfiles": c.pools.values().map(|p| json!({
+                    "name": p.name, "kubernetesVersion": v, "osType": "Linux", "upgrades": ups,
+                })).collect::<Vec<_>>(),
+            }
+        }),
+    ))
+}

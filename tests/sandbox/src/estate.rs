@@ -1,0 +1,154 @@
+//! The realistic estate from the seeds: what `deckhand shell --sandbox` starts with.
+//!
+//! * resource group `pangeo` in `westeurope` (seed 003);
+//! * registry `intens` (seed 000) with `simsvc:latest` and `simsvc-mpt:latest`, admin user on;
+//! * cluster `pangeoCluster` (seed 003) with pools `system` (System), `users`, `gpu`
+//!   (Standard_NC6s_v3, autoscaler 0..4, count 0; seed 002) and Spot `workers` (autoscaler 0..50,
+//!   count 0; seed 003), and virtual nodes (`aciConnectorLinux`, seed 000).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use serde_json::{Value, json};
+
+use crate::SandboxError;
+use crate::http::{Ctx, parse_query};
+use crate::state::{Shared, key};
+
+/// Names of the seeded estate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Estate {
+    /// Resource group.
+    pub resource_group: String,
+    /// Region.
+    pub location: String,
+    /// AKS cluster name.
+    pub cluster: String,
+    /// ACR name.
+    pub registry: String,
+    /// `intens.azurecr.io`.
+    pub login_server: String,
+}
+
+fn call(
+    shared: &Arc<Shared>,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> Result<Value, SandboxError> {
+    let token = crate::token::issue(shared, &shared.opts.client_id).0;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+        headers.insert("authorization", v);
+    }
+    let (p, q) = path.split_once('?').unwrap_or((path, ""));
+    let ctx = Ctx {
+        method: method.clone(),
+        path: p.to_string(),
+        segs: p
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        query: parse_query(q),
+        raw_query: q.to_string(),
+        headers,
+        body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+    };
+    let r = crate::arm::handle(shared, &ctx);
+    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    if r.status >= 300 {
+        return Err(SandboxError::Refused {
+            what: format!("{method} {p}"),
+            code: v["error"]["code"].as_str().unwrap_or("Unknown").to_string(),
+            message: v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    Ok(v)
+}
+
+fn pool(name: &str, size: &str, mode: &str, count: u32, auto: Option<(u32, u32)>) -> Value {
+    let mut p = json!({"name": name, "vmSize": size, "mode": mode, "count": count, "osType": "Linux", "type": "VirtualMachineScaleSets"});
+    if let Some((min, max)) = auto {
+        p["enableAutoScaling"] = json!(true);
+        p["minCount"] = json!(min);
+        p["maxCount"] = json!(max);
+    }
+    p
+}
+
+/// Seeds the estate and waits for its operations to finish.
+pub async fn seed(shared: &Arc<Shared>) -> Result<Estate, SandboxError> {
+    let sub = shared.opts.subscription_id.clone();
+    let (rg, loc, cluster, acr) = ("pangeo", "westeurope", "pangeoCluster", "intens");
+    let base = format!("/subscriptions/{sub}/resourceGroups/{rg}");
+    call(
+        shared,
+        Method::PUT,
+        &format!("{base}?api-version=2025-04-01"),
+        json!({"location": loc, "tags": {"project": "simsvc"}}),
+    )?;
+    call(
+        shared,
+        Method::PUT,
+        &format!(
+            "{base}/providers/Microsoft.ContainerRegistry/registries/{acr}?api-version=2025-11-01"
+        ),
+        json!({"location": loc, "sku": {"name": "Standard"}, "properties": {"adminUserEnabled": true}}),
+    )?;
+    let mut workers = pool("workers", "Standard_D8s_v3", "User", 0, Some((0, 50)));
+    workers["scaleSetPriority"] = json!("Spot");
+    workers["scaleSetEvictionPolicy"] = json!("Delete");
+    workers["spotMaxPrice"] = json!(-1);
+    workers["nodeLabels"] = json!({"k8s.dask.org/dedicated": "worker"});
+    let mut users = pool("users", "Standard_D8s_v3", "User", 1, Some((0, 5)));
+    users["nodeLabels"] = json!({"hub.jupyter.org/node-purpose": "user"});
+    let mut gpu = pool("gpu", "Standard_NC6s_v3", "User", 0, Some((0, 4)));
+    gpu["nodeTaints"] = json!(["sku=gpu:NoSchedule"]);
+    call(
+        shared,
+        Method::PUT,
+        &format!(
+            "{base}/providers/Microsoft.ContainerService/managedClusters/{cluster}?api-version=2026-08-01"
+        ),
+        json!({"location": loc, "tags": {"project": "pangeo"},
+            "properties": {"dnsPrefix": "pangeocluster", "kubernetesVersion": crate::arm::aks::K8S_VERSION, "enableRBAC": true,
+                "agentPoolProfiles": [pool("system", "Standard_D4s_v3", "System", 2, None), users, gpu, workers],
+                "networkProfile": {"networkPlugin": "azure", "serviceCidr": "10.0.0.0/16", "dnsServiceIP": "10.0.0.10", "loadBalancerSku": "standard", "outboundType": "loadBalancer"},
+                "addonProfiles": {"aciConnectorLinux": {"enabled": true, "config": {"SubnetName": "virtual-node-aci"}}}}}),
+    )?;
+    loop {
+        let busy = shared.world().ops.values().any(|o| !o.is_done());
+        if !busy {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    {
+        let mut w = shared.world();
+        if let Some(r) = w.registries.get_mut(&key(rg, acr)) {
+            for (repo, tag) in [
+                ("simsvc", "latest"),
+                ("simsvc", "1.0"),
+                ("simsvc-mpt", "latest"),
+            ] {
+                r.repos
+                    .entry(repo.into())
+                    .or_default()
+                    .insert(tag.into(), crate::registry::Image::synthetic(repo, tag));
+            }
+        }
+    }
+    crate::k8s::reconcile_all(shared);
+    Ok(Estate {
+        resource_group: rg.into(),
+        location: loc.into(),
+        cluster: cluster.into(),
+        registry: acr.into(),
+        login_server: format!("{acr}.azurecr.io"),
+    })
+}

@@ -1,0 +1,1 @@
+//! ARM behaviour beyond the examples.

@@ -1,0 +1,1 @@
+//! Fault injection observed by an HTTP client.
