@@ -1,1 +1,375 @@
-//! Fault injection observed by an HTTP client.
+//! Every fault kind, injected through the control API or the Rust API, observed by a client.
+
+use std::time::{Duration, Instant};
+
+use deckhand_sandbox::{FaultKind, FaultSpec};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams, PostParams};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{Arm, sandbox, seeded};
+
+const RGS: &str = "/resourcegroups?api-version=2025-04-01";
+
+#[tokio::test]
+async fn throttling_via_control_api_gives_429_with_retry_after_then_recovers() {
+    let sb = sandbox().await;
+    let arm = Arm::new(&sb);
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{}/faults", sb.control_url()))
+        .json(&json!({"path_contains": "/resourcegroups", "method": "GET", "count": 2, "fault": {"kind": "throttle", "retry_after_secs": 7}}))
+        .send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let listed: serde_json::Value = http
+        .get(format!("{}/faults", sb.control_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1);
+    for _ in 0..2 {
+        let r = arm.call(Method::GET, RGS, None).await;
+        assert_eq!(r.status, 429);
+        assert_eq!(r.header("retry-after").as_deref(), Some("7"));
+        assert_eq!(r.body["error"]["code"], "TooManyRequests");
+        assert!(r.header("x-ms-request-id").is_some());
+    }
+    assert_eq!(
+        arm.call(Method::GET, RGS, None).await.status,
+        200,
+        "count exhausted"
+    );
+    // Other methods/paths were never affected.
+    let listed: serde_json::Value = http
+        .get(format!("{}/faults", sb.control_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed["value"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn server_errors_500_and_503() {
+    let sb = sandbox().await;
+    let arm = Arm::new(&sb);
+    let id = sb.inject(
+        FaultSpec::always(FaultKind::ServerError { status: 503 }).on_path("resourcegroups"),
+    );
+    let r = arm.call(Method::GET, RGS, None).await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (503, Some("ServiceUnavailable"))
+    );
+    assert_eq!(
+        arm.call(Method::GET, RGS, None).await.status,
+        503,
+        "no count: fires until removed"
+    );
+    assert!(sb.remove_fault(id));
+    sb.inject(FaultSpec::always(FaultKind::ServerError { status: 500 }).times(1));
+    let r = arm.call(Method::GET, RGS, None).await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (500, Some("InternalServerError"))
+    );
+    assert_eq!(arm.call(Method::GET, RGS, None).await.status, 200);
+}
+
+#[tokio::test]
+async fn dropped_connection_is_an_error_for_the_client() {
+    let sb = sandbox().await;
+    let arm = Arm::new(&sb);
+    sb.inject(FaultSpec::always(FaultKind::DropConnection).times(1));
+    let res = async {
+        let r = arm
+            .http
+            .get(arm.url(RGS))
+            .bearer_auth(&arm.token)
+            .send()
+            .await?;
+        r.bytes().await
+    }
+    .await;
+    assert!(
+        res.is_err(),
+        "the client must see a broken connection, got {res:?}"
+    );
+    assert_eq!(arm.call(Method::GET, RGS, None).await.status, 200);
+}
+
+#[tokio::test]
+async fn slow_responses_are_delayed() {
+    let sb = sandbox().await;
+    let arm = Arm::new(&sb);
+    sb.inject(FaultSpec::always(FaultKind::Slow { delay_ms: 300 }).times(1));
+    let t = Instant::now();
+    assert_eq!(arm.call(Method::GET, RGS, None).await.status, 200);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    let r = tokio::time::timeout(Duration::from_millis(100), async {
+        sb.inject(FaultSpec::always(FaultKind::Slow { delay_ms: 2000 }).times(1));
+        arm.call(Method::GET, RGS, None).await
+    })
+    .await;
+    assert!(r.is_err(), "a client with a short timeout gives up");
+}
+
+async fn cluster(arm: &Arm) -> String {
+    arm.call(
+        Method::PUT,
+        "/resourcegroups/rg?api-version=2025-04-01",
+        Some(&json!({"location": "eastus"})),
+    )
+    .await;
+    let path =
+        "/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1".to_string();
+    let r = arm.call(Method::PUT, &format!("{path}?api-version=2026-08-01"),
+        Some(&json!({"location": "eastus", "properties": {"agentPoolProfiles": [{"name": "system", "count": 1, "vmSize": "Standard_D4s_v3", "mode": "System"}]}}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    arm.wait_async(&r.header("azure-asyncoperation").unwrap())
+        .await;
+    path
+}
+
+#[tokio::test]
+async fn failing_long_running_operation() {
+    let sb = sandbox().await;
+    let arm = Arm::new(&sb);
+    let path = cluster(&arm).await;
+    sb.inject(
+        FaultSpec::always(FaultKind::FailLro {
+            code: "VMExtensionProvisioningError".into(),
+            message: "VM has reported a failure".into(),
+        })
+        .on_path("agentPools/users")
+        .times(1),
+    );
+    let pool = format!("{path}/agentPools/users?api-version=2026-08-01");
+    let r = arm
+        .call(
+            Method::PUT,
+            &pool,
+            Some(&json!({"properties": {"count": 2, "vmSize": "Standard_D8s_v3"}})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let st = arm
+        .wait_async(&r.header("azure-asyncoperation").unwrap())
+        .await;
+    assert_eq!(st["status"], "Failed");
+    assert_eq!(st["error"]["code"], "VMExtensionProvisioningError");
+    let got = arm.call(Method::GET, &pool, None).await;
+    assert_eq!(got.body["properties"]["provisioningState"], "Failed");
+    // The next attempt (rule consumed) succeeds.
+    let r = arm
+        .call(
+            Method::PUT,
+            &pool,
+            Some(&json!({"properties": {"count": 2, "vmSize": "Standard_D8s_v3"}})),
+        )
+        .await;
+    assert_eq!(
+        arm.wait_async(&r.header("azure-asyncoperation").unwrap())
+            .await["status"],
+        "Succeeded"
+    );
+}
+
+#[tokio::test]
+async fn gpu_quota_errors_only_for_gpu_sizes() {
+    let sb = sandbox().await;
+    let arm = Arm::new(&sb);
+    let path = cluster(&arm).await;
+    sb.inject(FaultSpec::always(FaultKind::GpuQuota));
+    let r = arm
+        .call(
+            Method::PUT,
+            &format!("{path}/agentPools/gpu?api-version=2026-08-01"),
+            Some(&json!({"properties": {"count": 1, "vmSize": "Standard_NC6s_v3"}})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["error"]["code"], "QuotaExceeded");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("standardNCSv3Family")
+    );
+    let r = arm
+        .call(
+            Method::PUT,
+            &format!("{path}/agentPools/cpu?api-version=2026-08-01"),
+            Some(&json!({"properties": {"count": 1, "vmSize": "Standard_D4s_v3"}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "CPU sizes are not affected: {}", r.body);
+}
+
+#[tokio::test]
+async fn kubernetes_api_faults_use_status_bodies() {
+    let (sb, client) = seeded().await;
+    sb.inject(
+        FaultSpec::always(FaultKind::ServerError { status: 500 })
+            .on_path("/k8s/")
+            .on_method("GET")
+            .times(1),
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let err = pods.list(&ListParams::default()).await.unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 500),
+        "{err:?}"
+    );
+    assert!(pods.list(&ListParams::default()).await.is_ok());
+    // kube retries 429s by itself; a raw client sees the Status body and Retry-After.
+    sb.inject(
+        FaultSpec::always(FaultKind::Throttle {
+            retry_after_secs: 2,
+        })
+        .on_path("/k8s/")
+        .times(1),
+    );
+    let id = sb.cluster_kube_id("pangeo", "pangeoCluster").unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/k8s/{id}/api/v1/pods", sb.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "2");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["kind"].as_str(), body["reason"].as_str()),
+        (Some("Status"), Some("TooManyRequests"))
+    );
+}
+
+fn crashing_deployment(name: &str) -> Deployment {
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "main", "image": "simsvc:1"}]}}}})).unwrap()
+}
+
+async fn reason_events(client: &kube::Client, pod: &str) -> Vec<(String, String)> {
+    let ev: Api<Event> = Api::namespaced(client.clone(), "default");
+    ev.list(&ListParams::default().fields(&format!("involvedObject.name={pod}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test]
+async fn crash_loops_and_oom_kills_show_in_container_statuses_and_events() {
+    let (sb, client) = seeded().await;
+    sb.inject(FaultSpec::always(FaultKind::CrashLoop {
+        pod_prefix: "crashy-".into(),
+        namespace: None,
+    }));
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deps.create(&PostParams::default(), &crashing_deployment("crashy"))
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let p = pods
+        .list(&ListParams::default().labels("app=crashy"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let cs = &p
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0];
+    assert!(!cs.ready);
+    assert!(cs.restart_count > 0);
+    assert_eq!(
+        cs.state
+            .as_ref()
+            .unwrap()
+            .waiting
+            .as_ref()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("CrashLoopBackOff")
+    );
+    let term = cs.last_state.as_ref().unwrap().terminated.as_ref().unwrap();
+    assert_eq!((term.exit_code, term.reason.as_deref()), (1, Some("Error")));
+    let evs = reason_events(&client, p.metadata.name.as_ref().unwrap()).await;
+    assert!(
+        evs.iter().any(|(r, m)| r == "BackOff"
+            && m.starts_with("Back-off restarting failed container main in pod")),
+        "{evs:?}"
+    );
+    assert_eq!(
+        deps.get("crashy")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .ready_replicas,
+        None
+    );
+
+    // OOM kill applies to pods already running when the fault is injected.
+    deps.create(&PostParams::default(), &crashing_deployment("hungry"))
+        .await
+        .unwrap();
+    let p = pods
+        .list(&ListParams::default().labels("app=hungry"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert!(
+        p.status
+            .as_ref()
+            .unwrap()
+            .container_statuses
+            .as_ref()
+            .unwrap()[0]
+            .ready
+    );
+    let id = sb.inject(FaultSpec::always(FaultKind::OomKill {
+        pod_prefix: "hungry-".into(),
+        namespace: Some("default".into()),
+    }));
+    let p = pods.get(p.metadata.name.as_ref().unwrap()).await.unwrap();
+    let cs = &p
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0];
+    let term = cs.last_state.as_ref().unwrap().terminated.as_ref().unwrap();
+    assert_eq!(
+        (term.exit_code, term.reason.as_deref()),
+        (137, Some("OOMKilled"))
+    );
+    let evs = reason_events(&client, p.metadata.name.as_ref().unwrap()).await;
+    assert!(evs.iter().any(|(r, _)| r == "BackOff"), "{evs:?}");
+    // Removing the fault lets the pod run again (after the next change the controllers see).
+    assert!(sb.remove_fault(id));
+    deps.patch_scale(
+        "hungry",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
+    let p = pods.get(p.metadata.name.as_ref().unwrap()).await.unwrap();
+    assert!(p.status.unwrap().container_statuses.unwrap()[0].ready);
+}
