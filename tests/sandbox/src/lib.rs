@@ -76,6 +76,9 @@ pub struct SandboxOptions {
     pub bookmark_interval: Duration,
     /// Port to listen on (0 = ephemeral).
     pub port: u16,
+    /// How long a node of an autoscaled pool must stay empty before the autoscaler removes it
+    /// (AKS's default `scale-down-unneeded-time` is 10 minutes).
+    pub scale_down_after: Duration,
 }
 
 impl Default for SandboxOptions {
@@ -90,6 +93,7 @@ impl Default for SandboxOptions {
             watch_history: 1000,
             bookmark_interval: Duration::from_secs(5),
             port: 0,
+            scale_down_after: Duration::from_secs(600),
         }
     }
 }
@@ -100,11 +104,13 @@ pub struct Sandbox {
     shared: Arc<Shared>,
     addr: SocketAddr,
     server: tokio::task::JoinHandle<()>,
+    autoscaler: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.server.abort();
+        self.autoscaler.abort();
     }
 }
 
@@ -136,11 +142,13 @@ impl Sandbox {
                 tracing::error!(error = %e, "sandbox server stopped");
             }
         });
+        let autoscaler = tokio::spawn(k8s::autoscaler::run(shared.clone()));
         tracing::info!(%addr, "cloud sandbox listening (no real cloud is touched)");
         Ok(Sandbox {
             shared,
             addr,
             server,
+            autoscaler,
         })
     }
 

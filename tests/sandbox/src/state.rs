@@ -176,6 +176,8 @@ pub struct Registry {
     pub body: Value,
     /// Repositories: repo -> tag -> manifest.
     pub repos: BTreeMap<String, BTreeMap<String, crate::registry::Image>>,
+    /// Webhooks by lower-case name (full ARM bodies, without secrets).
+    pub webhooks: BTreeMap<String, Value>,
     /// ACR task runs by id.
     pub runs: BTreeMap<String, crate::arm::acr::Run>,
     /// Admin passwords (password, password2).

@@ -104,6 +104,9 @@ pub fn route(
         [_, "runs", id] => runs(shared, ctx, rg, raw[0], Some(id)),
         [_, "runs", id, "listlogsasurl"] => log_url(shared, ctx, rg, raw[0], id),
         [_, "operationstatuses", id] => Ok(lro::poll(shared, ctx, id, false)),
+        [_, "webhooks"] => webhooks(shared, ctx, rg, raw[0], None),
+        [_, "webhooks", _] => webhooks(shared, ctx, rg, raw[0], Some(raw[2])),
+        [_, "webhooks", _, "operationstatuses", id] => Ok(lro::poll(shared, ctx, id, false)),
         _ => Err(ArmError::new(
             404,
             "NotFound",
@@ -156,6 +159,7 @@ pub fn insert(shared: &Shared, w: &mut World, rg: &str, name: &str, body: Value)
             rg: rg.to_string(),
             body,
             repos: Default::default(),
+            webhooks: Default::default(),
             runs: Default::default(),
             passwords: [password(), password()],
             busy: None,
@@ -653,4 +657,130 @@ fn log_url(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, id: &str) -> A
         200,
         json!({"logLink": format!("{}/acr/{}/runlogs/{id}?sv=2026-01-01&sr=b&sig=sandbox", shared.base, r.name.to_ascii_lowercase())}),
     ))
+}
+
+fn webhooks(
+    shared: &Arc<Shared>,
+    ctx: &Ctx,
+    rg: &str,
+    name: &str,
+    hook: Option<&str>,
+) -> ArmResult {
+    let api = ctx.query.get("api-version").cloned().unwrap_or_default();
+    let Some(hook) = hook else {
+        if ctx.method != Method::GET {
+            return Err(super::method_not_allowed(ctx));
+        }
+        let mut w = shared.world();
+        let r = get(&mut w, rg, name)?;
+        return Ok(Reply::json(
+            200,
+            list_body(r.webhooks.values().cloned().collect()),
+        ));
+    };
+    let hk = hook.to_ascii_lowercase();
+    let hook_type = "Microsoft.ContainerRegistry/registries/webhooks";
+    match ctx.method {
+        Method::GET => {
+            let mut w = shared.world();
+            let r = get(&mut w, rg, name)?;
+            r.webhooks
+                .get(&hk)
+                .cloned()
+                .map(|b| Reply::json(200, b))
+                .ok_or_else(|| ArmError::not_found(hook_type, &format!("{name}/{hook}"), rg))
+        }
+        Method::PUT => {
+            if !(5..=50).contains(&hook.len()) || !hook.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ArmError::bad(
+                    "InvalidWebhookName",
+                    format!(
+                        "The webhook name '{hook}' is invalid. Webhook names may contain only alpha numeric characters and must be between 5 and 50 characters."
+                    ),
+                ));
+            }
+            let req = body_object(ctx)?;
+            let props = req.get("properties").cloned().unwrap_or(json!({}));
+            if props["serviceUri"].as_str().is_none_or(str::is_empty) {
+                return Err(ArmError::bad(
+                    "InvalidParameter",
+                    "The property 'serviceUri' is required.",
+                ));
+            }
+            let actions = props["actions"].as_array().cloned().unwrap_or_default();
+            if actions.is_empty()
+                || !actions.iter().all(|a| {
+                    matches!(
+                        a.as_str(),
+                        Some("push" | "delete" | "quarantine" | "chart_push" | "chart_delete")
+                    )
+                })
+            {
+                return Err(ArmError::bad(
+                    "InvalidParameter",
+                    "The property 'actions' must list one or more of push, delete, quarantine, chart_push, chart_delete.",
+                ));
+            }
+            let mut w = shared.world();
+            let r = get(&mut w, rg, name)?;
+            let location = req
+                .get("location")
+                .cloned()
+                .unwrap_or_else(|| r.body["location"].clone());
+            let existed = r.webhooks.contains_key(&hk);
+            let mut body = json!({
+                "id": format!("{}/webhooks/{hook}", resource_id(shared, &r.rg, TYPE, &r.name)),
+                "name": hook, "type": hook_type, "location": location,
+                "properties": {"status": props["status"].as_str().unwrap_or("enabled"), "scope": props["scope"].as_str().unwrap_or(""),
+                    "actions": actions, "provisioningState": if existed { "Updating" } else { "Creating" }},
+            });
+            if let Some(t) = req.get("tags") {
+                body["tags"] = t.clone();
+            }
+            r.webhooks.insert(hk.clone(), body.clone());
+            let (k, k2, hk2) = (key(rg, name), key(rg, name), hk.clone());
+            let id = lro::start(
+                shared,
+                ctx,
+                &mut w,
+                false,
+                Box::new(move |_s, w| {
+                    if let Some(b) = w
+                        .registries
+                        .get_mut(&k)
+                        .and_then(|r| r.webhooks.get_mut(&hk))
+                    {
+                        b["properties"]["provisioningState"] = json!("Succeeded");
+                    }
+                    Ok(None)
+                }),
+                Box::new(move |_s, w, _e| {
+                    if let Some(b) = w
+                        .registries
+                        .get_mut(&k2)
+                        .and_then(|r| r.webhooks.get_mut(&hk2))
+                    {
+                        b["properties"]["provisioningState"] = json!("Failed");
+                    }
+                }),
+            );
+            let url = format!(
+                "{}{}/webhooks/{hook}/operationStatuses/webhooks-{id}?api-version={api}",
+                shared.base,
+                resource_id(shared, rg, TYPE, name)
+            );
+            Ok(Reply::json(if existed { 200 } else { 201 }, body)
+                .with("Azure-AsyncOperation", url)
+                .with("Retry-After", lro::retry_after(shared)))
+        }
+        Method::DELETE => {
+            let mut w = shared.world();
+            let r = get(&mut w, rg, name)?;
+            Ok(match r.webhooks.remove(&hk) {
+                Some(_) => Reply::empty(200),
+                None => Reply::empty(204),
+            })
+        }
+        _ => Err(super::method_not_allowed(ctx)),
+    }
 }

@@ -37,6 +37,7 @@ pub fn route(
         [_, "listclusterusercredential"] => credentials(shared, ctx, rg, raw[0], false),
         [_, "listclusteradmincredential"] => credentials(shared, ctx, rg, raw[0], true),
         [_, "upgradeprofiles", "default"] => upgrade_profile(shared, ctx, rg, raw[0]),
+        [_, "abort"] => abort(shared, ctx, rg, raw[0]),
         _ => Err(ArmError::new(
             404,
             "NotFound",
@@ -413,6 +414,7 @@ fn cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
                     }
                 }),
             );
+            tag(&mut w, &id, rg, name);
             Ok(lro_headers(
                 shared,
                 Reply::empty(202),
@@ -613,6 +615,7 @@ fn put_cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResu
         }),
         Box::new(move |_s, w, _e| fail_cluster(w, &k2)),
     );
+    tag(&mut w, &id, rg, name);
     Ok(lro_headers(
         shared,
         Reply::json(if creating { 201 } else { 200 }, body),
@@ -785,6 +788,7 @@ fn pool(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, pname: &str) -> A
                     }
                 }),
             );
+            tag(&mut w, &id, rg, name);
             let status = if old.is_none() { 201 } else { 200 };
             Ok(lro_headers(
                 shared,
@@ -840,6 +844,7 @@ fn pool(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, pname: &str) -> A
                     }
                 }),
             );
+            tag(&mut w, &id, rg, name);
             Ok(lro_headers(
                 shared,
                 Reply::empty(202),
@@ -892,6 +897,7 @@ fn start_stop(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, start: bool
         }),
         Box::new(move |_s, w, _e| fail_cluster(w, &k2)),
     );
+    tag(&mut w, &id, rg, name);
     Ok(lro_headers(
         shared,
         Reply::empty(202),
@@ -966,5 +972,70 @@ fn upgrade_profile(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> Arm
                 })).collect::<Vec<_>>(),
             }
         }),
+    ))
+}
+
+fn tag(w: &mut World, id: &str, rg: &str, name: &str) {
+    if let Some(op) = w.ops.get_mut(id) {
+        op.target = format!("{}/{}", rg.to_ascii_lowercase(), name.to_ascii_lowercase());
+    }
+}
+
+/// POST `.../abort`: cancels the cluster's (and its pools') operations in progress.
+fn abort(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
+    if ctx.method != Method::POST {
+        return Err(super::method_not_allowed(ctx));
+    }
+    let mut w = shared.world();
+    let location = get(&mut w, rg, name)?.location.clone();
+    let target = format!("{}/{}", rg.to_ascii_lowercase(), name.to_ascii_lowercase());
+    let running: Vec<String> = w
+        .ops
+        .values()
+        .filter(|o| o.target == target && !o.is_done())
+        .map(|o| o.id.clone())
+        .collect();
+    if running.is_empty() {
+        return Ok(Reply::empty(204));
+    }
+    let now = chrono::Utc::now();
+    for id in &running {
+        if let Some(o) = w.ops.get_mut(id) {
+            o.status = "Canceled".into();
+            o.end = Some(now);
+            o.error = Some(ArmError::new(
+                400,
+                "OperationCancelled",
+                "The operation was cancelled by an abort request.",
+            ));
+        }
+    }
+    let k = key(rg, name);
+    if let Some(c) = w.clusters.get_mut(&k) {
+        c.busy = None;
+        if c.state != "Succeeded" {
+            c.state = "Canceled".into();
+        }
+        for p in c.pools.values_mut() {
+            if p.busy.take().is_some() {
+                p.props["provisioningState"] = json!("Canceled");
+            }
+        }
+    }
+    let id = lro::start(
+        shared,
+        ctx,
+        &mut w,
+        false,
+        Box::new(|_s, _w| Ok(None)),
+        Box::new(|_s, _w, _e| {}),
+    );
+    Ok(lro_headers(
+        shared,
+        Reply::empty(202),
+        &location,
+        &id,
+        &api(ctx),
+        true,
     ))
 }

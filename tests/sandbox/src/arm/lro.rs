@@ -28,6 +28,8 @@ pub struct Operation {
     pub location_only: bool,
     /// Body for the final `Location` GET (e.g. a run); None gives 204.
     pub result: Option<Value>,
+    /// Lower-case `rg/name` of the resource the operation works on (for abort).
+    pub target: String,
 }
 
 impl Operation {
@@ -64,6 +66,7 @@ pub fn start(
             error: None,
             location_only,
             result: None,
+            target: String::new(),
         },
     );
     let injected = crate::faults::lro_failure(shared, ctx);
@@ -73,6 +76,9 @@ pub fn start(
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let mut w = s.world();
+        if w.ops.get(&op_id).is_some_and(|o| o.status == "Canceled") {
+            return;
+        }
         let outcome = match injected {
             Some((code, message)) => Err(ArmError::new(400, &code, message)),
             None => finish(&s, &mut w),
@@ -120,7 +126,12 @@ pub fn result_url(shared: &Shared, provider: &str, location: &str, id: &str, api
 /// Serves a poll of operation `id`; `location` selects Location semantics.
 pub fn poll(shared: &Shared, ctx: &Ctx, id: &str, location: bool) -> Reply {
     let w = shared.world();
-    let id = id.trim_start_matches("registries-");
+    // ACR prefixes ids with the resource type (`registries-…`, `webhooks-…`).
+    let id = if id.len() > 36 {
+        &id[id.len() - 36..]
+    } else {
+        id
+    };
     let Some(op) = w.ops.get(id) else {
         return ArmError::new(404, "NotFound", format!("Operation '{id}' was not found.")).reply();
     };

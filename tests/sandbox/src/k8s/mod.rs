@@ -1,6 +1,7 @@
 //! A Kubernetes API per AKS cluster, served under `/k8s/{cluster-id}/`.
 
 pub mod api;
+pub mod autoscaler;
 pub mod controllers;
 pub mod nodes;
 pub mod patch;

@@ -42,7 +42,8 @@ fn parse_taint(s: &str) -> Option<Value> {
     Some(t)
 }
 
-fn pool_node(shared: &Shared, c: &Cluster, p: &Pool, i: u32, ip: u32) -> Value {
+/// The Node object for instance `i` of pool `p`.
+pub fn pool_node(shared: &Shared, c: &Cluster, p: &Pool, i: u32, ip: u32) -> Value {
     let name = node_name(p, i);
     let vm = vmsizes::lookup(&p.vm_size()).unwrap_or(vmsizes::SIZES[3]);
     let mut labels = json!({

@@ -171,6 +171,11 @@ fn filter(
     out
 }
 
+/// True if `pod` would fit on an empty `node`.
+pub fn fits_empty(pod: &Value, node: &Value) -> bool {
+    filter(pod, node, &BTreeMap::new(), 0).is_empty()
+}
+
 /// Outcome of scheduling one pod.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Placement {

@@ -477,6 +477,27 @@ async fn registry_examples() {
             .await;
         ex.check(202, &r);
     }
+    let hook = Example::load("acr/WebhookCreate.json");
+    let hook_path = format!(
+        "{}/webhooks/{}",
+        hook.registry_path(),
+        hook.p("webhookName")
+    );
+    let r = hook.send(&arm, Method::PUT, &hook_path, "").await;
+    hook.check(201, &r);
+    assert!(
+        r.body["properties"].get("serviceUri").is_none(),
+        "write-only secrets are not returned"
+    );
+    finish(&arm, &r).await;
+    let r = arm
+        .call(
+            Method::GET,
+            &format!("{hook_path}?api-version=2025-11-01"),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["properties"]["provisioningState"], "Succeeded");
     let run = Example::load("acr/RegistriesScheduleRun.json");
     run.check(
         200,

@@ -730,3 +730,110 @@ async fn gpu_pool_scale_up_schedules_pending_pod_and_virtual_node_makes_aci_grou
     let r = arm.call(Method::GET, "/resourceGroups/MC_pangeo_pangeoCluster_westeurope/providers/Microsoft.ContainerInstance/containerGroups?api-version=2025-09-01", None).await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn cluster_autoscaler_grows_and_shrinks_autoscaled_pools() {
+    let sb = deckhand_sandbox::Sandbox::start(deckhand_sandbox::SandboxOptions {
+        lro_delay: std::time::Duration::from_millis(100),
+        scale_down_after: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e = sb.seed_realistic_estate().await.unwrap();
+    let client = kube_client(&sb, &e.resource_group, &e.cluster).await;
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let gpu_spec = |gpus: i32| {
+        json!({"tolerations": [{"key": "sku", "operator": "Exists"}],
+        "containers": [{"name": "runner", "image": "runner:1", "resources": {"limits": {"nvidia.com/gpu": gpus}}}]})
+    };
+    let rv = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut w = Box::pin(
+        pods.watch(
+            &WatchParams::default().labels("app=runner").timeout(20),
+            &rv,
+        )
+        .await
+        .unwrap(),
+    );
+    let mut d = deployment("runner", 1, json!({}));
+    d.spec.template.spec = Some(serde_json::from_value(gpu_spec(1)).unwrap());
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    let ev = next_event(&mut w, "runner pod running on a new GPU node", |e| matches!(e, WatchEvent::Modified(p)
+        if p.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| n.starts_with("aks-gpu-")))).await;
+    let WatchEvent::Modified(p) = ev else {
+        unreachable!()
+    };
+    let evs = events_for(&client, "default", p.metadata.name.as_ref().unwrap()).await;
+    let up = evs
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("TriggeredScaleUp"))
+        .expect("TriggeredScaleUp");
+    assert!(
+        up.message.as_deref().unwrap().contains("0->1 (max: 4)"),
+        "{:?}",
+        up.message
+    );
+    let arm = Arm::new(&sb);
+    let pool = "/resourceGroups/pangeo/providers/Microsoft.ContainerService/managedClusters/pangeoCluster/agentPools/gpu?api-version=2026-08-01";
+    assert_eq!(
+        arm.call(Method::GET, pool, None).await.body["properties"]["count"],
+        1
+    );
+
+    // Two GPUs fit no pool (Standard_NC6s_v3 has one): the autoscaler says so.
+    let mut big = deployment("big", 1, json!({}));
+    big.spec.template.spec = Some(serde_json::from_value(gpu_spec(2)).unwrap());
+    deps.create(&PostParams::default(), &big).await.unwrap();
+    let bp = pods
+        .list(&ListParams::default().labels("app=big"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let mut seen = false;
+    for _ in 0..50 {
+        let evs = events_for(&client, "default", bp.metadata.name.as_ref().unwrap()).await;
+        if evs
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("NotTriggerScaleUp"))
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen, "NotTriggerScaleUp event");
+
+    // Scale down once the node is empty.
+    deps.delete("runner", &DeleteParams::default())
+        .await
+        .unwrap();
+    let nodes: Api<Node> = Api::all(client.clone());
+    let mut gone = false;
+    for _ in 0..60 {
+        if nodes
+            .list(&ListParams::default().labels("agentpool=gpu"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "empty GPU node removed");
+    assert_eq!(
+        arm.call(Method::GET, pool, None).await.body["properties"]["count"],
+        0
+    );
+}
