@@ -29,6 +29,9 @@ pub enum ConfigError {
 pub struct Config {
     #[serde(default)]
     pub state: StateConfig,
+    /// Alert receiver, routes and storm control (`config/alerts.toml`); off when absent.
+    #[serde(default)]
+    pub alerts: Option<crate::alerts::AlertsConfig>,
     #[serde(default)]
     pub plugins: PluginsConfig,
     #[serde(default)]

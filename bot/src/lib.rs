@@ -4,6 +4,7 @@
 //! same code: [`app::App`] wires [`config`] → [`state`] → [`host`] → [`router`], and the
 //! [`chat`] surfaces feed the router.
 
+pub mod alerts;
 pub mod app;
 pub mod chat;
 pub mod config;

@@ -1,0 +1,649 @@
+//! Alerts and notifications: sources → silences/acks → routes → storm control → sinks.
+//!
+//! * Sources ([`sources`]): the Alertmanager webhook and the Azure Monitor common-schema webhook
+//!   on the HTTP receiver ([`http::router`]), Kubernetes events per configured cluster, and
+//!   plugin notifications. Each becomes an [`Alert`].
+//! * [`route`] picks team channels and/or webhooks (first match, or `continue`); an alert no
+//!   rule takes goes to the default channel, never dropped.
+//! * [`storm`] groups, deduplicates, rate-limits (Discord: 5 messages / 5 s per channel, plus a
+//!   global limit) and folds the overflow into digests that count everything they fold. It is a
+//!   pure state machine; the driver task here only feeds it and sleeps until its next deadline.
+//! * [`sinks`] post through the chat [`crate::chat::Outbox`] or outbound webhooks.
+//! * [`commands`]: `/alerts list|ack|silence`.
+//!
+//! It must not block the HTTP receiver on chat I/O: the receiver only parses and enqueues (a
+//! full queue answers 503 so the sender retries), and every stage counts what it drops.
+
+pub mod alert;
+pub mod commands;
+pub mod http;
+pub mod metrics;
+pub mod route;
+pub mod silence;
+pub mod sinks;
+pub mod sources;
+pub mod storm;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+pub use alert::{Alert, Severity, Source, Status};
+use metrics::{AlertMetrics, DropStage};
+use route::{Destination, RouteConfig, RouteError, Routes};
+use silence::{Matcher, MatcherError, Silence};
+use sinks::webhook::{WebhookConfig, WebhookSink};
+use sources::kube_events::KubeClusterConfig;
+use storm::{Ingested, Storm, StormConfig, StormStats};
+
+use crate::chat::Outbox;
+use crate::host::services::PluginNotification;
+use crate::secret::Secret;
+
+/// Durations written the human way (`2s`, `5m`) in TOML strings.
+pub(crate) mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}: {e} (write e.g. \"500ms\", \"2s\", \"5m\")"
+            ))
+        })
+    }
+}
+
+/// `[alerts]` in the bot's config file (see `config/alerts.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Off switch that keeps the section.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Address of the HTTP receiver (`127.0.0.1:9095`); no receiver when absent.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Where alerts no route takes go.
+    pub default_channel: String,
+    /// Request bodies above this are refused with 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Credentials the receiver requires.
+    #[serde(default)]
+    pub auth: ReceiverAuth,
+    /// Alerts waiting between the receiver and storm control; more are refused with 503.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// Route plugin notifications as alerts.
+    #[serde(default = "yes")]
+    pub plugin_notifications: bool,
+    #[serde(default)]
+    pub storm: StormConfig,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// Clusters whose Kubernetes events are watched.
+    #[serde(default)]
+    pub kubernetes: Vec<KubeClusterConfig>,
+    /// Alertmanager's API, for `/alerts silence` to create silences there too.
+    #[serde(default)]
+    pub alertmanager: Option<AlertmanagerApi>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+fn default_queue() -> usize {
+    100_000
+}
+
+/// How senders authenticate to the receiver. Azure Monitor action groups cannot set headers:
+/// give them the bearer token as `?token=` in the webhook URL.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReceiverAuth {
+    #[default]
+    None,
+    Bearer {
+        token: Secret,
+    },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerApi {
+    /// Base URL, e.g. `http://alertmanager:9093`.
+    pub url: String,
+    #[serde(default)]
+    pub bearer_token: Option<Secret>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertsError {
+    #[error("[alerts] routes: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Routes(Vec<RouteError>),
+    #[error("[alerts] cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Matchers(#[from] MatcherError),
+    #[error("no active alert has id {0}; /alerts list shows them")]
+    UnknownAlert(String),
+    #[error("Alertmanager silence not created: {0}")]
+    Alertmanager(String),
+}
+
+/// What `/alerts list` shows about an active alert.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub alert: Alert,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub repeats: u64,
+    pub acked_by: Option<String>,
+    pub destinations: Vec<Destination>,
+}
+
+#[derive(Default)]
+struct Book {
+    active: BTreeMap<String, Record>,
+    silences: Vec<Silence>,
+    next_silence: u64,
+}
+
+/// Shared by the receiver, the driver and the commands.
+pub struct AlertsState {
+    config: AlertsConfig,
+    pub metrics: AlertMetrics,
+    tx: mpsc::Sender<Vec<Alert>>,
+    book: Mutex<Book>,
+    stats: Mutex<StormStats>,
+    http: reqwest::Client,
+}
+
+/// Why [`AlertsState::submit`] refused a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the alert queue is full")]
+pub struct QueueFull;
+
+impl AlertsState {
+    pub fn config(&self) -> &AlertsConfig {
+        &self.config
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Storm control's counters as of its last step.
+    pub fn storm_stats(&self) -> StormStats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Hands alerts to the pipeline without waiting; counts them received (or dropped).
+    pub fn submit(&self, alerts: Vec<Alert>) -> Result<usize, QueueFull> {
+        let n = alerts.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut per_source = [0u64; 4];
+        for a in &alerts {
+            per_source[a.source.index()] += 1;
+        }
+        match self.tx.try_send(alerts) {
+            Ok(()) => {
+                for source in Source::ALL {
+                    if per_source[source.index()] > 0 {
+                        self.metrics.received(source, per_source[source.index()]);
+                    }
+                }
+                Ok(n)
+            }
+            Err(_) => {
+                self.metrics.dropped(DropStage::QueueFull, n as u64);
+                Err(QueueFull)
+            }
+        }
+    }
+
+    /// Active alerts, most severe and newest first.
+    pub fn active(&self) -> Vec<Record> {
+        let mut records: Vec<Record> = self.book().active.values().cloned().collect();
+        records.sort_by(|a, b| {
+            a.alert
+                .severity
+                .cmp(&b.alert.severity)
+                .then(b.last_seen.cmp(&a.last_seen))
+        });
+        records
+    }
+
+    pub fn silences(&self) -> Vec<Silence> {
+        let now = Utc::now();
+        self.book()
+            .silences
+            .iter()
+            .filter(|s| s.active(now))
+            .cloned()
+            .collect()
+    }
+
+    /// Marks an active alert acknowledged: its repeats stop notifying until it resolves.
+    pub fn ack(&self, id: &str, by: &str) -> Result<Record, AlertsError> {
+        let mut book = self.book();
+        let record = book
+            .active
+            .get_mut(id)
+            .ok_or_else(|| AlertsError::UnknownAlert(id.to_owned()))?;
+        record.acked_by = Some(by.to_owned());
+        Ok(record.clone())
+    }
+
+    /// Adds a Deckhand silence and, when `[alerts.alertmanager]` is set, the same silence in
+    /// Alertmanager (API v2). Returns the silence and, if it failed, why Alertmanager's did.
+    pub async fn silence(
+        &self,
+        matchers: &str,
+        duration: Duration,
+        by: &str,
+        comment: &str,
+    ) -> Result<(Silence, Option<AlertsError>), AlertsError> {
+        let matchers = Matcher::parse_list(matchers)?;
+        let now = Utc::now();
+        let ends_at =
+            now + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::hours(2));
+        let mut silence = Silence {
+            id: String::new(),
+            matchers,
+            ends_at,
+            created_by: by.to_owned(),
+            comment: if comment.is_empty() {
+                format!("silenced from chat by {by}")
+            } else {
+                comment.to_owned()
+            },
+            alertmanager_id: None,
+        };
+        let mut am_error = None;
+        if let Some(api) = &self.config.alertmanager {
+            match self.create_am_silence(api, &silence, now).await {
+                Ok(id) => silence.alertmanager_id = Some(id),
+                Err(e) => am_error = Some(e),
+            }
+        }
+        let mut book = self.book();
+        book.next_silence += 1;
+        silence.id = format!("s{}", book.next_silence);
+        book.silences.retain(|s| s.active(now));
+        book.silences.push(silence.clone());
+        Ok((silence, am_error))
+    }
+
+    async fn create_am_silence(
+        &self,
+        api: &AlertmanagerApi,
+        silence: &Silence,
+        now: DateTime<Utc>,
+    ) -> Result<String, AlertsError> {
+        let body = sources::alertmanager::PostableSilence::from_silence(silence, now);
+        let url = format!("{}/api/v2/silences", api.url.trim_end_matches('/'));
+        let mut request = self.http.post(&url).json(&body);
+        if let Some(token) = &api.bearer_token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| AlertsError::Alertmanager(format!("{url}: {e}")))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(AlertsError::Alertmanager(format!(
+                "{url}: HTTP {status}: {}",
+                text.trim()
+            )));
+        }
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| AlertsError::Alertmanager(format!("{url}: unexpected answer: {e}")))?;
+        value["silenceID"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| AlertsError::Alertmanager(format!("{url}: no silenceID in {text}")))
+    }
+}
+
+/// The running alert pipeline. Dropping it stops the receiver, watchers and driver.
+pub struct AlertsHandle {
+    pub state: Arc<AlertsState>,
+    /// Where the receiver listens (with the real port when `listen` asked for port 0).
+    pub local_addr: Option<SocketAddr>,
+    /// Sources that could not start (e.g. an unreadable kubeconfig); the others run.
+    pub problems: Vec<String>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for AlertsHandle {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl AlertsHandle {
+    /// `/alerts list|ack|silence`, to register with [`crate::router::Router::add_builtins`].
+    pub fn commands(&self) -> Arc<commands::AlertsCommands> {
+        Arc::new(commands::AlertsCommands::new(self.state.clone()))
+    }
+}
+
+/// Inputs of [`start`] besides the config.
+pub struct StartOptions {
+    /// Directory relative kubeconfig paths resolve against.
+    pub base_dir: PathBuf,
+    /// Plugin notifications (from `host.services().subscribe_notifications()`).
+    pub notifications: Option<broadcast::Receiver<PluginNotification>>,
+    pub outbox: Arc<dyn Outbox>,
+}
+
+/// Builds everything, reports all route errors together, then starts the driver, the
+/// receiver (when `listen` is set), the Kubernetes watchers and the plugin listener.
+pub async fn start(
+    config: AlertsConfig,
+    options: StartOptions,
+) -> Result<AlertsHandle, AlertsError> {
+    let hooks: BTreeSet<String> = config.webhooks.keys().cloned().collect();
+    let routes = Routes::new(&config.routes, &config.default_channel, &hooks)
+        .map_err(AlertsError::Routes)?;
+    let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let state = Arc::new(AlertsState {
+        metrics: AlertMetrics::default(),
+        tx,
+        book: Mutex::default(),
+        stats: Mutex::default(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default(),
+        config,
+    });
+    let mut tasks = Vec::new();
+    let mut problems = Vec::new();
+    let webhooks = WebhookSink::new(state.config.webhooks.clone(), Duration::from_secs(10));
+    let storm = Storm::new(state.config.storm.clone());
+    tasks.push(tokio::spawn(drive(
+        state.clone(),
+        rx,
+        routes,
+        storm,
+        options.outbox,
+        webhooks,
+    )));
+
+    let mut local_addr = None;
+    if let Some(addr) = state.config.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| AlertsError::Listen { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| AlertsError::Listen { addr, source })?;
+        if !bound.ip().is_loopback() && matches!(state.config.auth, ReceiverAuth::None) {
+            tracing::warn!(%bound, "alert receiver listens beyond loopback without [alerts.auth]");
+        }
+        local_addr = Some(bound);
+        let app = http::router(state.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "alert receiver stopped");
+            }
+        }));
+        tracing::info!(%bound, "alert receiver listening");
+    }
+
+    if state.config.plugin_notifications
+        && let Some(mut rx) = options.notifications
+    {
+        let s = state.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(n) => {
+                        let _ = s.submit(vec![sources::plugin::to_alert(&n)]);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "plugin notifications lost: the alert listener fell behind"
+                        );
+                        s.metrics.dropped(DropStage::QueueFull, missed);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        }));
+    }
+
+    for cluster in state.config.kubernetes.clone() {
+        let path = resolve(&options.base_dir, &cluster.kubeconfig);
+        match sources::kube_events::client(&cluster, &path).await {
+            Ok(client) => {
+                let s = state.clone();
+                let sink: sources::kube_events::Sink = Arc::new(move |alerts| {
+                    let _ = s.submit(alerts);
+                });
+                tasks.extend(sources::kube_events::watch(&cluster, client, sink));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Kubernetes event source not started");
+                problems.push(e.to_string());
+            }
+        }
+    }
+
+    Ok(AlertsHandle {
+        state,
+        local_addr,
+        problems,
+        tasks,
+    })
+}
+
+/// Starts the pipeline configured in `app.config.alerts` (if enabled) and registers
+/// `/alerts` with the app's router.
+pub async fn start_for_app(
+    app: &crate::app::App,
+    outbox: Arc<dyn Outbox>,
+) -> Result<Option<AlertsHandle>, AlertsError> {
+    let Some(config) = app.config.alerts.clone().filter(|c| c.enabled) else {
+        return Ok(None);
+    };
+    let handle = start(
+        config,
+        StartOptions {
+            base_dir: app.config.base_dir.clone(),
+            notifications: Some(app.host.services().subscribe_notifications()),
+            outbox,
+        },
+    )
+    .await?;
+    app.router.add_builtins(handle.commands());
+    Ok(Some(handle))
+}
+
+/// Applies silences and acks, routes, and feeds storm control.
+fn process(state: &AlertsState, routes: &Routes, storm: &mut Storm, now: u64, batch: Vec<Alert>) {
+    let wall = Utc::now();
+    let mut book = state.book();
+    for alert in batch {
+        if book.silences.iter().any(|s| s.matches(&alert, wall)) {
+            state.metrics.dropped(DropStage::Silenced, 1);
+            continue;
+        }
+        let id = alert.id();
+        let mut routed = routes.route(&alert);
+        if routed.rules.is_empty()
+            && let Some(channel) = alert.label(sources::plugin::PREFERRED_CHANNEL)
+        {
+            routed.destinations = vec![Destination::Channel(channel.to_owned())];
+        }
+        match alert.status {
+            Status::Firing => {
+                if let Some(record) = book.active.get_mut(&id) {
+                    record.last_seen = wall;
+                    record.repeats += 1;
+                    if record.acked_by.is_some() {
+                        state.metrics.dropped(DropStage::Dedup, 1);
+                        continue;
+                    }
+                } else {
+                    book.active.insert(
+                        id,
+                        Record {
+                            alert: alert.clone(),
+                            first_seen: wall,
+                            last_seen: wall,
+                            repeats: 0,
+                            acked_by: None,
+                            destinations: routed.destinations.clone(),
+                        },
+                    );
+                }
+            }
+            Status::Resolved => {
+                book.active.remove(&id);
+            }
+        }
+        state.metrics.routed(1);
+        for destination in &routed.destinations {
+            if storm.ingest(now, destination, alert.clone()) == Ingested::Duplicate {
+                state.metrics.dropped(DropStage::Dedup, 1);
+            }
+        }
+    }
+}
+
+async fn drive(
+    state: Arc<AlertsState>,
+    mut rx: mpsc::Receiver<Vec<Alert>>,
+    routes: Routes,
+    mut storm: Storm,
+    outbox: Arc<dyn Outbox>,
+    webhooks: WebhookSink,
+) {
+    let start = tokio::time::Instant::now();
+    let elapsed = |start: tokio::time::Instant| start.elapsed().as_millis() as u64;
+    loop {
+        let deadline = storm
+            .next_deadline()
+            .map(|t| start + Duration::from_millis(t));
+        tokio::select! {
+            batch = rx.recv() => {
+                let Some(batch) = batch else { break };
+                let now = elapsed(start);
+                process(&state, &routes, &mut storm, now, batch);
+                while let Ok(more) = rx.try_recv() {
+                    process(&state, &routes, &mut storm, now, more);
+                }
+            }
+            _ = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+        let outgoing = storm.poll(elapsed(start));
+        *state.stats.lock().unwrap_or_else(|p| p.into_inner()) = storm.stats().clone();
+        for out in outgoing {
+            let folded = match &out.notice {
+                storm::Notice::Digest(d) => d.count,
+                storm::Notice::Alerts { .. } => 0,
+            };
+            match &out.destination {
+                Destination::Channel(_) => {
+                    let Some(message) = sinks::channel::render(&out) else {
+                        continue;
+                    };
+                    match outbox.post(message).await {
+                        Ok(()) => state.metrics.message_sent(folded),
+                        Err(e) => {
+                            tracing::warn!(destination = %out.destination, error = %e, "alert message not delivered");
+                            state.metrics.dropped(DropStage::Send, out.covers());
+                        }
+                    }
+                }
+                Destination::Webhook(name) => {
+                    let (s, hooks, name) = (state.clone(), webhooks.clone(), name.clone());
+                    tokio::spawn(async move {
+                        match hooks.send(&name, &out).await {
+                            Ok(()) => s.metrics.message_sent(folded),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "alert webhook not delivered");
+                                s.metrics.dropped(DropStage::Send, out.covers());
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The example in `config/alerts.toml` parses (kept in sync by a test).
+pub const EXAMPLE_CONFIG: &str = include_str!("../../../config/alerts.toml");
+
+/// Resolves a path from the config file against its directory (for kubeconfigs).
+pub fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `config/alerts.toml` is a valid `[alerts]` section whose routes compile.
+    #[test]
+    fn example_config_parses_and_its_routes_compile() {
+        #[derive(Deserialize)]
+        struct Doc {
+            alerts: AlertsConfig,
+        }
+        let text = EXAMPLE_CONFIG
+            .replace("${DECKHAND_ALERTS_TOKEN}", "t")
+            .replace("${SLACK_ML_WEBHOOK}", "http://127.0.0.1:1/slack")
+            .replace("${TEAMS_ONCALL_WEBHOOK}", "http://127.0.0.1:1/teams");
+        let doc: Doc = toml::from_str(&text).unwrap();
+        let config = doc.alerts;
+        assert_eq!(config.routes.len(), 4);
+        assert_eq!(config.storm.channel_messages, 5);
+        assert_eq!(config.kubernetes[0].name, "pangeoCluster");
+        let hooks = config.webhooks.keys().cloned().collect();
+        assert!(Routes::new(&config.routes, &config.default_channel, &hooks).is_ok());
+    }
+}
