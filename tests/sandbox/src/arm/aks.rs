@@ -77,7 +77,7 @@ pub fn render(shared: &Shared, c: &Cluster) -> Value {
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}-dns", c.name));
-    let suffix = &c.etag[..8.min(c.etag.len())];
+    let suffix = &node_digits(&c.kube_id, "fqdn");
     let loc = c.location.to_ascii_lowercase().replace(' ', "");
     let computed = json!({
         "provisioningState": c.state,
@@ -333,6 +333,40 @@ fn node_digits(cluster: &str, pool: &str) -> String {
     format!("{:08}", h % 100_000_000)
 }
 
+/// Optimistic concurrency with `If-Match` / `If-None-Match`, as AKS does it (412).
+fn check_etag(ctx: &Ctx, current: Option<&str>) -> ArmResult<()> {
+    if let Some(m) = ctx.header("if-match") {
+        let m = m.trim_matches('"').to_string();
+        match current {
+            None if m != "*" => {
+                return Err(ArmError::new(
+                    412,
+                    "PreconditionFailed",
+                    "Resource not found but ETag header is provided. If this is a request to create, please do not provide ETag.",
+                ));
+            }
+            Some(cur) if m != "*" && m != cur => {
+                return Err(ArmError::new(
+                    412,
+                    "PreconditionFailed",
+                    format!(
+                        "Etag provided in if-match header \"{m}\" does not match etag \"{cur}\" of resource."
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if ctx.header("if-none-match").as_deref() == Some("*") && current.is_some() {
+        return Err(ArmError::new(
+            412,
+            "PreconditionFailed",
+            "The resource already exists and If-None-Match '*' was provided.",
+        ));
+    }
+    Ok(())
+}
+
 fn get<'a>(w: &'a mut World, rg: &str, name: &str) -> ArmResult<&'a mut Cluster> {
     if !w.groups.contains_key(&rg.to_ascii_lowercase()) {
         return Err(ArmError::rg_not_found(rg));
@@ -390,6 +424,7 @@ fn cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
             let Some(c) = w.clusters.get_mut(&key(rg, name)) else {
                 return Ok(Reply::empty(204));
             };
+            check_etag(ctx, Some(&c.etag))?;
             busy_cluster(c)?;
             c.busy = Some("delete managed cluster".into());
             c.state = "Deleting".into();
@@ -504,6 +539,7 @@ fn put_cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResu
     let k = key(rg, name);
     let existing = shared.world().clusters.get(&k).cloned();
     let creating = existing.is_none();
+    check_etag(ctx, existing.as_ref().map(|c| c.etag.as_str()))?;
     if let Some(c) = &existing {
         busy_cluster(c)?;
         if !c.location.eq_ignore_ascii_case(&location) {
@@ -701,6 +737,7 @@ fn pool(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str, pname: &str) -> A
                     return Err(ArmError::in_progress(b));
                 }
                 let old = c.pools.get(&pk).cloned();
+                check_etag(ctx, old.as_ref().and_then(|p| p.props["eTag"].as_str()))?;
                 if let Some(b) = old.as_ref().and_then(|p| p.busy.clone()) {
                     return Err(ArmError::in_progress(&b));
                 }

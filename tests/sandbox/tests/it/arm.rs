@@ -538,3 +538,70 @@ async fn resource_group_delete_removes_contents() {
     assert_eq!(list.body["value"].as_array().unwrap().len(), 0);
     assert!(sb.kubeconfig("pangeo", "pangeoCluster").is_err());
 }
+
+#[tokio::test]
+async fn etags_give_optimistic_concurrency() {
+    let sb = sandbox().await;
+    let arm = Arm::new(&sb);
+    rg(&arm).await;
+    let url = arm.url(&format!("{AKS}/c1?{API}"));
+    let body = cluster_body(
+        json!([{"name": "system", "count": 1, "vmSize": "Standard_D4s_v3", "mode": "System"}]),
+    );
+    let send = |m: Method, h: Option<(&'static str, String)>| {
+        let mut rb = arm
+            .http
+            .request(m, &url)
+            .bearer_auth(&arm.token)
+            .json(&body);
+        if let Some((k, v)) = h {
+            rb = rb.header(k, v);
+        }
+        rb.send()
+    };
+    let r = send(Method::PUT, Some(("If-Match", "abc".into())))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 412, "If-Match on a missing resource");
+    let r = send(Method::PUT, None).await.unwrap();
+    let op = r.headers()["azure-asyncoperation"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    arm.wait_async(&op).await;
+    let etag = arm
+        .call(Method::GET, &format!("{AKS}/c1?{API}"), None)
+        .await
+        .body["eTag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = send(Method::PUT, Some(("If-None-Match", "*".into())))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 412);
+    let r = send(Method::PUT, Some(("If-Match", "stale".into())))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 412);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "PreconditionFailed");
+    let r = send(Method::PUT, Some(("If-Match", etag.clone())))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let op = r.headers()["azure-asyncoperation"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    arm.wait_async(&op).await;
+    let after = arm
+        .call(Method::GET, &format!("{AKS}/c1?{API}"), None)
+        .await
+        .body;
+    assert_ne!(
+        after["eTag"].as_str().unwrap(),
+        etag,
+        "an update changes the eTag"
+    );
+}
