@@ -46,6 +46,9 @@ pub struct Config {
     /// Who may run what; a caller gets the union of every matching rule.
     #[serde(default)]
     pub permissions: Vec<PermissionRule>,
+    /// Discord connection (`deckhand serve`); see docs/discord.md.
+    #[serde(default)]
+    pub discord: Option<crate::chat::discord::DiscordConfig>,
     /// Directory of the config file; relative paths in it are resolved against this.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -31,6 +31,8 @@ struct Cli {
 enum Command {
     /// Chat with the bot in the terminal (commands from stdin, replies on stdout).
     Shell,
+    /// Serve the configured chat surfaces (Discord, from the [discord] section) until Ctrl-C.
+    Serve,
     /// Validate the configuration and the plugins, then exit (non-zero on any problem).
     Check,
     /// Inspect plugins.
@@ -81,6 +83,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: {error}");
             }
             deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let app = App::start(config).context("starting the bot")?;
+            for error in &app.load_errors {
+                eprintln!("warning: {error}");
+            }
+            deckhand::chat::discord::serve(&app).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => check(config, &cli.config),

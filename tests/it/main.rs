@@ -6,6 +6,7 @@
 mod audit;
 mod cli;
 mod confirm;
+mod discord;
 mod permissions;
 mod plugins;
 mod router_input;

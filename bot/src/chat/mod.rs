@@ -5,6 +5,7 @@
 //! through an [`Outbox`]. Their buttons are [`Action`]s: a label and the command a press runs
 //! as the person who pressed it, so a button is authorized and audited like typing it.
 
+pub mod discord;
 pub mod terminal;
 
 use std::sync::Mutex;

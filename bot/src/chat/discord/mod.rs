@@ -1,0 +1,392 @@
+//! The Discord surface: slash commands built from the plugin manifests, interactions turned
+//! into [`Invocation`]s for the router, answers within Discord's deadlines, buttons for
+//! confirmations and actions, autocomplete from the owning plugin, channel messages for
+//! unprompted messages.
+//!
+//! It must not parse, authorize or confirm on its own: the router does, as for every surface.
+//! Discord user ids and role ids become the [`deckhand_plugin_abi::proto::Caller`] the
+//! `[[permissions]]` rules see (role ids mapped to names by `[discord.roles]`).
+//!
+//! serenity does the protocol: the gateway with its heartbeats, RESUME after a disconnect,
+//! and the REST ratelimiter (buckets, `Retry-After`, global limits). The client is built with
+//! [`ClientBuilder::new_with_http`] so tests can point it at a local double
+//! ([`DiscordTransport`]); production uses the defaults (real discord.com, ratelimiter on).
+//! See docs/discord.md for the setup.
+
+pub mod autocomplete;
+pub mod buttons;
+pub mod config;
+pub mod interaction;
+pub mod outbox;
+pub mod register;
+pub mod respond;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use serde_json::Value;
+use serenity::all::{
+    ApplicationId, Client, ClientBuilder, CommandInteraction, Context, CreateActionRow,
+    EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, HttpError, Interaction, Ready,
+    ResumedEvent, ShardManager,
+};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use config::DiscordConfig;
+pub use outbox::{ActionStore, DiscordOutbox};
+
+use crate::app::App;
+use crate::router::builtins::normalize;
+use crate::router::perm::pattern_matches;
+use crate::router::{Invocation, Response, ResponseKind, Router, permission_for};
+use crate::state::{Db, StateError};
+use buttons::PendingButton;
+use respond::{Mode, Plan, Target};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    #[error("`deckhand serve` needs a [discord] section with a token in the config")]
+    NotConfigured,
+    #[error("cannot build the Discord client: {0}")]
+    Client(#[source] serenity::Error),
+    #[error("the Discord connection stopped: {0}")]
+    Gateway(#[source] serenity::Error),
+    #[error("the Discord client task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+    #[error("registering the application commands failed: {0}")]
+    Register(#[source] serenity::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// How the client reaches Discord. The default is production: `https://discord.com` with
+/// serenity's ratelimiter on.
+#[derive(Clone, Default)]
+pub struct DiscordTransport {
+    /// Rewrite `https://discord.com` to this base URL (tests). serenity's ratelimiter builds
+    /// its requests without the proxy (serenity #1739), so it is turned off with this.
+    pub base_url: Option<String>,
+    /// The reqwest 0.12 client serenity uses (tests: one resolving discord.com to a local
+    /// double and trusting its CA, keeping the ratelimiter on).
+    pub client: Option<reqwest::Client>,
+}
+
+impl DiscordTransport {
+    fn http(&self, token: &str, application_id: Option<u64>) -> Http {
+        let mut builder = HttpBuilder::new(token);
+        if let Some(id) = application_id {
+            builder = builder.application_id(ApplicationId::new(id));
+        }
+        if let Some(client) = &self.client {
+            builder = builder.client(client.clone());
+        }
+        if let Some(base) = &self.base_url {
+            builder = builder.proxy(base.as_str()).ratelimiter_disabled(true);
+        }
+        builder.build()
+    }
+}
+
+/// State shared by the event handler's tasks.
+pub struct Adapter {
+    pub(crate) router: Arc<Router>,
+    pub(crate) config: DiscordConfig,
+    pub(crate) actions: Arc<ActionStore>,
+    pending: Mutex<HashMap<String, PendingButton>>,
+    /// The last command list sent (or refused), to re-register only on change.
+    registered: tokio::sync::Mutex<Option<Value>>,
+    resync_started: AtomicBool,
+    closed: AtomicBool,
+}
+
+/// Pending entries are kept this long after expiry so a late press hears "expired".
+const KEEP_EXPIRED: Duration = Duration::from_secs(3600);
+
+impl Adapter {
+    fn new(router: Arc<Router>, db: Db, config: DiscordConfig) -> Result<Adapter, StateError> {
+        let actions = Arc::new(ActionStore::new(db, config.action_ttl)?);
+        Ok(Adapter {
+            router,
+            config,
+            actions,
+            pending: Mutex::default(),
+            registered: tokio::sync::Mutex::new(None),
+            resync_started: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// How long after an interaction arrived its token may still be used, with a margin.
+    pub(crate) fn token_usable_for(&self) -> Duration {
+        let lifetime = self.config.token_lifetime;
+        lifetime.saturating_sub((lifetime / 10).min(Duration::from_secs(30)))
+    }
+
+    fn pending_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingButton>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn pending_button(&self, code: &str) -> Option<PendingButton> {
+        self.pending_map().get(&code.to_ascii_uppercase()).cloned()
+    }
+
+    pub(crate) fn forget_pending(&self, code: &str) {
+        self.pending_map().remove(&code.to_ascii_uppercase());
+    }
+
+    /// The buttons a response carries: Confirm/Approve for a pending confirmation, which is
+    /// remembered (requester, approver roles, expiry) to answer presses.
+    pub(crate) fn buttons_for(
+        &self,
+        response: &Response,
+        requester: &str,
+        command_line: &str,
+    ) -> Vec<CreateActionRow> {
+        let (ResponseKind::Pending, Some(code)) = (response.kind, &response.confirmation) else {
+            return Vec::new();
+        };
+        let (command, approver_roles) = match self.router.index().parse(&normalize(command_line)) {
+            Ok(parsed) => {
+                let permission = permission_for(&parsed.owner, &parsed.path, &parsed.spec);
+                let roles = self
+                    .router
+                    .options()
+                    .approvals
+                    .iter()
+                    .find(|rule| {
+                        rule.commands
+                            .iter()
+                            .any(|p| pattern_matches(p, &permission))
+                    })
+                    .map(|rule| rule.approver_roles.clone());
+                (format!("/{}", parsed.path.join(" ")), roles)
+            }
+            Err(_) => (command_line.to_owned(), None),
+        };
+        let timeout = self.router.options().confirm_timeout;
+        let approval = approver_roles.is_some();
+        let now = Instant::now();
+        let mut pending = self.pending_map();
+        pending.retain(|_, p| p.expires_at + KEEP_EXPIRED > now);
+        pending.insert(
+            code.clone(),
+            PendingButton {
+                requester: requester.to_owned(),
+                approver_roles,
+                command,
+                expires_at: now + timeout,
+                timeout,
+            },
+        );
+        vec![buttons::confirmation_row(code, approval)]
+    }
+
+    /// Registers the command list if it changed since the last registration. A PUT replaces
+    /// the whole list, so commands no longer provided disappear.
+    pub async fn sync_commands(&self, http: &Http) -> Result<bool, DiscordError> {
+        let (commands, errors) = register::commands_json(&self.router.index());
+        for error in errors {
+            tracing::warn!(%error, "command not registered on Discord");
+        }
+        let payload = Value::Array(commands);
+        let mut last = self.registered.lock().await;
+        if last.as_ref() == Some(&payload) {
+            return Ok(false);
+        }
+        let result = match self.config.guild_id {
+            Some(guild) => http
+                .create_guild_commands(GuildId::new(guild), &payload)
+                .await
+                .map(|_| ()),
+            None => http.create_global_commands(&payload).await.map(|_| ()),
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(
+                    commands = payload.as_array().map_or(0, Vec::len),
+                    guild = ?self.config.guild_id,
+                    "application commands registered"
+                );
+                *last = Some(payload);
+                Ok(true)
+            }
+            Err(e) => {
+                // A refused list is not sent again until it changes; a network error is.
+                if let serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) = &e
+                    && r.status_code.is_client_error()
+                {
+                    *last = Some(payload);
+                }
+                Err(DiscordError::Register(e))
+            }
+        }
+    }
+
+    async fn on_command(self: Arc<Self>, http: Arc<Http>, command: CommandInteraction) {
+        let received = Instant::now();
+        let caller = interaction::caller(&self.config, &command.user, command.member.as_deref());
+        let line = interaction::command_line(&command.data);
+        let (path, _) = interaction::split_path(&command.data);
+        let index = self.router.index();
+        let spec = index.entries.get(&command.data.name).map(|(_, s)| s);
+        let plan = Plan {
+            mode: Mode::Reply {
+                defer_ephemeral: interaction::has_sensitive_option(spec, &command.data),
+            },
+            // Never the options: they may hold secrets.
+            label: format!("/{}", path.join(" ")),
+            errors_private: false,
+            force_private: false,
+        };
+        let channel = command.channel_id.get().to_string();
+        let invocation = Invocation::new("discord", &channel, caller, &line);
+        respond::run_and_answer(
+            self,
+            http,
+            Target::Command(Box::new(command)),
+            invocation,
+            plan,
+            received,
+        )
+        .await;
+    }
+}
+
+fn resync_loop(adapter: Weak<Adapter>, http: Arc<Http>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(adapter) = adapter.upgrade() else {
+                return;
+            };
+            if adapter.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Err(e) = adapter.sync_commands(&http).await {
+                tracing::error!(error = %e, "re-registering commands failed");
+            }
+        }
+    });
+}
+
+struct Handler {
+    adapter: Arc<Adapter>,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, session = %ready.session_id, "connected to Discord");
+        ctx.http.set_application_id(ready.application.id);
+        if let Err(e) = self.adapter.sync_commands(&ctx.http).await {
+            tracing::error!(error = %e, "registering commands failed");
+        }
+        if !self.adapter.resync_started.swap(true, Ordering::SeqCst) {
+            resync_loop(
+                Arc::downgrade(&self.adapter),
+                ctx.http.clone(),
+                self.adapter.config.resync_interval,
+            );
+        }
+    }
+
+    async fn resume(&self, _ctx: Context, _: ResumedEvent) {
+        tracing::info!("Discord session resumed");
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let adapter = self.adapter.clone();
+        match interaction {
+            Interaction::Command(command) => adapter.on_command(ctx.http.clone(), command).await,
+            Interaction::Autocomplete(request) => {
+                autocomplete::answer(&adapter, &ctx.http, request).await
+            }
+            Interaction::Component(press) => buttons::press(adapter, ctx.http.clone(), press).await,
+            _ => {}
+        }
+    }
+}
+
+/// A running Discord connection.
+pub struct DiscordHandle {
+    pub adapter: Arc<Adapter>,
+    /// serenity's REST client (ratelimited), for other parts of the bot.
+    pub http: Arc<Http>,
+    pub outbox: Arc<DiscordOutbox>,
+    shard_manager: Arc<ShardManager>,
+    task: JoinHandle<Result<(), serenity::Error>>,
+}
+
+impl DiscordHandle {
+    /// Closes the gateway connection and waits for the client to stop.
+    pub async fn shutdown(self) {
+        self.adapter.closed.store(true, Ordering::Relaxed);
+        self.shard_manager.shutdown_all().await;
+        let _ = self.task.await;
+    }
+
+    /// Runs until the client stops (an error such as an invalid token) or Ctrl-C.
+    pub async fn run(mut self) -> Result<(), DiscordError> {
+        tokio::select! {
+            result = &mut self.task => {
+                result.map_err(DiscordError::Task)?.map_err(DiscordError::Gateway)
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("stopping on Ctrl-C");
+                self.shutdown().await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Connects to Discord and starts answering interactions.
+pub async fn start(
+    router: Arc<Router>,
+    db: Db,
+    config: DiscordConfig,
+    transport: DiscordTransport,
+) -> Result<DiscordHandle, DiscordError> {
+    let http = transport.http(config.token.expose(), config.application_id);
+    let adapter = Arc::new(Adapter::new(router, db, config)?);
+    // Interactions arrive whatever the intents; GUILDS is the smallest useful set and is not
+    // privileged.
+    let mut client: Client = ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
+        .event_handler(Handler {
+            adapter: adapter.clone(),
+        })
+        .await
+        .map_err(DiscordError::Client)?;
+    let http = client.http.clone();
+    let shard_manager = client.shard_manager.clone();
+    let task = tokio::spawn(async move { client.start().await });
+    let outbox = Arc::new(DiscordOutbox::new(http.clone(), adapter.actions.clone()));
+    Ok(DiscordHandle {
+        adapter,
+        http,
+        outbox,
+        shard_manager,
+        task,
+    })
+}
+
+/// `deckhand serve`: the app's router on Discord, until Ctrl-C.
+pub async fn serve(app: &App) -> Result<(), DiscordError> {
+    let config = app
+        .config
+        .discord
+        .clone()
+        .ok_or(DiscordError::NotConfigured)?;
+    start(
+        app.router.clone(),
+        app.db.clone(),
+        config,
+        DiscordTransport::default(),
+    )
+    .await?
+    .run()
+    .await
+}

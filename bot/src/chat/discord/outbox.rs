@@ -1,0 +1,174 @@
+//! Unprompted messages (alerts, schedule warnings, notifications) as channel messages, their
+//! [`Action`]s as buttons. A button's command is stored in the state database under a short
+//! id (`dh:run:ID`), so buttons keep working across restarts until `action_ttl` runs out.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use rusqlite::{OptionalExtension, params};
+use serenity::all::{ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateMessage, Http};
+
+use super::buttons::RUN_PREFIX;
+use super::respond::chunks;
+use crate::chat::{Action, OutboundMessage, Outbox};
+use crate::router::builtins::BoxFuture;
+use crate::state::{Db, StateError};
+
+const MIGRATIONS: &[&str] = &["CREATE TABLE discord_actions (
+        id TEXT PRIMARY KEY,
+        command TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );"];
+
+/// Discord: at most 5 buttons per row, 5 rows per message, 80 characters per label.
+const MAX_BUTTONS: usize = 25;
+const MAX_LABEL: usize = 80;
+/// Expired actions are kept this long so a late press hears "expired", then deleted.
+const KEEP_EXPIRED: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A stored button action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAction {
+    pub command: String,
+    pub expired: bool,
+}
+
+/// Commands behind buttons, in the `discord` component's table.
+pub struct ActionStore {
+    db: Db,
+    ttl: Duration,
+}
+
+impl ActionStore {
+    pub fn new(db: Db, ttl: Duration) -> Result<ActionStore, StateError> {
+        db.ensure_schema("discord", MIGRATIONS)?;
+        Ok(ActionStore { db, ttl })
+    }
+
+    /// Stores an action and returns its id.
+    pub fn put(&self, channel: &str, action: &Action) -> Result<String, StateError> {
+        const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+        let mut rng = rand::rng();
+        let id: String = (0..16)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect();
+        let now = unix_now();
+        let conn = self.db.conn();
+        conn.execute(
+            "DELETE FROM discord_actions WHERE expires_at < ?1",
+            params![now - KEEP_EXPIRED.as_secs() as i64],
+        )?;
+        conn.execute(
+            "INSERT INTO discord_actions (id, command, channel, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, action.command, channel, now + self.ttl.as_secs() as i64],
+        )?;
+        Ok(id)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<StoredAction>, StateError> {
+        let row: Option<(String, i64)> = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT command, expires_at FROM discord_actions WHERE id = ?1",
+                params![id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(command, expires_at)| StoredAction {
+            command,
+            expired: unix_now() >= expires_at,
+        }))
+    }
+}
+
+/// Posts [`OutboundMessage`]s to Discord channels (`channel` is the channel id).
+pub struct DiscordOutbox {
+    http: Arc<Http>,
+    actions: Arc<ActionStore>,
+}
+
+impl DiscordOutbox {
+    pub fn new(http: Arc<Http>, actions: Arc<ActionStore>) -> DiscordOutbox {
+        DiscordOutbox { http, actions }
+    }
+
+    async fn send(&self, message: OutboundMessage) -> Result<(), String> {
+        let channel: u64 = message
+            .channel
+            .parse()
+            .map_err(|_| format!("{:?} is not a Discord channel id", message.channel))?;
+        let mut buttons = Vec::new();
+        for action in message.actions.iter().take(MAX_BUTTONS) {
+            let id = self
+                .actions
+                .put(&message.channel, action)
+                .map_err(|e| e.to_string())?;
+            let label: String = action.label.chars().take(MAX_LABEL).collect();
+            buttons.push(
+                CreateButton::new(format!("{RUN_PREFIX}{id}"))
+                    .label(label)
+                    .style(ButtonStyle::Secondary),
+            );
+        }
+        let rows: Vec<CreateActionRow> = buttons
+            .chunks(5)
+            .map(|row| CreateActionRow::Buttons(row.to_vec()))
+            .collect();
+        let parts = chunks(&message.text);
+        let last = parts.len().saturating_sub(1);
+        for (i, part) in parts.into_iter().enumerate() {
+            let mut create = CreateMessage::new().content(part);
+            if i == last {
+                create = create.components(rows.clone());
+            }
+            ChannelId::new(channel)
+                .send_message(&self.http, create)
+                .await
+                .map_err(|e| format!("cannot post to Discord channel {channel}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Outbox for DiscordOutbox {
+    fn post(&self, message: OutboundMessage) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.send(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_stored_and_expire() {
+        let db = Db::in_memory().unwrap();
+        let store = ActionStore::new(db.clone(), Duration::from_secs(3600)).unwrap();
+        let action = Action {
+            label: "Snooze".into(),
+            command: "/schedule snooze nightly".into(),
+        };
+        let id = store.put("42", &action).unwrap();
+        assert_eq!(
+            store.get(&id).unwrap(),
+            Some(StoredAction {
+                command: action.command.clone(),
+                expired: false
+            })
+        );
+        assert_eq!(store.get("nope").unwrap(), None);
+        let short = ActionStore::new(db, Duration::ZERO).unwrap();
+        let id = short.put("42", &action).unwrap();
+        assert!(short.get(&id).unwrap().unwrap().expired);
+    }
+}

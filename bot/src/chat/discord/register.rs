@@ -1,0 +1,218 @@
+//! Manifests → Discord application commands (the JSON of a bulk overwrite, `PUT
+//! /applications/{app}/[guilds/{guild}/]commands`). A PUT replaces the whole list, so commands
+//! of a plugin that went away, or options a reload removed, disappear with the next PUT.
+//!
+//! Mapping: a command with subcommands becomes options of type 1 (subcommand) or 2 (group of
+//! subcommands); Discord allows no deeper nesting. Option kinds: string → 3, integer → 4,
+//! boolean → 5, duration → 3 (text such as `90s`, checked by the router), choice → 3 with
+//! `choices`, or with `autocomplete` instead when the manifest asks for autocomplete or lists
+//! more than 25 choices (Discord refuses both on one option). Required options come first, as
+//! Discord demands; values are sent back by name, so the order does not matter to the router.
+
+use deckhand_plugin_abi::proto::{CommandSpec, OptionKind, OptionSpec};
+use serde_json::{Value, json};
+
+use crate::router::parse::CommandIndex;
+
+/// Discord's limits on application commands.
+pub const MAX_OPTIONS: usize = 25;
+pub const MAX_CHOICES: usize = 25;
+pub const MAX_DESCRIPTION: usize = 100;
+
+/// Application command option types.
+pub mod kind {
+    pub const SUB_COMMAND: u8 = 1;
+    pub const SUB_COMMAND_GROUP: u8 = 2;
+    pub const STRING: u8 = 3;
+    pub const INTEGER: u8 = 4;
+    pub const BOOLEAN: u8 = 5;
+}
+
+/// A command that cannot be represented on Discord; the others are registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("/{path}: Discord allows subcommand groups of subcommands, not deeper nesting")]
+    TooDeep { path: String },
+    #[error("/{path}: {count} options or subcommands, Discord allows {MAX_OPTIONS}")]
+    TooManyOptions { path: String, count: usize },
+}
+
+/// Discord's description: 1–100 characters.
+fn description(text: &str, fallback: &str) -> String {
+    let text = text.trim();
+    let text = if text.is_empty() { fallback } else { text };
+    if text.chars().count() <= MAX_DESCRIPTION {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(MAX_DESCRIPTION - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+fn option_json(option: &OptionSpec) -> Value {
+    let kind = match option.kind {
+        OptionKind::String | OptionKind::Duration | OptionKind::Choice => kind::STRING,
+        OptionKind::Integer => kind::INTEGER,
+        OptionKind::Boolean => kind::BOOLEAN,
+    };
+    let mut out = json!({
+        "type": kind,
+        "name": option.name,
+        "description": description(&option.description, &option.name),
+        "required": option.required,
+    });
+    let too_many_choices = option.choices.len() > MAX_CHOICES;
+    if option.autocomplete || too_many_choices {
+        out["autocomplete"] = json!(true);
+    } else if option.kind == OptionKind::Choice {
+        out["choices"] = option
+            .choices
+            .iter()
+            .map(|c| json!({ "name": c, "value": c }))
+            .collect();
+    }
+    out
+}
+
+fn options_json(path: &str, options: &[OptionSpec]) -> Result<Vec<Value>, RegisterError> {
+    if options.len() > MAX_OPTIONS {
+        return Err(RegisterError::TooManyOptions {
+            path: path.to_owned(),
+            count: options.len(),
+        });
+    }
+    let mut sorted: Vec<&OptionSpec> = options.iter().collect();
+    sorted.sort_by_key(|o| !o.required);
+    Ok(sorted.into_iter().map(option_json).collect())
+}
+
+fn subcommand_json(path: &str, spec: &CommandSpec, depth: usize) -> Result<Value, RegisterError> {
+    let path = format!("{path} {}", spec.name);
+    let mut out = json!({
+        "name": spec.name,
+        "description": description(&spec.description, &spec.name),
+    });
+    if spec.subcommands.is_empty() {
+        out["type"] = json!(kind::SUB_COMMAND);
+        out["options"] = Value::Array(options_json(&path, &spec.options)?);
+    } else if depth == 1 {
+        out["type"] = json!(kind::SUB_COMMAND_GROUP);
+        out["options"] = Value::Array(subcommands_json(&path, &spec.subcommands, 2)?);
+    } else {
+        return Err(RegisterError::TooDeep { path });
+    }
+    Ok(out)
+}
+
+fn subcommands_json(
+    path: &str,
+    subs: &[CommandSpec],
+    depth: usize,
+) -> Result<Vec<Value>, RegisterError> {
+    if subs.len() > MAX_OPTIONS {
+        return Err(RegisterError::TooManyOptions {
+            path: path.to_owned(),
+            count: subs.len(),
+        });
+    }
+    subs.iter()
+        .map(|s| subcommand_json(path, s, depth))
+        .collect()
+}
+
+/// One top-level command (`type` 1, chat input).
+pub fn command_json(spec: &CommandSpec) -> Result<Value, RegisterError> {
+    let options = if spec.subcommands.is_empty() {
+        options_json(&spec.name, &spec.options)?
+    } else {
+        subcommands_json(&spec.name, &spec.subcommands, 1)?
+    };
+    Ok(json!({
+        "type": 1,
+        "name": spec.name,
+        "description": description(&spec.description, &spec.name),
+        "options": options,
+    }))
+}
+
+/// Every command of the index (built-ins and plugins), sorted by name, plus the ones that
+/// could not be represented.
+pub fn commands_json(index: &CommandIndex) -> (Vec<Value>, Vec<RegisterError>) {
+    let mut commands = Vec::new();
+    let mut errors = Vec::new();
+    for (_, spec) in index.entries.values() {
+        match command_json(spec) {
+            Ok(command) => commands.push(command),
+            Err(e) => errors.push(e),
+        }
+    }
+    (commands, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::parse::Owner;
+
+    #[test]
+    fn options_map_to_discord_types() {
+        let spec = CommandSpec::new("echo", "Repeat")
+            .option(OptionSpec::new("upper", OptionKind::Boolean, "Shout"))
+            .option(OptionSpec::new("text", OptionKind::String, "What").required())
+            .option(OptionSpec::choice("color", &["red", "blue"], "A color"))
+            .option(OptionSpec::choice("shade", &["a", "b"], "A shade").autocomplete())
+            .option(OptionSpec::new("wait", OptionKind::Duration, ""));
+        let json = command_json(&spec).unwrap();
+        let options = json["options"].as_array().unwrap();
+        let names: Vec<&str> = options
+            .iter()
+            .map(|o| o["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["text", "upper", "color", "shade", "wait"]);
+        assert_eq!(options[0]["type"], 3);
+        assert_eq!(options[0]["required"], true);
+        assert_eq!(options[1]["type"], 5);
+        assert_eq!(
+            options[2]["choices"],
+            json!([{"name": "red", "value": "red"}, {"name": "blue", "value": "blue"}])
+        );
+        assert_eq!(options[3]["autocomplete"], true);
+        assert!(options[3].get("choices").is_none());
+        assert_eq!(options[4]["description"], "wait");
+    }
+
+    #[test]
+    fn subcommands_and_groups_and_too_deep() {
+        let leaf =
+            CommandSpec::new("add", "Add").option(OptionSpec::new("n", OptionKind::Integer, "N"));
+        let group = CommandSpec::new("pool", "Pools").subcommand(leaf.clone());
+        let spec = CommandSpec::new("aks", "AKS")
+            .subcommand(group.clone())
+            .subcommand(CommandSpec::new("status", "Status"));
+        let json = command_json(&spec).unwrap();
+        assert_eq!(json["options"][0]["type"], 2);
+        assert_eq!(json["options"][0]["options"][0]["type"], 1);
+        assert_eq!(json["options"][0]["options"][0]["options"][0]["type"], 4);
+        assert_eq!(json["options"][1]["type"], 1);
+        let deep =
+            CommandSpec::new("x", "X").subcommand(CommandSpec::new("y", "Y").subcommand(group));
+        assert_eq!(
+            command_json(&deep).unwrap_err(),
+            RegisterError::TooDeep {
+                path: "x y pool".into()
+            }
+        );
+        let mut index = CommandIndex::default();
+        index.insert(Owner::Builtin, spec);
+        index.insert(Owner::Builtin, deep);
+        let (ok, errors) = commands_json(&index);
+        assert_eq!((ok.len(), errors.len()), (1, 1));
+    }
+
+    #[test]
+    fn long_descriptions_are_cut() {
+        let d = description(&"x".repeat(300), "n");
+        assert_eq!(d.chars().count(), MAX_DESCRIPTION);
+    }
+}
