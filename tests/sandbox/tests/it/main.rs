@@ -5,5 +5,6 @@ mod support;
 mod arm;
 mod examples;
 mod faults;
+mod identity;
 mod kube_api;
 mod token;
