@@ -6,11 +6,15 @@ use std::time::{Duration, Instant};
 
 use deckhand::chat::discord::{self, DiscordHandle, DiscordTransport};
 use deckhand::chat::{Action, OutboundMessage, Outbox};
+use deckhand::router::builtins::{BoxFuture, BuiltinGroup};
+use deckhand::router::parse::Parsed;
+use deckhand::router::{Invocation, Response, Router, RouterError};
 use deckhand_discord_double::{
     CommandOption, Direction, DiscordDouble, DoubleBuilder, InteractionBuilder, RateLimit,
     RecordedRequest, Route, SentInteraction, example_user_id,
 };
 use deckhand_it::TestBot;
+use deckhand_plugin_abi::proto::CommandSpec;
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(10);
@@ -723,4 +727,95 @@ async fn outbox_posts_buttons_that_run_as_the_presser() {
         refused.is_ephemeral() && refused.content().unwrap().contains("may not run"),
         "{refused}"
     );
+}
+
+/// A built-in added at run time whose reply is private and slow (a per-user report).
+struct SlowSecret;
+
+impl BuiltinGroup for SlowSecret {
+    fn specs(&self) -> Vec<CommandSpec> {
+        vec![CommandSpec::new("mytoken", "Your personal token, slowly").permission("")]
+    }
+
+    fn run<'a>(
+        &'a self,
+        _router: &'a Router,
+        invocation: &'a Invocation,
+        _parsed: &'a Parsed,
+    ) -> BoxFuture<'a, Result<Response, RouterError>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let mut response =
+                Response::ok(format!("token for {}: s3cr3t", invocation.caller.user_id));
+            response.ephemeral = true;
+            Ok(response)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_slow_private_reply_replaces_the_public_thinking_message() {
+    let fx = Fixture::start(DiscordDouble::builder(), "").await;
+    // Added after start: the command list is re-registered without a restart.
+    fx.bot
+        .app
+        .router
+        .add_builtins(std::sync::Arc::new(SlowSecret));
+    fx.double
+        .wait_for(
+            |r| {
+                matches!(r.route(), Route::RegisterCommands { .. })
+                    && r.body
+                        .as_ref()
+                        .is_some_and(|b| b.to_string().contains("\"mytoken\""))
+            },
+            T,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sent = fx
+        .double
+        .send_interaction(InteractionBuilder::slash("mytoken"))
+        .await;
+    let deferred = fx.callback(&sent).await;
+    assert_eq!(
+        (deferred.callback_type(), deferred.is_ephemeral()),
+        (Some(5), false)
+    );
+    let secret = fx.answer_containing(&sent, "s3cr3t").await;
+    assert!(matches!(secret.route(), Route::Followup { .. }), "{secret}");
+    assert!(secret.is_ephemeral(), "{secret}");
+    let deleted = fx.double.requests().into_iter().any(|r| {
+        r.method == "DELETE" && r.path.contains(&sent.token) && r.path.ends_with("@original")
+    });
+    assert!(
+        deleted,
+        "the public message went: {}",
+        fx.double.request_transcript()
+    );
+    assert!(
+        !fx.double
+            .requests()
+            .iter()
+            .any(|r| { r.content().is_some_and(|c| c.contains("s3cr3t")) && !r.is_ephemeral() }),
+        "the secret was never sent publicly: {}",
+        fx.double.request_transcript()
+    );
+}
+
+#[tokio::test]
+async fn a_call_with_a_sensitive_option_is_answered_privately() {
+    let fx = Fixture::start(DiscordDouble::builder(), "").await;
+    let sent = fx
+        .double
+        .send_interaction(
+            InteractionBuilder::slash("echo")
+                .option(CommandOption::string("text", "deploy"))
+                .option(CommandOption::string("token", "hunter2")),
+        )
+        .await;
+    let reply = fx.callback(&sent).await;
+    assert_eq!(reply.callback_type(), Some(4));
+    assert!(reply.is_ephemeral(), "{reply}");
+    assert!(!reply.content().unwrap().contains("hunter2"), "{reply}");
 }

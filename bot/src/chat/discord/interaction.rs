@@ -111,8 +111,8 @@ pub fn autocomplete_parts(data: &CommandData) -> (Vec<String>, String, String, M
     (path, focused.0, focused.1, others)
 }
 
-/// Whether any option given is marked sensitive in the manifest (then even the deferred
-/// "thinking" message is ephemeral: the invocation line is shown with the reply).
+/// Whether any option given is marked sensitive in the manifest (then the whole answer is
+/// ephemeral: Discord shows the invocation's options with the reply).
 pub fn has_sensitive_option(
     spec: Option<&deckhand_plugin_abi::proto::CommandSpec>,
     data: &CommandData,

@@ -232,14 +232,17 @@ impl Adapter {
         let (path, _) = interaction::split_path(&command.data);
         let index = self.router.index();
         let spec = index.entries.get(&command.data.name).map(|(_, s)| s);
+        // Discord shows the options a command was called with to whoever sees the reply, so a
+        // call carrying a sensitive option is answered only to the caller.
+        let sensitive = interaction::has_sensitive_option(spec, &command.data);
         let plan = Plan {
             mode: Mode::Reply {
-                defer_ephemeral: interaction::has_sensitive_option(spec, &command.data),
+                defer_ephemeral: sensitive,
             },
             // Never the options: they may hold secrets.
             label: format!("/{}", path.join(" ")),
             errors_private: false,
-            force_private: false,
+            force_private: sensitive,
         };
         let channel = command.channel_id.get().to_string();
         let invocation = Invocation::new("discord", &channel, caller, &line);
