@@ -3,6 +3,7 @@
 //! Run after `cargo build --workspace`: they `dlopen` the built test plugins and run the built
 //! `deckhand` binary.
 
+mod alerts;
 mod audit;
 mod cli;
 mod confirm;

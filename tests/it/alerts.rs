@@ -1,0 +1,802 @@
+//! Alerts (issue 7): a real Prometheus Alertmanager feeding the receiver; Kubernetes events from
+//! the sandbox's fault injection; Azure Monitor and plugin notifications; refusals counted;
+//! storm control through the running pipeline; `/alerts list|ack|silence`.
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use deckhand::alerts::metrics::DropStage;
+use deckhand::alerts::{self, Alert, AlertsHandle, Severity, Source, Status};
+use deckhand::chat::{MemoryOutbox, OutboundMessage};
+use deckhand::router::ResponseKind;
+use deckhand_it::TestBot;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+/// An `[alerts]` section for tests: receiver on an ephemeral loopback port, no group wait.
+fn section(extra: &str) -> String {
+    format!(
+        r#"
+[alerts]
+listen = "127.0.0.1:0"
+default_channel = "alerts-default"
+max_body_bytes = 4096
+
+[alerts.storm]
+group_wait = "0s"
+{extra}
+"#
+    )
+}
+
+async fn start(bot: &TestBot) -> (AlertsHandle, Arc<MemoryOutbox>) {
+    let outbox = Arc::new(MemoryOutbox::default());
+    let handle = alerts::start_for_app(&bot.app, outbox.clone())
+        .await
+        .expect("alerts start")
+        .expect("[alerts] is enabled");
+    assert!(handle.problems.is_empty(), "{:?}", handle.problems);
+    (handle, outbox)
+}
+
+fn transcript(outbox: &MemoryOutbox) -> String {
+    outbox
+        .messages()
+        .iter()
+        .map(|m| format!("[{}] {}", m.channel, m.text))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+/// Waits (bounded) until a message satisfying `pred` has been posted; panics with every
+/// message posted so far.
+async fn wait_for(
+    outbox: &MemoryOutbox,
+    what: &str,
+    pred: impl Fn(&OutboundMessage) -> bool,
+) -> OutboundMessage {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(m) = outbox.messages().into_iter().find(|m| pred(m)) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message {what} within 30 s; messages:\n{}",
+            transcript(outbox)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real Prometheus Alertmanager on a free loopback port, killed on drop.
+struct Alertmanager {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn start(port: u16, webhook: &str, token: &str) -> Alertmanager {
+        let binary = std::env::var("ALERTMANAGER_BIN").unwrap_or_else(|_| ALERTMANAGER.into());
+        assert!(
+            Path::new(&binary).exists(),
+            "{binary} is missing: run .ci/install-alerts.sh (installs the Debian package \
+             prometheus-alertmanager; CI runs it) or set ALERTMANAGER_BIN"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"
+route:
+  receiver: deckhand
+  group_by: ['alertname']
+  group_wait: 200ms
+  group_interval: 500ms
+  repeat_interval: 1h
+receivers:
+  - name: deckhand
+    webhook_configs:
+      - url: '{webhook}'
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials: '{token}'
+"#
+        );
+        std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
+        let child = Command::new(&binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("alertmanager.yml").display()
+            ))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .arg("--log.level=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        Alertmanager {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.dir.path().join("alertmanager.log")) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    async fn wait_ready(&mut self, http: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{}/-/ready", self.url)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("alertmanager exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "alertmanager not ready:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn post_alerts(&self, http: &reqwest::Client, alerts: Value) {
+        let r = http
+            .post(format!("{}/api/v2/alerts", self.url))
+            .json(&alerts)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gpu_alerts(ends_at: Option<String>) -> Value {
+    let alerts: Vec<Value> = (0..3)
+        .map(|i| {
+            let mut a = json!({
+                "labels": {"alertname": "GpuNodeDown", "severity": "critical", "team": "ml",
+                           "cluster": "pangeo", "instance": format!("aks-gpu-{i}")},
+                "annotations": {"summary": format!("GPU node aks-gpu-{i} is down")},
+                "generatorURL": "http://prometheus:9090/graph"
+            });
+            if let Some(end) = &ends_at {
+                a["endsAt"] = json!(end);
+            }
+            a
+        })
+        .collect();
+    Value::Array(alerts)
+}
+
+/// Real Alertmanager → Deckhand's receiver → MemoryOutbox: firing (grouped), resolved, and a
+/// silence created from chat in Alertmanager through its API v2.
+#[tokio::test]
+async fn real_alertmanager_firing_grouped_resolved_and_silenced() {
+    let am_port = free_port();
+    let extra = format!(
+        r#"
+[alerts.auth]
+kind = "bearer"
+token = "am-webhook-secret"
+
+[alerts.alertmanager]
+url = "http://127.0.0.1:{am_port}"
+
+[[alerts.routes]]
+name = "ml"
+labels = {{ team = "ml" }}
+channels = ["ml-alerts"]
+"#
+    );
+    let bot = TestBot::with_config(&[], &section(&extra));
+    let (handle, outbox) = start(&bot).await;
+    let receiver = handle.local_addr.expect("receiver listens");
+    let mut am = Alertmanager::start(
+        am_port,
+        &format!("http://{receiver}/alerts/alertmanager"),
+        "am-webhook-secret",
+    );
+    let http = reqwest::Client::new();
+    am.wait_ready(&http).await;
+
+    // Firing: three alerts of one Alertmanager group arrive as one grouped message.
+    am.post_alerts(&http, gpu_alerts(None)).await;
+    let firing = wait_for(&outbox, "firing GpuNodeDown", |m| {
+        m.text.contains("FIRING") && m.text.contains("GpuNodeDown")
+    })
+    .await;
+    assert_eq!(firing.channel, "ml-alerts", "{}", transcript(&outbox));
+    assert!(firing.text.contains("(3 alerts)"), "{}", firing.text);
+    for i in 0..3 {
+        assert!(
+            firing
+                .text
+                .contains(&format!("GPU node aks-gpu-{i} is down")),
+            "{}",
+            firing.text
+        );
+    }
+    let ack = firing
+        .actions
+        .iter()
+        .find(|a| a.command.starts_with("/alerts ack "))
+        .expect("an Ack button");
+    assert!(
+        firing
+            .actions
+            .iter()
+            .any(|a| a.command.contains("--for 2h"))
+    );
+
+    let list = bot.say("/alerts list").await;
+    assert_eq!(list.kind, ResponseKind::Ok, "{}", list.text);
+    assert!(list.text.starts_with("3 active alert(s)"), "{}", list.text);
+    let acked = bot.say(&ack.command).await;
+    assert_eq!(acked.kind, ResponseKind::Ok, "{}", acked.text);
+
+    // Resolved: Alertmanager sends the group again as resolved; it follows up in the channel.
+    let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
+    am.post_alerts(&http, gpu_alerts(Some(past))).await;
+    let resolved = wait_for(&outbox, "resolved GpuNodeDown", |m| {
+        m.text.contains("RESOLVED") && m.text.contains("GpuNodeDown")
+    })
+    .await;
+    assert_eq!(resolved.channel, "ml-alerts");
+    assert!(resolved.text.contains("(3 alerts)"), "{}", resolved.text);
+    assert!(resolved.actions.is_empty());
+    let list = bot.say("/alerts list").await;
+    assert_eq!(
+        list.text.lines().next(),
+        Some("No active alerts."),
+        "{}",
+        list.text
+    );
+
+    // Silenced: `/alerts silence` creates the silence in Alertmanager, which then keeps the
+    // alert to itself; an unrouted sentinel sent alongside reaches the default channel.
+    let silenced = bot
+        .say("/alerts silence alertname=DiskFull,cluster=pangeo --for 2h --comment maintenance")
+        .await;
+    assert_eq!(silenced.kind, ResponseKind::Ok, "{}", silenced.text);
+    assert!(
+        silenced.text.contains("Alertmanager silence"),
+        "{}",
+        silenced.text
+    );
+    let silences: Value = http
+        .get(format!("{}/api/v2/silences", am.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let active: Vec<&Value> = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"]["state"] == "active")
+        .collect();
+    assert_eq!(active.len(), 1, "{silences}");
+    assert_eq!(active[0]["comment"], "maintenance");
+    assert_eq!(active[0]["createdBy"], "Local operator");
+    assert!(
+        active[0]["matchers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "alertname" && m["value"] == "DiskFull" && m["isEqual"] == true)
+    );
+    am.post_alerts(
+        &http,
+        json!([
+            {"labels": {"alertname": "DiskFull", "cluster": "pangeo", "severity": "warning"}},
+            {"labels": {"alertname": "Sentinel", "cluster": "pangeo"}}
+        ]),
+    )
+    .await;
+    let sentinel = wait_for(&outbox, "Sentinel", |m| m.text.contains("Sentinel")).await;
+    assert_eq!(
+        sentinel.channel, "alerts-default",
+        "unrouted alerts go to the default channel"
+    );
+    let suppressed: Value = http
+        .get(format!(
+            "{}/api/v2/alerts?filter=alertname%3D%22DiskFull%22",
+            am.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        suppressed[0]["status"]["state"], "suppressed",
+        "{suppressed}"
+    );
+    assert!(
+        !outbox
+            .messages()
+            .iter()
+            .any(|m| m.text.contains("DiskFull")),
+        "{}",
+        transcript(&outbox)
+    );
+    let m = &handle.state.metrics;
+    assert_eq!(
+        m.dropped_total(DropStage::Silenced),
+        0,
+        "Alertmanager kept it"
+    );
+    assert_eq!(m.dropped_total(DropStage::Auth), 0);
+    assert!(m.received_total(Source::Alertmanager) >= 7);
+}
+
+async fn send(
+    app: axum::Router,
+    uri: &str,
+    auth: Option<&str>,
+    body: impl Into<Body>,
+) -> (StatusCode, String) {
+    let mut request = Request::post(uri).header("content-type", "application/json");
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let response = app
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+const AM_PAYLOAD: &str = r#"{"version":"4","groupKey":"{}:{alertname=\"X\"}","truncatedAlerts":0,
+  "status":"firing","receiver":"deckhand","groupLabels":{},"commonLabels":{},"commonAnnotations":{},
+  "externalURL":"http://am","alerts":[{"status":"firing","labels":{"alertname":"X"},"annotations":{},
+  "startsAt":"2026-01-01T00:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"","fingerprint":"abc"}]}"#;
+
+/// Wrong or missing credentials, oversized and malformed bodies: 4xx, counted, and the
+/// receiver keeps serving.
+#[tokio::test]
+async fn refusals_are_4xx_counted_and_survived() {
+    let extra = "[alerts.auth]\nkind = \"bearer\"\ntoken = \"right\"\n";
+    let bot = TestBot::with_config(&[], &section(extra));
+    let (handle, outbox) = start(&bot).await;
+    let app = alerts::http::router(handle.state.clone());
+    let uri = "/alerts/alertmanager";
+
+    let (status, _) = send(app.clone(), uri, None, AM_PAYLOAD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send(app.clone(), uri, Some("Bearer wrong"), AM_PAYLOAD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send(app.clone(), uri, Some("Basic cmlnaHQ6"), AM_PAYLOAD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000));
+    let (status, _) = send(app.clone(), uri, Some("Bearer right"), big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, body) = send(app.clone(), uri, Some("Bearer right"), "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("JSON"), "{body}");
+    let v3 = AM_PAYLOAD.replace(r#""version":"4""#, r#""version":"3""#);
+    let (status, body) = send(app.clone(), uri, Some("Bearer right"), v3).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("payload version"), "{body}");
+    let (status, _) = send(app.clone(), "/alerts/azure-monitor?token=right", None, "[]").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let binary: Vec<u8> = (0..=255u8).collect();
+    let (status, _) = send(app.clone(), uri, Some("Bearer right"), binary).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Still serving.
+    let (status, body) = send(app.clone(), uri, Some("Bearer right"), AM_PAYLOAD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_for(&outbox, "X", |m| m.text.contains("FIRING")).await;
+
+    let m = &handle.state.metrics;
+    assert_eq!(m.dropped_total(DropStage::Auth), 3);
+    assert_eq!(m.dropped_total(DropStage::BodySize), 1);
+    assert_eq!(m.dropped_total(DropStage::Decode), 4);
+    assert_eq!(m.received_total(Source::Alertmanager), 1);
+    let metrics = app
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        axum::body::to_bytes(metrics.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    for line in [
+        "alerts_dropped_total{stage=\"auth\"} 3",
+        "alerts_dropped_total{stage=\"body_size\"} 1",
+        "alerts_dropped_total{stage=\"decode\"} 4",
+        "alerts_received_total{source=\"alertmanager\"} 1",
+        "alerts_routed_total 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn basic_auth_receiver_on_a_bound_port() {
+    let extra = "[alerts.auth]\nkind = \"basic\"\nusername = \"am\"\npassword = \"pw\"\n";
+    let bot = TestBot::with_config(&[], &section(extra));
+    let (handle, outbox) = start(&bot).await;
+    let url = format!("http://{}/alerts/alertmanager", handle.local_addr.unwrap());
+    let http = reqwest::Client::new();
+    let wrong = http
+        .post(&url)
+        .basic_auth("am", Some("nope"))
+        .body(AM_PAYLOAD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(
+        wrong.headers()["www-authenticate"],
+        "Basic realm=\"deckhand\""
+    );
+    let right = http
+        .post(&url)
+        .basic_auth("am", Some("pw"))
+        .body(AM_PAYLOAD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    let m = wait_for(&outbox, "X", |m| m.text.contains("FIRING")).await;
+    assert_eq!(m.channel, "alerts-default");
+}
+
+const AZURE: &str = r#"{
+  "schemaId": "azureMonitorCommonAlertSchema",
+  "data": {
+    "essentials": {
+      "alertId": "/subscriptions/3f2c/providers/Microsoft.AlertsManagement/alerts/b9569717",
+      "alertRule": "gpu-pool-cpu-high", "severity": "Sev0", "signalType": "Metric",
+      "monitorCondition": "Fired", "monitoringService": "Platform",
+      "alertTargetIDs": ["/subscriptions/3f2c/resourcegroups/pangeo/providers/microsoft.containerservice/managedclusters/pangeoCluster"],
+      "configurationItems": ["pangeoCluster"], "originAlertId": "o",
+      "firedDateTime": "2026-03-22T13:58:24.3713213Z", "description": "CPU above 95% on the GPU pool",
+      "essentialsVersion": "1.0", "alertContextVersion": "1.0"
+    },
+    "alertContext": {},
+    "customProperties": {"team": "ml"}
+  }
+}"#;
+
+/// Azure Monitor's common schema: routed on cluster and severity; resolved follows up.
+#[tokio::test]
+async fn azure_monitor_webhook_routes_and_resolves() {
+    let extra = r#"
+[alerts.auth]
+kind = "bearer"
+token = "az"
+
+[[alerts.routes]]
+name = "platform critical"
+source = ["azure_monitor"]
+severity = ["critical"]
+cluster = ["pangeoCluster"]
+channels = ["platform"]
+"#;
+    let bot = TestBot::with_config(&[], &section(extra));
+    let (handle, outbox) = start(&bot).await;
+    let app = alerts::http::router(handle.state.clone());
+    let (status, body) = send(app.clone(), "/alerts/azure-monitor?token=az", None, AZURE).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fired = wait_for(&outbox, "fired", |m| m.text.contains("gpu-pool-cpu-high")).await;
+    assert_eq!(fired.channel, "platform");
+    assert!(fired.text.contains("FIRING critical"), "{}", fired.text);
+    assert!(fired.text.contains("CPU above 95% on the GPU pool"));
+    let resolved = AZURE.replace("\"Fired\"", "\"Resolved\"");
+    let (status, _) = send(app, "/alerts/azure-monitor", Some("Bearer az"), resolved).await;
+    assert_eq!(status, StatusCode::OK);
+    let r = wait_for(&outbox, "resolved", |m| m.text.contains("RESOLVED")).await;
+    assert_eq!(r.channel, "platform");
+    assert_eq!(handle.state.metrics.received_total(Source::AzureMonitor), 2);
+}
+
+/// A plugin's notification (the echo test plugin's `/notify`) is routed by plugin name.
+#[tokio::test]
+async fn plugin_notifications_are_routed_by_plugin() {
+    let extra = r#"
+[[alerts.routes]]
+plugin = ["echo"]
+channels = ["echo-news"]
+"#;
+    let bot = TestBot::with_config(&["echo"], &section(extra));
+    let (handle, outbox) = start(&bot).await;
+    let reply = bot.say("/notify 'job 42 finished'").await;
+    assert_eq!(reply.kind, ResponseKind::Ok, "{}", reply.text);
+    let m = wait_for(&outbox, "the notification", |m| {
+        m.text.contains("job 42 finished")
+    })
+    .await;
+    assert_eq!(m.channel, "echo-news");
+    assert_eq!(handle.state.metrics.received_total(Source::Plugin), 1);
+}
+
+fn alert(name: &str, fingerprint: &str, status: Status) -> Alert {
+    Alert {
+        source: Source::Alertmanager,
+        fingerprint: fingerprint.into(),
+        status,
+        severity: Severity::Warning,
+        name: name.into(),
+        summary: format!("{name} {fingerprint}"),
+        labels: [("cluster".to_owned(), "pangeo".to_owned())]
+            .into_iter()
+            .collect(),
+        starts_at: None,
+        url: None,
+    }
+}
+
+/// `/alerts ack` quiets repeats, `/alerts silence` (no Alertmanager configured) mutes
+/// Deckhand's routing, bad input is an error naming the problem.
+#[tokio::test]
+async fn ack_and_silence_from_chat() {
+    let bot = TestBot::with_config(&[], &section("dedup_window = \"0s\""));
+    let (handle, outbox) = start(&bot).await;
+    let state = &handle.state;
+    let noisy = alert("Noisy", "n1", Status::Firing);
+    let id = noisy.id();
+    state.submit(vec![noisy.clone()]).unwrap();
+    wait_for(&outbox, "Noisy", |m| m.text.contains("Noisy")).await;
+
+    let acked = bot.say(&format!("/alerts ack {id}")).await;
+    assert_eq!(acked.kind, ResponseKind::Ok, "{}", acked.text);
+    assert!(acked.text.contains(&id));
+    let list = bot.say("/alerts list").await;
+    assert!(
+        list.text.contains("acked by Local operator"),
+        "{}",
+        list.text
+    );
+
+    // A repeat of the acked alert stays quiet even with no dedup window.
+    state.submit(vec![noisy.clone()]).unwrap();
+    state
+        .submit(vec![alert("Marker1", "m1", Status::Firing)])
+        .unwrap();
+    wait_for(&outbox, "Marker1", |m| m.text.contains("Marker1")).await;
+    assert_eq!(
+        outbox
+            .messages()
+            .iter()
+            .filter(|m| m.text.contains("Noisy"))
+            .count(),
+        1
+    );
+    assert_eq!(state.metrics.dropped_total(DropStage::Dedup), 1);
+
+    let silenced = bot.say("/alerts silence alertname=~Loud.* --for 30m").await;
+    assert_eq!(silenced.kind, ResponseKind::Ok, "{}", silenced.text);
+    assert!(
+        silenced.text.contains("alertname=~Loud.*"),
+        "{}",
+        silenced.text
+    );
+    assert!(!silenced.text.contains("Alertmanager"), "{}", silenced.text);
+    state
+        .submit(vec![alert("LoudFan", "l1", Status::Firing)])
+        .unwrap();
+    state
+        .submit(vec![alert("Marker2", "m2", Status::Firing)])
+        .unwrap();
+    wait_for(&outbox, "Marker2", |m| m.text.contains("Marker2")).await;
+    assert!(!outbox.messages().iter().any(|m| m.text.contains("LoudFan")));
+    assert_eq!(state.metrics.dropped_total(DropStage::Silenced), 1);
+    assert!(
+        bot.say("/alerts list")
+            .await
+            .text
+            .contains("silence s1 alertname=~Loud.*")
+    );
+
+    let unknown = bot.say("/alerts ack ffffffff").await;
+    assert_eq!(unknown.kind, ResponseKind::Error);
+    assert!(
+        unknown.text.contains("no active alert has id ffffffff"),
+        "{}",
+        unknown.text
+    );
+    let bad = bot.say("/alerts silence nonsense").await;
+    assert_eq!(bad.kind, ResponseKind::Error);
+    assert!(bad.text.contains("name=value"), "{}", bad.text);
+}
+
+/// 1,000 alerts at once into one channel, through the running pipeline on tokio's paused
+/// clock: 5 messages in the first window, everything else in one digest; totals add up.
+#[tokio::test(start_paused = true)]
+async fn storm_through_the_pipeline_folds_into_a_digest() {
+    let bot = TestBot::with_config(&[], &section(""));
+    let (handle, outbox) = start(&bot).await;
+    let batch: Vec<Alert> = (0..1000)
+        .map(|i| alert(&format!("Storm{}", i % 10), &i.to_string(), Status::Firing))
+        .collect();
+    handle.state.submit(batch).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let first = outbox.messages();
+    assert_eq!(first.len(), 5, "{}", transcript(&outbox));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let all = outbox.messages();
+    assert_eq!(all.len(), 6, "{}", transcript(&outbox));
+    let listed: usize = all[..5]
+        .iter()
+        .map(|m| m.text.matches("\n• ").count())
+        .sum();
+    let digest = &all[5].text;
+    let folded: usize = digest
+        .split("Digest: ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {digest}"));
+    assert_eq!(listed, 50);
+    assert_eq!(listed + folded, 1000, "{digest}");
+    let stats = handle.state.storm_stats();
+    assert!(stats.balanced(), "{stats:?}");
+    assert_eq!(stats.folded, 950);
+    assert_eq!(stats.pending, 0);
+}
+
+/// The sandbox's fault injection (crash loop, OOM kill, GPU pod that fits nowhere) reaches
+/// the right team channels through the Kubernetes event watcher.
+#[tokio::test]
+async fn kubernetes_faults_from_the_sandbox_reach_the_right_channels() {
+    use deckhand_sandbox::{FaultKind, FaultSpec, Sandbox, SandboxOptions};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, PostParams};
+
+    let sandbox = Sandbox::start(SandboxOptions {
+        lro_delay: Duration::from_millis(50),
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let estate = sandbox.seed_realistic_estate().await.unwrap();
+    let kubeconfig = sandbox
+        .kubeconfig(&estate.resource_group, &estate.cluster)
+        .unwrap();
+    let extra = format!(
+        r#"
+[[alerts.routes]]
+name = "gpu"
+source = ["kubernetes"]
+matchers = ["resource=~nvidia.com/gpu"]
+channels = ["ml-gpu"]
+
+[[alerts.routes]]
+name = "platform"
+source = ["kubernetes"]
+cluster = ["{cluster}"]
+channels = ["platform"]
+
+[[alerts.kubernetes]]
+name = "{cluster}"
+kubeconfig = "kubeconfig.yaml"
+"#,
+        cluster = estate.cluster
+    );
+    let bot = TestBot::with_config(&[], &section(&extra));
+    std::fs::write(bot.dir.path().join("kubeconfig.yaml"), &kubeconfig).unwrap();
+    let (_handle, outbox) = start(&bot).await;
+
+    let client = {
+        let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(cfg).unwrap()
+    };
+    let deployments: Api<Deployment> = Api::namespaced(client, "default");
+    let deployment = |name: &str, resources: Value| -> Deployment {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
+                {"name": "main", "image": "simsvc:1", "resources": resources}]}}}}))
+        .unwrap()
+    };
+
+    sandbox.inject(FaultSpec::always(FaultKind::CrashLoop {
+        pod_prefix: "crashy-".into(),
+        namespace: None,
+    }));
+    sandbox.inject(FaultSpec::always(FaultKind::OomKill {
+        pod_prefix: "hungry-".into(),
+        namespace: None,
+    }));
+    let pp = PostParams::default();
+    deployments
+        .create(&pp, &deployment("crashy", json!({})))
+        .await
+        .unwrap();
+    deployments
+        .create(&pp, &deployment("hungry", json!({})))
+        .await
+        .unwrap();
+    deployments
+        .create(
+            &pp,
+            &deployment("train", json!({"limits": {"nvidia.com/gpu": 1}})),
+        )
+        .await
+        .unwrap();
+
+    let gpu = wait_for(&outbox, "FailedScheduling for train", |m| {
+        m.text.contains("FailedScheduling") && m.text.contains("train-")
+    })
+    .await;
+    assert_eq!(gpu.channel, "ml-gpu", "{}", transcript(&outbox));
+    assert!(
+        gpu.text.contains("no node has enough nvidia.com/gpu"),
+        "{}",
+        gpu.text
+    );
+    let crash = wait_for(&outbox, "CrashLoopBackOff for crashy", |m| {
+        m.text.contains("CrashLoopBackOff") && m.text.contains("crashy-")
+    })
+    .await;
+    assert_eq!(crash.channel, "platform");
+    let oom = wait_for(&outbox, "OOMKilled for hungry", |m| {
+        m.text.contains("OOMKilled") && m.text.contains("hungry-")
+    })
+    .await;
+    assert_eq!(oom.channel, "platform");
+    assert!(
+        !outbox
+            .messages()
+            .iter()
+            .any(|m| m.text.contains("OOMKilled") && m.text.contains("crashy-")),
+        "a crash loop is not an OOM kill:\n{}",
+        transcript(&outbox)
+    );
+}
