@@ -82,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for error in &app.load_errors {
                 eprintln!("warning: {error}");
             }
+            let _alerts = deckhand::alerts::start_for_terminal(&app).await?;
             deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -137,6 +138,9 @@ fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode>
     config.state.path = scratch.path().join("check.db");
     let app = App::start(config)?;
     let mut problems: Vec<String> = app.load_errors.iter().map(ToString::to_string).collect();
+    if let Some(alerts) = &app.config.alerts {
+        problems.extend(deckhand::alerts::check(alerts));
+    }
     for plugin in app.host.registry().plugins.values() {
         let caps = &plugin.manifest.capabilities;
         for profile in caps.http.iter().filter_map(|h| h.auth_profile.as_deref()) {

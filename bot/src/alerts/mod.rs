@@ -492,6 +492,38 @@ pub async fn start_for_app(
     Ok(Some(handle))
 }
 
+/// `deckhand shell`: alerts print to the terminal; says where the receiver listens.
+pub async fn start_for_terminal(
+    app: &crate::app::App,
+) -> Result<Option<AlertsHandle>, AlertsError> {
+    let handle = start_for_app(app, Arc::new(crate::chat::TerminalOutbox)).await?;
+    if let Some(handle) = &handle {
+        if let Some(addr) = handle.local_addr {
+            eprintln!(
+                "alerts: receiving on http://{addr}/alerts/alertmanager and http://{addr}/alerts/azure-monitor"
+            );
+        }
+        for problem in &handle.problems {
+            eprintln!("warning: {problem}");
+        }
+    }
+    Ok(handle)
+}
+
+/// For `deckhand check`: every problem of an `[alerts]` section, without starting anything.
+pub fn check(config: &AlertsConfig) -> Vec<String> {
+    let hooks: BTreeSet<String> = config.webhooks.keys().cloned().collect();
+    let mut problems: Vec<String> =
+        match Routes::new(&config.routes, &config.default_channel, &hooks) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        };
+    if config.default_channel.trim().is_empty() {
+        problems.push("[alerts] default_channel is empty: unmatched alerts need a channel".into());
+    }
+    problems
+}
+
 /// Applies silences and acks, routes, and feeds storm control.
 fn process(state: &AlertsState, routes: &Routes, storm: &mut Storm, now: u64, batch: Vec<Alert>) {
     let wall = Utc::now();
