@@ -819,3 +819,114 @@ async fn a_call_with_a_sensitive_option_is_answered_privately() {
     assert!(reply.is_ephemeral(), "{reply}");
     assert!(!reply.content().unwrap().contains("hunter2"), "{reply}");
 }
+
+/// The `deckhand` binary, killed when the test ends.
+struct Served(std::process::Child, std::path::PathBuf);
+
+impl Served {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn deckhand_serve_connects_registers_and_answers() {
+    let double = DiscordDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    let echo = deckhand_it::plugin_library("echo");
+    std::fs::copy(&echo, plugin_dir.join(echo.file_name().unwrap())).unwrap();
+    let extra = format!(
+        "[discord]\ntoken = \"${{DISCORD_TOKEN}}\"\nguild_id = {}\napi_base_url = \"{}\"\n\
+         [discord.roles]\n\"{ADMIN_ROLE}\" = \"admin\"\n",
+        double.guild_id(),
+        double.base_url()
+    );
+    let config = dir.path().join("deckhand.toml");
+    std::fs::write(
+        &config,
+        deckhand_it::config_text(&plugin_dir, &dir.path().join("state.db"), &extra),
+    )
+    .unwrap();
+    let log = dir.path().join("stderr.log");
+    let child = std::process::Command::new(deckhand_it::deckhand_binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .env("DISCORD_TOKEN", "serve-token")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let served = Served(child, log);
+    double
+        .wait_for_ready(T)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", served.log()));
+    let gateway = double
+        .wait_for(|r| r.route() == Route::Gateway, T)
+        .await
+        .unwrap();
+    assert_eq!(gateway.header("authorization"), Some("Bot serve-token"));
+    double
+        .wait_for(
+            |r| {
+                matches!(
+                    r.route(),
+                    Route::RegisterCommands {
+                        guild_id: Some(_),
+                        ..
+                    }
+                )
+            },
+            T,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", served.log()));
+    let sent = double
+        .send_interaction(
+            InteractionBuilder::slash("echo")
+                .option(CommandOption::string("text", "from the binary")),
+        )
+        .await;
+    let reply = double
+        .wait_for(|r| sent.is_answered_by(r), T)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", served.log()));
+    assert_eq!(reply.content(), Some("from the binary"));
+    assert!(
+        !served.log().contains("serve-token"),
+        "the token is never logged"
+    );
+}
+
+#[test]
+fn deckhand_serve_without_a_discord_section_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    let config = dir.path().join("deckhand.toml");
+    std::fs::write(
+        &config,
+        deckhand_it::config_text(&plugin_dir, &dir.path().join("state.db"), ""),
+    )
+    .unwrap();
+    let out = std::process::Command::new(deckhand_it::deckhand_binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a [discord] section"), "{stderr}");
+}

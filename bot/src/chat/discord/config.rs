@@ -55,6 +55,11 @@ pub struct DiscordConfig {
     /// How often the command list is compared with what was registered (plugin reloads).
     #[serde(default = "default_resync_interval", deserialize_with = "duration")]
     pub resync_interval: Duration,
+    /// Testing only: send REST calls to this base URL instead of `https://discord.com` (a
+    /// local Discord double). Turns serenity's ratelimiter off (serenity #1739), so never set
+    /// it in production.
+    #[serde(default)]
+    pub api_base_url: Option<String>,
 }
 
 fn default_defer_after() -> Duration {
@@ -90,6 +95,7 @@ impl DiscordConfig {
             autocomplete_timeout: default_autocomplete_timeout(),
             action_ttl: default_action_ttl(),
             resync_interval: default_resync_interval(),
+            api_base_url: None,
         }
     }
 

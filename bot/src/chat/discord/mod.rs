@@ -383,13 +383,15 @@ pub async fn serve(app: &App) -> Result<(), DiscordError> {
         .discord
         .clone()
         .ok_or(DiscordError::NotConfigured)?;
-    start(
-        app.router.clone(),
-        app.db.clone(),
-        config,
-        DiscordTransport::default(),
-    )
-    .await?
-    .run()
-    .await
+    let transport = DiscordTransport {
+        base_url: config.api_base_url.clone(),
+        client: None,
+    };
+    if let Some(base) = &transport.base_url {
+        tracing::warn!(%base, "Discord API redirected by api_base_url (testing only; ratelimiter off)");
+    }
+    start(app.router.clone(), app.db.clone(), config, transport)
+        .await?
+        .run()
+        .await
 }
