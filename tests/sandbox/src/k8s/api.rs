@@ -123,8 +123,8 @@ pub fn handle(shared: &Arc<Shared>, ctx: &Ctx) -> Reply {
             d["apiVersion"] = json!("v1");
             d
         }),
-        ["apis", g, "v1"] if resources::groups().contains(g) => {
-            Reply::json(200, resource_list(g, "v1"))
+        ["apis", g, v] if resources::groups().contains(g) && resources::version_of(g) == *v => {
+            Reply::json(200, resource_list(g, v))
         }
         ["api", "v1", tail @ ..] => resource(shared, ctx, &id, "", "v1", tail),
         ["apis", g, v, tail @ ..] => resource(shared, ctx, &id, g, v, tail),
@@ -138,7 +138,8 @@ pub fn handle(shared: &Arc<Shared>, ctx: &Ctx) -> Reply {
 }
 
 fn group_doc(g: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{g}/v1"), "version": "v1"});
+    let v = resources::version_of(g);
+    let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
     json!({"name": g, "versions": [gv], "preferredVersion": gv})
 }
 
@@ -183,9 +184,6 @@ fn resource_list(group: &str, version: &str) -> Value {
             };
             out.push(e);
         }
-    }
-    if group == "autoscaling" {
-        out.clear();
     }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out})
 }
@@ -495,6 +493,14 @@ fn validate_for(res: &Res, obj: &Value) -> Result<(), String> {
             {
                 return Err("spec.template.spec.containers: Required value".into());
             }
+        }
+        "jobs"
+            if !matches!(
+                obj["spec"]["template"]["spec"]["restartPolicy"].as_str(),
+                Some("Never" | "OnFailure")
+            ) =>
+        {
+            return Err("spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\"".into());
         }
         "pods"
             if obj["spec"]["containers"]

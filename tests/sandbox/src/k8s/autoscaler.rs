@@ -1,7 +1,7 @@
 //! A cluster autoscaler for agent pools with `enableAutoScaling`: pods that fit nowhere make a
 //! pool whose VM shape fits them grow (up to `maxCount`) on the next tick; nodes of such pools
 //! that stay empty for `SandboxOptions::scale_down_after` are removed (down to `minCount`).
-//! Runs as a background task started by `Sandbox::start`.
+//! Runs as a background task started by `Sandbox::start`, which also lets Job pods finish.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +24,7 @@ pub async fn run(shared: Arc<Shared>) {
     loop {
         tokio::time::sleep(tick).await;
         pass(&shared, &mut empty_since);
+        super::controllers::complete_job_pods(&shared);
     }
 }
 

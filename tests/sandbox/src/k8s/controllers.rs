@@ -132,6 +132,7 @@ fn step(shared: &Shared, w: &mut World, id: &str) {
     deployments(st);
     replicasets(st);
     statefulsets(st);
+    jobs(st);
     daemonsets(st);
     collect_garbage(st);
     schedule(st);
@@ -475,6 +476,131 @@ fn statefulsets(st: &mut Store) {
     }
 }
 
+fn jobs(st: &mut Store) {
+    for j in st.list("jobs.batch", None) {
+        let jns = ns(&j);
+        let completions = j["spec"]["completions"].as_i64().unwrap_or(1).max(0);
+        let parallelism = j["spec"]["parallelism"].as_i64().unwrap_or(1).max(0);
+        let pods = owned_pods(st, &j);
+        let phase = |p: &Value, ph: &str| p["status"]["phase"] == json!(ph);
+        let succeeded = pods.iter().filter(|p| phase(p, "Succeeded")).count() as i64;
+        let failed = pods.iter().filter(|p| phase(p, "Failed")).count() as i64;
+        let active = pods.len() as i64 - succeeded - failed;
+        let want = (parallelism.min(completions - succeeded) - active).max(0);
+        let uid = j["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for _ in 0..want {
+            let pn = format!("{}-{}", name(&j), random_suffix(5));
+            let mut p = new_pod(
+                &j,
+                "Job",
+                &pn,
+                &j["spec"]["template"],
+                json!({"batch.kubernetes.io/job-name": name(&j), "job-name": name(&j), "batch.kubernetes.io/controller-uid": uid, "controller-uid": uid}),
+            );
+            p["metadata"]["ownerReferences"][0]["apiVersion"] = json!("batch/v1");
+            st.create("pods", &jns, p);
+            event(
+                st,
+                &j,
+                "Job",
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {pn}"),
+                "job-controller",
+            );
+        }
+        let done = succeeded >= completions;
+        let mut status = json!({"active": active + want, "succeeded": succeeded, "failed": failed,
+            "ready": pods.iter().filter(|p| pod_ready(p)).count(), "uncountedTerminatedPods": {},
+            "startTime": j["status"]["startTime"].as_str().map(str::to_string).unwrap_or_else(now)});
+        if done {
+            let t = j["status"]["completionTime"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(now);
+            status["completionTime"] = json!(t);
+            status["conditions"] = json!([
+                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": t, "lastTransitionTime": t},
+                {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": t, "lastTransitionTime": t}]);
+            if j["status"]["completionTime"].is_null() {
+                event(
+                    st,
+                    &j,
+                    "Job",
+                    "Normal",
+                    "Completed",
+                    "Job completed",
+                    "job-controller",
+                );
+            }
+        }
+        for k in ["active", "succeeded", "failed"] {
+            if status[k] == json!(0)
+                && let Some(m) = status.as_object_mut()
+            {
+                m.remove(k);
+            }
+        }
+        if j["status"] != status {
+            let mut j2 = j.clone();
+            j2["status"] = status;
+            st.update("jobs.batch", &jns, j2);
+        }
+    }
+}
+
+/// Lets running Job pods finish (called by the background loop, so they run for a tick).
+pub fn complete_job_pods(shared: &Shared) {
+    let mut w = shared.world();
+    let ids: Vec<String> = w.kube.keys().cloned().collect();
+    for id in ids {
+        let Some(kc) = w.kube.get_mut(&id) else {
+            continue;
+        };
+        let mut changed = false;
+        for p in kc.store.list("pods", None) {
+            let job_owned = p["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|o| o["kind"] == json!("Job"));
+            if !job_owned
+                || p["status"]["phase"] != json!("Running")
+                || faults::pod_fault(shared, &ns(&p), &name(&p)).is_some()
+            {
+                continue;
+            }
+            let t = now();
+            let mut p2 = p.clone();
+            p2["status"]["phase"] = json!("Succeeded");
+            if let Some(cs) = p2["status"]["containerStatuses"].as_array_mut() {
+                for c in cs {
+                    let started = c["state"]["running"]["startedAt"].clone();
+                    c["ready"] = json!(false);
+                    c["started"] = json!(false);
+                    c["state"] = json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": t, "containerID": c["containerID"]}});
+                }
+            }
+            if let Some(conds) = p2["status"]["conditions"].as_array_mut() {
+                for c in conds {
+                    if c["type"] == json!("Ready") || c["type"] == json!("ContainersReady") {
+                        c["status"] = json!("False");
+                        c["reason"] = json!("PodCompleted");
+                    }
+                }
+            }
+            kc.store.update("pods", &ns(&p), p2);
+            changed = true;
+        }
+        if changed {
+            reconcile(shared, &mut w, &id);
+        }
+    }
+}
+
 fn daemonsets(st: &mut Store) {
     for d in st.list("daemonsets.apps", None) {
         let status = json!({"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0,
@@ -494,6 +620,7 @@ fn collect_garbage(st: &mut Store) {
         "replicasets.apps",
         "statefulsets.apps",
         "daemonsets.apps",
+        "jobs.batch",
     ] {
         uids.extend(
             st.list(res, None)
@@ -576,6 +703,9 @@ fn kubelet(shared: &Shared, st: &mut Store) {
         let Some(node) = p["spec"]["nodeName"].as_str().map(str::to_string) else {
             continue;
         };
+        if matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) {
+            continue;
+        }
         let (pns, pn) = (ns(&p), name(&p));
         let fault = faults::pod_fault(shared, &pns, &pn);
         let started = p["status"]["startTime"]

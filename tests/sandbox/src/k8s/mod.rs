@@ -55,6 +55,38 @@ pub fn create_cluster(shared: &Shared, w: &mut World, id: &str, arm_key: &Key) {
                     "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
                     "containers": [{"name": "coredns", "image": "mcr.microsoft.com/oss/v2/kubernetes/coredns:v1.12.1",
                         "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}, "limits": {"memory": "500Mi"}}}]}}}}));
+    for (name, provisioner, sku, default) in [
+        ("default", "disk.csi.azure.com", "StandardSSD_LRS", true),
+        (
+            "managed-csi",
+            "disk.csi.azure.com",
+            "StandardSSD_LRS",
+            false,
+        ),
+        (
+            "managed-csi-premium",
+            "disk.csi.azure.com",
+            "Premium_LRS",
+            false,
+        ),
+        ("azurefile-csi", "file.csi.azure.com", "Standard_LRS", false),
+        (
+            "azurefile-csi-premium",
+            "file.csi.azure.com",
+            "Premium_LRS",
+            false,
+        ),
+    ] {
+        let mut sc = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": name, "labels": {"addonmanager.kubernetes.io/mode": "EnsureExists", "kubernetes.io/cluster-service": "true"}},
+            "provisioner": provisioner, "parameters": {"skuname": sku}, "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": true});
+        if default {
+            sc["metadata"]["annotations"] =
+                json!({"storageclass.kubernetes.io/is-default-class": "true"});
+        }
+        st.create("storageclasses.storage.k8s.io", "", sc);
+    }
     w.kube.insert(
         id.to_string(),
         KubeCluster {

@@ -49,9 +49,32 @@ const fn r(
     short: &'static [&'static str],
     subresources: &'static [&'static str],
 ) -> Res {
+    rv(
+        group,
+        "v1",
+        plural,
+        singular,
+        kind,
+        namespaced,
+        short,
+        subresources,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn rv(
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short: &'static [&'static str],
+    subresources: &'static [&'static str],
+) -> Res {
     Res {
         group,
-        version: "v1",
+        version,
         plural,
         singular,
         kind,
@@ -166,6 +189,134 @@ pub const ALL: &[Res] = &[
         &[],
         &[],
     ),
+    r(
+        "",
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        false,
+        &["pv"],
+        &["status"],
+    ),
+    r(
+        "",
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        true,
+        &["ep"],
+        &[],
+    ),
+    r(
+        "",
+        "resourcequotas",
+        "resourcequota",
+        "ResourceQuota",
+        true,
+        &["quota"],
+        &["status"],
+    ),
+    r(
+        "",
+        "limitranges",
+        "limitrange",
+        "LimitRange",
+        true,
+        &["limits"],
+        &[],
+    ),
+    r("batch", "jobs", "job", "Job", true, &[], &["status"]),
+    r(
+        "batch",
+        "cronjobs",
+        "cronjob",
+        "CronJob",
+        true,
+        &["cj"],
+        &["status"],
+    ),
+    r(
+        "networking.k8s.io",
+        "ingressclasses",
+        "ingressclass",
+        "IngressClass",
+        false,
+        &[],
+        &[],
+    ),
+    r(
+        "networking.k8s.io",
+        "networkpolicies",
+        "networkpolicy",
+        "NetworkPolicy",
+        true,
+        &["netpol"],
+        &[],
+    ),
+    r(
+        "rbac.authorization.k8s.io",
+        "roles",
+        "role",
+        "Role",
+        true,
+        &[],
+        &[],
+    ),
+    r(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+        &[],
+    ),
+    r(
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+        &[],
+    ),
+    r(
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        &[],
+    ),
+    r(
+        "policy",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        &["status"],
+    ),
+    r(
+        "storage.k8s.io",
+        "storageclasses",
+        "storageclass",
+        "StorageClass",
+        false,
+        &["sc"],
+        &[],
+    ),
+    rv(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        true,
+        &["hpa"],
+        &["status"],
+    ),
 ];
 
 /// Finds a resource by group/version/plural.
@@ -187,6 +338,13 @@ pub fn groups() -> Vec<&'static str> {
             g.push(r.group);
         }
     }
-    g.push("autoscaling");
     g
+}
+
+/// The version served for a group (one per group).
+pub fn version_of(group: &str) -> &'static str {
+    ALL.iter()
+        .find(|r| r.group == group)
+        .map(|r| r.version)
+        .unwrap_or("v1")
 }

@@ -837,3 +837,147 @@ async fn cluster_autoscaler_grows_and_shrinks_autoscaled_pools() {
         0
     );
 }
+
+#[tokio::test]
+async fn kube_runtime_watchers_see_initial_state_and_changes() {
+    use futures_util::StreamExt;
+    use kube::runtime::watcher;
+    let (_sb, client) = seeded().await;
+    for cfg in [
+        watcher::Config::default(),
+        watcher::Config::default().streaming_lists(),
+        watcher::Config::default().page_size(2),
+    ] {
+        let nodes: Api<Node> = Api::all(client.clone());
+        let mut s = Box::pin(watcher(nodes, cfg.clone()));
+        let mut init = 0;
+        let fut = async {
+            while let Some(ev) = s.next().await {
+                match ev.expect("watcher event") {
+                    watcher::Event::InitApply(_) => init += 1,
+                    watcher::Event::InitDone => return,
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), fut)
+            .await
+            .expect("initial list completes");
+        assert_eq!(init, 4, "{cfg:?}");
+    }
+    let events: Api<Event> = Api::all(client.clone());
+    let mut s = Box::pin(watcher(events, watcher::Config::default()));
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let fut = async {
+        let mut created = false;
+        while let Some(ev) = s.next().await {
+            match ev.expect("watcher event") {
+                watcher::Event::InitDone if !created => {
+                    deps.create(&PostParams::default(), &deployment("late", 1, json!({})))
+                        .await
+                        .unwrap();
+                    created = true;
+                }
+                watcher::Event::Apply(e)
+                    if e.reason.as_deref() == Some("Started")
+                        && e.involved_object
+                            .name
+                            .as_deref()
+                            .unwrap_or("")
+                            .starts_with("late-") =>
+                {
+                    return;
+                }
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), fut)
+        .await
+        .expect("watcher sees the new pod's events");
+}
+
+#[tokio::test]
+async fn jobs_run_to_completion_and_other_resources_are_stored() {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let (_sb, client) = seeded().await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let job: Job = serde_json::from_value(json!({"metadata": {"name": "migrate"}, "spec": {"completions": 2, "parallelism": 1,
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "simsvc:1"}]}}}})).unwrap();
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let mut done = false;
+    for _ in 0..100 {
+        let j = jobs.get("migrate").await.unwrap();
+        if j.status.as_ref().and_then(|s| s.succeeded) == Some(2) {
+            let conds = j.status.unwrap().conditions.unwrap();
+            assert!(
+                conds
+                    .iter()
+                    .any(|c| c.type_ == "Complete" && c.status == "True")
+            );
+            done = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    assert!(done, "job completes");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let ps = pods
+        .list(&ListParams::default().labels("job-name=migrate"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(ps.len(), 2);
+    assert!(
+        ps.iter()
+            .all(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Succeeded"))
+    );
+    let bad: Job = serde_json::from_value(json!({"metadata": {"name": "bad"}, "spec": {"template": {"spec": {"containers": [{"name": "m", "image": "x"}]}}}})).unwrap();
+    assert!(
+        matches!(jobs.create(&PostParams::default(), &bad).await, Err(kube::Error::Api(s)) if s.code == 422)
+    );
+
+    let scs: Api<StorageClass> = Api::all(client.clone());
+    let default = scs.get("default").await.unwrap();
+    assert_eq!(
+        default.metadata.annotations.unwrap()["storageclass.kubernetes.io/is-default-class"],
+        "true"
+    );
+    assert!(scs.get("azurefile-csi").await.is_ok());
+    let crs: Api<ClusterRole> = Api::all(client.clone());
+    crs.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "runner"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]})).unwrap()).await.unwrap();
+    let rbs: Api<RoleBinding> = Api::namespaced(client.clone(), "default");
+    rbs.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "runner"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "runner"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]})).unwrap()).await.unwrap();
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "default");
+    hpas.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "web"}, "spec": {"maxReplicas": 5,
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+    pdbs.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}})).unwrap()).await.unwrap();
+    assert_eq!(
+        pdbs.list(&ListParams::default()).await.unwrap().items.len(),
+        1
+    );
+    let d = kube::Discovery::new(client.clone()).run().await.unwrap();
+    for g in [
+        "batch",
+        "rbac.authorization.k8s.io",
+        "policy",
+        "storage.k8s.io",
+        "autoscaling",
+    ] {
+        assert!(d.get(g).is_some(), "{g}");
+    }
+}
