@@ -14,7 +14,7 @@ use deckhand_discord_double::{
     RecordedRequest, Route, SentInteraction, example_user_id,
 };
 use deckhand_it::TestBot;
-use deckhand_plugin_abi::proto::CommandSpec;
+use deckhand_plugin_abi::proto::{CommandSpec, OptionSpec};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(10);
@@ -40,7 +40,7 @@ impl Fixture {
     async fn on(double: DiscordDouble, extra: &str, discord_extra: &str, tls: bool) -> Fixture {
         let config = format!(
             "{extra}\n[discord]\ntoken = \"${{DECKHAND_IT_TOKEN}}\"\nguild_id = {guild}\n\
-             progress_interval = \"1s\"\n{discord_extra}\n[discord.roles]\n\"{ADMIN_ROLE}\" = \"admin\"\n",
+             progress_interval = \"1s\"\nresync_interval = \"200ms\"\n{discord_extra}\n[discord.roles]\n\"{ADMIN_ROLE}\" = \"admin\"\n",
             guild = double.guild_id()
         );
         let bot = TestBot::with_config(&["echo"], &config);
@@ -207,6 +207,39 @@ async fn registration_matches_the_manifests_and_follows_reloads() {
         expected.iter().map(|s| (*s).to_owned()).collect()
     );
 
+    // A built-in group added at run time is registered too; its choices become Discord's.
+    fx.bot.app.router.add_builtins(std::sync::Arc::new(Palette));
+    let third = fx
+        .double
+        .wait_for(
+            |r| {
+                matches!(r.route(), Route::RegisterCommands { .. })
+                    && r.body
+                        .as_ref()
+                        .is_some_and(|b| b.to_string().contains("\"palette\""))
+            },
+            T,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let palette = third
+        .body
+        .as_ref()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "palette")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        option(&palette, "shade"),
+        &json!({
+            "type": 3, "name": "shade", "description": "How dark", "required": true,
+            "choices": [{"name": "light", "value": "light"}, {"name": "dark", "value": "dark"}]
+        })
+    );
+
     // A plugin loaded at run time is registered without a restart.
     let boom = deckhand_it::plugin_library("boom");
     let copy = fx.bot.plugin_dir().join(boom.file_name().unwrap());
@@ -234,7 +267,7 @@ async fn registration_matches_the_manifests_and_follows_reloads() {
     );
     // Nothing changed since: no further registration.
     let count = fx.double.registrations().len();
-    assert_eq!(count, 2, "{}", fx.double.request_transcript());
+    assert_eq!(count, 3, "{}", fx.double.request_transcript());
 }
 
 #[tokio::test]
@@ -727,6 +760,27 @@ async fn outbox_posts_buttons_that_run_as_the_presser() {
         refused.is_ephemeral() && refused.content().unwrap().contains("may not run"),
         "{refused}"
     );
+}
+
+/// A built-in with a choice option.
+struct Palette;
+
+impl BuiltinGroup for Palette {
+    fn specs(&self) -> Vec<CommandSpec> {
+        vec![
+            CommandSpec::new("palette", "Pick a shade")
+                .option(OptionSpec::choice("shade", &["light", "dark"], "How dark").required()),
+        ]
+    }
+
+    fn run<'a>(
+        &'a self,
+        _router: &'a Router,
+        _invocation: &'a Invocation,
+        parsed: &'a Parsed,
+    ) -> BoxFuture<'a, Result<Response, RouterError>> {
+        Box::pin(async move { Ok(Response::ok(parsed.options["shade"].to_string())) })
+    }
 }
 
 /// A built-in added at run time whose reply is private and slow (a per-user report).

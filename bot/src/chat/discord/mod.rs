@@ -331,6 +331,11 @@ impl DiscordHandle {
         let _ = self.task.await;
     }
 
+    /// The outbox as the trait object alerts and schedules take.
+    pub fn outbox(&self) -> Arc<dyn crate::chat::Outbox> {
+        self.outbox.clone()
+    }
+
     /// Runs until the client stops (an error such as an invalid token) or Ctrl-C.
     pub async fn run(mut self) -> Result<(), DiscordError> {
         tokio::select! {
@@ -376,8 +381,9 @@ pub async fn start(
     })
 }
 
-/// `deckhand serve`: the app's router on Discord, until Ctrl-C.
-pub async fn serve(app: &App) -> Result<(), DiscordError> {
+/// Connects the app's router to Discord as its `[discord]` section says. The handle's
+/// [`DiscordHandle::outbox`] is where alerts and schedules post their messages.
+pub async fn start_for_app(app: &App) -> Result<DiscordHandle, DiscordError> {
     let config = app
         .config
         .discord
@@ -390,8 +396,10 @@ pub async fn serve(app: &App) -> Result<(), DiscordError> {
     if let Some(base) = &transport.base_url {
         tracing::warn!(%base, "Discord API redirected by api_base_url (testing only; ratelimiter off)");
     }
-    start(app.router.clone(), app.db.clone(), config, transport)
-        .await?
-        .run()
-        .await
+    start(app.router.clone(), app.db.clone(), config, transport).await
+}
+
+/// `deckhand serve`: the app's router on Discord, until Ctrl-C.
+pub async fn serve(app: &App) -> Result<(), DiscordError> {
+    start_for_app(app).await?.run().await
 }
