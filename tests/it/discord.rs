@@ -984,3 +984,39 @@ fn deckhand_serve_without_a_discord_section_says_what_is_missing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs a [discord] section"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_first_answer_refused_as_too_late_goes_to_the_channel() {
+    // Discord's 3 s, shortened: the bot (defer_after 1 s) answers a 500 ms command directly,
+    // after the double's deadline; Discord refuses with 10062 Unknown interaction.
+    let double = DiscordDouble::builder()
+        .response_deadline(Duration::from_millis(200))
+        .start()
+        .await;
+    let fx = Fixture::on(double, "", "", false).await;
+    let sent = fx
+        .double
+        .send_interaction(
+            InteractionBuilder::slash("slow").option(CommandOption::integer("ms", 500)),
+        )
+        .await;
+    let refused = fx.callback(&sent).await;
+    assert_eq!(refused.status, 404, "{refused}");
+    let posted = fx
+        .double
+        .wait_for(
+            |r| {
+                matches!(r.route(), Route::ChannelMessage { .. })
+                    && r.content().is_some_and(|c| c.contains("slept 500 ms"))
+            },
+            T,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        posted
+            .content()
+            .unwrap()
+            .starts_with(&format!("<@{}> /slow", example_user_id()))
+    );
+}

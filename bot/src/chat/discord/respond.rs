@@ -267,6 +267,7 @@ async fn answer_directly(
     rows: Vec<CreateActionRow>,
 ) {
     let private = ends(response, plan);
+    let kept = rows.clone();
     let mut parts = chunks(&render(response)).into_iter();
     let first = parts.next().unwrap_or_default();
     let (callback, followups_private) = match (&plan.mode, private) {
@@ -303,7 +304,10 @@ async fn answer_directly(
         }
     };
     if let Err(e) = target.callback(http, callback).await {
-        tracing::warn!(error = %e, command = %plan.label, "cannot answer the interaction");
+        // Most likely Discord's 3 s passed (a stalled connection): the caller saw "did not
+        // respond", so the result goes to the channel rather than nowhere.
+        tracing::warn!(error = %e, command = %plan.label, "cannot answer the interaction; posting in the channel");
+        to_channel(http, target, plan, response, kept).await;
         return;
     }
     followups(http, target, parts.collect(), followups_private).await;
