@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -106,6 +105,10 @@ pub enum FaultKind {
     },
 }
 
+/// Response extension telling the accept loop to close the connection without a response.
+#[derive(Debug, Clone, Copy)]
+pub struct Dropped;
+
 /// Active rules.
 #[derive(Debug, Default)]
 pub struct Faults {
@@ -194,17 +197,11 @@ pub async fn before(shared: &Shared, ctx: &Ctx, area: Area) -> Option<Reply> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             None
         }
-        Http::Drop => {
-            let s = futures_util::stream::once(async {
-                Err::<Bytes, std::io::Error>(std::io::Error::other("sandbox: connection dropped"))
-            });
-            let r = Reply {
-                status: 200,
-                stream: Some(Body::from_stream(s)),
-                ..Reply::default()
-            };
-            Some(r)
-        }
+        Http::Drop => Some(Reply {
+            status: 500,
+            drop_connection: true,
+            ..Reply::default()
+        }),
         Http::Throttle(secs) => {
             let body = if kube {
                 kube_status(

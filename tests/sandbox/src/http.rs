@@ -118,6 +118,8 @@ pub struct Reply {
     pub content_type: Option<String>,
     /// A streaming body (watch), replacing `body`.
     pub stream: Option<Body>,
+    /// Close the connection instead of answering (fault injection).
+    pub drop_connection: bool,
 }
 
 impl Reply {
@@ -170,11 +172,42 @@ impl Reply {
                 b = b.header(k, v);
             }
         }
+        if self.drop_connection {
+            b = b.extension(crate::faults::Dropped);
+        }
         let body = match self.stream {
             Some(s) => s,
             None => Body::from(self.body),
         };
         b.body(body).unwrap_or_default()
+    }
+}
+
+/// The accept loop: HTTP/1.1 connections served by [`handle`]. A `drop_connection` fault makes
+/// the service fail, so hyper closes the connection without writing any response.
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let shared = shared.clone();
+                async move {
+                    let resp = handle(shared, req.map(Body::new)).await;
+                    if resp.extensions().get::<crate::faults::Dropped>().is_some() {
+                        return Err(std::io::Error::other("sandbox fault: connection dropped"));
+                    }
+                    Ok::<_, std::io::Error>(resp)
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, svc)
+                .with_upgrades()
+                .await;
+        });
     }
 }
 

@@ -132,16 +132,7 @@ impl Sandbox {
             faults: Default::default(),
             rate: Default::default(),
         });
-        let s2 = shared.clone();
-        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-            let s = s2.clone();
-            async move { http::handle(s, req).await }
-        });
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "sandbox server stopped");
-            }
-        });
+        let server = tokio::spawn(http::serve(listener, shared.clone()));
         let autoscaler = tokio::spawn(k8s::autoscaler::run(shared.clone()));
         tracing::info!(%addr, "cloud sandbox listening (no real cloud is touched)");
         Ok(Sandbox {

@@ -1,4 +1,5 @@
-//! Entra ID (Azure AD) v2 token endpoint: `POST /{tenant}/oauth2/v2.0/token`, client-credentials
+//! Entra ID (Azure AD) token endpoint: `POST /{tenant}/oauth2/v2.0/token` (and the v1
+//! `/{tenant}/oauth2/token` with `resource`), client-credentials
 //! grant with a client secret or a federated client assertion; and bearer-token checks for ARM.
 
 use base64::Engine;
@@ -96,7 +97,8 @@ fn aad_error(status: u16, error: &str, code: u32, text: &str) -> Reply {
 /// Serves the token endpoint.
 pub fn handle(shared: &Shared, ctx: &Ctx) -> Reply {
     // /{tenant}/oauth2/v2.0/token (v1 `/oauth2/token` is not modelled)
-    if ctx.segs.len() != 4 || ctx.seg_lc(2) != "v2.0" || ctx.seg_lc(3) != "token" {
+    let v1 = ctx.segs.len() == 3 && ctx.seg_lc(2) == "token";
+    if !v1 && (ctx.segs.len() != 4 || ctx.seg_lc(2) != "v2.0" || ctx.seg_lc(3) != "token") {
         return aad_error(
             404,
             "invalid_request",
@@ -133,12 +135,13 @@ pub fn handle(shared: &Shared, ctx: &Ctx) -> Reply {
             &format!("The app requested an unsupported grant type '{grant}'."),
         );
     }
-    if f.get("scope").is_none_or(|s| s.is_empty()) {
+    let target = if v1 { "resource" } else { "scope" };
+    if f.get(target).is_none_or(|s| s.is_empty()) {
         return aad_error(
             400,
             "invalid_request",
             900144,
-            "The request body must contain the following parameter: 'scope'.",
+            &format!("The request body must contain the following parameter: '{target}'."),
         );
     }
     let client_id = f.get("client_id").cloned().unwrap_or_default();
@@ -225,6 +228,16 @@ pub fn handle(shared: &Shared, ctx: &Ctx) -> Reply {
         );
     }
     let (token, secs) = issue(shared, &client_id);
+    if v1 {
+        // The v1 endpoint (ADAL, older SDKs) answers numbers as strings and names the resource.
+        let now = Utc::now().timestamp();
+        return Reply::json(
+            200,
+            json!({"token_type": "Bearer", "expires_in": secs.to_string(), "ext_expires_in": secs.to_string(),
+                   "expires_on": (now + secs as i64).to_string(), "not_before": now.to_string(),
+                   "resource": f.get("resource"), "access_token": token}),
+        );
+    }
     Reply::json(
         200,
         json!({"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": token}),

@@ -784,3 +784,36 @@ fn webhooks(
         _ => Err(super::method_not_allowed(ctx)),
     }
 }
+
+/// POST `/providers/Microsoft.ContainerRegistry/checkNameAvailability`.
+pub fn check_name(shared: &Arc<Shared>, ctx: &Ctx) -> ArmResult {
+    require_post(ctx)?;
+    let req = body_object(ctx)?;
+    let name = req
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if req.get("type").and_then(Value::as_str) != Some(TYPE) {
+        return Err(ArmError::bad(
+            "InvalidParameter",
+            format!("The 'type' must be '{TYPE}'."),
+        ));
+    }
+    let valid = (5..=50).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric());
+    let taken = shared
+        .world()
+        .registries
+        .values()
+        .any(|r| r.name.eq_ignore_ascii_case(&name));
+    Ok(Reply::json(
+        200,
+        if !valid {
+            json!({"nameAvailable": false, "reason": "Invalid", "message": "The specified resource name is invalid. Registry names may contain only alpha numeric characters and must be between 5 and 50 characters."})
+        } else if taken {
+            json!({"nameAvailable": false, "reason": "AlreadyExists", "message": format!("The registry {name} is already in use.")})
+        } else {
+            json!({"nameAvailable": true})
+        },
+    ))
+}

@@ -27,6 +27,15 @@ fn route(shared: &Arc<Shared>, ctx: &Ctx) -> ArmResult {
     if let Err(r) = crate::token::check_bearer(shared, ctx) {
         return Ok(r);
     }
+    if ctx.segs.len() == 1 {
+        if !ctx.query.contains_key("api-version") {
+            return Err(ArmError::bad(
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            ));
+        }
+        return Ok(Reply::json(200, list_body(vec![subscription(shared)])));
+    }
     let sub = ctx.segs.get(1).cloned().unwrap_or_default();
     if !sub.eq_ignore_ascii_case(&shared.opts.subscription_id) {
         return Err(ArmError::new(
@@ -59,6 +68,12 @@ fn route(shared: &Arc<Shared>, ctx: &Ctx) -> ArmResult {
     let raw = &ctx.segs[2..];
     let l: Vec<&str> = lc.iter().map(String::as_str).collect();
     match l.as_slice() {
+        [] if ctx.method == axum::http::Method::GET => Ok(Reply::json(200, subscription(shared))),
+        [
+            "providers",
+            "microsoft.containerregistry",
+            "checknameavailability",
+        ] => acr::check_name(shared, ctx),
         ["resourcegroups"] => resource_groups::list(shared, ctx),
         ["resourcegroups", _] => resource_groups::one(shared, ctx, &raw[1]),
         ["operationresults", id] => Ok(lro::poll(shared, ctx, id, true)),
@@ -111,6 +126,18 @@ fn route(shared: &Arc<Shared>, ctx: &Ctx) -> ArmResult {
             ),
         )),
     }
+}
+
+fn subscription(shared: &Shared) -> Value {
+    json!({
+        "id": format!("/subscriptions/{}", shared.opts.subscription_id),
+        "subscriptionId": shared.opts.subscription_id,
+        "tenantId": shared.opts.tenant_id,
+        "displayName": "Deckhand sandbox (not a real subscription)",
+        "state": "Enabled",
+        "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"},
+        "authorizationSource": "RoleBased",
+    })
 }
 
 fn list_sub(shared: &Arc<Shared>, ctx: &Ctx, ns: &str, ty: &str) -> ArmResult {

@@ -605,3 +605,41 @@ async fn etags_give_optimistic_concurrency() {
         "an update changes the eTag"
     );
 }
+
+#[tokio::test]
+async fn subscription_and_registry_name_checks() {
+    let sb = sandbox().await;
+    sb.seed_realistic_estate().await.unwrap();
+    let arm = Arm::new(&sb);
+    let s = arm.call(Method::GET, "?api-version=2022-12-01", None).await;
+    assert_eq!(s.status, 200);
+    assert_eq!(s.body["subscriptionId"], sb.subscription_id());
+    assert_eq!(s.body["state"], "Enabled");
+    let list = arm
+        .send(
+            Method::GET,
+            &format!("{}/subscriptions?api-version=2022-12-01", arm.base),
+            None,
+        )
+        .await;
+    assert_eq!(list.body["value"][0]["tenantId"], sb.tenant_id());
+    let check =
+        |name: &str| json!({"name": name, "type": "Microsoft.ContainerRegistry/registries"});
+    let url = "/providers/Microsoft.ContainerRegistry/checkNameAvailability?api-version=2025-11-01";
+    assert_eq!(
+        arm.call(Method::POST, url, Some(&check("intens")))
+            .await
+            .body["reason"],
+        "AlreadyExists"
+    );
+    assert_eq!(
+        arm.call(Method::POST, url, Some(&check("a-b"))).await.body["reason"],
+        "Invalid"
+    );
+    assert_eq!(
+        arm.call(Method::POST, url, Some(&check("freshname")))
+            .await
+            .body["nameAvailable"],
+        true
+    );
+}

@@ -197,3 +197,35 @@ async fn expired_and_invalid_tokens_get_401_with_azure_error() {
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["code"], "AuthenticationFailed");
 }
+
+#[tokio::test]
+async fn v1_endpoint_with_resource() {
+    let sb = sandbox().await;
+    let url = format!("{}/{}/oauth2/token", sb.authority_host(), sb.tenant_id());
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", sb.client_id()),
+        ("client_secret", sb.client_secret()),
+        ("resource", "https://management.azure.com/"),
+    ];
+    let r = reqwest::Client::new()
+        .post(url.clone())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let b: Value = r.json().await.unwrap();
+    assert!(
+        b["expires_in"].is_string() && b["expires_on"].is_string(),
+        "v1 answers numbers as strings: {b}"
+    );
+    assert_eq!(b["resource"], "https://management.azure.com/");
+    let r = reqwest::Client::new()
+        .post(url)
+        .form(&form[..3])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400, "v1 needs a resource");
+}
