@@ -201,6 +201,8 @@ pub struct ContainerGroup {
     pub restarts: u32,
     /// When containers started (RFC 3339).
     pub started: String,
+    /// Group-level instance-view events (e.g. why provisioning failed).
+    pub events: Vec<Value>,
     /// Operation in progress.
     pub busy: Option<String>,
 }

@@ -30,7 +30,7 @@ pub fn render(g: &ContainerGroup) -> Value {
                 .unwrap_or_default()
                 .to_string();
             let current = if g.state == "Pending" {
-                json!({"state": "Waiting", "detailStatus": "ContainerCreating"})
+                json!({"state": "Waiting", "startTime": g.started, "detailStatus": "ContainerCreating"})
             } else if running {
                 json!({"state": "Running", "startTime": g.started, "detailStatus": ""})
             } else {
@@ -47,7 +47,7 @@ pub fn render(g: &ContainerGroup) -> Value {
             });
         }
     }
-    b["properties"]["instanceView"] = json!({"state": g.state, "events": []});
+    b["properties"]["instanceView"] = json!({"state": g.state, "events": g.events});
     b
 }
 
@@ -255,6 +255,7 @@ fn group(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
                 restarts: 0,
                 started: now(),
                 busy: Some("create".into()),
+                events: vec![],
             };
             let out = render(&g);
             w.aci.insert(k.clone(), g);
@@ -273,8 +274,10 @@ fn group(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
                     }
                     Ok(None)
                 }),
-                Box::new(move |_s, w, _e| {
+                Box::new(move |_s, w, e| {
                     if let Some(g) = w.aci.get_mut(&k2) {
+                        let t = now();
+                        g.events.push(json!({"count": 1, "firstTimestamp": t, "lastTimestamp": t, "message": e.message, "name": e.code, "type": "Warning"}));
                         g.busy = None;
                         g.state = "Pending".into();
                         g.body["properties"]["provisioningState"] = json!("Failed");

@@ -917,6 +917,7 @@ fn virtual_node_groups(shared: &Shared, w: &mut World, id: &str, arm_key: &crate
                 restarts: 0,
                 started: now(),
                 busy: None,
+                events: vec![],
             },
         );
     }

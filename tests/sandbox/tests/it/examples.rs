@@ -308,6 +308,29 @@ async fn managed_cluster_examples() {
         .await;
     start.check(202, &r);
     finish(&arm, &r).await;
+    // Abort: 204 with nothing in progress; 202 (both headers) cancelling a running operation.
+    let abort = Example::load("aks/ManagedClustersAbortOperation.json");
+    let abort_path = format!("{}/abort", abort.cluster_path());
+    abort.check(204, &abort.send(&arm, Method::POST, &abort_path, "").await);
+    let r = stop
+        .send(
+            &arm,
+            Method::POST,
+            &format!("{}/stop", stop.cluster_path()),
+            "",
+        )
+        .await;
+    let stop_op = r.header("azure-asyncoperation").unwrap();
+    let r = abort.send(&arm, Method::POST, &abort_path, "").await;
+    abort.check(202, &r);
+    assert_eq!(arm.wait_async(&stop_op).await["status"], "Canceled");
+    finish(&arm, &r).await;
+    let got = get.send(&arm, Method::GET, &get.cluster_path(), "").await;
+    assert_eq!(got.body["properties"]["provisioningState"], "Canceled");
+    assert_eq!(
+        got.body["properties"]["powerState"]["code"], "Running",
+        "the stop never happened"
+    );
     let del = Example::load("aks/ManagedClustersDelete.json");
     let r = del
         .send(&arm, Method::DELETE, &del.cluster_path(), "")
@@ -681,5 +704,6 @@ async fn failed_container_group_example_via_fault() {
     let got = failed
         .send(&arm, Method::GET, &failed.group_path(), "")
         .await;
+    failed.check(200, &got);
     assert_eq!(got.body["properties"]["provisioningState"], "Failed");
 }
