@@ -317,30 +317,21 @@ impl PluginHost {
         self.services
             .begin_call(&call.invocation_id, &name, timeout, progress);
         let bytes = serde_json::to_vec(call).expect("calls serialize");
-        let spawned = on_plugin_thread(&name, move || plugin.invoke(&bytes));
-        let result = match spawned {
-            Ok(rx) => tokio::time::timeout(timeout, rx).await,
-            Err(e) => {
-                self.services.end_call(&call.invocation_id);
-                return Err(InvokeError::Plugin(PluginError::new(
-                    "unavailable",
-                    format!("cannot start a thread for the call: {e}"),
-                )));
-            }
-        };
+        let result =
+            tokio::time::timeout(timeout, on_plugin_thread(move || plugin.invoke(&bytes))).await;
         self.services.end_call(&call.invocation_id);
         match result {
             Err(_) => Err(InvokeError::Timeout {
                 plugin: name,
                 secs: timeout.as_secs_f64().ceil() as u64,
             }),
-            Ok(Err(_)) => Err(InvokeError::Lost { plugin: name }),
-            Ok(Ok(Ok(reply))) => Ok(reply),
-            Ok(Ok(Err(e))) if e.code == "panic" => Err(InvokeError::Panic {
+            Ok(None) => Err(InvokeError::Lost { plugin: name }),
+            Ok(Some(Ok(reply))) => Ok(reply),
+            Ok(Some(Err(e))) if e.code == "panic" => Err(InvokeError::Panic {
                 plugin: name,
                 message: e.message,
             }),
-            Ok(Ok(Err(e))) => Err(InvokeError::Plugin(e)),
+            Ok(Some(Err(e))) => Err(InvokeError::Plugin(e)),
         }
     }
 
@@ -354,37 +345,26 @@ impl PluginHost {
     ) -> Result<Vec<Choice>, InvokeError> {
         let name = plugin.manifest.name.clone();
         let bytes = serde_json::to_vec(query).expect("queries serialize");
-        let rx = on_plugin_thread(&name, move || plugin.autocomplete(&bytes)).map_err(|_| {
-            InvokeError::Lost {
-                plugin: name.clone(),
-            }
-        })?;
-        match tokio::time::timeout(timeout, rx).await {
+        let work = on_plugin_thread(move || plugin.autocomplete(&bytes));
+        match tokio::time::timeout(timeout, work).await {
             Err(_) => Err(InvokeError::Timeout {
                 plugin: name,
                 secs: timeout.as_secs(),
             }),
-            Ok(Err(_)) => Err(InvokeError::Lost { plugin: name }),
-            Ok(Ok(Ok(mut choices))) => {
+            Ok(None) => Err(InvokeError::Lost { plugin: name }),
+            Ok(Some(Ok(mut choices))) => {
                 choices.truncate(25);
                 Ok(choices)
             }
-            Ok(Ok(Err(e))) => Err(InvokeError::Plugin(e)),
+            Ok(Some(Err(e))) => Err(InvokeError::Plugin(e)),
         }
     }
 }
 
-/// Runs plugin code on a detached thread of its own. Not tokio's blocking pool: a hung plugin
-/// would keep that pool (and so the runtime's shutdown) waiting forever.
-fn on_plugin_thread<T: Send + 'static>(
-    plugin: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::io::Result<tokio::sync::oneshot::Receiver<T>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name(format!("plugin-{plugin}"))
-        .spawn(move || {
-            let _ = tx.send(f());
-        })?;
-    Ok(rx)
+/// Runs plugin code on a pooled thread of the `blocking` crate's elastic pool: threads are
+/// reused (no spawn per call), grow with demand, and are detached, so a hung plugin keeps only
+/// its own thread busy and never holds up shutdown (unlike tokio's blocking pool, whose
+/// runtime waits for every blocking task when dropped). `None` means the call unwound.
+async fn on_plugin_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    blocking::unblock(move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()).await
 }
