@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
@@ -249,7 +248,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response {
             Method::DELETE => ("deletes", &shared.rate.deletes),
             _ => ("writes", &shared.rate.writes),
         };
-        let left = counter.1.fetch_sub(1, Ordering::Relaxed).max(1) - 1;
+        let left = shared.rate.take(counter.1);
         reply = reply.with(
             &format!("x-ms-ratelimit-remaining-subscription-{}", counter.0),
             left.to_string(),

@@ -28,9 +28,11 @@ pub struct Shared {
     pub rate: Rate,
 }
 
-/// ARM's per-subscription request budgets.
+/// ARM's per-subscription request budgets (reset every hour, as ARM's window does).
 #[derive(Debug)]
 pub struct Rate {
+    /// Start of the current window.
+    pub window: Mutex<std::time::Instant>,
     /// Reads left this hour.
     pub reads: AtomicI64,
     /// Writes left this hour.
@@ -39,9 +41,27 @@ pub struct Rate {
     pub deletes: AtomicI64,
 }
 
+impl Rate {
+    /// Takes one request from a budget and returns what is left in this window.
+    pub fn take(&self, counter: &AtomicI64) -> i64 {
+        use std::sync::atomic::Ordering;
+        {
+            let mut w = lock(&self.window);
+            if w.elapsed() >= std::time::Duration::from_secs(3600) {
+                *w = std::time::Instant::now();
+                self.reads.store(12000, Ordering::Relaxed);
+                self.writes.store(1200, Ordering::Relaxed);
+                self.deletes.store(15000, Ordering::Relaxed);
+            }
+        }
+        (counter.fetch_sub(1, Ordering::Relaxed) - 1).max(0)
+    }
+}
+
 impl Default for Rate {
     fn default() -> Self {
         Self {
+            window: Mutex::new(std::time::Instant::now()),
             reads: AtomicI64::new(12000),
             writes: AtomicI64::new(1200),
             deletes: AtomicI64::new(15000),

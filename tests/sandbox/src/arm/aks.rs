@@ -437,9 +437,7 @@ fn cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
                 &mut w,
                 false,
                 Box::new(move |_s, w| {
-                    if let Some(c) = w.clusters.remove(&k) {
-                        w.kube.remove(&c.kube_id);
-                    }
+                    remove_cluster(w, &k);
                     Ok(None)
                 }),
                 Box::new(move |_s, w, _e| {
@@ -1075,4 +1073,16 @@ fn abort(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
         &api(ctx),
         true,
     ))
+}
+
+/// Removes a cluster with its Kubernetes API and its node resource group (and what is in it).
+pub fn remove_cluster(w: &mut World, k: &Key) {
+    let Some(c) = w.clusters.remove(k) else {
+        return;
+    };
+    w.kube.remove(&c.kube_id);
+    let mc = crate::k8s::nodes::node_rg(&c).to_ascii_lowercase();
+    w.groups.remove(&mc);
+    w.aci.retain(|key, _| key.0 != mc);
+    w.registries.retain(|key, _| key.0 != mc);
 }

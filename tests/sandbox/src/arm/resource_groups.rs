@@ -135,16 +135,15 @@ pub fn one(shared: &Arc<Shared>, ctx: &Ctx, name: &str) -> ArmResult {
                 true,
                 Box::new(move |_s, w| {
                     w.groups.remove(&kk);
-                    let gone: Vec<String> = w
+                    let gone: Vec<_> = w
                         .clusters
-                        .iter()
-                        .filter(|(key, _)| key.0 == kk)
-                        .map(|(_, c)| c.kube_id.clone())
+                        .keys()
+                        .filter(|key| key.0 == kk)
+                        .cloned()
                         .collect();
-                    for id in gone {
-                        w.kube.remove(&id);
+                    for key in gone {
+                        super::aks::remove_cluster(w, &key);
                     }
-                    w.clusters.retain(|key, _| key.0 != kk);
                     w.registries.retain(|key, _| key.0 != kk);
                     w.aci.retain(|key, _| key.0 != kk);
                     Ok(None)

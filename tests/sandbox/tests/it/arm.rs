@@ -225,6 +225,14 @@ async fn cluster_lro_transitions_conflicts_and_credentials() {
         .unwrap();
     assert_eq!(kube.status().as_u16(), 401, "no token");
 
+    let mc = arm
+        .call(
+            Method::GET,
+            "/resourcegroups/MC_rg_c1_westeurope?api-version=2025-04-01",
+            None,
+        )
+        .await;
+    assert_eq!(mc.status, 200, "AKS creates the node resource group");
     // Delete then 404.
     let r = arm
         .call(Method::DELETE, &format!("{AKS}/c1?{API}"), None)
@@ -236,6 +244,17 @@ async fn cluster_lro_transitions_conflicts_and_credentials() {
             .await
             .status,
         404
+    );
+    let mc = arm
+        .call(
+            Method::GET,
+            "/resourcegroups/MC_rg_c1_westeurope?api-version=2025-04-01",
+            None,
+        )
+        .await;
+    assert_eq!(
+        mc.status, 404,
+        "the node resource group goes with the cluster"
     );
 }
 
