@@ -2,9 +2,11 @@
 //!
 //! * resource group `pangeo` in `westeurope` (seed 003);
 //! * registry `intens` (seed 000) with `simsvc:latest` and `simsvc-mpt:latest`, admin user on;
-//! * cluster `pangeoCluster` (seed 003) with pools `system` (System), `users`, `gpu`
-//!   (Standard_NC6s_v3, autoscaler 0..4, count 0; seed 002) and Spot `workers` (autoscaler 0..50,
-//!   count 0; seed 003), and virtual nodes (`aciConnectorLinux`, seed 000).
+//! * cluster `pangeoCluster` (seed 003) with pools `system` (System, 2 × Standard_D4s_v3),
+//!   `users` (Standard_D8s_v3, autoscaler 0..5, count 1, label `hub.jupyter.org/node-purpose=user`),
+//!   `gpu` (Standard_NC6s_v3, autoscaler 0..4, count 0, taint `nvidia.com/gpu=present:NoSchedule`;
+//!   seed 002) and Spot `workers` (Standard_D8s_v3, autoscaler 0..50, count 0, label
+//!   `k8s.dask.org/dedicated=worker`; seed 003), and virtual nodes (`aciConnectorLinux`, seed 000).
 
 use std::sync::Arc;
 
@@ -108,7 +110,7 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<Estate, SandboxError> {
     let mut users = pool("users", "Standard_D8s_v3", "User", 1, Some((0, 5)));
     users["nodeLabels"] = json!({"hub.jupyter.org/node-purpose": "user"});
     let mut gpu = pool("gpu", "Standard_NC6s_v3", "User", 0, Some((0, 4)));
-    gpu["nodeTaints"] = json!(["sku=gpu:NoSchedule"]);
+    gpu["nodeTaints"] = json!(["nvidia.com/gpu=present:NoSchedule"]);
     call(
         shared,
         Method::PUT,

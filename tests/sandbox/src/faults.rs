@@ -215,16 +215,24 @@ pub async fn before(shared: &Shared, ctx: &Ctx, area: Area) -> Option<Reply> {
             Some(Reply::json(429, body).with("Retry-After", secs.to_string()))
         }
         Http::Status(st) => {
-            let (code, msg) = if st == 503 {
-                (
+            let (code, msg) = match st {
+                503 => (
                     "ServiceUnavailable",
                     "The service is currently unavailable. Please retry the request later.",
-                )
-            } else {
-                (
+                ),
+                502 => (
+                    "BadGateway",
+                    "The gateway did not receive a response from 'Microsoft.ContainerService' within the specified time period.",
+                ),
+                504 => (
+                    "GatewayTimeout",
+                    "The gateway did not receive a response from 'Microsoft.ContainerService' within the specified time period.",
+                ),
+                408 => ("RequestTimeout", "The request timed out."),
+                _ => (
                     "InternalServerError",
                     "An unexpected error occured while processing the request. Tracking ID: 'sandbox'",
-                )
+                ),
             };
             let body = if kube {
                 kube_status(st, code, msg)

@@ -139,7 +139,15 @@ pub fn pass(shared: &Shared, empty_since: &mut HashMap<String, Instant>) {
                 continue;
             }
             let last = node_name(p, p.count() - 1);
-            let busy = pods.iter().any(|x| x["spec"]["nodeName"] == json!(last));
+            // DaemonSet pods do not keep a node (as in the real cluster autoscaler).
+            let busy = pods.iter().any(|x| {
+                x["spec"]["nodeName"] == json!(last)
+                    && !x["metadata"]["ownerReferences"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|o| o["kind"] == json!("DaemonSet"))
+            });
             if busy {
                 empty_since.remove(&last);
                 continue;

@@ -602,13 +602,65 @@ pub fn complete_job_pods(shared: &Shared) {
 }
 
 fn daemonsets(st: &mut Store) {
+    let nodes = st.list("nodes", None);
     for d in st.list("daemonsets.apps", None) {
-        let status = json!({"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0,
-            "numberReady": 0, "observedGeneration": d["metadata"]["generation"]});
+        let dns = ns(&d);
+        let tpl = &d["spec"]["template"];
+        let probe = json!({"spec": tpl["spec"].clone()});
+        let eligible: Vec<String> = nodes
+            .iter()
+            .filter(|n| scheduler::fits_empty(&probe, n))
+            .map(name)
+            .collect();
+        let mut pods = owned_pods(st, &d);
+        // One pod per eligible node; pods on nodes that are no longer eligible go.
+        for p in pods.clone() {
+            let on = p["spec"]["nodeName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if !eligible.contains(&on) {
+                st.delete("pods", &dns, &name(&p));
+                pods.retain(|x| name(x) != name(&p));
+            }
+        }
+        let hash = template_hash(tpl);
+        for n in &eligible {
+            if pods.iter().any(|p| p["spec"]["nodeName"] == json!(n)) {
+                continue;
+            }
+            let pn = format!("{}-{}", name(&d), random_suffix(5));
+            let mut p = new_pod(
+                &d,
+                "DaemonSet",
+                &pn,
+                tpl,
+                json!({"controller-revision-hash": hash, "pod-template-generation": "1"}),
+            );
+            p["spec"]["nodeName"] = json!(n);
+            let p = st.create("pods", &dns, p);
+            event(
+                st,
+                &d,
+                "DaemonSet",
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {pn}"),
+                "daemonset-controller",
+            );
+            pods.push(p);
+        }
+        let ready = pods.iter().filter(|p| pod_ready(p)).count();
+        let mut status = json!({"currentNumberScheduled": pods.len(), "desiredNumberScheduled": eligible.len(),
+            "numberMisscheduled": 0, "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": pods.len(),
+            "observedGeneration": d["metadata"]["generation"]});
+        if pods.len() > ready {
+            status["numberUnavailable"] = json!(pods.len() - ready);
+        }
         if d["status"] != status {
             let mut d2 = d.clone();
             d2["status"] = status;
-            st.update("daemonsets.apps", &ns(&d), d2);
+            st.update("daemonsets.apps", &dns, d2);
         }
     }
 }

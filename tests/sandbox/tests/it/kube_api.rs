@@ -674,7 +674,7 @@ async fn scheduler_reports_failed_scheduling_like_kube_scheduler() {
 async fn gpu_pool_scale_up_schedules_pending_pod_and_virtual_node_makes_aci_groups() {
     let (sb, client) = seeded().await;
     let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let spec = json!({"nodeSelector": {"agentpool": "gpu"}, "tolerations": [{"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
+    let spec = json!({"nodeSelector": {"agentpool": "gpu"}, "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         "containers": [{"name": "runner", "image": "runner:1", "resources": {"limits": {"nvidia.com/gpu": 1}}}]});
     let mut d = deployment("runner", 1, json!({}));
     d.spec.template.spec = Some(serde_json::from_value(spec).unwrap());
@@ -745,7 +745,7 @@ async fn cluster_autoscaler_grows_and_shrinks_autoscaled_pools() {
     let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let gpu_spec = |gpus: i32| {
-        json!({"tolerations": [{"key": "sku", "operator": "Exists"}],
+        json!({"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
         "containers": [{"name": "runner", "image": "runner:1", "resources": {"limits": {"nvidia.com/gpu": gpus}}}]})
     };
     let rv = pods
@@ -980,4 +980,60 @@ async fn jobs_run_to_completion_and_other_resources_are_stored() {
     ] {
         assert!(d.get(g).is_some(), "{g}");
     }
+}
+
+#[tokio::test]
+async fn daemonsets_follow_eligible_nodes_and_virtual_nodes_can_be_disabled() {
+    let (sb, client) = seeded().await;
+    let ds: Api<DaemonSet> = Api::namespaced(client.clone(), "kube-system");
+    let d: DaemonSet = serde_json::from_value(json!({"metadata": {"name": "nvidia-device-plugin-daemonset"}, "spec": {
+        "selector": {"matchLabels": {"name": "nvidia-device-plugin-ds"}},
+        "template": {"metadata": {"labels": {"name": "nvidia-device-plugin-ds"}}, "spec": {
+            "nodeSelector": {"kubernetes.azure.com/accelerator": "nvidia"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{"name": "nvidia-device-plugin-ctr", "image": "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"}]}}}})).unwrap();
+    ds.create(&PostParams::default(), &d).await.unwrap();
+    let st = ds
+        .get("nvidia-device-plugin-daemonset")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(st.desired_number_scheduled, 0, "no GPU node yet");
+    let arm = Arm::new(&sb);
+    let pool = "/resourceGroups/pangeo/providers/Microsoft.ContainerService/managedClusters/pangeoCluster/agentPools/gpu?api-version=2026-08-01";
+    let mut body = arm.call(Method::GET, pool, None).await.body;
+    body["properties"]["count"] = json!(2);
+    let r = arm.call(Method::PUT, pool, Some(&body)).await;
+    arm.wait_async(&r.header("azure-asyncoperation").unwrap())
+        .await;
+    let st = ds
+        .get("nvidia-device-plugin-daemonset")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!((st.desired_number_scheduled, st.number_ready), (2, 2));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
+    let on: Vec<String> = pods
+        .list(&ListParams::default().labels("name=nvidia-device-plugin-ds"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| p.spec.unwrap().node_name.unwrap())
+        .collect();
+    assert_eq!(on.len(), 2);
+    assert!(on.iter().all(|n| n.starts_with("aks-gpu-")), "{on:?}");
+
+    // Turning the aciConnectorLinux addon off removes the virtual node.
+    let cluster = "/resourceGroups/pangeo/providers/Microsoft.ContainerService/managedClusters/pangeoCluster?api-version=2026-08-01";
+    let mut c = arm.call(Method::GET, cluster, None).await.body;
+    c["properties"]["addonProfiles"]["aciConnectorLinux"]["enabled"] = json!(false);
+    let r = arm.call(Method::PUT, cluster, Some(&c)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    arm.wait_async(&r.header("azure-asyncoperation").unwrap())
+        .await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    assert!(nodes.get("virtual-node-aci-linux").await.is_err());
 }
