@@ -198,9 +198,10 @@ impl Sandbox {
         &self.shared.opts
     }
 
-    /// Creates the estate described in the seeds (see [`Estate`]): resource group `pangeo`,
-    /// registry `intens` with `simsvc` and `simsvc-mpt`, cluster `pangeoCluster` with pools
-    /// `system`, `users`, `gpu` (Standard_NC6s_v3, autoscaler 0..4) and Spot `workers` (0..50),
+    /// Creates the estate described in the seeds (see [`Estate`] and the `estate` module):
+    /// resource group `pangeo`, registry `intens` with `simsvc` and `simsvc-mpt`, cluster
+    /// `pangeoCluster` with pools `system`, `users`, `gpu` (Standard_NC6s_v3, autoscaler 0..4,
+    /// taint `nvidia.com/gpu=present:NoSchedule`) and Spot `workers` (0..50),
     /// virtual nodes on. Returns once its long-running operations have finished (one LRO delay).
     pub async fn seed_realistic_estate(&self) -> Result<Estate, SandboxError> {
         estate::seed(&self.shared).await
