@@ -265,6 +265,14 @@ pub fn gpu_quota(shared: &Shared, ctx: &Ctx) -> bool {
     .is_some()
 }
 
+/// True if any GPU quota rule is active (used by the cluster autoscaler; not consumed).
+pub fn gpu_quota_active(shared: &Shared) -> bool {
+    lock(&shared.faults)
+        .rules
+        .iter()
+        .any(|(_, r)| matches!(r.fault, FaultKind::GpuQuota))
+}
+
 /// How a pod misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodFault {

@@ -79,6 +79,9 @@ pub struct SandboxOptions {
     /// How long a node of an autoscaled pool must stay empty before the autoscaler removes it
     /// (AKS's default `scale-down-unneeded-time` is 10 minutes).
     pub scale_down_after: Duration,
+    /// Run the cluster autoscaler for pools with `enableAutoScaling` (default true). Turn it off
+    /// to keep pending pods pending.
+    pub cluster_autoscaler: bool,
 }
 
 impl Default for SandboxOptions {
@@ -94,6 +97,7 @@ impl Default for SandboxOptions {
             bookmark_interval: Duration::from_secs(5),
             port: 0,
             scale_down_after: Duration::from_secs(600),
+            cluster_autoscaler: true,
         }
     }
 }

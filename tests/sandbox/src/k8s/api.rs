@@ -439,6 +439,10 @@ fn defaults(res: &Res, obj: &mut Value) {
                 obj["type"] = json!("Opaque");
             }
         }
+        "ingresses" => {
+            // The ingress controller publishes its load balancer address.
+            obj["status"] = json!({"loadBalancer": {"ingress": [{"ip": format!("20.{}.{}.{}", rand_byte(), rand_byte(), rand_byte().max(1))}]}});
+        }
         "persistentvolumeclaims" => {
             obj["status"] = json!({"phase": "Bound", "accessModes": obj["spec"]["accessModes"], "capacity": {"storage": obj["spec"]["resources"]["requests"]["storage"]}});
             if obj["spec"]["volumeName"].is_null() {

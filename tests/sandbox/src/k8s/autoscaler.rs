@@ -23,7 +23,9 @@ pub async fn run(shared: Arc<Shared>) {
     let mut empty_since: HashMap<String, Instant> = HashMap::new();
     loop {
         tokio::time::sleep(tick).await;
-        pass(&shared, &mut empty_since);
+        if shared.opts.cluster_autoscaler {
+            pass(&shared, &mut empty_since);
+        }
         super::controllers::complete_job_pods(&shared);
     }
 }
@@ -61,6 +63,7 @@ pub fn pass(shared: &Shared, empty_since: &mut HashMap<String, Instant>) {
         let mut grow: HashMap<String, u32> = HashMap::new();
         for pod in &pending {
             let mut hit = None;
+            let mut quota_blocked = None;
             for p in c.pools.values() {
                 let auto = p.props["enableAutoScaling"] == json!(true)
                     && p.busy.is_none()
@@ -68,9 +71,44 @@ pub fn pass(shared: &Shared, empty_since: &mut HashMap<String, Instant>) {
                 let max = p.props["maxCount"].as_u64().unwrap_or(0) as u32;
                 let planned = p.count() + grow.get(&p.name).copied().unwrap_or(0);
                 if auto && planned < max && fits_empty(pod, &pool_node(shared, &c, p, planned, 0)) {
+                    let vm = crate::vmsizes::lookup(&p.vm_size());
+                    if let Some(vm) =
+                        vm.filter(|v| v.gpus > 0 && crate::faults::gpu_quota_active(shared))
+                    {
+                        quota_blocked = Some((p.name.clone(), vm.family));
+                        continue;
+                    }
                     hit = Some((p.name.clone(), planned, max));
                     break;
                 }
+            }
+            if hit.is_none()
+                && let Some((pool, family)) = quota_blocked
+            {
+                let ns = pod["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string();
+                let uid = pod["metadata"]["uid"].clone();
+                let told = kc.store.list("events", Some(&ns)).iter().any(|e| {
+                    e["involvedObject"]["uid"] == uid && e["reason"] == json!("FailedScaleUp")
+                });
+                if !told {
+                    let msg = format!(
+                        "Node scale up in zones {}-1 associated with this pod failed: QuotaExceeded: Operation could not be completed as it results in exceeding approved {family} Cores quota (agent pool {pool}). Pod is at risk of not being scheduled.",
+                        c.location.to_ascii_lowercase()
+                    );
+                    event(
+                        &mut kc.store,
+                        pod,
+                        "Pod",
+                        "Warning",
+                        "FailedScaleUp",
+                        &msg,
+                        "cluster-autoscaler",
+                    );
+                }
+                continue;
             }
             let ns = pod["metadata"]["namespace"]
                 .as_str()

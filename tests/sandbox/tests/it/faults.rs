@@ -370,3 +370,42 @@ async fn crash_loops_and_oom_kills_show_in_container_statuses_and_events() {
     let p = pods.get(p.metadata.name.as_ref().unwrap()).await.unwrap();
     assert!(p.status.unwrap().container_statuses.unwrap()[0].ready);
 }
+
+#[tokio::test]
+async fn gpu_quota_also_stops_the_cluster_autoscaler() {
+    let (sb, client) = seeded().await;
+    sb.inject(FaultSpec::always(FaultKind::GpuQuota));
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({"metadata": {"name": "train"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "train"}},
+        "template": {"metadata": {"labels": {"app": "train"}}, "spec": {
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+            "containers": [{"name": "t", "image": "runner:1", "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}}})).unwrap();
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let p = pods
+        .list(&ListParams::default().labels("app=train"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let name = p.metadata.name.clone().unwrap();
+    let mut msg = None;
+    for _ in 0..60 {
+        if let Some((_, m)) = reason_events(&client, &name)
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "FailedScaleUp")
+        {
+            msg = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let msg = msg.expect("FailedScaleUp event");
+    assert!(msg.contains("standardNCSv3Family"), "{msg}");
+    let p = pods.get(&name).await.unwrap();
+    assert_eq!(p.status.unwrap().phase.as_deref(), Some("Pending"));
+    let arm = Arm::new(&sb);
+    let pool = arm.call(Method::GET, "/resourceGroups/pangeo/providers/Microsoft.ContainerService/managedClusters/pangeoCluster/agentPools/gpu?api-version=2026-08-01", None).await;
+    assert_eq!(pool.body["properties"]["count"], 0);
+}

@@ -443,7 +443,13 @@ async fn crud_verbs_on_core_resources() {
     assert_eq!(pvc.status.unwrap().phase.as_deref(), Some("Bound"));
     let ings: Api<Ingress> = Api::namespaced(client.clone(), "default");
     let ing: Ingress = serde_json::from_value(json!({"metadata": {"name": "mpt"}, "spec": {"ingressClassName": "nginx", "rules": [{"http": {"paths": [{"path": "/mpt", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}})).unwrap();
-    ings.create(&PostParams::default(), &ing).await.unwrap();
+    let ing = ings.create(&PostParams::default(), &ing).await.unwrap();
+    assert!(
+        ing.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0]
+            .ip
+            .is_some(),
+        "the ingress controller publishes an address"
+    );
     assert_eq!(
         ings.list(&ListParams::default()).await.unwrap().items.len(),
         1
