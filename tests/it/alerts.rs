@@ -641,6 +641,23 @@ async fn ack_and_silence_from_chat() {
             .contains("silence s1 alertname=~Loud.*")
     );
 
+    // The silence survives a restart of the pipeline (it is in the state database).
+    let again = alerts::start(
+        bot.app.config.alerts.clone().unwrap(),
+        alerts::StartOptions {
+            base_dir: bot.dir.path().to_owned(),
+            notifications: None,
+            outbox: Arc::new(MemoryOutbox::default()),
+            db: Some(bot.app.db.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let kept = again.state.silences();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].id, "s1");
+    assert_eq!(kept[0].describe(), "alertname=~Loud.*");
+
     let unknown = bot.say("/alerts ack ffffffff").await;
     assert_eq!(unknown.kind, ResponseKind::Error);
     assert!(
@@ -799,4 +816,82 @@ kubeconfig = "kubeconfig.yaml"
         "a crash loop is not an OOM kill:\n{}",
         transcript(&outbox)
     );
+}
+
+/// Outbound webhooks: a route with `continue` sends to a Slack-style and a generic JSON
+/// webhook and still reaches the next rule's channel.
+#[tokio::test]
+async fn webhooks_receive_rendered_bodies() {
+    use axum::routing::post;
+    use tokio::sync::mpsc;
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Value)>();
+    let app = axum::Router::new().route(
+        "/{hook}",
+        post(
+            move |axum::extract::Path(hook): axum::extract::Path<String>,
+                  axum::Json(body): axum::Json<Value>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send((hook, body));
+                    "ok"
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let extra = format!(
+        r#"
+[[alerts.routes]]
+severity = ["critical"]
+webhooks = ["slack", "generic"]
+continue = true
+
+[[alerts.routes]]
+channels = ["everything"]
+
+[alerts.webhooks.slack]
+kind = "slack"
+url = "http://{addr}/slack"
+username = "deckhand"
+
+[alerts.webhooks.generic]
+kind = "json"
+url = "http://{addr}/generic"
+"#
+    );
+    let bot = TestBot::with_config(&[], &section(&extra));
+    let (handle, outbox) = start(&bot).await;
+    let mut critical = alert("GpuNodeDown", "w1", Status::Firing);
+    critical.severity = Severity::Critical;
+    handle.state.submit(vec![critical]).unwrap();
+    let mut bodies = std::collections::BTreeMap::new();
+    for _ in 0..2 {
+        let (hook, body) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("webhook called")
+            .unwrap();
+        bodies.insert(hook, body);
+    }
+    let slack = &bodies["slack"];
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("*🔴 FIRING critical · GpuNodeDown*"),
+        "{slack}"
+    );
+    assert_eq!(slack["username"], "deckhand");
+    let generic = &bodies["generic"];
+    assert_eq!(generic["kind"], "firing");
+    assert_eq!(generic["covers"], 1);
+    assert_eq!(generic["alerts"][0]["fingerprint"], "w1");
+    let m = wait_for(&outbox, "the channel copy", |m| {
+        m.text.contains("GpuNodeDown")
+    })
+    .await;
+    assert_eq!(m.channel, "everything");
 }

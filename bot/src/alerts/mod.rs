@@ -46,6 +46,21 @@ use storm::{Ingested, Storm, StormConfig, StormStats};
 use crate::chat::Outbox;
 use crate::host::services::PluginNotification;
 use crate::secret::Secret;
+use crate::state::{Db, StateError};
+
+/// This component's tables (append only; see [`Db::ensure_schema`]).
+const MIGRATIONS: &[&str] = &[
+    // 1: silences survive restarts (acks live with the active alerts, in memory).
+    "CREATE TABLE alerts_silences (
+        id TEXT PRIMARY KEY,
+        matchers TEXT NOT NULL,
+        ends_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        alertmanager_id TEXT,
+        created_at TEXT NOT NULL
+    );",
+];
 
 /// Durations written the human way (`2s`, `5m`) in TOML strings.
 pub(crate) mod duration {
@@ -152,6 +167,8 @@ pub enum AlertsError {
     UnknownAlert(String),
     #[error("Alertmanager silence not created: {0}")]
     Alertmanager(String),
+    #[error("alerts state: {0}")]
+    State(#[from] StateError),
 }
 
 /// What `/alerts list` shows about an active alert.
@@ -180,6 +197,7 @@ pub struct AlertsState {
     book: Mutex<Book>,
     stats: Mutex<StormStats>,
     http: reqwest::Client,
+    db: Option<Db>,
 }
 
 /// Why [`AlertsState::submit`] refused a batch.
@@ -295,6 +313,23 @@ impl AlertsState {
         let mut book = self.book();
         book.next_silence += 1;
         silence.id = format!("s{}", book.next_silence);
+        if let Some(db) = &self.db {
+            db.conn()
+                .execute(
+                    "INSERT INTO alerts_silences (id, matchers, ends_at, created_by, comment, alertmanager_id, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    rusqlite::params![
+                        silence.id,
+                        silence.describe(),
+                        silence.ends_at.to_rfc3339(),
+                        silence.created_by,
+                        silence.comment,
+                        silence.alertmanager_id,
+                        crate::state::now(),
+                    ],
+                )
+                .map_err(StateError::from)?;
+        }
         book.silences.retain(|s| s.active(now));
         book.silences.push(silence.clone());
         Ok((silence, am_error))
@@ -365,6 +400,52 @@ pub struct StartOptions {
     /// Plugin notifications (from `host.services().subscribe_notifications()`).
     pub notifications: Option<broadcast::Receiver<PluginNotification>>,
     pub outbox: Arc<dyn Outbox>,
+    /// Where silences are kept across restarts (none: in memory only).
+    pub db: Option<Db>,
+}
+
+/// Silences still in force, and the highest silence number used.
+fn load_silences(db: &Db) -> Result<(Vec<Silence>, u64), StateError> {
+    let conn = db.conn();
+    let mut statement = conn.prepare(
+        "SELECT id, matchers, ends_at, created_by, comment, alertmanager_id FROM alerts_silences",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, Option<String>>(5)?,
+        ))
+    })?;
+    let now = Utc::now();
+    let mut silences = Vec::new();
+    let mut highest = 0;
+    for row in rows {
+        let (id, matchers, ends_at, created_by, comment, alertmanager_id) = row?;
+        highest = highest.max(id.trim_start_matches('s').parse().unwrap_or(0));
+        let (Ok(matchers), Ok(ends_at)) = (
+            Matcher::parse_list(&matchers),
+            DateTime::parse_from_rfc3339(&ends_at),
+        ) else {
+            tracing::warn!(%id, "unreadable stored silence skipped");
+            continue;
+        };
+        let silence = Silence {
+            id,
+            matchers,
+            ends_at: ends_at.with_timezone(&Utc),
+            created_by,
+            comment,
+            alertmanager_id,
+        };
+        if silence.active(now) {
+            silences.push(silence);
+        }
+    }
+    Ok((silences, highest))
 }
 
 /// Builds everything, reports all route errors together, then starts the driver, the
@@ -377,10 +458,16 @@ pub async fn start(
     let routes = Routes::new(&config.routes, &config.default_channel, &hooks)
         .map_err(AlertsError::Routes)?;
     let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let mut book = Book::default();
+    if let Some(db) = &options.db {
+        db.ensure_schema("alerts", MIGRATIONS)?;
+        (book.silences, book.next_silence) = load_silences(db)?;
+    }
     let state = Arc::new(AlertsState {
         metrics: AlertMetrics::default(),
         tx,
-        book: Mutex::default(),
+        db: options.db.clone(),
+        book: Mutex::new(book),
         stats: Mutex::default(),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -485,6 +572,7 @@ pub async fn start_for_app(
             base_dir: app.config.base_dir.clone(),
             notifications: Some(app.host.services().subscribe_notifications()),
             outbox,
+            db: Some(app.db.clone()),
         },
     )
     .await?;
