@@ -46,6 +46,9 @@ pub struct Config {
     /// Who may run what; a caller gets the union of every matching rule.
     #[serde(default)]
     pub permissions: Vec<PermissionRule>,
+    /// Schedules: the file of config-declared ones, catch-up grace, owner, leader election.
+    #[serde(default)]
+    pub schedules: crate::sched::config::SchedulesConfig,
     /// Discord connection (`deckhand serve`); see docs/discord.md.
     #[serde(default)]
     pub discord: Option<crate::chat::discord::DiscordConfig>,

@@ -10,5 +10,6 @@ pub mod chat;
 pub mod config;
 pub mod host;
 pub mod router;
+pub mod sched;
 pub mod secret;
 pub mod state;

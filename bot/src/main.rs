@@ -83,6 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: {error}");
             }
             let _alerts = deckhand::alerts::start_for_terminal(&app).await?;
+            let _schedules = deckhand::sched::start_for_terminal(&app).await?;
             deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await?;
             Ok(ExitCode::SUCCESS)
         }

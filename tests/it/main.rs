@@ -11,3 +11,4 @@ mod discord;
 mod permissions;
 mod plugins;
 mod router_input;
+mod sched;

@@ -1,0 +1,202 @@
+//! The `[schedules]` section of `deckhand.toml` and the schedules file it names
+//! (`config/schedules.toml`): schedules declared by the operators rather than in chat.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `[schedules]` in `deckhand.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulesConfig {
+    /// A file of `[[schedule]]` entries (relative to the config file).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Schedules declared inline, same shape as in the file.
+    #[serde(default)]
+    pub schedule: Vec<ScheduleDef>,
+    /// A firing missed while the bot was down still runs (once) if the bot is back within
+    /// this long after its due time; older ones are reported as missed.
+    #[serde(default = "default_grace", deserialize_with = "duration")]
+    pub grace: Duration,
+    /// The user config-declared schedules run as (permissions apply to this id and roles).
+    #[serde(default)]
+    pub owner: OwnerConfig,
+    /// Leader election through a Kubernetes Lease; absent: this replica always leads.
+    #[serde(default)]
+    pub leader: Option<LeaderConfig>,
+}
+
+impl Default for SchedulesConfig {
+    fn default() -> Self {
+        SchedulesConfig {
+            file: None,
+            schedule: Vec::new(),
+            grace: default_grace(),
+            owner: OwnerConfig::default(),
+            leader: None,
+        }
+    }
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerConfig {
+    pub user_id: String,
+    #[serde(default = "default_owner_name")]
+    pub display_name: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+fn default_owner_name() -> String {
+    "Deckhand schedules (config)".into()
+}
+
+impl Default for OwnerConfig {
+    fn default() -> Self {
+        OwnerConfig {
+            user_id: "deckhand-schedules".into(),
+            display_name: default_owner_name(),
+            roles: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderConfig {
+    pub namespace: String,
+    /// Name of the Lease object.
+    #[serde(default = "default_lease_name")]
+    pub lease: String,
+    /// This replica's identity; default: the HOSTNAME variable (the pod name).
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// How long a lease is valid without renewal.
+    #[serde(default = "default_lease_duration", deserialize_with = "duration")]
+    pub duration: Duration,
+}
+
+fn default_lease_name() -> String {
+    "deckhand-scheduler".into()
+}
+
+fn default_lease_duration() -> Duration {
+    Duration::from_secs(15)
+}
+
+/// One schedule, as written in config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleDef {
+    pub name: String,
+    /// Six or seven fields, seconds first: `"0 0 20 * * Mon-Fri"`.
+    pub cron: String,
+    #[serde(default = "default_tz")]
+    pub tz: String,
+    /// Commands run in order, each reported on its own; one failing does not stop the rest.
+    pub commands: Vec<String>,
+    pub channel: String,
+    /// Warn this long before each run (`"15m"`).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub warn: Option<Duration>,
+}
+
+fn default_tz() -> String {
+    "UTC".into()
+}
+
+/// The schedules file: `[[schedule]]` entries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulesFile {
+    #[serde(default)]
+    pub schedule: Vec<ScheduleDef>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulesFileError {
+    #[error("cannot read schedules file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Reads a schedules file; toml's message names line, column and key.
+pub fn load_file(path: &Path) -> Result<Vec<ScheduleDef>, SchedulesFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SchedulesFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: SchedulesFile = toml::from_str(&text).map_err(|e| SchedulesFileError::Invalid {
+        path: path.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    Ok(file.schedule)
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "invalid duration {text:?}: {e} (write e.g. \"90s\", \"15m\", \"1h\")"
+        ))
+    })
+}
+
+fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_schedules_file_parses_and_every_entry_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/schedules.toml");
+        let defs = load_file(&path).unwrap();
+        let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["gpu-nightly-off", "gpu-weekday-warmup"]);
+        for def in &defs {
+            crate::sched::timing::Timing::new(&def.cron, &def.tz).unwrap();
+            assert_eq!(def.tz, "Europe/Helsinki");
+            assert_eq!(def.channel, "gpu-ops");
+        }
+        assert!(
+            defs[0]
+                .commands
+                .iter()
+                .any(|c| c.contains("--pool gpu --count 0"))
+        );
+        assert!(
+            defs[0]
+                .commands
+                .iter()
+                .any(|c| c.contains("--pool workers --count 0"))
+        );
+    }
+
+    #[test]
+    fn a_typo_in_the_schedules_file_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "[[schedule]]\nname = \"a\"\ncron = \"0 0 20 * * *\"\nchanel = \"x\"\ncommands = []\n",
+        )
+        .unwrap();
+        let err = load_file(&path).unwrap_err().to_string();
+        assert!(err.contains("line 4") && err.contains("chanel"), "{err}");
+    }
+}

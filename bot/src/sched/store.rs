@@ -1,0 +1,441 @@
+//! Schedules and their runs in the state database (component `schedules`).
+//!
+//! A run row is inserted — the *claim* — and committed before any of its commands is sent,
+//! and completed after the last one answers. `UNIQUE (schedule, kind, due_at)` makes the
+//! claim the single point of exactly-once: a second engine over the same database cannot
+//! claim the same firing, and a restart finds a claimed, uncompleted row and reports it as
+//! interrupted rather than running it again.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use deckhand_plugin_abi::proto::Caller;
+use rusqlite::{OptionalExtension, params};
+
+use crate::state::{Db, StateError};
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: schedules and runs.
+    "CREATE TABLE schedules (
+        name TEXT PRIMARY KEY,
+        cron TEXT NOT NULL,
+        tz TEXT NOT NULL,
+        commands TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        warn_secs INTEGER NOT NULL,
+        owner_id TEXT NOT NULL,
+        owner_name TEXT NOT NULL,
+        owner_roles TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        anchor TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        skip_due TEXT,
+        skip_until TEXT,
+        snooze_due TEXT,
+        snooze_to TEXT,
+        warned_for TEXT
+    );
+    CREATE TABLE schedule_runs (
+        id INTEGER PRIMARY KEY,
+        schedule TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        completed_at TEXT,
+        outcome TEXT,
+        detail TEXT,
+        UNIQUE (schedule, kind, due_at)
+    );
+    CREATE INDEX schedule_runs_open ON schedule_runs(completed_at) WHERE completed_at IS NULL;",
+];
+
+/// Where a schedule was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Chat,
+    Config,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Chat => "chat",
+            Source::Config => "config",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRow {
+    pub name: String,
+    pub cron: String,
+    pub tz: String,
+    pub commands: Vec<String>,
+    pub channel: String,
+    pub warn_secs: i64,
+    pub owner: Caller,
+    pub source: Source,
+    pub created_at: DateTime<Utc>,
+    /// Firings at or before this instant are not considered (creation, resume).
+    pub anchor: DateTime<Utc>,
+    pub paused: bool,
+    /// The one firing to skip ("skip tonight").
+    pub skip_due: Option<DateTime<Utc>>,
+    /// Firings before this instant are skipped.
+    pub skip_until: Option<DateTime<Utc>>,
+    /// The firing moved by a snooze, and where to.
+    pub snooze_due: Option<DateTime<Utc>>,
+    pub snooze_to: Option<DateTime<Utc>>,
+    /// The effective instant the last warning was posted for.
+    pub warned_for: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Cron,
+    Manual,
+}
+
+impl RunKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Cron => "cron",
+            RunKind::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    pub id: i64,
+    pub schedule: String,
+    pub kind: String,
+    pub due_at: DateTime<Utc>,
+    pub claimed_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+        })
+}
+
+fn opt_ts(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+fn json_err(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+}
+
+const COLUMNS: &str = "name, cron, tz, commands, channel, warn_secs, owner_id, owner_name, owner_roles, source, created_at, anchor, paused, skip_due, skip_until, snooze_due, snooze_to, warned_for";
+
+fn schedule_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
+    let commands: String = row.get(3)?;
+    let roles: String = row.get(8)?;
+    let source: String = row.get(9)?;
+    Ok(ScheduleRow {
+        name: row.get(0)?,
+        cron: row.get(1)?,
+        tz: row.get(2)?,
+        commands: serde_json::from_str(&commands).map_err(json_err)?,
+        channel: row.get(4)?,
+        warn_secs: row.get(5)?,
+        owner: Caller {
+            user_id: row.get(6)?,
+            display_name: row.get(7)?,
+            roles: serde_json::from_str(&roles).map_err(json_err)?,
+        },
+        source: if source == "config" {
+            Source::Config
+        } else {
+            Source::Chat
+        },
+        created_at: parse_ts(&row.get::<_, String>(10)?)?,
+        anchor: parse_ts(&row.get::<_, String>(11)?)?,
+        paused: row.get::<_, i64>(12)? != 0,
+        skip_due: opt_ts(row.get(13)?)?,
+        skip_until: opt_ts(row.get(14)?)?,
+        snooze_due: opt_ts(row.get(15)?)?,
+        snooze_to: opt_ts(row.get(16)?)?,
+        warned_for: opt_ts(row.get(17)?)?,
+    })
+}
+
+fn run_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: row.get(0)?,
+        schedule: row.get(1)?,
+        kind: row.get(2)?,
+        due_at: parse_ts(&row.get::<_, String>(3)?)?,
+        claimed_at: parse_ts(&row.get::<_, String>(4)?)?,
+        completed_at: opt_ts(row.get(5)?)?,
+        outcome: row.get(6)?,
+        detail: row.get(7)?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, schedule, kind, due_at, claimed_at, completed_at, outcome, detail";
+
+/// Typed access to the two tables.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    pub fn open(db: Db) -> Result<Store, StateError> {
+        db.ensure_schema("schedules", MIGRATIONS)?;
+        Ok(Store { db })
+    }
+
+    pub fn insert(&self, s: &ScheduleRow) -> Result<bool, StateError> {
+        let conn = self.db.conn();
+        let n = conn.execute(
+            &format!(
+                "INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, NULL, NULL, NULL, NULL)
+                 ON CONFLICT (name) DO NOTHING"
+            ),
+            params![
+                s.name,
+                s.cron,
+                s.tz,
+                serde_json::to_string(&s.commands).unwrap_or_default(),
+                s.channel,
+                s.warn_secs,
+                s.owner.user_id,
+                s.owner.display_name,
+                serde_json::to_string(&s.owner.roles).unwrap_or_default(),
+                s.source.as_str(),
+                ts(s.created_at),
+                ts(s.anchor),
+                s.paused as i64,
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Writes a config-declared schedule's definition, keeping its run state (pause, skip,
+    /// snooze) when only those changed. A changed timing restarts it from `now`.
+    pub fn upsert_config(&self, s: &ScheduleRow) -> Result<(), StateError> {
+        let conn = self.db.conn();
+        conn.execute(
+            &format!(
+                "INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'config', ?10, ?10, 0, NULL, NULL, NULL, NULL, NULL)
+                 ON CONFLICT (name) DO UPDATE SET
+                    anchor = CASE WHEN schedules.cron = excluded.cron AND schedules.tz = excluded.tz THEN schedules.anchor ELSE MAX(schedules.anchor, excluded.anchor) END,
+                    cron = excluded.cron, tz = excluded.tz, commands = excluded.commands,
+                    channel = excluded.channel, warn_secs = excluded.warn_secs,
+                    owner_id = excluded.owner_id, owner_name = excluded.owner_name,
+                    owner_roles = excluded.owner_roles, source = 'config'"
+            ),
+            params![
+                s.name,
+                s.cron,
+                s.tz,
+                serde_json::to_string(&s.commands).unwrap_or_default(),
+                s.channel,
+                s.warn_secs,
+                s.owner.user_id,
+                s.owner.display_name,
+                serde_json::to_string(&s.owner.roles).unwrap_or_default(),
+                ts(s.created_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Removes config-declared schedules that are no longer in the config.
+    pub fn prune_config(&self, keep: &[String]) -> Result<Vec<String>, StateError> {
+        let gone: Vec<String> = self
+            .all()?
+            .into_iter()
+            .filter(|s| s.source == Source::Config && !keep.contains(&s.name))
+            .map(|s| s.name)
+            .collect();
+        for name in &gone {
+            self.remove(name)?;
+        }
+        Ok(gone)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<ScheduleRow>, StateError> {
+        let conn = self.db.conn();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM schedules WHERE name = ?1"),
+                [name],
+                schedule_from,
+            )
+            .optional()?)
+    }
+
+    pub fn all(&self) -> Result<Vec<ScheduleRow>, StateError> {
+        let conn = self.db.conn();
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM schedules ORDER BY name"))?;
+        let rows = stmt.query_map([], schedule_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn names(&self) -> Result<Vec<String>, StateError> {
+        let conn = self.db.conn();
+        let mut stmt = conn.prepare_cached("SELECT name FROM schedules ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn remove(&self, name: &str) -> Result<bool, StateError> {
+        Ok(self
+            .db
+            .conn()
+            .execute("DELETE FROM schedules WHERE name = ?1", [name])?
+            == 1)
+    }
+
+    pub fn set_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        let conn = self.db.conn();
+        if paused {
+            conn.execute("UPDATE schedules SET paused = 1 WHERE name = ?1", [name])?;
+        } else {
+            // Firings that fell inside the pause are not runs to catch up.
+            conn.execute(
+                "UPDATE schedules SET paused = 0, anchor = MAX(anchor, ?2) WHERE name = ?1",
+                params![name, ts(now)],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn set_skip_due(&self, name: &str, due: DateTime<Utc>) -> Result<(), StateError> {
+        self.db.conn().execute(
+            "UPDATE schedules SET skip_due = ?2 WHERE name = ?1",
+            params![name, ts(due)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_skip_until(&self, name: &str, until: DateTime<Utc>) -> Result<(), StateError> {
+        self.db.conn().execute(
+            "UPDATE schedules SET skip_until = ?2 WHERE name = ?1",
+            params![name, ts(until)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_snooze(
+        &self,
+        name: &str,
+        due: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        self.db.conn().execute(
+            "UPDATE schedules SET snooze_due = ?2, snooze_to = ?3 WHERE name = ?1",
+            params![name, ts(due), ts(to)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_warned(&self, name: &str, effective: DateTime<Utc>) -> Result<(), StateError> {
+        self.db.conn().execute(
+            "UPDATE schedules SET warned_for = ?2 WHERE name = ?1",
+            params![name, ts(effective)],
+        )?;
+        Ok(())
+    }
+
+    /// The latest due instant of a cron run (any outcome) per schedule.
+    pub fn last_due(&self) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StateError> {
+        let conn = self.db.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT schedule, MAX(due_at) FROM schedule_runs WHERE kind = 'cron' GROUP BY schedule",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, parse_ts(&r.get::<_, String>(1)?)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Claims a firing. `None` when it was already claimed (by another engine, or before a
+    /// restart): the caller must not act.
+    pub fn claim(
+        &self,
+        schedule: &str,
+        kind: RunKind,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StateError> {
+        let conn = self.db.conn();
+        let n = conn.execute(
+            "INSERT INTO schedule_runs (schedule, kind, due_at, claimed_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (schedule, kind, due_at) DO NOTHING",
+            params![schedule, kind.as_str(), ts(due), ts(now)],
+        )?;
+        Ok((n == 1).then(|| conn.last_insert_rowid()))
+    }
+
+    /// Records a firing that is not run (skipped, missed) as claimed and completed at once.
+    pub fn record(
+        &self,
+        schedule: &str,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<bool, StateError> {
+        let conn = self.db.conn();
+        let n = conn.execute(
+            "INSERT INTO schedule_runs (schedule, kind, due_at, claimed_at, completed_at, outcome, detail)
+             VALUES (?1, 'cron', ?2, ?3, ?3, ?4, ?5)
+             ON CONFLICT (schedule, kind, due_at) DO NOTHING",
+            params![schedule, ts(due), ts(now), outcome, detail],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn complete(
+        &self,
+        run: i64,
+        now: DateTime<Utc>,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), StateError> {
+        self.db.conn().execute(
+            "UPDATE schedule_runs SET completed_at = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
+            params![run, ts(now), outcome, detail],
+        )?;
+        Ok(())
+    }
+
+    /// Runs claimed and never completed.
+    pub fn open_runs(&self) -> Result<Vec<RunRow>, StateError> {
+        let conn = self.db.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE completed_at IS NULL ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([], run_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn runs(&self, schedule: &str, limit: usize) -> Result<Vec<RunRow>, StateError> {
+        let conn = self.db.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE schedule = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![schedule, limit as i64], run_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,802 @@
+//! Schedules (issue 6), with time driven by a manual clock: the engine is woken at the
+//! instants it asks for, so nothing here waits for the wall clock (except the kill -9 test,
+//! which must let a real process reach its claim).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use deckhand::app::App;
+use deckhand::chat::{MemoryOutbox, OutboundMessage};
+use deckhand::config::Config;
+use deckhand::router::ResponseKind;
+use deckhand::sched::store::Store;
+use deckhand::sched::{AlwaysLeader, ManualClock, Scheduler, SchedulerHandle};
+use deckhand::state::Db;
+use deckhand_it::{TestBot, admin, user};
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Permissions and schedule settings on top of the standard test config.
+const EXTRA: &str = r#"
+[[permissions]]
+roles = ["scheduler"]
+allow = ["deckhand.schedule.*", "echo"]
+
+[[permissions]]
+users = ["sched-bot"]
+allow = ["echo", "run"]
+
+[schedules]
+grace = "30m"
+owner = { user_id = "sched-bot", display_name = "Schedule bot" }
+"#;
+
+/// A bot with a running schedule engine on a manual clock, recording what it posts.
+struct Rig {
+    bot: TestBot,
+    app: Option<App>,
+    clock: Arc<ManualClock>,
+    outbox: Arc<MemoryOutbox>,
+    handle: SchedulerHandle,
+    seen: usize,
+}
+
+impl Rig {
+    fn new(extra: &str, start: &str) -> Rig {
+        let bot = TestBot::with_config(&["echo"], &format!("{EXTRA}{extra}"));
+        let clock = Arc::new(ManualClock::new(utc(start)));
+        let outbox = Arc::new(MemoryOutbox::default());
+        let handle = Scheduler::start(
+            &bot.app,
+            outbox.clone(),
+            Arc::new(AlwaysLeader),
+            clock.clone(),
+        )
+        .expect("scheduler starts");
+        Rig {
+            bot,
+            app: None,
+            clock,
+            outbox,
+            handle,
+            seen: 0,
+        }
+    }
+
+    /// Kills this engine (as a crash would) and starts a new bot process's worth of state —
+    /// a fresh App over the same config and database file — with a new engine at `at`.
+    async fn restart_at(&mut self, at: DateTime<Utc>) {
+        self.handle.abort();
+        let config = Config::load(&self.bot.dir.path().join("deckhand.toml")).unwrap();
+        let app = App::start(config).unwrap();
+        self.clock = Arc::new(ManualClock::new(at));
+        self.outbox = Arc::new(MemoryOutbox::default());
+        self.seen = 0;
+        self.handle = Scheduler::start(
+            &app,
+            self.outbox.clone(),
+            Arc::new(AlwaysLeader),
+            self.clock.clone(),
+        )
+        .unwrap();
+        self.app = Some(app);
+        self.handle.settle().await;
+    }
+
+    fn app(&self) -> &App {
+        self.app.as_ref().unwrap_or(&self.bot.app)
+    }
+
+    async fn say(&self, text: &str) -> String {
+        self.say_as(admin(), text).await
+    }
+
+    async fn say_as(&self, caller: deckhand_plugin_abi::proto::Caller, text: &str) -> String {
+        let invocation = deckhand::router::Invocation::new("test", "ops", caller, text);
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let response = self.app().router.handle(invocation, tx).await;
+        match response.kind {
+            ResponseKind::Error => format!("error: {}", response.text),
+            _ => response.text,
+        }
+    }
+
+    /// Moves the clock and lets the engine finish everything due.
+    async fn at(&mut self, t: &str) -> Vec<OutboundMessage> {
+        self.clock.set(utc(t));
+        self.handle.settle().await;
+        self.new_messages()
+    }
+
+    fn new_messages(&mut self) -> Vec<OutboundMessage> {
+        let all = self.outbox.messages();
+        let new = all[self.seen..].to_vec();
+        self.seen = all.len();
+        new
+    }
+
+    async fn next_wake(&self) -> DateTime<Utc> {
+        self.handle.settle().await;
+        self.handle
+            .next_wake()
+            .expect("the engine has something to do")
+    }
+
+    fn runs(&self, name: &str) -> Vec<(String, String, String)> {
+        let store = Store::open(self.app().db.clone()).unwrap();
+        let mut runs = store.runs(name, 100).unwrap();
+        runs.reverse();
+        runs.into_iter()
+            .map(|r| {
+                (
+                    r.kind,
+                    r.due_at.to_rfc3339(),
+                    r.outcome.unwrap_or_else(|| "open".into()),
+                )
+            })
+            .collect()
+    }
+}
+
+fn texts(messages: &[OutboundMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.text.as_str()).collect()
+}
+
+#[tokio::test]
+async fn add_rejects_bad_cron_unknown_zone_and_forbidden_commands_with_clear_messages() {
+    let rig = Rig::new("", "2026-11-23T12:00:00Z");
+    let sam = user("sam", &["scheduler"]);
+    let err = rig
+        .say_as(
+            sam.clone(),
+            "/schedule add n --cron '0 0 25 * * *' -- /echo hi",
+        )
+        .await;
+    assert!(
+        err.starts_with("error: cannot add schedule n: bad cron expression \"0 0 25 * * *\""),
+        "{err}"
+    );
+    assert!(err.contains("e.g. \"0 0 20 * * Mon-Fri\""), "{err}");
+    let err = rig
+        .say_as(
+            sam.clone(),
+            "/schedule add n --cron '0 0 20 * * *' --tz Europe/Helsinky -- /echo hi",
+        )
+        .await;
+    assert!(
+        err.contains("unknown time zone \"Europe/Helsinky\" (did you mean Europe/Helsinki?)"),
+        "{err}"
+    );
+    // Sam may schedule /echo but not /count (permission echo.count).
+    let err = rig
+        .say_as(
+            sam.clone(),
+            "/schedule add n --cron '0 0 20 * * *' -- /echo fine ; /count",
+        )
+        .await;
+    assert!(
+        err.contains("command 2 (/count): sam (user id sam) may not run /count: it needs permission `echo.count`"),
+        "{err}"
+    );
+    let err = rig
+        .say_as(
+            sam.clone(),
+            "/schedule add n --cron '0 0 20 * * *' -- /ech hi",
+        )
+        .await;
+    assert!(
+        err.contains("unknown command /ech (did you mean /echo?)"),
+        "{err}"
+    );
+    let err = rig
+        .say_as(
+            sam.clone(),
+            "/schedule add n --cron '0 0 20 * * *' -- /echo hi --times x",
+        )
+        .await;
+    assert!(err.contains("expected a whole number"), "{err}");
+    assert!(rig.say("/schedule list").await.starts_with("No schedules."));
+    // Someone without the schedule permission cannot add at all.
+    let err = rig
+        .say_as(
+            deckhand_it::viewer(),
+            "/schedule add n --cron '0 0 20 * * *' -- /echo hi",
+        )
+        .await;
+    assert!(
+        err.contains("needs permission `deckhand.schedule.add`"),
+        "{err}"
+    );
+    // The valid one is stored, owned by sam.
+    let ok = rig
+        .say_as(
+            sam,
+            "/schedule add n --cron '0 0 20 * * Mon-Fri' --tz Europe/Helsinki -- /echo fine",
+        )
+        .await;
+    assert!(
+        ok.starts_with("Added schedule n (0 0 20 * * Mon-Fri in Europe/Helsinki), run as sam and reported in ops. Next run: Mon 2026-11-23 20:00:00 EET (18:00:00 UTC)."),
+        "{ok}"
+    );
+    let err = rig
+        .say("/schedule add n --cron '0 0 20 * * *' -- /echo again")
+        .await;
+    assert!(err.contains("a schedule named n already exists"), "{err}");
+}
+
+/// Walks the engine wake by wake until `end`, returning the clock time of every message.
+async fn walk(rig: &mut Rig, end: &str) -> Vec<(String, String)> {
+    let end = utc(end);
+    let mut fired = Vec::new();
+    loop {
+        rig.handle.settle().await;
+        let next = rig.next_wake().await;
+        if next > end {
+            break;
+        }
+        for m in rig.at(&next.to_rfc3339()).await {
+            fired.push((
+                next.to_rfc3339(),
+                m.text.lines().last().unwrap_or("").to_owned(),
+            ));
+        }
+    }
+    fired
+}
+
+#[tokio::test]
+async fn fires_at_the_right_instants_across_spring_forward_in_two_zones() {
+    let mut rig = Rig::new("", "2026-03-06T12:00:00Z");
+    // 03:30 does not exist in Helsinki on 2026-03-29; 02:30 not in New York on 2026-03-08.
+    rig.say("/schedule add hel --cron '0 30 3 * * *' --tz Europe/Helsinki -- /echo hel")
+        .await;
+    rig.say("/schedule add ny --cron '0 30 2 * * *' --tz America/New_York -- /echo ny")
+        .await;
+    let fired = walk(&mut rig, "2026-03-09T12:00:00Z").await;
+    assert_eq!(
+        fired,
+        [
+            ("2026-03-07T01:30:00+00:00".into(), "✓ hel".into()), // 03:30 EET
+            ("2026-03-07T07:30:00+00:00".into(), "✓ ny".into()),  // 02:30 EST
+            ("2026-03-08T01:30:00+00:00".into(), "✓ hel".into()),
+            ("2026-03-08T07:00:00+00:00".into(), "✓ ny".into()), // gap → 03:00 EDT
+            ("2026-03-09T01:30:00+00:00".into(), "✓ hel".into()),
+            ("2026-03-09T06:30:00+00:00".into(), "✓ ny".into()), // 02:30 EDT
+        ]
+    );
+    rig.say("/schedule pause ny").await;
+    rig.clock.set(utc("2026-03-27T12:00:00Z"));
+    // Restarting the walk from the 27th: the pause keeps ny quiet; hel crosses its gap.
+    let hel: Vec<(String, String)> = {
+        // Firings between the 9th and the 27th were passed over by the clock jump: they are
+        // caught up as one run (inside grace? no: far outside) — drain them first.
+        rig.handle.settle().await;
+        let drained = texts(&rig.new_messages()).join("\n");
+        assert!(
+            drained.contains("Schedule hel: 18 runs were missed")
+                && drained.contains("past the 30m grace window"),
+            "{drained}"
+        );
+        walk(&mut rig, "2026-03-30T12:00:00Z").await
+    };
+    assert_eq!(
+        hel,
+        [
+            ("2026-03-28T01:30:00+00:00".into(), "✓ hel".into()), // 03:30 EET
+            ("2026-03-29T01:00:00+00:00".into(), "✓ hel".into()), // gap → 04:00 EEST, once
+            ("2026-03-30T00:30:00+00:00".into(), "✓ hel".into()), // 03:30 EEST
+        ]
+    );
+    // Every run went through the router as the owner, on the `schedule` surface.
+    let audit = rig.app().db.audit_recent(50).unwrap();
+    let scheduled: Vec<_> = audit.iter().filter(|r| r.surface == "schedule").collect();
+    assert_eq!(scheduled.len(), 9);
+    assert!(
+        scheduled
+            .iter()
+            .all(|r| r.user_id == "local" && r.command == "echo")
+    );
+}
+
+#[tokio::test]
+async fn fires_once_in_a_repeated_hour_at_fall_back_in_two_zones() {
+    let mut rig = Rig::new("", "2026-10-23T12:00:00Z");
+    // 03:30 happens twice in Helsinki on 2026-10-25; 01:30 twice in New York on 2026-11-01.
+    rig.say("/schedule add hel --cron '0 30 3 * * *' --tz Europe/Helsinki -- /echo hel")
+        .await;
+    rig.say("/schedule add ny --cron '0 30 1 * * *' --tz America/New_York -- /echo ny")
+        .await;
+    let fired = walk(&mut rig, "2026-10-26T12:00:00Z").await;
+    assert_eq!(
+        fired,
+        [
+            ("2026-10-24T00:30:00+00:00".into(), "✓ hel".into()), // 03:30 EEST
+            ("2026-10-24T05:30:00+00:00".into(), "✓ ny".into()),  // 01:30 EDT
+            ("2026-10-25T00:30:00+00:00".into(), "✓ hel".into()), // first 03:30 (EEST) only
+            ("2026-10-25T05:30:00+00:00".into(), "✓ ny".into()),
+            ("2026-10-26T01:30:00+00:00".into(), "✓ hel".into()), // 03:30 EET
+            ("2026-10-26T05:30:00+00:00".into(), "✓ ny".into()),
+        ]
+    );
+    let fired = walk(&mut rig, "2026-11-02T12:00:00Z").await;
+    let ny: Vec<&(String, String)> = fired.iter().filter(|(_, t)| t == "✓ ny").collect();
+    assert_eq!(
+        ny.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        [
+            "2026-10-27T05:30:00+00:00",
+            "2026-10-28T05:30:00+00:00",
+            "2026-10-29T05:30:00+00:00",
+            "2026-10-30T05:30:00+00:00",
+            "2026-10-31T05:30:00+00:00",
+            "2026-11-01T05:30:00+00:00", // first 01:30 (EDT); not again at 06:30
+            "2026-11-02T06:30:00+00:00", // 01:30 EST
+        ]
+    );
+}
+
+#[tokio::test]
+async fn warning_snooze_and_skip_tonight() {
+    let mut rig = Rig::new("", "2026-11-23T12:00:00Z");
+    let reply = rig
+        .say("/schedule add nightly --cron '0 0 20 * * *' --tz Europe/Helsinki --warn 15m --channel gpu-ops -- /echo scaled-to-zero")
+        .await;
+    assert!(
+        reply.contains("Next run: Mon 2026-11-23 20:00:00 EET (18:00:00 UTC)"),
+        "{reply}"
+    );
+    let list = rig.say("/schedule list").await;
+    assert!(
+        list.contains("nightly — \"0 0 20 * * *\" Europe/Helsinki — next: Mon 2026-11-23 20:00:00 EET (18:00:00 UTC)"),
+        "{list}"
+    );
+    // The warning, 15 minutes before, with its two actions.
+    assert_eq!(rig.next_wake().await, utc("2026-11-23T17:45:00Z"));
+    let warning = rig.at("2026-11-23T17:45:00Z").await;
+    assert_eq!(warning.len(), 1, "{warning:?}");
+    assert_eq!(warning[0].channel, "gpu-ops");
+    assert!(
+        warning[0].text.starts_with(
+            "⏰ Schedule nightly runs in 15 min, at Mon 2026-11-23 20:00:00 EET (18:00:00 UTC)"
+        ),
+        "{}",
+        warning[0].text
+    );
+    let actions: Vec<(&str, &str)> = warning[0]
+        .actions
+        .iter()
+        .map(|a| (a.label.as_str(), a.command.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("Snooze 1h", "/schedule snooze nightly 1h"),
+            ("Skip tonight", "/schedule skip nightly")
+        ]
+    );
+    // Someone presses Snooze 1h: the run moves to 21:00 and is warned about again at 20:45.
+    let reply = rig.say(&warning[0].actions[0].command).await;
+    assert!(
+        reply.contains("now runs at Mon 2026-11-23 21:00:00 EET (19:00:00 UTC) (snoozed 1h"),
+        "{reply}"
+    );
+    rig.handle.settle().await;
+    assert_eq!(rig.next_wake().await, utc("2026-11-23T18:45:00Z"));
+    assert!(
+        rig.at("2026-11-23T18:00:00Z").await.is_empty(),
+        "nothing at the old time"
+    );
+    let again = rig.at("2026-11-23T18:45:00Z").await;
+    assert!(texts(&again)[0].contains("runs in 15 min, at Mon 2026-11-23 21:00:00 EET"));
+    let ran = rig.at("2026-11-23T19:00:00Z").await;
+    assert_eq!(
+        texts(&ran),
+        ["Schedule nightly [1/1] /echo scaled-to-zero\n✓ scaled-to-zero"]
+    );
+    // Next evening: Skip tonight from the warning.
+    let warning = rig.at("2026-11-24T17:45:00Z").await;
+    let reply = rig.say(&warning[0].actions[1].command).await;
+    assert!(
+        reply.contains("the run at Tue 2026-11-24 20:00:00 EET (18:00:00 UTC) is skipped"),
+        "{reply}"
+    );
+    let skipped = rig.at("2026-11-24T18:00:00Z").await;
+    assert_eq!(
+        texts(&skipped),
+        [
+            "Schedule nightly: skipped the run due Tue 2026-11-24 20:00:00 EET (18:00:00 UTC), as asked."
+        ]
+    );
+    // And the night after runs again, with its warning.
+    assert_eq!(rig.next_wake().await, utc("2026-11-25T17:45:00Z"));
+    assert_eq!(
+        rig.runs("nightly"),
+        [
+            (
+                "cron".into(),
+                "2026-11-23T18:00:00+00:00".into(),
+                "ok".into()
+            ),
+            (
+                "cron".into(),
+                "2026-11-24T18:00:00+00:00".into(),
+                "skipped".into()
+            ),
+        ]
+    );
+    // skip --until: every run before that day is skipped.
+    let reply = rig.say("/schedule skip nightly --until 2026-11-28").await;
+    assert!(
+        reply.contains("runs before Sat 2026-11-28 00:00:00 EET (22:00:00 UTC) are skipped. Next run: Wed 2026-11-25 20:00:00 EET (18:00:00 UTC) — will be skipped"),
+        "{reply}"
+    );
+    rig.handle.settle().await;
+    assert_eq!(
+        rig.next_wake().await,
+        utc("2026-11-25T18:00:00Z"),
+        "no warning for a skipped run"
+    );
+}
+
+#[tokio::test]
+async fn pause_stops_runs_and_resume_does_not_catch_up() {
+    let mut rig = Rig::new("", "2026-11-23T12:00:00Z");
+    rig.say("/schedule add hourly --cron '0 0 * * * *' -- /echo tick")
+        .await;
+    assert_eq!(texts(&rig.at("2026-11-23T13:00:00Z").await).len(), 1);
+    let reply = rig.say("/schedule pause hourly").await;
+    assert!(reply.starts_with("Paused schedule hourly"), "{reply}");
+    assert!(rig.at("2026-11-23T14:00:00Z").await.is_empty());
+    assert!(rig.at("2026-11-23T15:30:00Z").await.is_empty());
+    assert!(rig.say("/schedule list").await.contains("next: paused"));
+    let reply = rig.say("/schedule resume hourly").await;
+    assert!(
+        reply.contains("Next run: Mon 2026-11-23 16:00:00 UTC"),
+        "{reply}"
+    );
+    assert!(
+        rig.at("2026-11-23T15:59:59Z").await.is_empty(),
+        "no catch-up"
+    );
+    assert_eq!(
+        texts(&rig.at("2026-11-23T16:00:00Z").await),
+        ["Schedule hourly [1/1] /echo tick\n✓ tick"]
+    );
+    assert_eq!(rig.runs("hourly").len(), 2);
+}
+
+#[tokio::test]
+async fn catch_up_after_a_restart_runs_once_inside_grace_and_reports_missed_outside() {
+    let mut rig = Rig::new("", "2026-11-23T10:05:00Z");
+    rig.say("/schedule add hourly --cron '0 0 * * * *' --channel ops -- /echo tick")
+        .await;
+    // Down from 10:05 to 12:20: 11:00 and 12:00 were missed; 12:00 is 20 min late, inside
+    // the 30 min grace window, so it runs (once); 11:00 is reported.
+    rig.restart_at(utc("2026-11-23T12:20:00Z")).await;
+    let messages = rig.new_messages();
+    assert_eq!(
+        texts(&messages),
+        [
+            "⚠ Schedule hourly: the run due Mon 2026-11-23 11:00:00 UTC was missed while the bot was down; only the latest, due Mon 2026-11-23 12:00:00 UTC, runs now.",
+            "Schedule hourly [1/1] /echo tick (20m late, inside the grace window)\n✓ tick",
+        ]
+    );
+    // Down again from 12:20 to 13:45: 13:00 is 45 min late, outside the window.
+    rig.restart_at(utc("2026-11-23T13:45:00Z")).await;
+    assert_eq!(
+        texts(&rig.new_messages()),
+        [
+            "⚠ Schedule hourly: the run due Mon 2026-11-23 13:00:00 UTC was missed while the bot was down; it is past the 30m grace window and is not run."
+        ]
+    );
+    assert_eq!(
+        rig.runs("hourly"),
+        [
+            (
+                "cron".into(),
+                "2026-11-23T11:00:00+00:00".into(),
+                "missed".into()
+            ),
+            (
+                "cron".into(),
+                "2026-11-23T12:00:00+00:00".into(),
+                "ok".into()
+            ),
+            (
+                "cron".into(),
+                "2026-11-23T13:00:00+00:00".into(),
+                "missed".into()
+            ),
+        ]
+    );
+    // And it carries on at 14:00.
+    assert_eq!(rig.at("2026-11-23T14:00:00Z").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_between_claim_and_completion_is_reported_not_rerun() {
+    // Engine 1 claims the 20:00 firing and is killed while its command runs; engine 2, a new
+    // App over the same database file, starts inside the grace window and must not run it.
+    let mut rig = Rig::new("", "2026-11-23T19:00:00Z");
+    rig.say("/schedule add nightly --cron '0 0 20 * * *' -- /echo first ; /slow 1500")
+        .await;
+    rig.clock.set(utc("2026-11-23T20:00:00Z"));
+    // The first command's reply is posted after the claim and before the second command
+    // ends: the run is mid-way.
+    rig.handle.wait_for(|s| s.inflight == 1).await;
+    while rig.outbox.messages().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    rig.restart_at(utc("2026-11-23T20:05:00Z")).await;
+    let messages = rig.new_messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].text.starts_with("⚠ Schedule nightly: the run due Mon 2026-11-23 20:00:00 UTC was interrupted (claimed at 2026-11-23T20:00:00.000Z and never completed"),
+        "{}",
+        messages[0].text
+    );
+    assert_eq!(messages[0].actions[0].command, "/schedule run nightly");
+    assert_eq!(
+        rig.runs("nightly"),
+        [(
+            "cron".into(),
+            "2026-11-23T20:00:00+00:00".into(),
+            "interrupted".into()
+        )]
+    );
+    let echoes = rig
+        .app()
+        .db
+        .audit_recent(50)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.surface == "schedule" && r.command == "echo")
+        .count();
+    assert_eq!(
+        echoes, 1,
+        "the first command ran once, not again after the restart"
+    );
+    assert!(rig.at("2026-11-23T20:20:00Z").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_command_is_reported_and_the_others_still_run() {
+    let mut rig = Rig::new("", "2026-11-23T19:00:00Z");
+    // `/run shell`: the echo plugin did not declare program `shell`, so the host refuses.
+    rig.say("/schedule add pools --cron '0 0 20 * * *' --channel gpu-ops -- /echo gpu-scaled-to-0 ; /run shell ; /echo workers-scaled-to-0")
+        .await;
+    let messages = rig.at("2026-11-23T20:00:00Z").await;
+    let texts = texts(&messages);
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert_eq!(
+        texts[0],
+        "Schedule pools [1/3] /echo gpu-scaled-to-0\n✓ gpu-scaled-to-0"
+    );
+    assert!(
+        texts[1].starts_with("Schedule pools [2/3] /run shell\n✗ refused: /run failed:"),
+        "{}",
+        texts[1]
+    );
+    assert!(texts[1].contains("shell"), "{}", texts[1]);
+    assert_eq!(
+        texts[2],
+        "Schedule pools [3/3] /echo workers-scaled-to-0\n✓ workers-scaled-to-0"
+    );
+    assert!(messages.iter().all(|m| m.channel == "gpu-ops"));
+    let show = rig.say("/schedule show pools").await;
+    assert!(
+        show.contains("→ partial (2 ok, 1 failed, 0 awaiting confirmation, of 3)"),
+        "{show}"
+    );
+}
+
+#[tokio::test]
+async fn run_now_remove_and_unknown_names() {
+    let mut rig = Rig::new("", "2026-11-23T12:00:00Z");
+    rig.say("/schedule add n --cron '0 0 20 * * *' --channel gpu-ops -- /echo now")
+        .await;
+    let reply = rig.say("/schedule run n").await;
+    assert_eq!(
+        reply,
+        "Ran schedule n: 1 ok, 0 failed, 0 awaiting confirmation, of 1 (reported in gpu-ops)."
+    );
+    assert_eq!(
+        texts(&rig.new_messages()),
+        ["Schedule n [1/1] /echo now (run by Local operator)\n✓ now"]
+    );
+    let err = rig.say("/schedule show m").await;
+    assert!(
+        err.contains("no schedule named \"m\" (did you mean n?)"),
+        "{err}"
+    );
+    assert_eq!(rig.say("/schedule remove n").await, "Removed schedule n.");
+    assert!(rig.say("/schedule list").await.starts_with("No schedules."));
+}
+
+#[tokio::test]
+async fn config_schedules_run_as_the_configured_owner_and_bad_entries_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schedules.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[schedule]]
+name = "nightly-off"
+cron = "0 0 20 * * *"
+tz = "Europe/Helsinki"
+warn = "15m"
+channel = "gpu-ops"
+commands = ["/echo gpu-off", "/echo workers-off"]
+
+[[schedule]]
+name = "forbidden"
+cron = "0 0 7 * * Mon-Fri"
+channel = "gpu-ops"
+commands = ["/count"]
+
+[[schedule]]
+name = "elsewhere"
+cron = "0 0 7 * * Mon-Fri"
+tz = "Mars/Olympus"
+channel = "gpu-ops"
+commands = ["/echo hi"]
+"#,
+    )
+    .unwrap();
+    let mut rig = Rig::new(
+        &format!("file = {:?}\n", file.display().to_string()),
+        "2026-11-23T12:00:00Z",
+    );
+    let errors = rig.handle.load_errors.join("\n");
+    assert!(
+        errors.contains("schedule forbidden: command /count: Schedule bot (user id sched-bot) may not run /count"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("schedule elsewhere: unknown time zone \"Mars/Olympus\""),
+        "{errors}"
+    );
+    let list = rig.say("/schedule list").await;
+    assert_eq!(list.lines().count(), 1, "{list}");
+    assert!(
+        list.contains("nightly-off") && list.contains("as Schedule bot in gpu-ops (config)"),
+        "{list}"
+    );
+    let err = rig.say("/schedule remove nightly-off").await;
+    assert!(err.contains("declared in the config file"), "{err}");
+    rig.at("2026-11-23T17:45:00Z").await;
+    let ran = rig.at("2026-11-23T18:00:00Z").await;
+    assert_eq!(ran.len(), 2);
+    let audit = rig.app().db.audit_recent(5).unwrap();
+    assert!(
+        audit
+            .iter()
+            .take(2)
+            .all(|r| r.user_id == "sched-bot" && r.surface == "schedule")
+    );
+}
+
+#[test]
+fn kill_9_between_claim_and_completion_then_restart_runs_nothing_twice() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let echo = deckhand_it::plugin_library("echo");
+    std::fs::copy(&echo, plugins.join(echo.file_name().unwrap())).unwrap();
+    let state = dir.path().join("state.db");
+    let config = dir.path().join("deckhand.toml");
+    std::fs::write(&config, deckhand_it::config_text(&plugins, &state, EXTRA)).unwrap();
+
+    let mut child = Command::new(deckhand_it::deckhand_binary())
+        .args(["shell", "--config"])
+        .arg(&config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // Once the shell answers, a one-shot firing two seconds from now (the year field pins
+    // it), on the real clock.
+    writeln!(stdin, "/whoami").unwrap();
+    stdin.flush().unwrap();
+    let mut reply = String::new();
+    while !reply.starts_with("You may run") {
+        reply.clear();
+        stdout.read_line(&mut reply).unwrap();
+    }
+    let due = (Utc::now() + chrono::Duration::seconds(2))
+        .with_timezone(&Utc)
+        .format("%S %M %H %d %m * %Y")
+        .to_string();
+    writeln!(
+        stdin,
+        "/schedule add once --cron '{due}' -- /echo first ; /slow 60000"
+    )
+    .unwrap();
+    stdin.flush().unwrap();
+    let mut reply = String::new();
+    stdout.read_line(&mut reply).unwrap();
+    assert!(reply.starts_with("Added schedule once"), "{reply}");
+    for _ in 0..2 {
+        // The numbered command list under the reply.
+        reply.clear();
+        stdout.read_line(&mut reply).unwrap();
+    }
+    // The engine prints the first command's report once the run is claimed and under way.
+    let mut line = String::new();
+    while !line.starts_with("[ops] Schedule once [1/2]")
+        && !line.starts_with("[terminal] Schedule once [1/2]")
+    {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "shell ended early"
+        );
+    }
+    // ... and the second command is under way once its audit row is written.
+    let db = Db::open(&state).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !db
+        .audit_recent(5)
+        .unwrap()
+        .iter()
+        .any(|r| r.command == "slow" && r.outcome == "running")
+    {
+        assert!(std::time::Instant::now() < deadline, "/slow never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL, mid-run
+    child.wait().unwrap();
+
+    let store = Store::open(db).unwrap();
+    assert_eq!(
+        store.open_runs().unwrap().len(),
+        1,
+        "claimed, not completed"
+    );
+
+    // SAFETY: as in the harness: every test sets the same value.
+    unsafe { std::env::set_var("DECKHAND_IT_TOKEN", "it-secret-token") };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let app = App::start(Config::load(&config).unwrap()).unwrap();
+        let outbox = Arc::new(MemoryOutbox::default());
+        let clock = Arc::new(ManualClock::new(Utc::now() + chrono::Duration::seconds(5)));
+        let handle = Scheduler::start(&app, outbox.clone(), Arc::new(AlwaysLeader), clock).unwrap();
+        handle.settle().await;
+        let messages = outbox.messages();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].text.contains("was interrupted"),
+            "{}",
+            messages[0].text
+        );
+        let runs = Store::open(app.db.clone())
+            .unwrap()
+            .runs("once", 10)
+            .unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].outcome.as_deref(), Some("interrupted"));
+        let audit = app.db.audit_recent(20).unwrap();
+        let echo_runs = audit
+            .iter()
+            .filter(|r| r.surface == "schedule" && r.command == "echo")
+            .count();
+        let slow_runs = audit
+            .iter()
+            .filter(|r| r.surface == "schedule" && r.command == "slow")
+            .count();
+        assert_eq!(
+            (echo_runs, slow_runs),
+            (1, 1),
+            "each command sent exactly once"
+        );
+    });
+}
