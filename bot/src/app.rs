@@ -15,6 +15,8 @@ pub enum AppError {
     State(#[from] StateError),
     #[error(transparent)]
     Host(#[from] HostError),
+    #[error(transparent)]
+    Cloud(#[from] crate::cloud::arm::ArmError),
 }
 
 pub struct App {
@@ -31,7 +33,8 @@ impl App {
     /// runtime.
     pub fn start(config: Config) -> Result<App, AppError> {
         let db = Db::open(&config.resolve(&config.state.path))?;
-        let services = Services::new(config.clone(), db.clone());
+        let cloud = crate::cloud::Cloud::from_config(&config)?;
+        let services = Services::new(config.clone(), db.clone(), cloud);
         let host = Arc::new(PluginHost::new(services)?);
         let load_errors = host.load_configured()?;
         let router = Arc::new(Router::new(

@@ -46,6 +46,15 @@ pub struct Config {
     /// Who may run what; a caller gets the union of every matching rule.
     #[serde(default)]
     pub permissions: Vec<PermissionRule>,
+    /// Azure access (credentials, endpoints, retries); absent: no ARM service.
+    #[serde(default)]
+    pub azure: Option<crate::cloud::config::AzureConfig>,
+    /// Kubernetes clusters plugins may address.
+    #[serde(default)]
+    pub kubernetes: crate::cloud::config::KubernetesConfig,
+    /// Container registries plugins may query.
+    #[serde(default)]
+    pub registries: Vec<crate::cloud::config::RegistryConfig>,
     /// Schedules: the file of config-declared ones, catch-up grace, owner, leader election.
     #[serde(default)]
     pub schedules: crate::sched::config::SchedulesConfig,
@@ -265,6 +274,12 @@ impl Config {
             .and_then(|v| serde_json::to_value(v).ok())
             .unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// Durations written the human way (`90s`, `15m`, `1h`) in TOML strings; use with
+/// `#[serde(with = "crate::config::duration")]`.
+pub mod duration {
+    pub use super::humantime_serde_compat::deserialize;
 }
 
 /// Durations written the human way (`90s`, `15m`, `1h`) in TOML strings.

@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod app;
 pub mod chat;
+pub mod cloud;
 pub mod config;
 pub mod host;
 pub mod router;

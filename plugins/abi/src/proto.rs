@@ -95,6 +95,33 @@ pub struct Capabilities {
     /// Pushing notifications to the host's alert router.
     #[serde(default)]
     pub notify: bool,
+    /// Azure Resource Manager resource types and the actions allowed on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arm: Vec<ArmCapability>,
+    /// Kubernetes resources and verbs, on any configured cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kube: Vec<KubeCapability>,
+    /// Container registries (login servers, `*.azurecr.io` patterns, or `*` for any configured).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<String>,
+}
+
+/// ARM access to one resource type, e.g. `Microsoft.ContainerService/managedClusters/agentPools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmCapability {
+    pub resource_type: String,
+    /// `read` (GET), `write` (PUT, PATCH), `delete`, or a POST action's name (`start`,
+    /// `listClusterUserCredential`, ...). `*` allows everything on the type.
+    pub actions: Vec<String>,
+}
+
+/// Kubernetes access: `resources` as plural names, with `/subresource` where needed
+/// (`deployments`, `deployments/scale`, `pods/log`); verbs `get`, `list`, `create`, `replace`,
+/// `patch`, `apply`, `delete`, `logs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KubeCapability {
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
 }
 
 /// An HTTP host a plugin may call, optionally with a named auth profile the host attaches.
@@ -263,6 +290,117 @@ pub enum Service {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
     },
+    /// An Azure Resource Manager call; the host authenticates, retries, follows long-running
+    /// operations and reports progress. Answers an [`ArmResponse`].
+    Arm { request: ArmRequest },
+    /// A Kubernetes API call on a configured cluster. Answers a [`KubeResponse`].
+    Kube { request: KubeRequest },
+    /// A container registry query over the OCI distribution API. Answers a [`RegistryResponse`].
+    Registry { request: RegistryRequest },
+}
+
+/// An ARM request. The host adds the subscription, credentials and `api-version`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArmRequest {
+    /// `GET`, `PUT`, `PATCH`, `POST` or `DELETE`.
+    pub method: String,
+    /// Path below the subscription (`/resourceGroups/rg/providers/...`) or a full
+    /// `/subscriptions/{id}/...` path.
+    pub path: String,
+    pub api_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Follow a long-running operation to its end and answer the final resource (default).
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// Progress wording while waiting, e.g. `Scaling node pool gpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmResponse {
+    pub status: u16,
+    /// The resource (after a followed operation: as read back at its end); `null` if none.
+    pub body: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// A Kubernetes request on a cluster named in the host's config (`[[kubernetes.clusters]]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KubeRequest {
+    pub cluster: String,
+    /// `get`, `list`, `create`, `replace`, `patch` (merge), `apply` (server-side), `delete`, `logs`.
+    pub verb: String,
+    /// `v1`, `apps/v1`, `networking.k8s.io/v1`, ...
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_selector: Option<String>,
+    /// Object (create, replace, apply) or merge patch (patch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// `scale` or `status`, for get/replace/patch of a subresource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subresource: Option<String>,
+    /// Server-side apply: take over fields owned by other managers.
+    #[serde(default)]
+    pub force: bool,
+    /// Logs: container name and number of last lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_lines: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KubeResponse {
+    /// The object; for `list` `{"items": [...]}`; for `logs` a string; for `delete` the status.
+    pub body: Value,
+}
+
+/// A registry query. `registry` is a login server (`intens.azurecr.io`) or a registry name the
+/// host's config knows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegistryRequest {
+    pub registry: String,
+    /// `catalog`, `tags` or `manifest`.
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Tag or digest, for `manifest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum RegistryResponse {
+    Catalog {
+        repositories: Vec<String>,
+    },
+    Tags {
+        repository: String,
+        tags: Vec<String>,
+    },
+    /// The manifest exists; `digest` is its `Docker-Content-Digest`.
+    Manifest {
+        repository: String,
+        reference: String,
+        digest: String,
+        media_type: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,6 +478,27 @@ pub enum HostResponse {
 pub struct HostError {
     pub code: String,
     pub message: String,
+    /// For cloud calls: the service's own error code (Azure's `OperationNotAllowed`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_code: Option<String>,
+    /// For cloud calls: the request id to quote to support (`x-ms-request-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// HTTP status of the failed call, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+impl HostError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> HostError {
+        HostError {
+            code: code.into(),
+            message: message.into(),
+            upstream_code: None,
+            request_id: None,
+            status: None,
+        }
+    }
 }
 
 /// Builders so manifests read as a list of commands rather than struct literals.
@@ -436,6 +595,14 @@ impl From<HostError> for PluginError {
         PluginError::new(error.code, error.message)
     }
 }
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HostError {}
 
 #[cfg(test)]
 mod tests {

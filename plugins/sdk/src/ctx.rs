@@ -43,10 +43,10 @@ impl Host {
         match parsed {
             Ok(HostResponse::Ok(value)) => Ok(value),
             Ok(HostResponse::Error(error)) => Err(error),
-            Err(e) => Err(HostError {
-                code: "bad_response".into(),
-                message: format!("host answered with unreadable JSON: {e}"),
-            }),
+            Err(e) => Err(HostError::new(
+                "bad_response",
+                format!("host answered with unreadable JSON: {e}"),
+            )),
         }
     }
 
@@ -82,9 +82,11 @@ impl Ctx {
 
     fn service<T: DeserializeOwned>(&self, service: Service) -> Result<T, HostError> {
         let value = self.host.request(self.invocation.as_deref(), service)?;
-        serde_json::from_value(value).map_err(|e| HostError {
-            code: "bad_response".into(),
-            message: format!("host service answered an unexpected shape: {e}"),
+        serde_json::from_value(value).map_err(|e| {
+            HostError::new(
+                "bad_response",
+                format!("host service answered an unexpected shape: {e}"),
+            )
         })
     }
 

@@ -17,10 +17,7 @@ pub struct HttpService {
 }
 
 fn host_error(code: &str, message: impl Into<String>) -> HostError {
-    HostError {
-        code: code.to_owned(),
-        message: message.into(),
-    }
+    HostError::new(code.to_owned(), message.into())
 }
 
 impl HttpService {

@@ -60,6 +60,7 @@ pub struct Meter {
 /// Everything the services share; one per bot.
 pub struct Services {
     pub db: Db,
+    cloud: crate::cloud::Cloud,
     http: http::HttpService,
     config: Config,
     runtime: tokio::runtime::Handle,
@@ -69,18 +70,16 @@ pub struct Services {
 }
 
 fn error(code: &str, message: impl Into<String>) -> HostError {
-    HostError {
-        code: code.to_owned(),
-        message: message.into(),
-    }
+    HostError::new(code.to_owned(), message.into())
 }
 
 impl Services {
     /// Must be called inside a tokio runtime; plugin threads use its handle for async I/O.
-    pub fn new(config: Config, db: Db) -> Arc<Services> {
+    pub fn new(config: Config, db: Db, cloud: crate::cloud::Cloud) -> Arc<Services> {
         let (notifications, _) = broadcast::channel(256);
         Arc::new(Services {
             db,
+            cloud,
             http: http::HttpService::new(),
             config,
             runtime: tokio::runtime::Handle::current(),
@@ -92,6 +91,10 @@ impl Services {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn cloud(&self) -> &crate::cloud::Cloud {
+        &self.cloud
     }
 
     /// Receives every notification plugins push from now on.
@@ -251,6 +254,27 @@ fn describe(service: &Service) -> (&'static str, String) {
         Service::KvDelete { key } => ("kv_delete", key.clone()),
         Service::KvList { prefix } => ("kv_list", prefix.clone()),
         Service::Run { program, args, .. } => ("run", format!("{program} {}", args.join(" "))),
+        Service::Arm { request } => ("arm", format!("{} {}", request.method, request.path)),
+        Service::Kube { request } => (
+            "kube",
+            format!(
+                "{} {}/{} {}/{}",
+                request.verb,
+                request.cluster,
+                request.kind,
+                request.namespace.as_deref().unwrap_or("-"),
+                request.name.as_deref().unwrap_or("*")
+            ),
+        ),
+        Service::Registry { request } => (
+            "registry",
+            format!(
+                "{} {} {}",
+                request.op,
+                request.registry,
+                request.repository.as_deref().unwrap_or("")
+            ),
+        ),
     }
 }
 
@@ -358,6 +382,50 @@ impl PluginServices {
         };
         match service {
             Service::Progress { .. } | Service::Log { .. } => Ok(()),
+            Service::Arm { request } => {
+                let path = request.path.clone();
+                let (resource_type, action) =
+                    crate::cloud::resource::classify(&request.method.to_ascii_uppercase(), &path)
+                        .map_err(|e| error("bad_request", e))?;
+                let allowed = caps.arm.iter().any(|cap| {
+                    cap.resource_type.eq_ignore_ascii_case(&resource_type)
+                        && cap
+                            .actions
+                            .iter()
+                            .any(|a| a == "*" || a.eq_ignore_ascii_case(&action))
+                });
+                if allowed {
+                    Ok(())
+                } else {
+                    denied(format!("{action} ARM resources of type {resource_type}"))
+                }
+            }
+            Service::Kube { request } => {
+                let resource = crate::cloud::resource::kube_resource(request);
+                let verb = request.verb.as_str();
+                let allowed = caps.kube.iter().any(|cap| {
+                    cap.resources.iter().any(|r| r == "*" || *r == resource)
+                        && cap.verbs.iter().any(|v| v == "*" || v == verb)
+                });
+                if allowed {
+                    Ok(())
+                } else {
+                    denied(format!("{verb} Kubernetes {resource}"))
+                }
+            }
+            Service::Registry { request } => {
+                let registry = request.registry.to_ascii_lowercase();
+                let allowed = caps.registries.iter().any(|pattern| {
+                    pattern == "*"
+                        || host_matches(pattern, &registry, None)
+                        || pattern.eq_ignore_ascii_case(&registry)
+                });
+                if allowed {
+                    Ok(())
+                } else {
+                    denied(format!("query registry {registry}"))
+                }
+            }
             Service::Notify { .. } if caps.notify => Ok(()),
             Service::Notify { .. } => denied("push notifications".into()),
             Service::KvGet { .. }
@@ -428,6 +496,39 @@ impl PluginServices {
         };
         let services = &self.services;
         match service {
+            Service::Arm { request } => {
+                let arm = services.cloud.arm.as_ref().ok_or_else(|| {
+                    error("unavailable", "Azure is not configured: add an [azure] section to the config (or run with --sandbox)")
+                })?;
+                let deadline = match call {
+                    Some(call) => call.deadline,
+                    None => Instant::now() + Duration::from_secs(30),
+                };
+                let progress = |line: String| {
+                    if let Some(call) = call {
+                        let _ = call.progress.send(line);
+                    }
+                };
+                let cancelled = || call.is_some_and(ActiveCall::is_cancelled);
+                let cx = crate::cloud::arm::CallContext {
+                    deadline,
+                    progress: &progress,
+                    cancelled: &cancelled,
+                };
+                let response = services
+                    .runtime
+                    .block_on(arm.call(request, &cx))
+                    .map_err(HostError::from)?;
+                Ok(serde_json::to_value(response).expect("responses serialize"))
+            }
+            Service::Kube { .. } => Err(error(
+                "unavailable",
+                "the Kubernetes service is not available yet",
+            )),
+            Service::Registry { .. } => Err(error(
+                "unavailable",
+                "the registry service is not available yet",
+            )),
             Service::Progress { message } => {
                 if let Some(call) = call {
                     let _ = call.progress.send(message.clone());

@@ -28,9 +28,11 @@ pub async fn run(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| HostError {
-            code: "unavailable".into(),
-            message: format!("cannot start {}: {e}", path.display()),
+        .map_err(|e| {
+            HostError::new(
+                "unavailable",
+                format!("cannot start {}: {e}", path.display()),
+            )
         })?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         let input = input.to_owned();
@@ -40,18 +42,17 @@ pub async fn run(
     }
     let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .map_err(|_| HostError {
-            code: "timeout".into(),
-            message: format!(
-                "{} timed out after {} s",
-                path.display(),
-                timeout.as_secs_f32()
-            ),
+        .map_err(|_| {
+            HostError::new(
+                "timeout",
+                format!(
+                    "{} timed out after {} s",
+                    path.display(),
+                    timeout.as_secs_f32()
+                ),
+            )
         })?
-        .map_err(|e| HostError {
-            code: "upstream".into(),
-            message: format!("{} failed: {e}", path.display()),
-        })?;
+        .map_err(|e| HostError::new("upstream", format!("{} failed: {e}", path.display())))?;
     let text =
         |bytes: &[u8]| String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_OUTPUT)]).into_owned();
     Ok(ProgramOutput {

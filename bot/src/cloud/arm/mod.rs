@@ -1,0 +1,415 @@
+//! Azure Resource Manager over HTTPS: authentication, retries, long-running operations and
+//! errors, once for every plugin.
+//!
+//! A plugin sends method, path, api-version and body; this client adds the subscription and a
+//! bearer token, retries what Azure's SDKs retry, follows `Azure-AsyncOperation` / `Location`
+//! (header names matched case-insensitively) until the operation ends, reads the final resource
+//! back, reports progress, and turns failures into [`ArmError`]s carrying Azure's code and the
+//! request id.
+
+pub mod error;
+pub mod retry;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deckhand_plugin_abi::proto::{ArmRequest, ArmResponse};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+pub use error::ArmError;
+use error::azure_error;
+
+use super::config::AzureConfig;
+use super::credential::TokenSource;
+
+/// What a caller lends the client for one request: where progress goes, when to give up.
+pub struct CallContext<'a> {
+    pub deadline: Instant,
+    pub progress: &'a (dyn Fn(String) + Send + Sync),
+    pub cancelled: &'a (dyn Fn() -> bool + Send + Sync),
+}
+
+impl CallContext<'_> {
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+pub struct ArmClient {
+    http: reqwest::Client,
+    endpoint: String,
+    subscription: String,
+    tokens: Arc<TokenSource>,
+    config: AzureConfig,
+}
+
+/// One HTTP exchange's outcome, before interpretation.
+struct Exchange {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Exchange {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    fn request_id(&self) -> Option<String> {
+        self.header("x-ms-request-id")
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+impl ArmClient {
+    pub fn new(config: &AzureConfig) -> Result<ArmClient, ArmError> {
+        let tokens = Arc::new(TokenSource::new(config)?);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("deckhand/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the TLS backend is compiled in");
+        Ok(ArmClient {
+            http,
+            endpoint: config.arm_endpoint.trim_end_matches('/').to_owned(),
+            subscription: config.subscription_id.clone(),
+            tokens,
+            config: config.clone(),
+        })
+    }
+
+    pub fn subscription(&self) -> &str {
+        &self.subscription
+    }
+
+    /// The full path of a request: paths below the subscription get it prefixed.
+    pub fn full_path(&self, path: &str) -> String {
+        if path.to_ascii_lowercase().starts_with("/subscriptions/") {
+            path.to_owned()
+        } else {
+            format!("/subscriptions/{}{}", self.subscription, path)
+        }
+    }
+
+    /// Sends a request, following its long-running operation when `request.wait` is set.
+    pub async fn call(
+        &self,
+        request: &ArmRequest,
+        cx: &CallContext<'_>,
+    ) -> Result<ArmResponse, ArmError> {
+        let method = request.method.to_ascii_uppercase();
+        let path = self.full_path(&request.path);
+        let operation = format!("{method} {}", short(&path));
+        if request.api_version.is_empty() {
+            return Err(ArmError::BadRequest {
+                operation,
+                message: "api_version is required".into(),
+            });
+        }
+        let url = format!(
+            "{}{}?api-version={}",
+            self.endpoint, path, request.api_version
+        );
+        let action =
+            (method == "POST").then(|| path.rsplit('/').next().unwrap_or_default().to_owned());
+        let first = self
+            .send(
+                &method,
+                &url,
+                request.body.as_ref(),
+                action.as_deref(),
+                &operation,
+                cx,
+            )
+            .await?;
+        if !(200..300).contains(&first.status) {
+            return Err(azure_error(
+                &operation,
+                first.status,
+                &first.body,
+                first.request_id(),
+            ));
+        }
+        let async_op = first.header("azure-asyncoperation");
+        let location = first.header("location");
+        let is_lro =
+            matches!(first.status, 201 | 202) && (async_op.is_some() || location.is_some());
+        if !request.wait || !is_lro {
+            return Ok(ArmResponse {
+                status: first.status,
+                body: first.json(),
+                request_id: first.request_id(),
+            });
+        }
+        let label = request.label.clone().unwrap_or_else(|| operation.clone());
+        let done = self
+            .follow(&first, async_op, location, &label, &operation, cx)
+            .await?;
+        // The final resource: PUT/PATCH read the resource back; POST answers with the final
+        // Location response; DELETE has none.
+        match method.as_str() {
+            "PUT" | "PATCH" => {
+                let read = self.send("GET", &url, None, None, &operation, cx).await?;
+                if !(200..300).contains(&read.status) {
+                    return Err(azure_error(
+                        &operation,
+                        read.status,
+                        &read.body,
+                        read.request_id(),
+                    ));
+                }
+                Ok(ArmResponse {
+                    status: read.status,
+                    body: read.json(),
+                    request_id: first.request_id(),
+                })
+            }
+            "DELETE" => Ok(ArmResponse {
+                status: 200,
+                body: Value::Null,
+                request_id: first.request_id(),
+            }),
+            _ => Ok(ArmResponse {
+                status: done.status,
+                body: done.json(),
+                request_id: first.request_id(),
+            }),
+        }
+    }
+
+    /// Polls an operation until it ends; returns the last poll response.
+    async fn follow(
+        &self,
+        first: &Exchange,
+        async_op: Option<String>,
+        location: Option<String>,
+        label: &str,
+        operation: &str,
+        cx: &CallContext<'_>,
+    ) -> Result<Exchange, ArmError> {
+        let started = Instant::now();
+        let limit = self.config.operation_timeout.min(cx.remaining());
+        let mut wait = retry::server_delay(&first.headers).unwrap_or(self.config.poll_interval);
+        let mut state = "InProgress".to_owned();
+        loop {
+            if started.elapsed() + wait > limit {
+                return Err(ArmError::Timeout {
+                    operation: operation.to_owned(),
+                    secs: limit.as_secs(),
+                    state,
+                });
+            }
+            self.pause(wait, operation, cx).await?;
+            let elapsed = started.elapsed().as_secs();
+            if let Some(url) = &async_op {
+                let poll = self.send("GET", url, None, None, operation, cx).await?;
+                if !(200..300).contains(&poll.status) {
+                    return Err(azure_error(
+                        operation,
+                        poll.status,
+                        &poll.body,
+                        poll.request_id(),
+                    ));
+                }
+                let body = poll.json();
+                state = body
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("InProgress")
+                    .to_owned();
+                (cx.progress)(format!("{label}… {elapsed} s ({state})"));
+                match state.as_str() {
+                    "Succeeded" => {
+                        return match &location {
+                            // POST actions whose result is at Location.
+                            Some(loc) => self.send("GET", loc, None, None, operation, cx).await,
+                            None => Ok(poll),
+                        };
+                    }
+                    "Failed" | "Canceled" | "Cancelled" => {
+                        let error = body.get("error");
+                        let field = |n: &str| {
+                            error
+                                .and_then(|e| e.get(n))
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                        };
+                        return Err(ArmError::Azure {
+                            operation: operation.to_owned(),
+                            status: poll.status,
+                            code: field("code").unwrap_or_else(|| state.clone()),
+                            message: field("message")
+                                .unwrap_or_else(|| format!("the operation ended {state}")),
+                            request_id: first.request_id(),
+                        });
+                    }
+                    _ => {
+                        wait =
+                            retry::server_delay(&poll.headers).unwrap_or(self.config.poll_interval)
+                    }
+                }
+            } else if let Some(url) = &location {
+                let poll = self.send("GET", url, None, None, operation, cx).await?;
+                match poll.status {
+                    202 => {
+                        (cx.progress)(format!("{label}… {elapsed} s"));
+                        wait =
+                            retry::server_delay(&poll.headers).unwrap_or(self.config.poll_interval);
+                    }
+                    200..=299 => return Ok(poll),
+                    status => {
+                        return Err(azure_error(
+                            operation,
+                            status,
+                            &poll.body,
+                            poll.request_id(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps, waking early to notice cancellation.
+    async fn pause(
+        &self,
+        wait: Duration,
+        operation: &str,
+        cx: &CallContext<'_>,
+    ) -> Result<(), ArmError> {
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if (cx.cancelled)() {
+                return Err(ArmError::Cancelled {
+                    operation: operation.to_owned(),
+                });
+            }
+            tokio::time::sleep(
+                until
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(100)),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// One request with authentication and retries.
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+        action: Option<&str>,
+        operation: &str,
+        cx: &CallContext<'_>,
+    ) -> Result<Exchange, ArmError> {
+        let policy = &self.config.retry;
+        let may_retry = retry::retry_safe(method, action);
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if (cx.cancelled)() {
+                return Err(ArmError::Cancelled {
+                    operation: operation.to_owned(),
+                });
+            }
+            let token = self.tokens.token(false).await?;
+            let method_value = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| {
+                ArmError::BadRequest {
+                    operation: operation.to_owned(),
+                    message: format!("bad method {method}"),
+                }
+            })?;
+            let mut builder = self
+                .http
+                .request(method_value, url)
+                .bearer_auth(&token)
+                .timeout(
+                    policy
+                        .try_timeout
+                        .min(cx.remaining().max(Duration::from_millis(1))),
+                );
+            if let Some(body) = body {
+                builder = builder.json(body);
+            } else if matches!(method, "PUT" | "PATCH" | "POST") {
+                builder = builder.header("content-length", "0");
+            }
+            let outcome = builder.send().await;
+            let retry_in = match outcome {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    let body = response.text().await.unwrap_or_default();
+                    let exchange = Exchange {
+                        status,
+                        headers,
+                        body,
+                    };
+                    if status == 401 && !refreshed {
+                        // An expired or revoked token: fetch a fresh one once.
+                        refreshed = true;
+                        self.tokens.token(true).await?;
+                        continue;
+                    }
+                    if !(retry::retryable_status(status) && may_retry)
+                        || attempt >= policy.max_attempts
+                    {
+                        return Ok(exchange);
+                    }
+                    let delay = retry::server_delay(&exchange.headers)
+                        .unwrap_or_else(|| retry::backoff(policy, attempt));
+                    tracing::info!(
+                        operation,
+                        status,
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "retrying ARM request"
+                    );
+                    delay
+                }
+                Err(e) => {
+                    let e = e.without_url();
+                    if !may_retry || attempt >= policy.max_attempts {
+                        return Err(ArmError::Unreachable {
+                            operation: operation.to_owned(),
+                            attempts: attempt,
+                            message: e.to_string(),
+                        });
+                    }
+                    let delay = retry::backoff(policy, attempt);
+                    tracing::info!(operation, attempt, error = %e, "retrying ARM request after a connection error");
+                    delay
+                }
+            };
+            if retry_in > cx.remaining() {
+                return Err(ArmError::Timeout {
+                    operation: operation.to_owned(),
+                    secs: cx.remaining().as_secs(),
+                    state: format!("waiting to retry (attempt {attempt})"),
+                });
+            }
+            self.pause(retry_in, operation, cx).await?;
+        }
+    }
+}
+
+/// `managedClusters/c/agentPools/gpu` rather than the whole path, for messages.
+fn short(path: &str) -> String {
+    match path.find("/providers/") {
+        Some(i) => {
+            let tail = &path[i + "/providers/".len()..];
+            tail.split_once('/')
+                .map(|(_, rest)| rest.to_owned())
+                .unwrap_or_else(|| tail.to_owned())
+        }
+        None => path.to_owned(),
+    }
+}

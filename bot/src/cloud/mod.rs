@@ -1,0 +1,27 @@
+//! Cloud access as host services: Azure Resource Manager, Kubernetes per cluster, container
+//! registries. Credentials, retries, polling and errors live here once; plugins reach them only
+//! through the host's `arm`, `kube` and `registry` services, scoped by their capabilities.
+
+pub mod arm;
+pub mod config;
+pub mod credential;
+pub mod resource;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+
+/// The cloud clients the host offers, built from config (absent parts are not configured).
+pub struct Cloud {
+    pub arm: Option<Arc<arm::ArmClient>>,
+}
+
+impl Cloud {
+    pub fn from_config(config: &Config) -> Result<Cloud, arm::ArmError> {
+        let arm = match &config.azure {
+            Some(azure) => Some(Arc::new(arm::ArmClient::new(azure)?)),
+            None => None,
+        };
+        Ok(Cloud { arm })
+    }
+}
