@@ -33,6 +33,8 @@ grace = "30m"
 owner = { user_id = "sched-bot", display_name = "Schedule bot" }
 "#;
 
+const EXTRA_NONE: &str = "";
+
 /// A bot with a running schedule engine on a manual clock, recording what it posts.
 struct Rig {
     bot: TestBot,
@@ -45,16 +47,19 @@ struct Rig {
 
 impl Rig {
     fn new(extra: &str, start: &str) -> Rig {
+        Rig::new_with(extra, start, Arc::new(AlwaysLeader))
+    }
+
+    fn new_with(
+        extra: &str,
+        start: &str,
+        leadership: Arc<dyn deckhand::sched::leader::Leadership>,
+    ) -> Rig {
         let bot = TestBot::with_config(&["echo"], &format!("{EXTRA}{extra}"));
         let clock = Arc::new(ManualClock::new(utc(start)));
         let outbox = Arc::new(MemoryOutbox::default());
-        let handle = Scheduler::start(
-            &bot.app,
-            outbox.clone(),
-            Arc::new(AlwaysLeader),
-            clock.clone(),
-        )
-        .expect("scheduler starts");
+        let handle = Scheduler::start(&bot.app, outbox.clone(), leadership, clock.clone())
+            .expect("scheduler starts");
         Rig {
             bot,
             app: None,
@@ -799,4 +804,145 @@ fn kill_9_between_claim_and_completion_then_restart_runs_nothing_twice() {
             "each command sent exactly once"
         );
     });
+}
+
+/// A kube client for the sandbox's cluster, as an operator's kubeconfig would give.
+async fn sandbox_kube() -> (deckhand_sandbox::Sandbox, kube::Client) {
+    let sb = deckhand_sandbox::Sandbox::start(deckhand_sandbox::SandboxOptions {
+        lro_delay: std::time::Duration::from_millis(50),
+        ..Default::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let estate = sb.seed_realistic_estate().await.expect("seed");
+    let yaml = sb
+        .kubeconfig(&estate.resource_group, &estate.cluster)
+        .unwrap();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    (sb, kube::Client::try_from(config).unwrap())
+}
+
+fn lease(client: &kube::Client, identity: &str) -> Arc<deckhand::sched::KubeLease> {
+    Arc::new(deckhand::sched::KubeLease::new(
+        client.clone(),
+        "default",
+        "deckhand-scheduler",
+        identity,
+        std::time::Duration::from_secs(15),
+    ))
+}
+
+#[tokio::test]
+async fn lease_is_held_renewed_taken_over_after_expiry_and_won_by_one_of_two_racers() {
+    use deckhand::sched::leader::Leadership;
+    let (_sb, client) = sandbox_kube().await;
+    let (a, b) = (lease(&client, "replica-a"), lease(&client, "replica-b"));
+    let t = |s: i64| utc("2026-11-23T12:00:00Z") + chrono::Duration::seconds(s);
+    assert!(a.check(t(0)).await.unwrap(), "a creates the lease");
+    assert!(!b.check(t(1)).await.unwrap(), "held by a");
+    assert!(a.check(t(10)).await.unwrap(), "a renews");
+    assert!(
+        !b.check(t(20)).await.unwrap(),
+        "renewed at 10 s, valid until 25 s"
+    );
+    assert!(b.check(t(26)).await.unwrap(), "expired: b takes over");
+    assert!(!a.check(t(27)).await.unwrap(), "a lost it");
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client.clone(), "default");
+    let spec = leases
+        .get("deckhand-scheduler")
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(spec.holder_identity.as_deref(), Some("replica-b"));
+    assert_eq!(spec.lease_transitions, Some(1));
+    assert_eq!(spec.lease_duration_seconds, Some(15));
+    // b stops renewing; at 60 s both race for the expired lease: exactly one wins.
+    let (won_a, won_b) = tokio::join!(a.check(t(60)), b.check(t(60)));
+    let (won_a, won_b) = (won_a.unwrap(), won_b.unwrap());
+    assert!(won_a ^ won_b, "a: {won_a}, b: {won_b}");
+    // Released on shutdown: the other takes over at once, without waiting for expiry.
+    let (holder, other) = if won_a { (&a, &b) } else { (&b, &a) };
+    holder.release().await;
+    assert!(other.check(t(61)).await.unwrap());
+}
+
+#[tokio::test]
+async fn two_replicas_run_each_firing_once_on_the_leader_and_fail_over() {
+    let (_sb, client) = sandbox_kube().await;
+    // Replica A, then replica B over the same config and database file (a shared volume).
+    let mut a = Rig::new_with(
+        EXTRA_NONE,
+        "2026-11-23T12:00:00Z",
+        lease(&client, "replica-a"),
+    );
+    a.handle.settle().await;
+    assert!(a.handle.status().leading);
+    let config = Config::load(&a.bot.dir.path().join("deckhand.toml")).unwrap();
+    let b_app = App::start(config).unwrap();
+    let b_clock = Arc::new(ManualClock::new(utc("2026-11-23T12:00:01Z")));
+    let b_outbox = Arc::new(MemoryOutbox::default());
+    let b = Scheduler::start(
+        &b_app,
+        b_outbox.clone(),
+        lease(&client, "replica-b"),
+        b_clock.clone(),
+    )
+    .unwrap();
+    b.settle().await;
+    assert!(!b.status().leading, "a holds the lease");
+    a.say("/schedule add hourly --cron '0 0 * * * *' -- /echo tick")
+        .await;
+    // Both wake around 13:00; a renews first, so b stays a follower.
+    for at in ["2026-11-23T12:59:55Z", "2026-11-23T13:00:00Z"] {
+        a.at(at).await;
+        b_clock.set(utc(at));
+        b.settle().await;
+    }
+    assert!(!b.status().leading);
+    assert_eq!(a.runs("hourly").len(), 1, "the leader ran 13:00");
+    assert!(b_outbox.messages().is_empty(), "the follower ran nothing");
+    // A dies without releasing; b takes over once the lease expires (15 s after 13:00).
+    a.handle.abort();
+    b_clock.set(utc("2026-11-23T13:00:10Z"));
+    b.settle().await;
+    assert!(!b.status().leading, "not expired yet");
+    b_clock.set(utc("2026-11-23T13:00:16Z"));
+    b.settle().await;
+    assert!(b.status().leading, "expired: b leads");
+    assert!(
+        b_outbox.messages().is_empty(),
+        "13:00 was run by a (claimed in the shared database): b does not run it again"
+    );
+    // b keeps renewing and runs 14:00.
+    for at in [
+        "2026-11-23T13:05:00Z",
+        "2026-11-23T13:30:00Z",
+        "2026-11-23T14:00:00Z",
+    ] {
+        b_clock.set(utc(at));
+        b.settle().await;
+    }
+    let texts: Vec<String> = b_outbox.messages().into_iter().map(|m| m.text).collect();
+    assert_eq!(texts, ["Schedule hourly [1/1] /echo tick\n✓ tick"]);
+    assert_eq!(
+        a.runs("hourly"),
+        [
+            (
+                "cron".into(),
+                "2026-11-23T13:00:00+00:00".into(),
+                "ok".into()
+            ),
+            (
+                "cron".into(),
+                "2026-11-23T14:00:00+00:00".into(),
+                "ok".into()
+            ),
+        ]
+    );
+    b.shutdown().await;
 }
