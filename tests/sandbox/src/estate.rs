@@ -6,7 +6,8 @@
 //!   `users` (Standard_D8s_v3, autoscaler 0..5, count 1, label `hub.jupyter.org/node-purpose=user`),
 //!   `gpu` (Standard_NC6s_v3, autoscaler 0..4, count 0, taint `nvidia.com/gpu=present:NoSchedule`;
 //!   seed 002) and Spot `workers` (Standard_D8s_v3, autoscaler 0..50, count 0, label
-//!   `k8s.dask.org/dedicated=worker`; seed 003), and virtual nodes (`aciConnectorLinux`, seed 000).
+//!   `k8s.dask.org/dedicated=worker`; seed 003), and virtual nodes (`aciConnectorLinux`, seed 000);
+//! * the cluster's kubelet identity holds AcrPull on `intens` (as `az aks update --attach-acr`).
 
 use std::sync::Arc;
 
@@ -145,6 +146,29 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<Estate, SandboxError> {
             }
         }
     }
+    // `az aks update --attach-acr intens`: the kubelet identity may pull from the registry.
+    let c = call(
+        shared,
+        Method::GET,
+        &format!(
+            "{base}/providers/Microsoft.ContainerService/managedClusters/{cluster}?api-version=2026-08-01"
+        ),
+        Value::Null,
+    )?;
+    let kubelet = c["properties"]["identityProfile"]["kubeletidentity"]["objectId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    call(
+        shared,
+        Method::PUT,
+        &format!(
+            "{base}/providers/Microsoft.ContainerRegistry/registries/{acr}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+            uuid::Uuid::new_v4()
+        ),
+        json!({"properties": {"roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+            "principalId": kubelet, "principalType": "ServicePrincipal"}}),
+    )?;
     crate::k8s::reconcile_all(shared);
     Ok(Estate {
         resource_group: rg.into(),

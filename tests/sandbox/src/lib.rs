@@ -41,6 +41,7 @@ pub mod faults;
 pub mod http;
 pub mod k8s;
 pub mod registry;
+mod revoke;
 pub mod state;
 pub mod token;
 pub mod vmsizes;

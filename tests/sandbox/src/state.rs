@@ -100,6 +100,8 @@ pub struct World {
     pub registries: BTreeMap<Key, Registry>,
     /// ACI container groups.
     pub aci: BTreeMap<Key, ContainerGroup>,
+    /// Role assignments by lower-case id.
+    pub role_assignments: BTreeMap<String, Value>,
     /// Long-running operations by id.
     pub ops: HashMap<String, crate::arm::lro::Operation>,
     /// Kubernetes API state by cluster id.

@@ -609,6 +609,8 @@ fn schedule_run(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmRes
             run.log = log;
             run.finished = Some(now());
         }
+        drop(w);
+        crate::k8s::reconcile_all(&s);
     });
     Ok(Reply::json(200, body))
 }

@@ -538,6 +538,27 @@ fn put_cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResu
     let existing = shared.world().clusters.get(&k).cloned();
     let creating = existing.is_none();
     check_etag(ctx, existing.as_ref().map(|c| c.etag.as_str()))?;
+    if creating && props.get("servicePrincipalProfile").is_none() {
+        // Managed identity (AKS's default): a system-assigned control-plane identity and a
+        // kubelet identity in the node resource group.
+        if !top.contains_key("identity") {
+            let mut id = json!({"type": "SystemAssigned"});
+            identity_ids(shared, &mut id);
+            top.insert("identity".into(), id);
+        }
+        let mc = props["nodeResourceGroup"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("MC_{rg_name}_{name}_{location}"));
+        fill(
+            &mut props,
+            &json!({"identityProfile": {"kubeletidentity": {
+                "resourceId": format!("/subscriptions/{}/resourcegroups/{mc}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool", shared.opts.subscription_id),
+                "clientId": uuid::Uuid::new_v4().to_string(),
+                "objectId": uuid::Uuid::new_v4().to_string(),
+            }}}),
+        );
+    }
     if let Some(c) = &existing {
         busy_cluster(c)?;
         if !c.location.eq_ignore_ascii_case(&location) {

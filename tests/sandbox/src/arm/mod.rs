@@ -4,6 +4,7 @@
 pub mod aci;
 pub mod acr;
 pub mod aks;
+pub mod authorization;
 pub mod lro;
 pub mod resource_groups;
 
@@ -60,6 +61,15 @@ fn route(shared: &Arc<Shared>, ctx: &Ctx) -> ArmResult {
                 "The api-version '{api}' is invalid. The supported versions are '2025-04-01,2025-11-01,2025-09-01,2026-08-01'."
             ),
         ));
+    }
+    if let Some(at) = ctx.segs.iter().enumerate().skip(2).position(|(i, s)| {
+        s.eq_ignore_ascii_case("providers")
+            && ctx
+                .segs
+                .get(i + 1)
+                .is_some_and(|n| n.eq_ignore_ascii_case("Microsoft.Authorization"))
+    }) {
+        return authorization::route(shared, ctx, at + 2);
     }
     let lc: Vec<String> = ctx.segs[2..]
         .iter()

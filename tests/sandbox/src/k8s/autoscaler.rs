@@ -27,6 +27,8 @@ pub async fn run(shared: Arc<Shared>) {
             pass(&shared, &mut empty_since);
         }
         super::controllers::complete_job_pods(&shared);
+        // The kubelet retries (image pulls) and controllers resync on every tick.
+        super::reconcile_all(&shared);
     }
 }
 

@@ -2,6 +2,8 @@
 //! statefulsets → pods, garbage collection, scheduling, kubelet-reported pod status (including
 //! injected crash loops and OOM kills) and virtual-node pods → ACI container groups.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Value, json};
 
 use super::scheduler::{self, Placement};
@@ -126,6 +128,10 @@ pub fn reconcile(shared: &Shared, w: &mut World, id: &str) {
 }
 
 fn step(shared: &Shared, w: &mut World, id: &str) {
+    let Some(arm_key) = w.kube.get(id).map(|k| k.arm_key.clone()) else {
+        return;
+    };
+    let pull = Pull::snapshot(w, &arm_key);
     let Some(kc) = w.kube.get_mut(id) else { return };
     let st = &mut kc.store;
     namespaces(st);
@@ -136,8 +142,7 @@ fn step(shared: &Shared, w: &mut World, id: &str) {
     daemonsets(st);
     collect_garbage(st);
     schedule(st);
-    kubelet(shared, st);
-    let arm_key = kc.arm_key.clone();
+    kubelet(shared, st, &pull);
     virtual_node_groups(shared, w, id, &arm_key);
 }
 
@@ -750,7 +755,76 @@ fn schedule(st: &mut Store) {
     }
 }
 
-fn kubelet(shared: &Shared, st: &mut Store) {
+/// What the kubelet can pull from the sandbox's registries.
+#[derive(Debug, Default)]
+pub struct Pull {
+    /// login server (lower-case) → (available `repo:tag` and `repo@digest`, kubelet may pull).
+    registries: HashMap<String, (HashSet<String>, bool)>,
+}
+
+impl Pull {
+    /// Snapshot for the cluster whose ARM key is `arm_key`.
+    pub fn snapshot(w: &World, arm_key: &crate::state::Key) -> Self {
+        let kubelet = w.clusters.get(arm_key).and_then(|c| {
+            c.props["identityProfile"]["kubeletidentity"]["objectId"]
+                .as_str()
+                .map(str::to_string)
+        });
+        let mut registries = HashMap::new();
+        for r in w.registries.values() {
+            let login = r.body["properties"]["loginServer"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let mut refs = HashSet::new();
+            for (repo, tags) in &r.repos {
+                for (tag, img) in tags {
+                    refs.insert(format!("{repo}:{tag}"));
+                    refs.insert(format!("{repo}@{}", img.digest));
+                }
+            }
+            let rid = r.body["id"].as_str().unwrap_or_default();
+            let anonymous = r.body["properties"]["anonymousPullEnabled"] == json!(true);
+            let allowed = anonymous
+                || kubelet
+                    .as_deref()
+                    .is_some_and(|k| crate::arm::authorization::can_pull(w, k, rid));
+            registries.insert(login, (refs, allowed));
+        }
+        Self { registries }
+    }
+
+    /// Why `image` cannot be pulled, if it cannot (only sandbox registries are checked).
+    pub fn error(&self, image: &str, pull_secrets: bool) -> Option<String> {
+        let (host, rest) = image.split_once('/')?;
+        let (refs, allowed) = self.registries.get(&host.to_ascii_lowercase())?;
+        let reference = if rest.contains('@')
+            || rest
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
+            rest.to_string()
+        } else {
+            format!("{rest}:latest")
+        };
+        let repo = reference.split(['@', ':']).next().unwrap_or_default();
+        if !allowed && !pull_secrets {
+            return Some(format!(
+                "failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://{host}/oauth2/token?scope=repository%3A{}%3Apull&service={host}: 401 Unauthorized",
+                repo.replace('/', "%2F")
+            ));
+        }
+        if !refs.contains(&reference) {
+            return Some(format!(
+                "rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {host}/{reference}: not found"
+            ));
+        }
+        None
+    }
+}
+
+fn kubelet(shared: &Shared, st: &mut Store, pull: &Pull) {
     for p in st.list("pods", None) {
         let Some(node) = p["spec"]["nodeName"].as_str().map(str::to_string) else {
             continue;
@@ -764,7 +838,6 @@ fn kubelet(shared: &Shared, st: &mut Store) {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(now);
-        let first = p["status"]["containerStatuses"].is_null();
         let node_ip = st
             .get("nodes", "", &node)
             .and_then(|n| {
@@ -786,19 +859,32 @@ fn kubelet(shared: &Shared, st: &mut Store) {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let statuses: Vec<Value> = containers.iter().map(|c| {
+        let secrets = p["spec"]["imagePullSecrets"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        let pull_errors: Vec<Option<String>> = containers
+            .iter()
+            .map(|c| pull.error(c["image"].as_str().unwrap_or_default(), secrets))
+            .collect();
+        let pulling_failed = pull_errors.iter().any(Option::is_some);
+        let statuses: Vec<Value> = containers.iter().zip(&pull_errors).map(|(c, pull_err)| {
             let cn = c["name"].as_str().unwrap_or_default();
             let image = c["image"].as_str().unwrap_or_default();
             let cid = format!("containerd://{}", safe_hash(&format!("{pn}/{cn}"), 32));
-            let base = json!({"name": cn, "image": image, "imageID": format!("{image}@sha256:{}", safe_hash(image, 32)), "containerID": cid});
-            let mut s = base.clone();
+            let mut s = json!({"name": cn, "image": image, "restartCount": 0, "lastState": {}});
+            if let Some(err) = pull_err {
+                s["ready"] = json!(false);
+                s["started"] = json!(false);
+                s["state"] = json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{image}\": ErrImagePull: {err}")}});
+                return s;
+            }
+            s["imageID"] = json!(format!("{image}@sha256:{}", safe_hash(image, 32)));
+            s["containerID"] = json!(cid);
             match fault {
                 None => {
                     s["ready"] = json!(true);
                     s["started"] = json!(true);
-                    s["restartCount"] = json!(0);
                     s["state"] = json!({"running": {"startedAt": started}});
-                    s["lastState"] = json!({});
                 }
                 Some(f) => {
                     let (reason, code) = match f { PodFault::CrashLoop => ("Error", 1), PodFault::OomKill => ("OOMKilled", 137) };
@@ -812,7 +898,7 @@ fn kubelet(shared: &Shared, st: &mut Store) {
             }
             s
         }).collect();
-        let ready = fault.is_none();
+        let ready = fault.is_none() && !pulling_failed;
         let rs = if ready { "True" } else { "False" };
         let mut conds = vec![
             json!({"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": null, "lastTransitionTime": started}),
@@ -839,73 +925,97 @@ fn kubelet(shared: &Shared, st: &mut Store) {
         } else {
             "Burstable"
         };
-        let status = json!({"phase": "Running", "conditions": conds, "hostIP": node_ip, "hostIPs": [{"ip": node_ip}],
+        let phase = if pulling_failed { "Pending" } else { "Running" };
+        let status = json!({"phase": phase, "conditions": conds, "hostIP": node_ip, "hostIPs": [{"ip": node_ip}],
             "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": started, "containerStatuses": statuses, "qosClass": qos});
         if p["status"] == status {
             continue;
         }
-        let was_faulty = p["status"]["containerStatuses"][0]["state"]["waiting"].is_object();
+        let old_states: Vec<Value> = p["status"]["containerStatuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let old_state = |cn: &str| {
+            old_states
+                .iter()
+                .find(|s| s["name"] == json!(cn))
+                .map(|s| s["state"].clone())
+                .unwrap_or(Value::Null)
+        };
         let mut p2 = p.clone();
         p2["status"] = status;
         let p2 = st.update("pods", &pns, p2);
-        if first {
-            for c in &containers {
-                let cn = c["name"].as_str().unwrap_or_default();
-                let image = c["image"].as_str().unwrap_or_default();
-                event(
-                    st,
-                    &p2,
-                    "Pod",
-                    "Normal",
-                    "Pulled",
-                    &format!("Container image \"{image}\" already present on machine"),
-                    "kubelet",
-                );
-                event(
-                    st,
-                    &p2,
-                    "Pod",
-                    "Normal",
-                    "Created",
-                    &format!("Created container: {cn}"),
-                    "kubelet",
-                );
-                event(
-                    st,
-                    &p2,
-                    "Pod",
-                    "Normal",
-                    "Started",
-                    &format!("Started container {cn}"),
-                    "kubelet",
-                );
-            }
-        }
-        if fault.is_some() && !was_faulty {
-            for c in &containers {
-                let cn = c["name"].as_str().unwrap_or_default();
-                if fault == Some(PodFault::OomKill) {
-                    event(
+        for (c, pull_err) in containers.iter().zip(&pull_errors) {
+            let cn = c["name"].as_str().unwrap_or_default();
+            let image = c["image"].as_str().unwrap_or_default();
+            let before = old_state(cn);
+            let was_pull_failing = before["waiting"]["reason"] == json!("ImagePullBackOff");
+            let ev = |st: &mut Store, ty: &str, reason: &str, msg: String| {
+                event(st, &p2, "Pod", ty, reason, &msg, "kubelet")
+            };
+            if let Some(err) = pull_err {
+                if !was_pull_failing {
+                    ev(
                         st,
-                        &p2,
-                        "Pod",
+                        "Normal",
+                        "Pulling",
+                        format!("Pulling image \"{image}\""),
+                    );
+                    ev(
+                        st,
                         "Warning",
-                        "OOMKilling",
-                        &format!("Memory cgroup out of memory: Killed process in container {cn}"),
-                        "kubelet",
+                        "Failed",
+                        format!("Failed to pull image \"{image}\": {err}"),
+                    );
+                    ev(st, "Warning", "Failed", "Error: ErrImagePull".into());
+                    ev(
+                        st,
+                        "Normal",
+                        "BackOff",
+                        format!("Back-off pulling image \"{image}\""),
+                    );
+                    ev(st, "Warning", "Failed", "Error: ImagePullBackOff".into());
+                }
+                continue;
+            }
+            let never_started = before.is_null() || was_pull_failing;
+            if never_started {
+                if was_pull_failing {
+                    ev(
+                        st,
+                        "Normal",
+                        "Pulled",
+                        format!("Successfully pulled image \"{image}\""),
+                    );
+                } else {
+                    ev(
+                        st,
+                        "Normal",
+                        "Pulled",
+                        format!("Container image \"{image}\" already present on machine"),
                     );
                 }
-                event(
+                ev(st, "Normal", "Created", format!("Created container: {cn}"));
+                ev(st, "Normal", "Started", format!("Started container {cn}"));
+            }
+            let was_crashing = before["waiting"]["reason"] == json!("CrashLoopBackOff");
+            if fault.is_some() && !was_crashing {
+                if fault == Some(PodFault::OomKill) {
+                    ev(
+                        st,
+                        "Warning",
+                        "OOMKilling",
+                        format!("Memory cgroup out of memory: Killed process in container {cn}"),
+                    );
+                }
+                ev(
                     st,
-                    &p2,
-                    "Pod",
                     "Warning",
                     "BackOff",
-                    &format!(
+                    format!(
                         "Back-off restarting failed container {cn} in pod {pn}_{pns}({})",
                         p2["metadata"]["uid"].as_str().unwrap_or("")
                     ),
-                    "kubelet",
                 );
             }
         }

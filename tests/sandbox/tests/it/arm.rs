@@ -662,3 +662,101 @@ async fn subscription_and_registry_name_checks() {
         true
     );
 }
+
+#[tokio::test]
+async fn role_assignments_at_any_scope() {
+    let sb = sandbox().await;
+    sb.seed_realistic_estate().await.unwrap();
+    let arm = Arm::new(&sb);
+    let defs = arm.call(Method::GET, "/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=roleName%20eq%20'AcrPull'", None).await;
+    assert_eq!(defs.body["value"].as_array().unwrap().len(), 1);
+    let acr_pull = defs.body["value"][0]["id"].as_str().unwrap().to_string();
+    let scope = "/resourceGroups/pangeo/providers/Microsoft.Authorization/roleAssignments";
+    let principal = "11111111-2222-3333-4444-555555555555";
+    let body = json!({"properties": {"roleDefinitionId": acr_pull, "principalId": principal}});
+    let id1 = "6f1a2b3c-0000-4000-8000-000000000001";
+    let r = arm
+        .call(
+            Method::PUT,
+            &format!("{scope}/{id1}?api-version=2022-04-01"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body["properties"]["scope"],
+        format!(
+            "/subscriptions/{}/resourceGroups/pangeo",
+            sb.subscription_id()
+        )
+    );
+    let r = arm
+        .call(
+            Method::PUT,
+            &format!("{scope}/6f1a2b3c-0000-4000-8000-000000000002?api-version=2022-04-01"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (409, Some("RoleAssignmentExists"))
+    );
+    let r = arm
+        .call(
+            Method::PUT,
+            &format!("{scope}/not-a-guid?api-version=2022-04-01"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let bad = json!({"properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/00000000-0000-0000-0000-000000000000", "principalId": principal}});
+    let r = arm
+        .call(
+            Method::PUT,
+            &format!("{scope}/6f1a2b3c-0000-4000-8000-000000000003?api-version=2022-04-01"),
+            Some(&bad),
+        )
+        .await;
+    assert_eq!(r.body["error"]["code"], "RoleDefinitionDoesNotExist");
+    let list = arm
+        .call(
+            Method::GET,
+            &format!("{scope}?api-version=2022-04-01&$filter=principalId%20eq%20'{principal}'"),
+            None,
+        )
+        .await;
+    assert_eq!(list.body["value"].as_array().unwrap().len(), 1);
+    let r = arm.call(Method::PUT, &format!("/resourceGroups/nope/providers/Microsoft.Authorization/roleAssignments/{id1}?api-version=2022-04-01"), Some(&body)).await;
+    assert_eq!(r.body["error"]["code"], "ResourceGroupNotFound");
+    assert_eq!(
+        arm.call(
+            Method::DELETE,
+            &format!("{scope}/{id1}?api-version=2022-04-01"),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        arm.call(
+            Method::GET,
+            &format!("{scope}/{id1}?api-version=2022-04-01"),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    // The seeded cluster's kubelet identity holds AcrPull on intens.
+    let c = arm.call(Method::GET, "/resourceGroups/pangeo/providers/Microsoft.ContainerService/managedClusters/pangeoCluster?api-version=2026-08-01", None).await;
+    let kubelet = c.body["properties"]["identityProfile"]["kubeletidentity"]["objectId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let on_acr = arm.call(Method::GET, "/resourceGroups/pangeo/providers/Microsoft.ContainerRegistry/registries/intens/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01", None).await;
+    assert_eq!(
+        on_acr.body["value"][0]["properties"]["principalId"],
+        kubelet
+    );
+}

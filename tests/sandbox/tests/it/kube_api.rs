@@ -1043,3 +1043,120 @@ async fn daemonsets_follow_eligible_nodes_and_virtual_nodes_can_be_disabled() {
     let nodes: Api<Node> = Api::all(client.clone());
     assert!(nodes.get("virtual-node-aci-linux").await.is_err());
 }
+
+#[tokio::test]
+async fn kubelet_pulls_only_existing_images_it_is_allowed_to() {
+    let (sb, client) = seeded().await;
+    let arm = Arm::new(&sb);
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let with_image = |name: &str, image: &str, secrets: bool| {
+        let mut d = deployment(name, 1, json!({}));
+        let mut spec = json!({"containers": [{"name": "app", "image": image}]});
+        if secrets {
+            spec["imagePullSecrets"] = json!([{"name": "acr"}]);
+        }
+        d.spec.template.spec = Some(serde_json::from_value(spec).unwrap());
+        d
+    };
+    // A tag that does not exist: ImagePullBackOff, as containerd reports it.
+    deps.create(
+        &PostParams::default(),
+        &with_image("v9", "intens.azurecr.io/simsvc-mpt:v9", false),
+    )
+    .await
+    .unwrap();
+    let p = pods
+        .list(&ListParams::default().labels("app=v9"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let st = p.status.clone().unwrap();
+    assert_eq!(st.phase.as_deref(), Some("Pending"));
+    let waiting = st.container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .waiting
+        .unwrap();
+    assert_eq!(waiting.reason.as_deref(), Some("ImagePullBackOff"));
+    assert!(
+        waiting
+            .message
+            .unwrap()
+            .contains("intens.azurecr.io/simsvc-mpt:v9: not found")
+    );
+    let evs = events_for(&client, "default", p.metadata.name.as_ref().unwrap()).await;
+    assert!(evs.iter().any(|e| e.reason.as_deref() == Some("Failed")
+        && e.message.as_deref() == Some("Error: ErrImagePull")));
+    // Build the tag with ACR Tasks: the kubelet's next retry pulls it.
+    let reg = "/resourceGroups/pangeo/providers/Microsoft.ContainerRegistry/registries/intens";
+    let r = arm.call(Method::POST, &format!("{reg}/scheduleRun?api-version=2019-04-01"), Some(&json!({
+        "type": "DockerBuildRequest", "imageNames": ["simsvc-mpt:v9"], "isPushEnabled": true, "sourceLocation": "https://example.invalid/src.tgz",
+        "dockerFilePath": "Dockerfile", "platform": {"os": "Linux"}}))).await;
+    assert_eq!(r.status, 200);
+    let mut running = false;
+    for _ in 0..100 {
+        let p = pods.get(p.metadata.name.as_ref().unwrap()).await.unwrap();
+        if p.status.unwrap().phase.as_deref() == Some("Running") {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    assert!(running, "the pod starts once the image exists");
+
+    // Without the AcrPull assignment the pull is unauthorized (unless the pod has pull secrets).
+    let scope = format!("{reg}/providers/Microsoft.Authorization/roleAssignments");
+    let list = arm
+        .call(
+            Method::GET,
+            &format!("{scope}?api-version=2022-04-01"),
+            None,
+        )
+        .await;
+    let ra = list.body["value"][0]["name"].as_str().unwrap().to_string();
+    assert_eq!(
+        arm.call(
+            Method::DELETE,
+            &format!("{scope}/{ra}?api-version=2022-04-01"),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    deps.create(
+        &PostParams::default(),
+        &with_image("noauth", "intens.azurecr.io/simsvc:latest", false),
+    )
+    .await
+    .unwrap();
+    deps.create(
+        &PostParams::default(),
+        &with_image("secret", "intens.azurecr.io/simsvc:latest", true),
+    )
+    .await
+    .unwrap();
+    let p = pods
+        .list(&ListParams::default().labels("app=noauth"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let waiting = p.status.unwrap().container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .waiting
+        .unwrap();
+    assert!(waiting.message.unwrap().contains("401 Unauthorized"));
+    let p = pods
+        .list(&ListParams::default().labels("app=secret"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(p.status.unwrap().phase.as_deref(), Some("Running"));
+}
