@@ -33,17 +33,17 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod arm;
-pub mod control;
+mod arm;
+mod control;
 mod error;
-pub mod estate;
+mod estate;
 pub mod faults;
-pub mod http;
-pub mod k8s;
-pub mod registry;
+mod http;
+mod k8s;
+mod registry;
 mod revoke;
-pub mod state;
-pub mod token;
+mod state;
+mod token;
 pub mod vmsizes;
 
 use std::net::SocketAddr;

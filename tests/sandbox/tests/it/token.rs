@@ -229,3 +229,41 @@ async fn v1_endpoint_with_resource() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400, "v1 needs a resource");
 }
+
+#[tokio::test]
+async fn expire_issued_tokens_makes_arm_answer_expired() {
+    let sb = sandbox().await;
+    let token = sb.issue_token();
+    let url = format!(
+        "{}/subscriptions/{}/resourcegroups?api-version=2025-04-01",
+        sb.arm_endpoint(),
+        sb.subscription_id()
+    );
+    let c = reqwest::Client::new();
+    assert_eq!(
+        c.get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    sb.expire_issued_tokens();
+    let r = c.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "ExpiredAuthenticationToken");
+    assert_eq!(
+        c.get(&url)
+            .bearer_auth(sb.issue_token())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200,
+        "new tokens work"
+    );
+}
