@@ -725,6 +725,8 @@ async fn kubernetes_faults_from_the_sandbox_reach_the_right_channels() {
         .unwrap();
     let extra = format!(
         r#"
+channel_messages = 100
+
 [[alerts.routes]]
 name = "gpu"
 source = ["kubernetes"]
@@ -763,7 +765,7 @@ kubeconfig = "kubeconfig.yaml"
         .unwrap()
     };
 
-    sandbox.inject(FaultSpec::always(FaultKind::CrashLoop {
+    let crash_fault = sandbox.inject(FaultSpec::always(FaultKind::CrashLoop {
         pod_prefix: "crashy-".into(),
         namespace: None,
     }));
@@ -815,6 +817,27 @@ kubeconfig = "kubeconfig.yaml"
             .any(|m| m.text.contains("OOMKilled") && m.text.contains("crashy-")),
         "a crash loop is not an OOM kill:\n{}",
         transcript(&outbox)
+    );
+
+    // The fault goes away; the next change the controllers see lets the pod run: resolved.
+    assert!(sandbox.remove_fault(crash_fault));
+    deployments
+        .patch_scale(
+            "crashy",
+            &Default::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap();
+    let resolved = wait_for(&outbox, "CrashLoopBackOff resolved", |m| {
+        m.text.contains("RESOLVED") && m.text.contains("crashy-")
+    })
+    .await;
+    assert_eq!(resolved.channel, "platform");
+    assert!(
+        resolved.text.contains("CrashLoopBackOff"),
+        "{}",
+        resolved.text
     );
 }
 

@@ -6,7 +6,7 @@
 //! Classification is pure (`classify_event`, `classify_pod`, `classify_node`); [`watch`] runs
 //! kube-runtime watchers on Events, Pods and Nodes and feeds what they classify to the pipeline.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -209,12 +209,43 @@ pub fn classify_event(cluster: &str, event: &Event) -> Option<Alert> {
     ))
 }
 
-/// A pod's container states: OOMKilled (last termination), CrashLoopBackOff and
-/// ImagePullBackOff/ErrImagePull (waiting).
+/// A pod's current problems: unschedulable (FailedScheduling), and per container OOMKilled
+/// (last termination, while not ready), CrashLoopBackOff and ImagePullBackOff/ErrImagePull
+/// (waiting). The watcher resolves a problem once it is no longer listed.
 pub fn classify_pod(cluster: &str, pod: &Pod) -> Vec<Alert> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
     let mut out = Vec::new();
+    let unschedulable = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"))
+        .filter(|c| c.status == "False" && c.reason.as_deref() == Some("Unschedulable"));
+    if let Some(condition) = unschedulable {
+        let message = condition.message.as_deref().unwrap_or_default();
+        let missing = missing_resources(message);
+        let mut a = alert(
+            cluster,
+            namespace,
+            "Pod",
+            name,
+            "FailedScheduling",
+            Severity::Warning,
+            if missing.is_empty() {
+                format!("pod {name} cannot be scheduled: {message}")
+            } else {
+                format!(
+                    "pod {name} cannot be scheduled: no node has enough {}: {message}",
+                    missing.join(", ")
+                )
+            },
+        );
+        if !missing.is_empty() {
+            a.labels.insert("resource".into(), missing.join(","));
+        }
+        out.push(a);
+    }
     let statuses = pod
         .status
         .as_ref()
@@ -225,7 +256,7 @@ pub fn classify_pod(cluster: &str, pod: &Pod) -> Vec<Alert> {
             .as_ref()
             .and_then(|s| s.terminated.as_ref())
             .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"));
-        if oom {
+        if oom && !cs.ready {
             out.push(alert(
                 cluster,
                 namespace,
@@ -275,6 +306,32 @@ pub fn classify_pod(cluster: &str, pod: &Pod) -> Vec<Alert> {
             )),
             _ => {}
         }
+    }
+    out
+}
+
+fn pod_key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// New problems (firing) and problems gone (resolved) between two looks at one pod.
+pub fn pod_changes(previous: &[Alert], current: &[Alert]) -> Vec<Alert> {
+    let mut out: Vec<Alert> = current
+        .iter()
+        .filter(|a| !previous.iter().any(|p| p.fingerprint == a.fingerprint))
+        .cloned()
+        .collect();
+    for gone in previous
+        .iter()
+        .filter(|p| !current.iter().any(|a| a.fingerprint == p.fingerprint))
+    {
+        let mut resolved = gone.clone();
+        resolved.status = Status::Resolved;
+        out.push(resolved);
     }
     out
 }
@@ -407,12 +464,27 @@ pub fn watch(
         let mut stream = watcher(api, watcher::Config::default())
             .default_backoff()
             .boxed();
+        // Problems reported per pod, so each is fired once and resolved when it goes away.
+        let mut flagged: HashMap<String, Vec<Alert>> = HashMap::new();
         while let Some(item) = stream.next().await {
             match item {
                 Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                    let alerts = classify_pod(&n, &p);
-                    if !alerts.is_empty() {
-                        s(alerts);
+                    let key = pod_key(&p);
+                    let current = classify_pod(&n, &p);
+                    let previous = flagged.remove(&key).unwrap_or_default();
+                    let changes = pod_changes(&previous, &current);
+                    if !current.is_empty() {
+                        flagged.insert(key, current);
+                    }
+                    if !changes.is_empty() {
+                        s(changes);
+                    }
+                }
+                Ok(watcher::Event::Delete(p)) => {
+                    let previous = flagged.remove(&pod_key(&p)).unwrap_or_default();
+                    let changes = pod_changes(&previous, &[]);
+                    if !changes.is_empty() {
+                        s(changes);
                     }
                 }
                 Ok(_) => {}
@@ -566,6 +638,29 @@ mod tests {
             alerts[0].fingerprint,
             "pangeo/dask/Pod/dask-worker-1/OOMKilled"
         );
+    }
+
+    #[test]
+    fn unschedulable_pods_and_resolution() {
+        let pending: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "train-0", "namespace": "ml"},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}
+        }))
+        .unwrap();
+        let before = classify_pod("c", &pending);
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].label("resource"), Some("nvidia.com/gpu"));
+        let fired = pod_changes(&[], &before);
+        assert_eq!(fired[0].status, Status::Firing);
+        assert!(
+            pod_changes(&before, &before).is_empty(),
+            "no repeat while unchanged"
+        );
+        let resolved = pod_changes(&before, &[]);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].status, Status::Resolved);
+        assert_eq!(resolved[0].fingerprint, before[0].fingerprint);
     }
 
     #[test]
