@@ -5,6 +5,7 @@
 
 mod alerts;
 mod audit;
+mod cloud_arm;
 mod cli;
 mod confirm;
 mod discord;

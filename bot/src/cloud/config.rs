@@ -133,31 +133,59 @@ pub struct KubernetesConfig {
     pub clusters: Vec<ClusterConfig>,
 }
 
-/// A Kubernetes cluster plugins may address by `name`.
+/// A Kubernetes cluster plugins may address by `name`: exactly one of `aks`, `kubeconfig`,
+/// `in_cluster` says where its credentials come from.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     pub name: String,
-    #[serde(flatten)]
-    pub source: ClusterSource,
+    /// An AKS cluster: credentials from `listClusterUserCredential`.
+    #[serde(default)]
+    pub aks: Option<AksRef>,
+    /// A kubeconfig file...
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// ...and optionally its context.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The cluster the bot runs in (service-account token).
+    #[serde(default)]
+    pub in_cluster: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClusterSource {
-    /// An AKS cluster: credentials from `listClusterUserCredential`.
-    Aks {
-        resource_group: String,
-        cluster: String,
-    },
-    /// A kubeconfig file and optional context.
+#[serde(deny_unknown_fields)]
+pub struct AksRef {
+    pub resource_group: String,
+    pub cluster: String,
+}
+
+/// Where a cluster's credentials come from, once validated.
+#[derive(Debug, Clone)]
+pub enum ClusterSource<'a> {
+    Aks(&'a AksRef),
     Kubeconfig {
-        path: PathBuf,
-        #[serde(default)]
-        context: Option<String>,
+        path: &'a PathBuf,
+        context: Option<&'a str>,
     },
-    /// The cluster the bot runs in (service-account token).
-    InCluster(bool),
+    InCluster,
+}
+
+impl ClusterConfig {
+    pub fn source(&self) -> Result<ClusterSource<'_>, String> {
+        match (&self.aks, &self.kubeconfig, self.in_cluster) {
+            (Some(aks), None, false) => Ok(ClusterSource::Aks(aks)),
+            (None, Some(path), false) => Ok(ClusterSource::Kubeconfig {
+                path,
+                context: self.context.as_deref(),
+            }),
+            (None, None, true) => Ok(ClusterSource::InCluster),
+            _ => Err(format!(
+                "cluster {:?}: set exactly one of `aks = {{ resource_group, cluster }}`, `kubeconfig = PATH` or `in_cluster = true`",
+                self.name
+            )),
+        }
+    }
 }
 
 /// A container registry the host may query.

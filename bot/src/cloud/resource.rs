@@ -9,7 +9,11 @@ pub fn classify(method: &str, path: &str) -> Result<(String, String), String> {
         .filter(|s| !s.is_empty())
         .collect();
     // A POST names an action in its last segment (`.../managedClusters/c/stop`).
-    let post_action = if method == "POST" { segments.pop() } else { None };
+    let post_action = if method == "POST" {
+        segments.pop()
+    } else {
+        None
+    };
     let mut rest: &[&str] = &segments;
     if rest
         .first()
@@ -24,12 +28,20 @@ pub fn classify(method: &str, path: &str) -> Result<(String, String), String> {
             [_, providers, namespace, tail @ ..] if providers.eq_ignore_ascii_case("providers") => {
                 provider_type(namespace, tail)
             }
-            [_, other, ..] => return Err(format!("ARM path {path:?}: unexpected {other:?} in a resource group")),
+            [_, other, ..] => {
+                return Err(format!(
+                    "ARM path {path:?}: unexpected {other:?} in a resource group"
+                ));
+            }
         },
         [providers, namespace, tail @ ..] if providers.eq_ignore_ascii_case("providers") => {
             provider_type(namespace, tail)
         }
-        _ => return Err(format!("ARM path {path:?} is not under /resourceGroups or /providers")),
+        _ => {
+            return Err(format!(
+                "ARM path {path:?} is not under /resourceGroups or /providers"
+            ));
+        }
     };
     let action = match (method, post_action) {
         ("POST", Some(action)) => action.to_owned(),

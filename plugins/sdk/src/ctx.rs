@@ -90,6 +90,36 @@ impl Ctx {
         })
     }
 
+    /// Sends any host service request and returns its raw JSON answer (for services without
+    /// a typed helper here).
+    pub fn service_value(&self, service: Service) -> Result<Value, HostError> {
+        self.service(service)
+    }
+
+    /// An ARM request; the host authenticates, retries and follows long-running operations.
+    pub fn arm(
+        &self,
+        request: deckhand_plugin_abi::proto::ArmRequest,
+    ) -> Result<deckhand_plugin_abi::proto::ArmResponse, HostError> {
+        self.service(Service::Arm { request })
+    }
+
+    /// A Kubernetes request on a configured cluster.
+    pub fn kube(
+        &self,
+        request: deckhand_plugin_abi::proto::KubeRequest,
+    ) -> Result<deckhand_plugin_abi::proto::KubeResponse, HostError> {
+        self.service(Service::Kube { request })
+    }
+
+    /// A container registry query.
+    pub fn registry(
+        &self,
+        request: deckhand_plugin_abi::proto::RegistryRequest,
+    ) -> Result<deckhand_plugin_abi::proto::RegistryResponse, HostError> {
+        self.service(Service::Registry { request })
+    }
+
     /// Shows a progress line to the caller; failures to deliver it are not the plugin's problem.
     pub fn progress(&self, message: impl Into<String>) {
         let _ = self.service::<Value>(Service::Progress {

@@ -137,9 +137,17 @@ impl ArmClient {
             ));
         }
         let async_op = first.header("azure-asyncoperation");
-        let location = first.header("location");
-        let is_lro =
-            matches!(first.status, 201 | 202) && (async_op.is_some() || location.is_some());
+        // Location means "poll me" only on 202 (on 201 it may just name the new resource).
+        let location = first.header("location").filter(|_| first.status == 202);
+        let provisioning = first
+            .json()
+            .pointer("/properties/provisioningState")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let unfinished = provisioning.as_deref().is_some_and(|s| !is_terminal(s));
+        let is_lro = async_op.is_some()
+            || location.is_some()
+            || (matches!(method.as_str(), "PUT" | "PATCH") && unfinished);
         if !request.wait || !is_lro {
             return Ok(ArmResponse {
                 status: first.status,
@@ -147,6 +155,8 @@ impl ArmClient {
                 request_id: first.request_id(),
             });
         }
+        // Without a status URL, the resource itself is polled until its provisioningState ends.
+        let async_op = async_op.or_else(|| location.is_none().then(|| url.clone()));
         let label = request.label.clone().unwrap_or_else(|| operation.clone());
         let done = self
             .follow(&first, async_op, location, &label, &operation, cx)
@@ -195,7 +205,7 @@ impl ArmClient {
     ) -> Result<Exchange, ArmError> {
         let started = Instant::now();
         let limit = self.config.operation_timeout.min(cx.remaining());
-        let mut wait = retry::server_delay(&first.headers).unwrap_or(self.config.poll_interval);
+        let mut wait = poll_delay(&first.headers, self.config.poll_interval);
         let mut state = "InProgress".to_owned();
         loop {
             if started.elapsed() + wait > limit {
@@ -249,18 +259,14 @@ impl ArmClient {
                             request_id: first.request_id(),
                         });
                     }
-                    _ => {
-                        wait =
-                            retry::server_delay(&poll.headers).unwrap_or(self.config.poll_interval)
-                    }
+                    _ => wait = poll_delay(&poll.headers, self.config.poll_interval),
                 }
             } else if let Some(url) = &location {
                 let poll = self.send("GET", url, None, None, operation, cx).await?;
                 match poll.status {
                     202 => {
                         (cx.progress)(format!("{label}… {elapsed} s"));
-                        wait =
-                            retry::server_delay(&poll.headers).unwrap_or(self.config.poll_interval);
+                        wait = poll_delay(&poll.headers, self.config.poll_interval);
                     }
                     200..=299 => return Ok(poll),
                     status => {
@@ -399,6 +405,19 @@ impl ArmClient {
             self.pause(retry_in, operation, cx).await?;
         }
     }
+}
+
+/// Whether a provisioning state or operation status is final.
+fn is_terminal(state: &str) -> bool {
+    matches!(state, "Succeeded" | "Failed" | "Canceled" | "Cancelled")
+}
+
+/// How long to wait before the next poll: the server's hint, or the default when it gives
+/// none (or `Retry-After: 0`, which would make a busy loop).
+fn poll_delay(headers: &HeaderMap, default: Duration) -> Duration {
+    retry::server_delay(headers)
+        .filter(|d| !d.is_zero())
+        .unwrap_or(default)
 }
 
 /// `managedClusters/c/agentPools/gpu` rather than the whole path, for messages.

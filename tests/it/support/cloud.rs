@@ -1,0 +1,90 @@
+//! A bot wired to a running cloud sandbox: `[azure]` points at the sandbox's token endpoint and
+//! Resource Manager, with short poll intervals and retry delays so tests stay fast.
+
+use std::time::Duration;
+
+use deckhand_sandbox::{Estate, Sandbox, SandboxOptions};
+
+use crate::TestBot;
+
+pub struct CloudBot {
+    pub sandbox: Sandbox,
+    pub estate: Estate,
+    pub bot: TestBot,
+}
+
+/// The `[azure]`, `[[kubernetes.clusters]]` and `[[registries]]` sections for a sandbox.
+pub fn cloud_config(sandbox: &Sandbox, estate: &Estate, extra: &str) -> String {
+    format!(
+        r#"
+[azure]
+subscription_id = "{sub}"
+authority_host = "{base}"
+arm_endpoint = "{base}"
+poll_interval = "50ms"
+operation_timeout = "15s"
+
+[azure.credential]
+kind = "client_secret"
+tenant_id = "{tenant}"
+client_id = "{client}"
+client_secret = "{secret}"
+
+[azure.retry]
+max_attempts = 4
+base_delay = "50ms"
+max_delay = "2s"
+try_timeout = "2s"
+
+[[kubernetes.clusters]]
+name = "{cluster}"
+aks = {{ resource_group = "{rg}", cluster = "{cluster}" }}
+
+[[registries]]
+name = "{registry}"
+url = "{registry_url}"
+auth = "acr"
+{extra}
+"#,
+        sub = sandbox.subscription_id(),
+        base = sandbox.base_url(),
+        tenant = sandbox.tenant_id(),
+        client = sandbox.client_id(),
+        secret = sandbox.client_secret(),
+        cluster = estate.cluster,
+        rg = estate.resource_group,
+        registry = estate.registry,
+        registry_url = sandbox.registry_url(&estate.registry),
+    )
+}
+
+impl CloudBot {
+    /// A seeded sandbox (long-running operations take `lro_delay`) and a bot on it.
+    pub async fn start(plugins: &[&str], lro_delay: Duration, extra: &str) -> CloudBot {
+        let sandbox = Sandbox::start(SandboxOptions {
+            lro_delay,
+            ..SandboxOptions::default()
+        })
+        .await
+        .expect("sandbox starts");
+        let estate = sandbox.seed_realistic_estate().await.expect("estate seeds");
+        sandbox.settle().await;
+        let config = cloud_config(&sandbox, &estate, extra);
+        let plugins = plugins.to_vec();
+        // App::start builds blocking clients; keep it off the async worker.
+        let bot = TestBot::with_config(&plugins, &config);
+        CloudBot {
+            sandbox,
+            estate,
+            bot,
+        }
+    }
+
+    /// `/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{cluster}`.
+    pub fn cluster_path(&self) -> String {
+        format!(
+            "/resourceGroups/{}/providers/Microsoft.ContainerService/managedClusters/{}",
+            self.estate.resource_group, self.estate.cluster
+        )
+    }
+}
