@@ -5,8 +5,8 @@
 
 mod alerts;
 mod audit;
-mod cloud_arm;
 mod cli;
+mod cloud_arm;
 mod confirm;
 mod discord;
 mod permissions;
