@@ -225,6 +225,8 @@ pub struct ContainerGroup {
     pub started: String,
     /// Group-level instance-view events (e.g. why provisioning failed).
     pub events: Vec<Value>,
+    /// Containers crash-loop (mirrors a virtual-node pod's state).
+    pub crashing: bool,
     /// Operation in progress.
     pub busy: Option<String>,
 }

@@ -29,7 +29,9 @@ pub fn render(g: &ContainerGroup) -> Value {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let current = if g.state == "Pending" {
+            let current = if g.crashing && running {
+                json!({"state": "Waiting", "startTime": g.started, "detailStatus": "CrashLoopBackOff: Back-off restarting failed container"})
+            } else if g.state == "Pending" {
                 json!({"state": "Waiting", "startTime": g.started, "detailStatus": "ContainerCreating"})
             } else if running {
                 json!({"state": "Running", "startTime": g.started, "detailStatus": ""})
@@ -256,6 +258,7 @@ fn group(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResult {
                 started: now(),
                 busy: Some("create".into()),
                 events: vec![],
+                crashing: false,
             };
             let out = render(&g);
             w.aci.insert(k.clone(), g);

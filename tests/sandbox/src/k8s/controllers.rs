@@ -1043,7 +1043,13 @@ fn virtual_node_groups(shared: &Shared, w: &mut World, id: &str, arm_key: &crate
             .trim_end_matches('-')
             .to_string();
         wanted.push(key(&mc, &gname));
-        if w.aci.contains_key(&key(&mc, &gname)) {
+        // The container group mirrors its pod: restarts and crash loops show in ACI too.
+        let cs = &p["status"]["containerStatuses"][0];
+        let restarts = cs["restartCount"].as_u64().unwrap_or(0) as u32;
+        let crashing = cs["state"]["waiting"]["reason"] == json!("CrashLoopBackOff");
+        if let Some(g) = w.aci.get_mut(&key(&mc, &gname)) {
+            g.restarts = restarts;
+            g.crashing = crashing;
             continue;
         }
         let containers: Vec<Value> = p["spec"]["containers"].as_array().into_iter().flatten().map(|ct| {
@@ -1076,10 +1082,11 @@ fn virtual_node_groups(shared: &Shared, w: &mut World, id: &str, arm_key: &crate
                 rg: mc.clone(),
                 body,
                 state: "Running".into(),
-                restarts: 0,
+                restarts,
                 started: now(),
                 busy: None,
                 events: vec![],
+                crashing,
             },
         );
     }

@@ -409,3 +409,30 @@ async fn gpu_quota_also_stops_the_cluster_autoscaler() {
     let pool = arm.call(Method::GET, "/resourceGroups/pangeo/providers/Microsoft.ContainerService/managedClusters/pangeoCluster/agentPools/gpu?api-version=2026-08-01", None).await;
     assert_eq!(pool.body["properties"]["count"], 0);
 }
+
+#[tokio::test]
+async fn crash_loop_on_the_virtual_node_shows_in_aci() {
+    let (sb, client) = seeded().await;
+    sb.inject(FaultSpec::always(FaultKind::CrashLoop {
+        pod_prefix: "vkcrash-".into(),
+        namespace: None,
+    }));
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({"metadata": {"name": "vkcrash"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "vkcrash"}},
+        "template": {"metadata": {"labels": {"app": "vkcrash"}}, "spec": {
+            "nodeSelector": {"type": "virtual-kubelet"}, "tolerations": [{"key": "virtual-kubelet.io/provider", "operator": "Exists"}],
+            "containers": [{"name": "w", "image": "simsvc:1"}]}}}})).unwrap();
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    let arm = Arm::new(&sb);
+    let groups = arm.call(Method::GET, "/resourceGroups/MC_pangeo_pangeoCluster_westeurope/providers/Microsoft.ContainerInstance/containerGroups?api-version=2025-09-01", None).await;
+    let g = &groups.body["value"][0];
+    let iv = &g["properties"]["containers"][0]["properties"]["instanceView"];
+    assert_eq!(iv["restartCount"], 4, "{g}");
+    assert_eq!(iv["currentState"]["state"], "Waiting");
+    assert!(
+        iv["currentState"]["detailStatus"]
+            .as_str()
+            .unwrap()
+            .starts_with("CrashLoopBackOff")
+    );
+}
