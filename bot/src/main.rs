@@ -139,6 +139,7 @@ fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode>
     config.state.path = scratch.path().join("check.db");
     let app = App::start(config)?;
     let mut problems: Vec<String> = app.load_errors.iter().map(ToString::to_string).collect();
+    problems.extend(deckhand::sched::check(&app));
     if let Some(alerts) = &app.config.alerts {
         problems.extend(deckhand::alerts::check(alerts));
     }

@@ -946,3 +946,67 @@ async fn two_replicas_run_each_firing_once_on_the_leader_and_fail_over() {
     );
     b.shutdown().await;
 }
+
+#[test]
+fn check_reports_bad_config_schedules_and_shell_runs_the_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let echo = deckhand_it::plugin_library("echo");
+    std::fs::copy(&echo, plugins.join(echo.file_name().unwrap())).unwrap();
+    std::fs::write(
+        dir.path().join("schedules.toml"),
+        "[[schedule]]\nname = \"good\"\ncron = \"0 0 20 * * *\"\nchannel = \"ops\"\ncommands = [\"/echo hi\"]\n\n[[schedule]]\nname = \"bad\"\ncron = \"0 0 20 * * *\"\ntz = \"Europe/Helsinky\"\nchannel = \"ops\"\ncommands = [\"/echo hi\"]\n",
+    )
+    .unwrap();
+    let config = dir.path().join("deckhand.toml");
+    std::fs::write(
+        &config,
+        deckhand_it::config_text(
+            &plugins,
+            &dir.path().join("state.db"),
+            &format!("{EXTRA}file = \"schedules.toml\"\n"),
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(deckhand_it::deckhand_binary())
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("DECKHAND_IT_TOKEN", "x")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&["check"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "schedule bad: unknown time zone \"Europe/Helsinky\" (did you mean Europe/Helsinki?)"
+        ),
+        "{stderr}"
+    );
+    let out = run(&["shell"], "/schedule list\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: schedule bad: unknown time zone"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with("good — \"0 0 20 * * *\" UTC — next: ") && stdout.contains("(config)"),
+        "{stdout}"
+    );
+}

@@ -286,43 +286,9 @@ impl Inner {
     /// Writes the config-declared schedules, dropping those no longer declared. Returns the
     /// entries that were refused, each with its reason.
     fn load_config(&self, config: &crate::config::Config) -> Result<Vec<String>, SchedError> {
-        let section = &config.schedules;
-        let mut defs = section.schedule.clone();
-        let mut errors = Vec::new();
-        if let Some(file) = &section.file {
-            match config::load_file(&config.resolve(file)) {
-                Ok(more) => defs.extend(more),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        let owner = deckhand_plugin_abi::proto::Caller {
-            user_id: section.owner.user_id.clone(),
-            display_name: section.owner.display_name.clone(),
-            roles: section.owner.roles.clone(),
-        };
+        let checked = checked_config(&self.router, config);
         let now = self.now();
-        let mut keep = Vec::new();
-        for def in defs {
-            keep.push(def.name.clone());
-            let checked = commands::validate(
-                &self.router,
-                &owner,
-                &def.name,
-                &def.cron,
-                &def.tz,
-                &def.commands,
-            )
-            .and_then(|_| {
-                if def.channel.trim().is_empty() {
-                    Err("its channel is empty".to_owned())
-                } else {
-                    Ok(())
-                }
-            });
-            if let Err(reason) = checked {
-                errors.push(format!("schedule {}: {reason}", def.name));
-                continue;
-            }
+        for def in &checked.valid {
             self.store.upsert_config(&ScheduleRow {
                 name: def.name.clone(),
                 cron: def.cron.clone(),
@@ -330,7 +296,7 @@ impl Inner {
                 commands: def.commands.clone(),
                 channel: def.channel.clone(),
                 warn_secs: def.warn.map_or(0, |d| d.as_secs() as i64),
-                owner: owner.clone(),
+                owner: checked.owner.clone(),
                 source: Source::Config,
                 created_at: now,
                 anchor: now,
@@ -342,6 +308,8 @@ impl Inner {
                 warned_for: None,
             })?;
         }
+        let keep = checked.names;
+        let errors = checked.errors;
         for gone in self.store.prune_config(&keep)? {
             tracing::info!(schedule = %gone, "config schedule removed from config: deleted");
         }
@@ -748,6 +716,66 @@ impl Inner {
             tracing::warn!(channel, error = %e, "cannot post a schedule message");
         }
     }
+}
+
+struct CheckedConfig {
+    owner: deckhand_plugin_abi::proto::Caller,
+    valid: Vec<config::ScheduleDef>,
+    /// Every declared name, valid or not (an invalid entry keeps its stored state).
+    names: Vec<String>,
+    errors: Vec<String>,
+}
+
+/// Reads and validates the config-declared schedules against the loaded commands and the
+/// owner's permissions.
+fn checked_config(router: &Router, config: &crate::config::Config) -> CheckedConfig {
+    let section = &config.schedules;
+    let mut defs = section.schedule.clone();
+    let mut errors = Vec::new();
+    if let Some(file) = &section.file {
+        match config::load_file(&config.resolve(file)) {
+            Ok(more) => defs.extend(more),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let owner = deckhand_plugin_abi::proto::Caller {
+        user_id: section.owner.user_id.clone(),
+        display_name: section.owner.display_name.clone(),
+        roles: section.owner.roles.clone(),
+    };
+    let mut valid = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for def in defs {
+        if names.contains(&def.name) {
+            errors.push(format!("schedule {}: declared twice", def.name));
+            continue;
+        }
+        names.push(def.name.clone());
+        let checked =
+            commands::validate(router, &owner, &def.name, &def.cron, &def.tz, &def.commands)
+                .and_then(|_| {
+                    if def.channel.trim().is_empty() {
+                        Err("its channel is empty".to_owned())
+                    } else {
+                        Ok(())
+                    }
+                });
+        match checked {
+            Ok(()) => valid.push(def),
+            Err(reason) => errors.push(format!("schedule {}: {reason}", def.name)),
+        }
+    }
+    CheckedConfig {
+        owner,
+        valid,
+        names,
+        errors,
+    }
+}
+
+/// Problems with the config-declared schedules, for `deckhand check`: nothing is written.
+pub fn check(app: &App) -> Vec<String> {
+    checked_config(&app.router, &app.config).errors
 }
 
 /// When a firing actually runs: its due instant, or where a snooze moved it.
