@@ -26,7 +26,7 @@ pub async fn run(shared: Arc<Shared>) {
         if shared.opts.cluster_autoscaler {
             pass(&shared, &mut empty_since);
         }
-        super::controllers::complete_job_pods(&shared);
+        super::kubelet::complete_job_pods(&shared);
         // The kubelet retries (image pulls) and controllers resync on every tick.
         super::reconcile_all(&shared);
     }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod autoscaler;
 pub mod controllers;
+pub mod kubelet;
 pub mod nodes;
 pub mod patch;
 pub mod resources;
