@@ -756,6 +756,7 @@ kubeconfig = "kubeconfig.yaml"
             .unwrap();
         kube::Client::try_from(cfg).unwrap()
     };
+    let kube_client = client.clone();
     let deployments: Api<Deployment> = Api::namespaced(client, "default");
     let deployment = |name: &str, resources: Value| -> Deployment {
         serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"replicas": 1,
@@ -838,6 +839,46 @@ kubeconfig = "kubeconfig.yaml"
         resolved.text.contains("CrashLoopBackOff"),
         "{}",
         resolved.text
+    );
+
+    // Node problems arrive as Events posted by the node controller and AKS's node problem
+    // detector (Spot evictions are `PreemptScheduled`); post them the way those do.
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(kube_client.clone(), "default");
+    for (reason, message) in [
+        (
+            "NodeNotReady",
+            "Node aks-workers-0 status is now: NodeNotReady",
+        ),
+        (
+            "PreemptScheduled",
+            "Spot VM eviction scheduled: Preempt at 2026-01-01T00:00:30Z",
+        ),
+    ] {
+        let event: k8s_openapi::api::core::v1::Event = serde_json::from_value(json!({
+            "metadata": {"name": format!("aks-workers-0.{}", reason.to_lowercase()), "namespace": "default"},
+            "involvedObject": {"kind": "Node", "name": "aks-workers-0", "apiVersion": "v1"},
+            "reason": reason, "message": message, "type": "Warning",
+            "source": {"component": "node-controller"},
+            "firstTimestamp": chrono::Utc::now().to_rfc3339(),
+            "lastTimestamp": chrono::Utc::now().to_rfc3339()
+        }))
+        .unwrap();
+        events.create(&pp, &event).await.unwrap();
+    }
+    let not_ready = wait_for(&outbox, "NodeNotReady", |m| m.text.contains("NodeNotReady")).await;
+    assert_eq!(not_ready.channel, "platform");
+    assert!(
+        not_ready.text.contains("FIRING critical"),
+        "{}",
+        not_ready.text
+    );
+    let spot = wait_for(&outbox, "SpotEviction", |m| m.text.contains("SpotEviction")).await;
+    assert!(
+        spot.text
+            .contains("Spot node aks-workers-0 is being evicted"),
+        "{}",
+        spot.text
     );
 }
 
