@@ -30,18 +30,19 @@ struct Fixture {
 
 impl Fixture {
     async fn start(builder: DoubleBuilder, extra: &str) -> Fixture {
-        Fixture::on(builder.start().await, extra, "", false).await
+        let double = builder.start().await;
+        let guild = guild_scoped(&double);
+        Fixture::on(double, extra, &guild, false).await
     }
 
     /// The bot with the echo plugin on `double`. `extra` is appended to the config,
-    /// `discord_extra` to its `[discord]` section. `tls`: serenity's real `https://discord.com`
+    /// `discord_extra` to its `[discord]` section (commands are global unless it names a guild). `tls`: serenity's real `https://discord.com`
     /// URLs resolved to the double, ratelimiter on (mode b); otherwise the base-URL proxy with
     /// the ratelimiter off (mode a).
     async fn on(double: DiscordDouble, extra: &str, discord_extra: &str, tls: bool) -> Fixture {
         let config = format!(
-            "{extra}\n[discord]\ntoken = \"${{DECKHAND_IT_TOKEN}}\"\nguild_id = {guild}\n\
+            "{extra}\n[discord]\ntoken = \"${{DECKHAND_IT_TOKEN}}\"\n\
              progress_interval = \"1s\"\nresync_interval = \"200ms\"\n{discord_extra}\n[discord.roles]\n\"{ADMIN_ROLE}\" = \"admin\"\n",
-            guild = double.guild_id()
         );
         let bot = TestBot::with_config(&["echo"], &config);
         let transport = if tls {
@@ -110,6 +111,10 @@ impl Drop for Fixture {
     }
 }
 
+fn guild_scoped(double: &DiscordDouble) -> String {
+    format!("guild_id = {}", double.guild_id())
+}
+
 fn custom_id(body: &Value) -> Option<String> {
     let data = body.get("data").unwrap_or(body);
     data["components"][0]["components"][0]["custom_id"]
@@ -141,7 +146,8 @@ async fn registration_matches_the_manifests_and_follows_reloads() {
         .unwrap();
     assert!(stale.status().is_success());
     assert_eq!(double.commands(Some(double.guild_id())).len(), 1);
-    let fx = Fixture::on(double, "", "", false).await;
+    let guild = guild_scoped(&double);
+    let fx = Fixture::on(double, "", &guild, false).await;
     let (guild, body) = fx.double.registrations().remove(0);
     assert_eq!(guild, Some(fx.double.guild_id()), "guild-scoped");
     let commands = body.as_array().unwrap();
@@ -593,7 +599,9 @@ async fn autocomplete_is_answered_by_the_plugin_within_limits() {
 
 #[tokio::test]
 async fn retry_after_is_honoured_with_the_ratelimiter_on() {
-    let fx = Fixture::on(DiscordDouble::start().await, "", "", true).await;
+    let double = DiscordDouble::start().await;
+    let guild = guild_scoped(&double);
+    let fx = Fixture::on(double, "", &guild, true).await;
     let wait = Duration::from_millis(1000);
     fx.double
         .script_rate_limit(RateLimit::on("POST", "/callback").retry_after(wait));
@@ -684,7 +692,8 @@ async fn past_the_token_lifetime_the_result_goes_to_the_channel() {
         .start()
         .await;
     // The bot is told the same (shortened) lifetime.
-    let fx = Fixture::on(double, "", "token_lifetime = \"1500ms\"", false).await;
+    let discord = format!("{}\ntoken_lifetime = \"1500ms\"", guild_scoped(&double));
+    let fx = Fixture::on(double, "", &discord, false).await;
     let sent = fx
         .double
         .send_interaction(
@@ -993,7 +1002,8 @@ async fn a_first_answer_refused_as_too_late_goes_to_the_channel() {
         .response_deadline(Duration::from_millis(200))
         .start()
         .await;
-    let fx = Fixture::on(double, "", "", false).await;
+    let guild = guild_scoped(&double);
+    let fx = Fixture::on(double, "", &guild, false).await;
     let sent = fx
         .double
         .send_interaction(
@@ -1019,4 +1029,21 @@ async fn a_first_answer_refused_as_too_late_goes_to_the_channel() {
             .unwrap()
             .starts_with(&format!("<@{}> /slow", example_user_id()))
     );
+}
+
+#[tokio::test]
+async fn without_a_guild_commands_are_registered_globally() {
+    let fx = Fixture::on(DiscordDouble::start().await, "", "", false).await;
+    let (guild, body) = fx.double.registrations().remove(0);
+    assert_eq!(guild, None);
+    assert!(body.to_string().contains("\"echo\""));
+    assert!(fx.double.commands(Some(fx.double.guild_id())).is_empty());
+    // Interactions work the same (the double finds the global command's id).
+    let sent = fx
+        .double
+        .send_interaction(
+            InteractionBuilder::slash("echo").option(CommandOption::string("text", "global")),
+        )
+        .await;
+    assert_eq!(fx.callback(&sent).await.content(), Some("global"));
 }
