@@ -281,7 +281,7 @@ impl Area {
             "k8s" => Area::Kube,
             "acr" => Area::Registry,
             "_sandbox" => Area::Control,
-            _ if ctx.seg_lc(1) == "oauth2" => Area::Token,
+            _ if ctx.seg_lc(1) == "oauth2" || ctx.seg_lc(1) == "v2.0" => Area::Token,
             _ => Area::Other,
         }
     }

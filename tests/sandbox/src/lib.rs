@@ -6,14 +6,18 @@
 //! registry calls) runs unchanged against it:
 //!
 //! * an **Entra ID token endpoint** at `/{tenant}/oauth2/v2.0/token` (client secret and federated
-//!   client assertion), with expiring tokens;
+//!   client assertion; also v1 and the OpenID configuration), with expiring tokens;
 //! * **Azure Resource Manager** at `/subscriptions/...`: resource groups, AKS managed clusters and
-//!   agent pools, ACR registries (with import, task runs and the OCI data plane under
-//!   `/acr/{registry}/`), ACI container groups, with Azure's long-running-operation protocol;
+//!   agent pools, ACR registries (with webhooks, import, task runs and the OCI data plane under
+//!   `/acr/{registry}/`), ACI container groups and role assignments, with Azure's
+//!   long-running-operation protocol, eTags, validation errors and conflicts;
 //! * a **Kubernetes API per AKS cluster** at `/k8s/{cluster-id}/` (the kubeconfig returned by
 //!   `listClusterUserCredential` points there), with nodes that follow the agent pools, a minimal
-//!   scheduler and deployment controller, and watches;
+//!   scheduler, workload controllers, a kubelet that checks image pulls, a cluster autoscaler,
+//!   virtual-node pods as ACI container groups, and watches;
 //! * a **control API** at `/_sandbox/` to inject faults (also available as Rust methods).
+//!
+//! `README.md` beside this crate lists precisely what is modelled and what is not.
 //!
 //! Its fidelity comes from the real request/response examples in `shared/azure-examples` and from
 //! Kubernetes' documented API behaviour. It is a test double: it must never be started by the bot

@@ -94,9 +94,34 @@ fn aad_error(status: u16, error: &str, code: u32, text: &str) -> Reply {
     )
 }
 
+/// `/{tenant}/v2.0/.well-known/openid-configuration` (what MSAL-style clients discover first).
+fn openid_configuration(shared: &Shared, tenant: &str) -> Reply {
+    let b = &shared.base;
+    Reply::json(
+        200,
+        json!({
+            "issuer": format!("{b}/{tenant}/v2.0"),
+            "token_endpoint": format!("{b}/{tenant}/oauth2/v2.0/token"),
+            "authorization_endpoint": format!("{b}/{tenant}/oauth2/v2.0/authorize"),
+            "jwks_uri": format!("{b}/{tenant}/discovery/v2.0/keys"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "tenant_region_scope": "EU",
+        }),
+    )
+}
+
 /// Serves the token endpoint.
 pub fn handle(shared: &Shared, ctx: &Ctx) -> Reply {
     // /{tenant}/oauth2/v2.0/token (v1 `/oauth2/token` is not modelled)
+    if ctx.seg_lc(1) == "v2.0"
+        && ctx.seg_lc(2) == ".well-known"
+        && ctx.seg_lc(3) == "openid-configuration"
+    {
+        return openid_configuration(shared, &ctx.segs[0]);
+    }
     let v1 = ctx.segs.len() == 3 && ctx.seg_lc(2) == "token";
     if !v1 && (ctx.segs.len() != 4 || ctx.seg_lc(2) != "v2.0" || ctx.seg_lc(3) != "token") {
         return aad_error(

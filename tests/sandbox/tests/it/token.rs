@@ -267,3 +267,22 @@ async fn expire_issued_tokens_makes_arm_answer_expired() {
         "new tokens work"
     );
 }
+
+#[tokio::test]
+async fn openid_configuration_points_at_the_token_endpoint() {
+    let sb = sandbox().await;
+    let url = format!(
+        "{}/{}/v2.0/.well-known/openid-configuration",
+        sb.authority_host(),
+        sb.tenant_id()
+    );
+    let b: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        b["token_endpoint"],
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            sb.authority_host(),
+            sb.tenant_id()
+        )
+    );
+}
