@@ -3,6 +3,7 @@
 
 pub mod aci;
 pub mod acr;
+pub mod agent_pools;
 pub mod aks;
 pub mod authorization;
 pub mod lro;
