@@ -1,5 +1,6 @@
-//! `Microsoft.ContainerService/managedClusters` and `agentPools`: CRUD, start/stop, credentials,
-//! upgrade profile, the `aciConnectorLinux` addon, with AKS's validation errors and LROs.
+//! `Microsoft.ContainerService/managedClusters`: CRUD, start/stop, abort, credentials, upgrade
+//! profile, the `aciConnectorLinux` addon, eTags, with AKS's validation errors and LROs. Agent
+//! pools are in `agent_pools.rs`.
 
 use std::sync::Arc;
 
