@@ -7,6 +7,7 @@ mod alerts;
 mod audit;
 mod cli;
 mod cloud_arm;
+mod cloud_kube;
 mod confirm;
 mod discord;
 mod permissions;

@@ -5,6 +5,7 @@
 pub mod arm;
 pub mod config;
 pub mod credential;
+pub mod kube;
 pub mod resource;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::config::Config;
 /// The cloud clients the host offers, built from config (absent parts are not configured).
 pub struct Cloud {
     pub arm: Option<Arc<arm::ArmClient>>,
+    pub kube: kube::Clusters,
 }
 
 impl Cloud {
@@ -22,6 +24,7 @@ impl Cloud {
             Some(azure) => Some(Arc::new(arm::ArmClient::new(azure)?)),
             None => None,
         };
-        Ok(Cloud { arm })
+        let kube = kube::Clusters::new(config.kubernetes.clusters.clone(), arm.clone());
+        Ok(Cloud { arm, kube })
     }
 }

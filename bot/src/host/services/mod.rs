@@ -521,10 +521,16 @@ impl PluginServices {
                     .map_err(HostError::from)?;
                 Ok(serde_json::to_value(response).expect("responses serialize"))
             }
-            Service::Kube { .. } => Err(error(
-                "unavailable",
-                "the Kubernetes service is not available yet",
-            )),
+            Service::Kube { request } => {
+                let body = services
+                    .runtime
+                    .block_on(services.cloud.kube.request(request))
+                    .map_err(HostError::from)?;
+                Ok(
+                    serde_json::to_value(deckhand_plugin_abi::proto::KubeResponse { body })
+                        .expect("responses serialize"),
+                )
+            }
             Service::Registry { .. } => Err(error(
                 "unavailable",
                 "the registry service is not available yet",

@@ -1,0 +1,369 @@
+//! Kubernetes for plugins: one client per configured cluster — from an AKS cluster's
+//! `listClusterUserCredential`, a kubeconfig file/context, or the in-cluster service account —
+//! cached, and rebuilt when the API server stops accepting its credentials. Requests use kube's
+//! dynamic API, so plugins can address any kind; writes use one field manager, `deckhand`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use deckhand_plugin_abi::proto::{ArmRequest, HostError, KubeRequest};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::arm::{ArmClient, CallContext};
+use super::config::{ClusterConfig, ClusterSource};
+
+/// The field manager of every server-side apply Deckhand makes.
+pub const FIELD_MANAGER: &str = "deckhand";
+
+/// api-version used for `listClusterUserCredential`.
+const AKS_API_VERSION: &str = "2026-08-01";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error(
+        "no cluster named {name} is configured (configured: {known}); add it under [[kubernetes.clusters]]"
+    )]
+    UnknownCluster { name: String, known: String },
+    #[error("cluster {cluster}: {message}")]
+    Credentials { cluster: String, message: String },
+    /// `what` is e.g. `get ConfigMap default/studioml-env`.
+    #[error("cluster {cluster}: {what}: {reason}: {message} (HTTP {status})")]
+    Api {
+        cluster: String,
+        what: String,
+        status: u16,
+        reason: String,
+        message: String,
+    },
+    #[error("cluster {cluster}: {message}")]
+    Request { cluster: String, message: String },
+    #[error("bad Kubernetes request: {0}")]
+    BadRequest(String),
+}
+
+impl From<KubeError> for HostError {
+    fn from(error: KubeError) -> HostError {
+        let message = error.to_string();
+        match error {
+            KubeError::Api { status, reason, .. } => HostError {
+                code: if status == 404 {
+                    "not_found".into()
+                } else {
+                    "kube".into()
+                },
+                message,
+                upstream_code: Some(reason),
+                request_id: None,
+                status: Some(status),
+            },
+            KubeError::UnknownCluster { .. } | KubeError::BadRequest(_) => {
+                HostError::new("bad_request", message)
+            }
+            KubeError::Credentials { .. } => HostError::new("auth", message),
+            KubeError::Request { .. } => HostError::new("unavailable", message),
+        }
+    }
+}
+
+pub struct Clusters {
+    configs: Vec<ClusterConfig>,
+    arm: Option<Arc<ArmClient>>,
+    clients: Mutex<HashMap<String, kube::Client>>,
+}
+
+impl Clusters {
+    pub fn new(configs: Vec<ClusterConfig>, arm: Option<Arc<ArmClient>>) -> Clusters {
+        Clusters {
+            configs,
+            arm,
+            clients: Mutex::default(),
+        }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.configs.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// A client for the named cluster, built on first use and cached.
+    pub async fn client(&self, name: &str) -> Result<kube::Client, KubeError> {
+        if let Some(client) = self.clients.lock().await.get(name) {
+            return Ok(client.clone());
+        }
+        let client = self.build(name).await?;
+        self.clients
+            .lock()
+            .await
+            .insert(name.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// Forgets a cached client (its credentials were refused).
+    pub async fn forget(&self, name: &str) {
+        self.clients.lock().await.remove(name);
+    }
+
+    async fn build(&self, name: &str) -> Result<kube::Client, KubeError> {
+        let config = self
+            .configs
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| KubeError::UnknownCluster {
+                name: name.to_owned(),
+                known: if self.configs.is_empty() {
+                    "none".into()
+                } else {
+                    self.names().join(", ")
+                },
+            })?;
+        let credentials = |message: String| KubeError::Credentials {
+            cluster: name.to_owned(),
+            message,
+        };
+        let source = config.source().map_err(credentials)?;
+        let client_config = match source {
+            ClusterSource::Aks(aks) => {
+                let kubeconfig = self
+                    .aks_kubeconfig(&aks.resource_group, &aks.cluster)
+                    .await
+                    .map_err(credentials)?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| credentials(format!("the AKS kubeconfig is unusable: {e}")))?
+            }
+            ClusterSource::Kubeconfig { path, context } => {
+                let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
+                    credentials(format!("cannot read kubeconfig {}: {e}", path.display()))
+                })?;
+                let options = KubeConfigOptions {
+                    context: context.map(str::to_owned),
+                    ..Default::default()
+                };
+                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|e| credentials(format!("kubeconfig {}: {e}", path.display())))?
+            }
+            ClusterSource::InCluster => kube::Config::incluster()
+                .map_err(|e| credentials(format!("in-cluster config: {e}")))?,
+        };
+        kube::Client::try_from(client_config)
+            .map_err(|e| credentials(format!("cannot build a client: {e}")))
+    }
+
+    /// `listClusterUserCredential` → the first kubeconfig it returns.
+    async fn aks_kubeconfig(
+        &self,
+        resource_group: &str,
+        cluster: &str,
+    ) -> Result<Kubeconfig, String> {
+        let arm = self
+            .arm
+            .as_ref()
+            .ok_or("AKS clusters need an [azure] section for their credentials")?;
+        let never = || false;
+        let ignore = |_: String| {};
+        let cx = CallContext {
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(60),
+            progress: &ignore,
+            cancelled: &never,
+        };
+        let request = ArmRequest {
+            method: "POST".into(),
+            path: format!(
+                "/resourceGroups/{resource_group}/providers/Microsoft.ContainerService/managedClusters/{cluster}/listClusterUserCredential"
+            ),
+            api_version: AKS_API_VERSION.into(),
+            body: None,
+            wait: true,
+            label: None,
+        };
+        let response = arm.call(&request, &cx).await.map_err(|e| e.to_string())?;
+        let encoded = response
+            .body
+            .pointer("/kubeconfigs/0/value")
+            .and_then(Value::as_str)
+            .ok_or("listClusterUserCredential returned no kubeconfig")?;
+        let yaml = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| format!("kubeconfig is not base64: {e}"))?;
+        Kubeconfig::from_yaml(&String::from_utf8_lossy(&yaml))
+            .map_err(|e| format!("kubeconfig is not valid: {e}"))
+    }
+
+    /// Runs one plugin request; a 401 rebuilds the client once (expired credentials).
+    pub async fn request(&self, request: &KubeRequest) -> Result<Value, KubeError> {
+        let client = self.client(&request.cluster).await?;
+        match execute(client, request).await {
+            Err(KubeError::Api { status: 401, .. }) => {
+                self.forget(&request.cluster).await;
+                let client = self.client(&request.cluster).await?;
+                execute(client, request).await
+            }
+            other => other,
+        }
+    }
+}
+
+fn api_resource(request: &KubeRequest) -> ApiResource {
+    let (group, version) = request
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", request.api_version.as_str()));
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(group, version, &request.kind),
+        &super::resource::plural(&request.kind),
+    )
+}
+
+async fn execute(client: kube::Client, request: &KubeRequest) -> Result<Value, KubeError> {
+    let resource = api_resource(request);
+    let api: Api<DynamicObject> = match &request.namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let name = || {
+        request
+            .name
+            .clone()
+            .ok_or_else(|| KubeError::BadRequest(format!("{} needs a name", request.verb)))
+    };
+    let body = || {
+        request
+            .body
+            .clone()
+            .ok_or_else(|| KubeError::BadRequest(format!("{} needs a body", request.verb)))
+    };
+    let object = |value: Value| -> Result<DynamicObject, KubeError> {
+        serde_json::from_value(value)
+            .map_err(|e| KubeError::BadRequest(format!("body is not a Kubernetes object: {e}")))
+    };
+    let fail = |e: kube::Error| describe(e, request);
+    let to_value = |o: DynamicObject| serde_json::to_value(o).expect("objects serialize");
+    let post = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    match request.verb.as_str() {
+        "get" => match &request.subresource {
+            Some(sub) => api
+                .get_subresource(sub, &name()?)
+                .await
+                .map(to_value)
+                .map_err(fail),
+            None => api.get(&name()?).await.map(to_value).map_err(fail),
+        },
+        "list" => {
+            let mut params = ListParams::default();
+            if let Some(selector) = &request.label_selector {
+                params = params.labels(selector);
+            }
+            if let Some(selector) = &request.field_selector {
+                params = params.fields(selector);
+            }
+            let list = api.list(&params).await.map_err(fail)?;
+            Ok(serde_json::json!({
+                "items": list.items.into_iter().map(to_value).collect::<Vec<_>>(),
+                "resourceVersion": list.metadata.resource_version,
+            }))
+        }
+        "create" => api
+            .create(&post, &object(body()?)?)
+            .await
+            .map(to_value)
+            .map_err(fail),
+        "replace" => match &request.subresource {
+            Some(sub) => api
+                .replace_subresource(sub, &name()?, &post, &body()?)
+                .await
+                .map(to_value)
+                .map_err(fail),
+            None => api
+                .replace(&name()?, &post, &object(body()?)?)
+                .await
+                .map(to_value)
+                .map_err(fail),
+        },
+        "patch" => {
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            };
+            let patch = Patch::Merge(body()?);
+            match &request.subresource {
+                Some(sub) => api
+                    .patch_subresource(sub, &name()?, &params, &patch)
+                    .await
+                    .map(to_value)
+                    .map_err(fail),
+                None => api
+                    .patch(&name()?, &params, &patch)
+                    .await
+                    .map(to_value)
+                    .map_err(fail),
+            }
+        }
+        "apply" => {
+            let mut params = PatchParams::apply(FIELD_MANAGER);
+            if request.force {
+                params = params.force();
+            }
+            api.patch(&name()?, &params, &Patch::Apply(body()?))
+                .await
+                .map(to_value)
+                .map_err(fail)
+        }
+        "delete" => {
+            let deleted = api
+                .delete(&name()?, &DeleteParams::default())
+                .await
+                .map_err(fail)?;
+            Ok(deleted.either(to_value, |status| {
+                serde_json::to_value(status).expect("status serializes")
+            }))
+        }
+        "logs" => {
+            let namespace = request.namespace.as_deref().unwrap_or("default");
+            let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, namespace);
+            let params = LogParams {
+                container: request.container.clone(),
+                tail_lines: request.tail_lines,
+                ..Default::default()
+            };
+            pods.logs(&name()?, &params)
+                .await
+                .map(Value::String)
+                .map_err(fail)
+        }
+        other => Err(KubeError::BadRequest(format!(
+            "unknown verb {other:?}; use get, list, create, replace, patch, apply, delete or logs"
+        ))),
+    }
+}
+
+fn describe(error: kube::Error, request: &KubeRequest) -> KubeError {
+    let target = match (&request.namespace, &request.name) {
+        (Some(ns), Some(name)) => format!("{ns}/{name}"),
+        (None, Some(name)) => name.clone(),
+        (Some(ns), None) => format!("in {ns}"),
+        (None, None) => "(all)".into(),
+    };
+    match error {
+        kube::Error::Api(response) => KubeError::Api {
+            cluster: request.cluster.clone(),
+            what: format!("{} {} {target}", request.verb, request.kind),
+            status: response.code,
+            reason: response.reason.clone(),
+            message: response.message.clone(),
+        },
+        other => KubeError::Request {
+            cluster: request.cluster.clone(),
+            message: other.to_string(),
+        },
+    }
+}
