@@ -1010,3 +1010,83 @@ fn check_reports_bad_config_schedules_and_shell_runs_the_good_ones() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn summary_counts_node_hours_from_recorded_pool_commands_per_channel() {
+    // The aks plugin does not exist yet, so the scale commands' results are written the way
+    // the engine records them (claim, one row per command), then summarised through chat.
+    let mut rig = Rig::new("", "2026-11-23T06:00:00Z");
+    rig.say("/schedule add off --cron '0 0 20 * * *' --channel gpu-ops -- /echo off")
+        .await;
+    rig.say("/schedule add on --cron '0 0 7 * * Mon-Fri' --channel gpu-ops -- /echo on")
+        .await;
+    rig.say("/schedule add elsewhere --cron '0 0 20 * * *' --channel other -- /echo off")
+        .await;
+    let store = Store::open(rig.app().db.clone()).unwrap();
+    let record = |schedule: &str, at: &str, commands: &[(&str, &str)]| {
+        let at = utc(at);
+        let run = store
+            .claim(schedule, deckhand::sched::store::RunKind::Cron, at, at)
+            .unwrap()
+            .unwrap();
+        for (i, (command, outcome)) in commands.iter().enumerate() {
+            store
+                .record_command(run, i, command, outcome, "", at)
+                .unwrap();
+        }
+        store.complete(run, at, "ok", "").unwrap();
+    };
+    let on = [
+        ("/aks scale --pool gpu --count 1", "ok"),
+        ("/aks scale --pool workers --count 2", "ok"),
+    ];
+    let off = [
+        ("/aks scale --pool gpu --count 0", "ok"),
+        ("/aks scale --pool workers --count 0", "ok"),
+    ];
+    record("on", "2026-11-23T07:00:00Z", &on);
+    record("off", "2026-11-23T20:00:00Z", &off);
+    record("on", "2026-11-24T07:00:00Z", &on);
+    // The System pool refused: not a saving.
+    record(
+        "off",
+        "2026-11-24T20:00:00Z",
+        &[
+            ("/aks scale --pool gpu --count 0", "ok"),
+            ("/aks scale --pool system --count 0", "failed"),
+        ],
+    );
+    record(
+        "elsewhere",
+        "2026-11-24T20:00:00Z",
+        &[("/aks scale --pool cpu --count 0", "ok")],
+    );
+    rig.clock.set(utc("2026-11-25T07:00:00Z"));
+    let summary = rig.say("/schedule summary --channel gpu-ops").await;
+    assert_eq!(
+        summary,
+        "Scale-to-zero schedules in gpu-ops, last 7 days: 44.0 node-hours avoided (22.0 of them GPU).\n  gpu: 22.0 h at zero, 22.0 node-hours\n  workers: 11.0 h at zero, 22.0 node-hours"
+    );
+    let other = rig.say("/schedule summary --channel other").await;
+    assert!(
+        other.contains("cpu: 11.0 h at zero, 0.0 node-hours (+11.0 h at zero of unknown size"),
+        "{other}"
+    );
+    // Scheduled weekly, it is posted to the schedule's channel.
+    rig.say("/schedule add weekly --cron '0 0 9 * * Mon' --channel gpu-ops -- /schedule summary")
+        .await;
+    rig.new_messages();
+    let posted = rig.at("2026-11-30T09:00:00Z").await;
+    let weekly: Vec<&OutboundMessage> = posted
+        .iter()
+        .filter(|m| m.text.starts_with("Schedule weekly"))
+        .collect();
+    assert_eq!(weekly.len(), 1, "{posted:?}");
+    assert!(
+        weekly[0]
+            .text
+            .contains("✓ Scale-to-zero schedules in gpu-ops, last 7 days"),
+        "{}",
+        weekly[0].text
+    );
+}

@@ -88,6 +88,21 @@ pub fn spec() -> CommandSpec {
                 )),
         )
         .subcommand(
+            CommandSpec::new(
+                "summary",
+                "Node-hours avoided by scale-to-zero schedules (schedule it weekly to post it)",
+            )
+            .option(
+                OptionSpec::new("days", OptionKind::Integer, "How many days back")
+                    .default_value(serde_json::json!(7)),
+            )
+            .option(OptionSpec::new(
+                "channel",
+                OptionKind::String,
+                "Schedules reporting to this channel (default: this channel; `all` for every one)",
+            )),
+        )
+        .subcommand(
             CommandSpec::new("snooze", "Move the next run later")
                 .option(name_option())
                 .option(
@@ -195,6 +210,26 @@ impl BuiltinGroup for ScheduleCommands {
             }
             if sub == "list" {
                 return self.list();
+            }
+            if sub == "summary" {
+                let days = parsed
+                    .options
+                    .get("days")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(7);
+                if !(1..=366).contains(&days) {
+                    return Err(builtin(format!("--days takes 1 to 366, not {days}")));
+                }
+                let channel = str_opt("channel").unwrap_or_else(|| invocation.channel.clone());
+                let channel = (channel != "all").then_some(channel);
+                let now = inner.now();
+                let results = inner.store.command_results(now).map_err(builtin)?;
+                return Ok(Response::ok(super::summary::render(
+                    &results,
+                    channel.as_deref(),
+                    days,
+                    now,
+                )));
             }
             let row = inner.store.get(&name).map_err(builtin)?.ok_or_else(|| {
                 let names = inner.store.names().unwrap_or_default();

@@ -39,6 +39,7 @@ pub mod commands;
 pub mod config;
 pub mod leader;
 pub mod store;
+pub mod summary;
 pub mod timing;
 
 use std::collections::HashMap;
@@ -687,6 +688,17 @@ impl Inner {
                     (format!("{head}\n… {}", response.text), actions)
                 }
             };
+            let outcome = match response.kind {
+                ResponseKind::Ok => "ok",
+                ResponseKind::Error => "failed",
+                ResponseKind::Pending => "pending",
+            };
+            if let Err(e) =
+                self.store
+                    .record_command(run, i, command, outcome, &response.text, self.now())
+            {
+                tracing::error!(schedule = %row.name, error = %e, "cannot record a command result");
+            }
             self.post(&row.channel, text, actions).await;
         }
         let outcome = if failed == 0 && pending == 0 {

@@ -46,7 +46,28 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (schedule, kind, due_at)
     );
     CREATE INDEX schedule_runs_open ON schedule_runs(completed_at) WHERE completed_at IS NULL;",
+    // 2: each command of a run, with its outcome (for the node-hours summary and `show`).
+    "CREATE TABLE schedule_run_commands (
+        run_id INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        command TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        reply TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE INDEX schedule_run_commands_at ON schedule_run_commands(at);",
 ];
+
+/// One command of a run, as it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandResult {
+    pub schedule: String,
+    pub channel: Option<String>,
+    pub command: String,
+    pub outcome: String,
+    pub at: DateTime<Utc>,
+}
 
 /// Where a schedule was declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,6 +448,46 @@ impl Store {
             "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE completed_at IS NULL ORDER BY id"
         ))?;
         let rows = stmt.query_map([], run_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn record_command(
+        &self,
+        run: i64,
+        index: usize,
+        command: &str,
+        outcome: &str,
+        reply: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        self.db.conn().execute(
+            "INSERT OR REPLACE INTO schedule_run_commands (run_id, idx, command, outcome, reply, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![run, index as i64, command, outcome, reply, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Commands that ended at or before `until`, oldest first, with their schedule and its
+    /// current channel (`None` once the schedule is removed).
+    pub fn command_results(&self, until: DateTime<Utc>) -> Result<Vec<CommandResult>, StateError> {
+        let conn = self.db.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.schedule, s.channel, c.command, c.outcome, c.at
+             FROM schedule_run_commands c
+             JOIN schedule_runs r ON r.id = c.run_id
+             LEFT JOIN schedules s ON s.name = r.schedule
+             WHERE c.at <= ?1 ORDER BY c.at, c.run_id, c.idx",
+        )?;
+        let rows = stmt.query_map([ts(until)], |r| {
+            Ok(CommandResult {
+                schedule: r.get(0)?,
+                channel: r.get(1)?,
+                command: r.get(2)?,
+                outcome: r.get(3)?,
+                at: parse_ts(&r.get::<_, String>(4)?)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
