@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Method;
-use base64::Engine;
 use serde_json::{Value, json};
 
 use super::controllers;
@@ -349,17 +348,6 @@ fn list(shared: &Arc<Shared>, ctx: &Ctx, id: &str, tg: &Target) -> Reply {
     )
 }
 
-fn valid_name(res: &Res, n: &str) -> bool {
-    let label_like = matches!(res.plural, "namespaces" | "services");
-    !n.is_empty()
-        && n.len() <= if label_like { 63 } else { 253 }
-        && n.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (c == '.' && !label_like)
-        })
-        && n.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && n.ends_with(|c: char| c.is_ascii_alphanumeric())
-}
-
 fn invalid(res: &Res, name: &str, field: &str, msg: &str) -> Reply {
     status(
         422,
@@ -382,143 +370,6 @@ fn body(ctx: &Ctx) -> Result<Value, Reply> {
             None,
         )),
     }
-}
-
-/// Fills server-side defaults on create.
-fn defaults(res: &Res, obj: &mut Value) {
-    match res.plural {
-        "pods" => {
-            if obj["status"]["phase"].is_null() {
-                obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
-            }
-            for (k, v) in [
-                ("restartPolicy", json!("Always")),
-                ("schedulerName", json!("default-scheduler")),
-                ("dnsPolicy", json!("ClusterFirst")),
-                ("serviceAccountName", json!("default")),
-            ] {
-                if obj["spec"].get(k).is_none() {
-                    obj["spec"][k] = v;
-                }
-            }
-        }
-        "services" => {
-            let ty = obj["spec"]["type"]
-                .as_str()
-                .unwrap_or("ClusterIP")
-                .to_string();
-            obj["spec"]["type"] = json!(ty);
-            if obj["spec"]["clusterIP"].is_null() {
-                let ip = format!("10.0.{}.{}", rand_byte(), rand_byte().max(2));
-                obj["spec"]["clusterIP"] = json!(ip);
-                obj["spec"]["clusterIPs"] = json!([ip]);
-            }
-            obj["spec"]["sessionAffinity"] = obj["spec"]
-                .get("sessionAffinity")
-                .cloned()
-                .unwrap_or(json!("None"));
-            obj["status"] = if ty == "LoadBalancer" {
-                json!({"loadBalancer": {"ingress": [{"ip": format!("20.{}.{}.{}", rand_byte(), rand_byte(), rand_byte().max(1)), "ipMode": "VIP"}]}})
-            } else {
-                json!({"loadBalancer": {}})
-            };
-        }
-        "secrets" => {
-            if let Some(m) = obj.get("stringData").and_then(Value::as_object).cloned() {
-                for (k, v) in m {
-                    obj["data"][&k] = json!(
-                        base64::engine::general_purpose::STANDARD
-                            .encode(v.as_str().unwrap_or_default())
-                    );
-                }
-                if let Some(o) = obj.as_object_mut() {
-                    o.remove("stringData");
-                }
-            }
-            if obj["type"].is_null() {
-                obj["type"] = json!("Opaque");
-            }
-        }
-        "ingresses" => {
-            // The ingress controller publishes its load balancer address.
-            obj["status"] = json!({"loadBalancer": {"ingress": [{"ip": format!("20.{}.{}.{}", rand_byte(), rand_byte(), rand_byte().max(1))}]}});
-        }
-        "persistentvolumeclaims" => {
-            obj["status"] = json!({"phase": "Bound", "accessModes": obj["spec"]["accessModes"], "capacity": {"storage": obj["spec"]["resources"]["requests"]["storage"]}});
-            if obj["spec"]["volumeName"].is_null() {
-                obj["spec"]["volumeName"] = json!(format!("pvc-{}", uuid::Uuid::new_v4()));
-            }
-            if obj["spec"]["storageClassName"].is_null() {
-                obj["spec"]["storageClassName"] = json!("default");
-            }
-        }
-        "deployments" => {
-            if obj["spec"]["replicas"].is_null() {
-                obj["spec"]["replicas"] = json!(1);
-            }
-            if obj["spec"]["strategy"].is_null() {
-                obj["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
-            }
-            obj["spec"]["revisionHistoryLimit"] = obj["spec"]
-                .get("revisionHistoryLimit")
-                .cloned()
-                .unwrap_or(json!(10));
-            obj["spec"]["progressDeadlineSeconds"] = obj["spec"]
-                .get("progressDeadlineSeconds")
-                .cloned()
-                .unwrap_or(json!(600));
-        }
-        "statefulsets" if obj["spec"]["replicas"].is_null() => {
-            obj["spec"]["replicas"] = json!(1);
-        }
-        _ => {}
-    }
-}
-
-fn rand_byte() -> u8 {
-    use rand::Rng;
-    rand::rng().random_range(0..=254)
-}
-
-fn validate_for(res: &Res, obj: &Value) -> Result<(), String> {
-    match res.plural {
-        "deployments" | "replicasets" | "statefulsets" | "daemonsets" => {
-            let sel = &obj["spec"]["selector"]["matchLabels"];
-            let labels = &obj["spec"]["template"]["metadata"]["labels"];
-            if !sel.is_object() {
-                return Err("spec.selector: Required value".into());
-            }
-            if !LabelSelector::from_match_labels(sel).matches(labels) {
-                return Err("spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`".into());
-            }
-            if obj["spec"]["template"]["spec"]["containers"]
-                .as_array()
-                .is_none_or(|c| c.is_empty())
-            {
-                return Err("spec.template.spec.containers: Required value".into());
-            }
-        }
-        "jobs"
-            if !matches!(
-                obj["spec"]["template"]["spec"]["restartPolicy"].as_str(),
-                Some("Never" | "OnFailure")
-            ) =>
-        {
-            return Err("spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\"".into());
-        }
-        "pods"
-            if obj["spec"]["containers"]
-                .as_array()
-                .is_none_or(|c| c.is_empty()) =>
-        {
-            return Err("spec.containers: Required value".into());
-        }
-        _ => {}
-    }
-    if obj["spec"]["replicas"].as_i64().is_some_and(|r| r < 0) {
-        return Err("spec.replicas: Invalid value: must be greater than or equal to 0".into());
-    }
-    Ok(())
 }
 
 fn create(shared: &Arc<Shared>, ctx: &Ctx, id: &str, tg: &Target) -> Reply {
@@ -573,7 +424,7 @@ fn create(shared: &Arc<Shared>, ctx: &Ctx, id: &str, tg: &Target) -> Reply {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    if !valid_name(res, &name) {
+    if !super::admission::valid_name(res, &name) {
         return invalid(
             res,
             &name,
@@ -583,7 +434,7 @@ fn create(shared: &Arc<Shared>, ctx: &Ctx, id: &str, tg: &Target) -> Reply {
             ),
         );
     }
-    if let Err(e) = validate_for(res, &obj) {
+    if let Err(e) = super::admission::validate_for(res, &obj) {
         return invalid(
             res,
             &name,
@@ -600,7 +451,7 @@ fn create(shared: &Arc<Shared>, ctx: &Ctx, id: &str, tg: &Target) -> Reply {
         m.remove("uid");
         m.remove("managedFields");
     }
-    defaults(res, &mut obj);
+    super::admission::defaults(res, &mut obj);
     let mut w = shared.world();
     let Some(kc) = w.kube.get_mut(id) else {
         return status(404, "NotFound", "cluster gone", None);
@@ -696,7 +547,9 @@ fn item(shared: &Arc<Shared>, ctx: &Ctx, id: &str, tg: &Target) -> Reply {
         (&Method::GET, Some("scale")) => {
             Reply::json(200, scale_of(res, &existing.unwrap_or_default()))
         }
-        (&Method::GET, Some("log")) => pod_log(shared, ctx, &existing.unwrap_or_default()),
+        (&Method::GET, Some("log")) => {
+            super::kubelet::pod_log(shared, ctx, &existing.unwrap_or_default())
+        }
         (&Method::DELETE, None) => {
             let Some(kc) = w.kube.get_mut(id) else {
                 return not_found(res, &name);
@@ -836,7 +689,7 @@ fn item(shared: &Arc<Shared>, ctx: &Ctx, id: &str, tg: &Target) -> Reply {
                     }
                 }
             } else {
-                if let Err(e) = validate_for(res, &new) {
+                if let Err(e) = super::admission::validate_for(res, &new) {
                     return invalid(
                         res,
                         &name,
@@ -844,9 +697,9 @@ fn item(shared: &Arc<Shared>, ctx: &Ctx, id: &str, tg: &Target) -> Reply {
                         e.split_once(": ").map(|x| x.1).unwrap_or(&e),
                     );
                 }
-                defaults(res, &mut new);
+                super::admission::defaults(res, &mut new);
             }
-            if let Err(e) = validate_for(res, &new) {
+            if let Err(e) = super::admission::validate_for(res, &new) {
                 return invalid(
                     res,
                     &name,
@@ -950,82 +803,6 @@ fn apply_patch(
     }
     patch::record_update(Some(&before), target, owners, mgr);
     Ok(())
-}
-
-fn pod_log(shared: &Arc<Shared>, ctx: &Ctx, pod: &Value) -> Reply {
-    let pn = pod["metadata"]["name"].as_str().unwrap_or_default();
-    let pns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
-    let containers: Vec<&Value> = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .collect();
-    let cname = match ctx.query.get("container") {
-        Some(c) => c.clone(),
-        None if containers.len() == 1 => containers[0]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        None => {
-            let names: Vec<&str> = containers
-                .iter()
-                .filter_map(|c| c["name"].as_str())
-                .collect();
-            return status(
-                400,
-                "BadRequest",
-                &format!(
-                    "a container name must be specified for pod {pn}, choose one of: [{}]",
-                    names.join(" ")
-                ),
-                None,
-            );
-        }
-    };
-    let Some(c) = containers.iter().find(|c| c["name"] == json!(cname)) else {
-        return status(
-            400,
-            "BadRequest",
-            &format!("container {cname} is not valid for pod {pn}"),
-            None,
-        );
-    };
-    if pod["spec"]["nodeName"].is_null() {
-        return status(
-            400,
-            "BadRequest",
-            &format!(
-                "container \"{cname}\" in pod \"{pn}\" is waiting to start: ContainerCreating"
-            ),
-            None,
-        );
-    }
-    let start = pod["status"]["startTime"]
-        .as_str()
-        .unwrap_or("2026-01-01T00:00:00Z");
-    let image = c["image"].as_str().unwrap_or_default();
-    let mut lines = vec![
-        format!("{start} [sandbox] container {cname} of pod {pns}/{pn} started from image {image}"),
-        format!("{start} [sandbox] no real process runs in the cloud sandbox"),
-    ];
-    match crate::faults::pod_fault(shared, pns, pn) {
-        Some(crate::faults::PodFault::CrashLoop) => lines.push(format!(
-            "{start} Error: simulated crash (sandbox fault crash_loop); exiting with code 1"
-        )),
-        Some(crate::faults::PodFault::OomKill) => lines.push(format!(
-            "{start} allocating memory... (sandbox fault oom_kill)"
-        )),
-        None => lines.push(format!("{start} ready")),
-    }
-    if let Some(n) = ctx
-        .query
-        .get("tailLines")
-        .and_then(|n| n.parse::<usize>().ok())
-    {
-        let k = lines.len().saturating_sub(n);
-        lines.drain(..k);
-    }
-    Reply::text(200, lines.join("\n") + "\n")
 }
 
 fn delete_collection(shared: &Arc<Shared>, ctx: &Ctx, id: &str, tg: &Target) -> Reply {

@@ -6,10 +6,12 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 
+use super::api::status;
 use super::controllers::{event, name, ns, reconcile, safe_hash};
 use super::scheduler;
 use super::store::{Store, now};
 use crate::faults::{self, PodFault};
+use crate::http::{Ctx, Reply};
 use crate::state::{ContainerGroup, Shared, World, key};
 
 /// Lets running Job pods finish (called by the background loop, so they run for a tick).
@@ -406,4 +408,81 @@ pub(super) fn virtual_node_groups(
             && g.body["tags"]["NodeName"] == json!(super::nodes::VIRTUAL_NODE);
         !ours || wanted.contains(k)
     });
+}
+
+/// Serves `pods/{name}/log` (synthetic lines; `container`, `tailLines`).
+pub(super) fn pod_log(shared: &Shared, ctx: &Ctx, pod: &Value) -> Reply {
+    let pn = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let pns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let containers: Vec<&Value> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let cname = match ctx.query.get("container") {
+        Some(c) => c.clone(),
+        None if containers.len() == 1 => containers[0]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        None => {
+            let names: Vec<&str> = containers
+                .iter()
+                .filter_map(|c| c["name"].as_str())
+                .collect();
+            return status(
+                400,
+                "BadRequest",
+                &format!(
+                    "a container name must be specified for pod {pn}, choose one of: [{}]",
+                    names.join(" ")
+                ),
+                None,
+            );
+        }
+    };
+    let Some(c) = containers.iter().find(|c| c["name"] == json!(cname)) else {
+        return status(
+            400,
+            "BadRequest",
+            &format!("container {cname} is not valid for pod {pn}"),
+            None,
+        );
+    };
+    if pod["spec"]["nodeName"].is_null() {
+        return status(
+            400,
+            "BadRequest",
+            &format!(
+                "container \"{cname}\" in pod \"{pn}\" is waiting to start: ContainerCreating"
+            ),
+            None,
+        );
+    }
+    let start = pod["status"]["startTime"]
+        .as_str()
+        .unwrap_or("2026-01-01T00:00:00Z");
+    let image = c["image"].as_str().unwrap_or_default();
+    let mut lines = vec![
+        format!("{start} [sandbox] container {cname} of pod {pns}/{pn} started from image {image}"),
+        format!("{start} [sandbox] no real process runs in the cloud sandbox"),
+    ];
+    match crate::faults::pod_fault(shared, pns, pn) {
+        Some(crate::faults::PodFault::CrashLoop) => lines.push(format!(
+            "{start} Error: simulated crash (sandbox fault crash_loop); exiting with code 1"
+        )),
+        Some(crate::faults::PodFault::OomKill) => lines.push(format!(
+            "{start} allocating memory... (sandbox fault oom_kill)"
+        )),
+        None => lines.push(format!("{start} ready")),
+    }
+    if let Some(n) = ctx
+        .query
+        .get("tailLines")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let k = lines.len().saturating_sub(n);
+        lines.drain(..k);
+    }
+    Reply::text(200, lines.join("\n") + "\n")
 }

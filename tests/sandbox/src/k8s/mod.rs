@@ -1,5 +1,6 @@
 //! A Kubernetes API per AKS cluster, served under `/k8s/{cluster-id}/`.
 
+pub mod admission;
 pub mod api;
 pub mod autoscaler;
 pub mod controllers;
