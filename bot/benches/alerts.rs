@@ -197,40 +197,6 @@ async fn ingest_loopback(requests: usize, batch: usize, concurrency: usize) {
     );
 }
 
-/// The HTTP stack alone (`GET /healthz`, same server and client): the per-request floor.
-async fn loopback_floor(requests: usize, concurrency: usize) {
-    let handle = alerts::start(
-        config(Some("127.0.0.1:0")),
-        StartOptions {
-            base_dir: ".".into(),
-            notifications: None,
-            db: None,
-            outbox: Arc::new(MemoryOutbox::default()),
-        },
-    )
-    .await
-    .unwrap();
-    let url = format!("http://{}/healthz", handle.local_addr.unwrap());
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, url) = (client.clone(), url.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..requests / concurrency {
-                assert!(client.get(&url).send().await.unwrap().status().is_success());
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    println!(
-        "loopback GET /healthz, {concurrency} concurrent (HTTP floor):     {:>9.0} requests/s",
-        requests as f64 / started.elapsed().as_secs_f64()
-    );
-}
-
 /// Posts land here; the bench waits on the channel.
 struct NotifyOutbox(tokio::sync::mpsc::UnboundedSender<Instant>);
 
@@ -386,7 +352,6 @@ fn main() {
         ingest_oneshot(20_000, 1, 4).await;
         ingest_oneshot(2_000, 10, 4).await;
         ingest_oneshot(1_000, 100, 4).await;
-        loopback_floor(5_000, 32).await;
         ingest_loopback(5_000, 1, 8).await;
         ingest_loopback(5_000, 1, 32).await;
         ingest_loopback(1_000, 100, 8).await;
