@@ -8,7 +8,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serenity::all::{
     ChannelId, CommandInteraction, ComponentInteraction, CreateActionRow,
@@ -169,7 +168,8 @@ fn progress_text(
     chunks(&out).pop().unwrap_or_default()
 }
 
-fn ends(response: &Response, plan: &Plan) -> bool {
+/// Whether the answer may be seen only by the caller.
+fn is_private(response: &Response, plan: &Plan) -> bool {
     plan.force_private
         || response.ephemeral
         || (plan.errors_private && response.kind == ResponseKind::Error)
@@ -266,7 +266,7 @@ async fn answer_directly(
     response: &Response,
     rows: Vec<CreateActionRow>,
 ) {
-    let private = ends(response, plan);
+    let private = is_private(response, plan);
     let kept = rows.clone();
     let mut parts = chunks(&render(response)).into_iter();
     let first = parts.next().unwrap_or_default();
@@ -341,7 +341,7 @@ async fn deliver_deferred(
     response: &Response,
     rows: Vec<CreateActionRow>,
 ) -> serenity::Result<()> {
-    let private = ends(response, plan);
+    let private = is_private(response, plan);
     let parts = chunks(&render(response));
     match &plan.mode {
         Mode::Reply { defer_ephemeral } => {
@@ -403,11 +403,10 @@ async fn to_channel(
     rows: Vec<CreateActionRow>,
 ) {
     let mention = format!("<@{}>", target.user_id().get());
-    let text = if ends(response, plan) {
+    let text = if is_private(response, plan) {
         format!(
-            "{mention} {} finished, but its reply is private and the interaction expired (Discord allows {} min); run it again to see it.",
-            plan.label,
-            Duration::from_secs(15 * 60).as_secs() / 60
+            "{mention} {} finished, but its reply is private and can no longer be shown to you alone (the interaction expired); run it again to see it.",
+            plan.label
         )
     } else {
         format!("{mention} {}:\n{}", plan.label, render(response))
