@@ -201,7 +201,7 @@ pub struct Registry {
     /// Webhooks by lower-case name (full ARM bodies, without secrets).
     pub webhooks: BTreeMap<String, Value>,
     /// ACR task runs by id.
-    pub runs: BTreeMap<String, crate::arm::acr::Run>,
+    pub runs: BTreeMap<String, crate::arm::acr_tasks::Run>,
     /// Admin passwords (password, password2).
     pub passwords: [String; 2],
     /// Operation in progress.

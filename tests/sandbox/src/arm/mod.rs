@@ -3,6 +3,7 @@
 
 pub mod aci;
 pub mod acr;
+pub mod acr_tasks;
 pub mod agent_pools;
 pub mod aks;
 pub mod authorization;
