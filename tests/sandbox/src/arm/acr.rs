@@ -1,5 +1,5 @@
-//! `Microsoft.ContainerRegistry/registries`: CRUD, admin credentials, `importImage` and ACR Tasks
-//! `scheduleRun` (runs with status and log; a finished build or import adds the image).
+//! `Microsoft.ContainerRegistry/registries`: CRUD, name checks, admin credentials, webhooks and
+//! `importImage` (a finished import adds the image). ACR Tasks runs are in `acr_tasks.rs`.
 
 use std::sync::Arc;
 
