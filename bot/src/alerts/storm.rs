@@ -282,7 +282,7 @@ impl Storm {
         );
         self.stats.pending += 1;
         let id = (destination.clone(), alert.status, self.group_key(&alert));
-        let due = now + self.group_wait;
+        let due = now.saturating_add(self.group_wait);
         let buffer = self.buffers.entry(id.clone()).or_insert_with(|| Buffer {
             due,
             alerts: Vec::new(),
@@ -420,7 +420,7 @@ impl Storm {
         let per_dest = self.config.channel_messages as usize;
         let global_limit = self.config.global_per_second as usize;
         let global_free = if self.global.len() >= global_limit {
-            self.global[self.global.len() - global_limit] + 1000
+            self.global[self.global.len() - global_limit].saturating_add(1000)
         } else {
             0
         };
@@ -429,7 +429,7 @@ impl Storm {
                 continue;
             }
             let dest_free = if dest.sent.len() >= per_dest {
-                dest.sent[dest.sent.len() - per_dest] + self.channel_window
+                dest.sent[dest.sent.len() - per_dest].saturating_add(self.channel_window)
             } else {
                 0
             };
