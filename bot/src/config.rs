@@ -85,6 +85,7 @@ impl Default for StateConfig {
 #[serde(deny_unknown_fields)]
 pub struct PluginsConfig {
     /// Directory scanned for plugin libraries.
+    #[serde(default = "default_plugin_dir")]
     pub dir: PathBuf,
     /// Only files named `{lib}{prefix}*.{so,dylib,dll}` are loaded.
     #[serde(default = "default_prefix")]
@@ -100,6 +101,10 @@ pub struct PluginsConfig {
     pub config: BTreeMap<String, toml::Value>,
 }
 
+fn default_plugin_dir() -> PathBuf {
+    PathBuf::from("target/debug")
+}
+
 fn default_prefix() -> String {
     "deckhand_plugin_".to_owned()
 }
@@ -111,7 +116,7 @@ fn default_timeout() -> Duration {
 impl Default for PluginsConfig {
     fn default() -> Self {
         PluginsConfig {
-            dir: PathBuf::from("target/debug"),
+            dir: default_plugin_dir(),
             prefix: default_prefix(),
             enabled: None,
             default_timeout: default_timeout(),
@@ -267,12 +272,68 @@ impl Config {
     }
 
     /// The plugin's config section as JSON (`null` when absent).
-    pub fn plugin_section(&self, plugin: &str) -> serde_json::Value {
-        self.plugins
-            .config
-            .get(plugin)
-            .and_then(|v| serde_json::to_value(v).ok())
-            .unwrap_or(serde_json::Value::Null)
+    ///
+    /// A `files = { KEY = "DIR/*.toml" }` table in the section is expanded by the host: each
+    /// matching TOML file is read and parsed, and the plugin receives `KEY = { file-stem =
+    /// contents, ... }`, so plugins get data files (e.g. app definitions) without doing I/O.
+    pub fn plugin_section(&self, plugin: &str) -> Result<serde_json::Value, ConfigError> {
+        let Some(section) = self.plugins.config.get(plugin) else {
+            return Ok(serde_json::Value::Null);
+        };
+        let mut value = serde_json::to_value(section).unwrap_or(serde_json::Value::Null);
+        let files = value.as_object_mut().and_then(|m| m.remove("files"));
+        if let Some(serde_json::Value::Object(files)) = files {
+            for (key, pattern) in files {
+                let pattern = pattern.as_str().unwrap_or_default();
+                value[key.as_str()] = self.read_toml_files(plugin, &key, pattern)?;
+            }
+        }
+        Ok(value)
+    }
+
+    /// `DIR/*.EXT` relative to the config file → `{stem: parsed}`, in name order.
+    fn read_toml_files(
+        &self,
+        plugin: &str,
+        key: &str,
+        pattern: &str,
+    ) -> Result<serde_json::Value, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: self.base_dir.join(pattern),
+            message: format!("[plugins.config.{plugin}] files.{key}: {message}"),
+        };
+        let (dir, file_pattern) = pattern.rsplit_once('/').unwrap_or((".", pattern));
+        let suffix = file_pattern
+            .strip_prefix('*')
+            .ok_or_else(|| invalid(format!("{pattern:?} must look like DIR/*.toml")))?;
+        let dir = self.resolve(Path::new(dir));
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(suffix))
+            .collect();
+        paths.sort();
+        let mut out = serde_json::Map::new();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let parsed: toml::Value = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                path: path.clone(),
+                message: e.to_string().trim_end().to_owned(),
+            })?;
+            let stem = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            out.insert(
+                stem,
+                serde_json::to_value(parsed).unwrap_or(serde_json::Value::Null),
+            );
+        }
+        Ok(serde_json::Value::Object(out))
     }
 }
 
@@ -331,6 +392,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2") && err.contains("15m"), "{err}");
+    }
+
+    #[test]
+    fn plugin_sections_expand_data_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("apps")).unwrap();
+        std::fs::write(
+            dir.path().join("apps/simsvc.toml"),
+            "image = \"simsvc\"\nport = 8080\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("apps/notes.txt"), "ignored").unwrap();
+        let text =
+            "[plugins.config.aks]\nresource_group = \"rg\"\nfiles = { apps = \"apps/*.toml\" }\n";
+        let config = Config::parse(text, Path::new("deckhand.toml"), dir.path()).unwrap();
+        let section = config.plugin_section("aks").unwrap();
+        assert_eq!(section["resource_group"], "rg");
+        assert_eq!(section["apps"]["simsvc"]["port"], 8080);
+        assert!(section.get("files").is_none());
+        std::fs::write(dir.path().join("apps/bad.toml"), "port = = 1").unwrap();
+        let err = config.plugin_section("aks").unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("line 1"), "{err}");
     }
 
     #[test]

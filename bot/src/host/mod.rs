@@ -57,6 +57,8 @@ pub enum HostError {
     },
     #[error("no plugin named {name} is loaded (loaded: {loaded})")]
     UnknownPlugin { name: String, loaded: String },
+    #[error("plugin {plugin}: its configuration section is invalid: {message}")]
+    PluginConfig { plugin: String, message: String },
     #[error("plugin {plugin} is disabled by [plugins] enabled in the config")]
     Disabled { plugin: String },
 }
@@ -264,7 +266,14 @@ impl PluginHost {
     }
 
     fn init(&self, opened: OpenedPlugin, generation: u64) -> Result<LoadedPlugin, HostError> {
-        let section = self.services.config().plugin_section(&opened.manifest.name);
+        let section = self
+            .services
+            .config()
+            .plugin_section(&opened.manifest.name)
+            .map_err(|e| HostError::PluginConfig {
+                plugin: opened.manifest.name.clone(),
+                message: e.to_string(),
+            })?;
         Ok(opened.init(&section, self.services.clone(), generation)?)
     }
 
