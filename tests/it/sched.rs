@@ -1090,3 +1090,35 @@ async fn summary_counts_node_hours_from_recorded_pool_commands_per_channel() {
         weekly[0].text
     );
 }
+
+#[tokio::test]
+async fn a_destructive_command_waits_for_the_owner_to_confirm_from_the_channel() {
+    let mut rig = Rig::new("", "2026-11-23T19:00:00Z");
+    rig.say("/schedule add wipe --cron '0 0 20 * * *' --channel gpu-ops -- /wipe")
+        .await;
+    let posted = rig.at("2026-11-23T20:00:00Z").await;
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(
+        posted[0].text.starts_with(
+            "Schedule wipe [1/1] /wipe\n… /wipe is destructive. Confirm with /confirm "
+        ),
+        "{}",
+        posted[0].text
+    );
+    let confirm = &posted[0].actions[0];
+    assert_eq!(confirm.label, "Confirm");
+    // Someone else cannot confirm the owner's command; the owner can.
+    let err = rig
+        .say_as(user("mallory", &["admin"]), &confirm.command)
+        .await;
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(rig.say(&confirm.command).await, "wiped");
+    assert_eq!(
+        rig.runs("wipe"),
+        [(
+            "cron".into(),
+            "2026-11-23T20:00:00+00:00".into(),
+            "pending".into()
+        )]
+    );
+}
