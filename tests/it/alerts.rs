@@ -363,6 +363,31 @@ channels = ["ml-alerts"]
         "{}",
         transcript(&outbox)
     );
+    // Lifting it expires the Alertmanager silence too.
+    let lifted = bot.say("/alerts unsilence s1").await;
+    assert_eq!(lifted.kind, ResponseKind::Ok, "{}", lifted.text);
+    assert!(lifted.text.contains("expired"), "{}", lifted.text);
+    let silences: Value = http
+        .get(format!("{}/api/v2/silences", am.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        silences
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"]["state"] == "expired"),
+        "{silences}"
+    );
+    assert_eq!(
+        bot.say("/alerts unsilence s1").await.kind,
+        ResponseKind::Error
+    );
+
     let m = &handle.state.metrics;
     assert_eq!(
         m.dropped_total(DropStage::Silenced),

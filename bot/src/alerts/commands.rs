@@ -118,6 +118,14 @@ impl BuiltinGroup for AlertsCommands {
                             .default_value(json!(2 * 3600 * 1000)),
                     )
                     .option(OptionSpec::new("comment", OptionKind::String, "Why")),
+                )
+                .subcommand(
+                    CommandSpec::new("unsilence", "Lift a silence early (in Alertmanager too)")
+                        .option(
+                            OptionSpec::new("id", OptionKind::String, "Silence id from /alerts list")
+                                .required()
+                                .positional(),
+                        ),
                 ),
         ]
     }
@@ -188,8 +196,26 @@ impl BuiltinGroup for AlertsCommands {
                     }
                     Ok(Response::ok(reply))
                 }
+                Some("unsilence") => {
+                    let (silence, am_error) = self
+                        .state
+                        .unsilence(&text("id"))
+                        .await
+                        .map_err(|e| RouterError::Builtin(e.to_string()))?;
+                    let mut reply =
+                        format!("Lifted silence {} ({}).", silence.id, silence.describe());
+                    if let Some(id) = &silence.alertmanager_id
+                        && am_error.is_none()
+                    {
+                        let _ = write!(reply, " Alertmanager silence {id} expired.");
+                    }
+                    if let Some(e) = am_error {
+                        let _ = write!(reply, " Warning: {e}.");
+                    }
+                    Ok(Response::ok(reply))
+                }
                 _ => Err(RouterError::Builtin(
-                    "/alerts needs list, ack or silence".into(),
+                    "/alerts needs list, ack, silence or unsilence".into(),
                 )),
             }
         })

@@ -165,6 +165,8 @@ pub enum AlertsError {
     Matchers(#[from] MatcherError),
     #[error("no active alert has id {0}; /alerts list shows them")]
     UnknownAlert(String),
+    #[error("no active silence has id {0}; /alerts list shows them")]
+    UnknownSilence(String),
     #[error("Alertmanager silence not created: {0}")]
     Alertmanager(String),
     #[error("alerts state: {0}")]
@@ -332,6 +334,43 @@ impl AlertsState {
         }
         book.silences.retain(|s| s.active(now));
         book.silences.push(silence.clone());
+        Ok((silence, am_error))
+    }
+
+    /// Lifts a silence early: Deckhand's, and its Alertmanager twin (expired through API v2).
+    pub async fn unsilence(&self, id: &str) -> Result<(Silence, Option<AlertsError>), AlertsError> {
+        let silence = {
+            let mut book = self.book();
+            let index = book
+                .silences
+                .iter()
+                .position(|s| s.id == id)
+                .ok_or_else(|| AlertsError::UnknownSilence(id.to_owned()))?;
+            book.silences.remove(index)
+        };
+        if let Some(db) = &self.db {
+            db.conn()
+                .execute("DELETE FROM alerts_silences WHERE id = ?1", [id])
+                .map_err(StateError::from)?;
+        }
+        let mut am_error = None;
+        if let (Some(api), Some(am_id)) = (&self.config.alertmanager, &silence.alertmanager_id) {
+            let url = format!("{}/api/v2/silence/{am_id}", api.url.trim_end_matches('/'));
+            let mut request = self.http.delete(&url);
+            if let Some(token) = &api.bearer_token {
+                request = request.bearer_auth(token.expose());
+            }
+            match request.send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    am_error = Some(AlertsError::Alertmanager(format!(
+                        "{url}: HTTP {}",
+                        r.status()
+                    )))
+                }
+                Err(e) => am_error = Some(AlertsError::Alertmanager(format!("{url}: {e}"))),
+            }
+        }
         Ok((silence, am_error))
     }
 
