@@ -121,7 +121,10 @@ pub fn start(shared: &Arc<Shared>, id: &str, req: WatchReq) -> Reply {
         }
         (sub, initial, st.rv, expired)
     };
-    let interval = shared.opts.bookmark_interval;
+    let interval = shared
+        .opts
+        .bookmark_interval
+        .max(std::time::Duration::from_millis(10));
     tokio::spawn(async move {
         if let Some(e) = expired {
             let _ = tx.send(line("ERROR", &e)).await;
