@@ -11,6 +11,7 @@ pub mod cloud;
 pub mod config;
 pub mod host;
 pub mod router;
+pub mod sandbox;
 pub mod sched;
 pub mod secret;
 pub mod state;

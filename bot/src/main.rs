@@ -30,9 +30,20 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Chat with the bot in the terminal (commands from stdin, replies on stdout).
-    Shell,
-    /// Serve the configured chat surfaces (Discord, from the [discord] section) until Ctrl-C.
-    Serve,
+    Shell {
+        /// Start the cloud sandbox in this process (a local double of Azure and AKS, seeded
+        /// with a realistic estate) and point the bot at it. No real cloud is touched.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Serve the configured chat surfaces (Discord, from the [discord] section) until Ctrl-C,
+    /// with schedules and alerts posting to Discord channels.
+    Serve {
+        /// Start the cloud sandbox in this process and point the bot at it (for trying the
+        /// Discord side without Azure).
+        #[arg(long)]
+        sandbox: bool,
+    },
     /// Validate the configuration and the plugins, then exit (non-zero on any problem).
     Check,
     /// Inspect plugins.
@@ -77,22 +88,36 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&cli.config)?;
     match cli.command {
-        Command::Shell => {
+        Command::Shell { sandbox } => {
+            let mut config = config;
+            let _sandbox = start_sandbox(sandbox, &mut config).await?;
             let app = App::start(config).context("starting the bot")?;
             for error in &app.load_errors {
                 eprintln!("warning: {error}");
             }
-            let _alerts = deckhand::alerts::start_for_terminal(&app).await?;
             let _schedules = deckhand::sched::start_for_terminal(&app).await?;
+            let _alerts = deckhand::alerts::start_for_terminal(&app).await?;
             deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve => {
+        Command::Serve { sandbox } => {
+            let mut config = config;
+            let _sandbox = start_sandbox(sandbox, &mut config).await?;
             let app = App::start(config).context("starting the bot")?;
             for error in &app.load_errors {
                 eprintln!("warning: {error}");
             }
-            deckhand::chat::discord::serve(&app).await?;
+            let discord = deckhand::chat::discord::start_for_app(&app).await?;
+            let leadership =
+                deckhand::sched::leader::from_config(app.config.schedules.leader.as_ref()).await?;
+            let _schedules = deckhand::sched::Scheduler::start(
+                &app,
+                discord.outbox(),
+                leadership,
+                std::sync::Arc::new(deckhand::sched::SystemClock),
+            )?;
+            let _alerts = deckhand::alerts::start_for_app(&app, discord.outbox()).await?;
+            discord.run().await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => check(config, &cli.config),
@@ -131,6 +156,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// Starts the cloud sandbox when asked, prints its banner, and points `config` at it.
+async fn start_sandbox(
+    wanted: bool,
+    config: &mut Config,
+) -> anyhow::Result<Option<deckhand::sandbox::Running>> {
+    if !wanted {
+        return Ok(None);
+    }
+    let running = deckhand::sandbox::start().await?;
+    running.apply_to(config);
+    eprintln!("{}", running.banner());
+    Ok(Some(running))
 }
 
 /// Loads everything `shell` would, reports every problem, and touches no real state.
