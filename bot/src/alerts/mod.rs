@@ -99,6 +99,10 @@ pub struct AlertsConfig {
     /// Alerts waiting between the receiver and storm control; more are refused with 503.
     #[serde(default = "default_queue")]
     pub queue: usize,
+    /// An active alert not seen again for this long leaves `/alerts list` (sources such as
+    /// Kubernetes events never send "resolved" for some problems).
+    #[serde(default = "default_forget_after", with = "duration")]
+    pub forget_after: Duration,
     /// Route plugin notifications as alerts.
     #[serde(default = "yes")]
     pub plugin_notifications: bool,
@@ -124,6 +128,9 @@ fn default_max_body() -> usize {
 }
 fn default_queue() -> usize {
     100_000
+}
+fn default_forget_after() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 /// How senders authenticate to the receiver. Azure Monitor action groups cannot set headers:
@@ -189,6 +196,23 @@ struct Book {
     active: BTreeMap<String, Record>,
     silences: Vec<Silence>,
     next_silence: u64,
+    last_forget: Option<DateTime<Utc>>,
+}
+
+impl Book {
+    /// Drops active alerts not seen for `forget_after` (at most once a minute).
+    fn forget_stale(&mut self, now: DateTime<Utc>, forget_after: Duration) {
+        if self
+            .last_forget
+            .is_some_and(|t| now - t < chrono::Duration::minutes(1))
+        {
+            return;
+        }
+        self.last_forget = Some(now);
+        let horizon = chrono::Duration::from_std(forget_after).unwrap_or(chrono::Duration::days(1));
+        self.active.retain(|_, r| now - r.last_seen < horizon);
+        self.silences.retain(|s| s.active(now));
+    }
 }
 
 /// Shared by the receiver, the driver and the commands.
@@ -249,7 +273,16 @@ impl AlertsState {
 
     /// Active alerts, most severe and newest first.
     pub fn active(&self) -> Vec<Record> {
-        let mut records: Vec<Record> = self.book().active.values().cloned().collect();
+        let horizon = chrono::Duration::from_std(self.config.forget_after)
+            .unwrap_or(chrono::Duration::days(1));
+        let now = Utc::now();
+        let mut records: Vec<Record> = self
+            .book()
+            .active
+            .values()
+            .filter(|r| now - r.last_seen < horizon)
+            .cloned()
+            .collect();
         records.sort_by(|a, b| {
             a.alert
                 .severity
@@ -655,6 +688,7 @@ pub fn check(config: &AlertsConfig) -> Vec<String> {
 fn process(state: &AlertsState, routes: &Routes, storm: &mut Storm, now: u64, batch: Vec<Alert>) {
     let wall = Utc::now();
     let mut book = state.book();
+    book.forget_stale(wall, state.config.forget_after);
     for alert in batch {
         if book.silences.iter().any(|s| s.matches(&alert, wall)) {
             state.metrics.dropped(DropStage::Silenced, 1);
@@ -785,6 +819,34 @@ pub fn resolve(base: &Path, path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_active_alerts_are_forgotten() {
+        let now = Utc::now();
+        let record = |age_hours: i64| Record {
+            alert: Alert {
+                source: Source::Kubernetes,
+                fingerprint: format!("f{age_hours}"),
+                status: Status::Firing,
+                severity: Severity::Error,
+                name: "FailedScheduling".into(),
+                summary: String::new(),
+                labels: BTreeMap::new(),
+                starts_at: None,
+                url: None,
+            },
+            first_seen: now - chrono::Duration::hours(age_hours),
+            last_seen: now - chrono::Duration::hours(age_hours),
+            repeats: 0,
+            acked_by: None,
+            destinations: Vec::new(),
+        };
+        let mut book = Book::default();
+        book.active.insert("old".into(), record(25));
+        book.active.insert("new".into(), record(1));
+        book.forget_stale(now, Duration::from_secs(24 * 3600));
+        assert_eq!(book.active.keys().collect::<Vec<_>>(), ["new"]);
+    }
 
     /// `config/alerts.toml` is a valid `[alerts]` section whose routes compile.
     #[test]
