@@ -103,6 +103,12 @@ pub enum FaultKind {
         #[serde(default)]
         namespace: Option<String>,
     },
+    /// Matching nodes stop posting status: `Ready=Unknown` (NodeStatusUnknown) and the
+    /// `node.kubernetes.io/unreachable` taints, as the node lifecycle controller sets them.
+    NodeNotReady {
+        /// Node name prefix (e.g. `aks-gpu-`).
+        node_prefix: String,
+    },
 }
 
 /// Response extension telling the accept loop to close the connection without a response.
@@ -280,6 +286,13 @@ pub enum PodFault {
     CrashLoop,
     /// OOM-killed (137) and backs off.
     OomKill,
+}
+
+/// True if a `node_not_ready` rule matches the node (not consumed).
+pub fn node_not_ready(shared: &Shared, node: &str) -> bool {
+    lock(&shared.faults).rules.iter().any(|(_, r)| {
+        matches!(&r.fault, FaultKind::NodeNotReady { node_prefix } if node.starts_with(node_prefix.as_str()))
+    })
 }
 
 /// The fault for a pod, if any (pod rules are not consumed).

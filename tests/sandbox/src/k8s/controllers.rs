@@ -137,6 +137,7 @@ fn step(shared: &Shared, w: &mut World, id: &str) {
     statefulsets(st);
     jobs(st);
     daemonsets(st);
+    node_health(shared, st);
     collect_garbage(st);
     schedule(st);
     super::kubelet::kubelet(shared, st, &pull);
@@ -615,6 +616,82 @@ fn daemonsets(st: &mut Store) {
             d2["status"] = status;
             st.update("daemonsets.apps", &dns, d2);
         }
+    }
+}
+
+/// Node conditions and taints from the `node_not_ready` fault (and back when it is removed).
+fn node_health(shared: &Shared, st: &mut Store) {
+    const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+    for n in st.list("nodes", None) {
+        let down = crate::faults::node_not_ready(shared, &name(&n));
+        let is_down = n["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == json!("Ready") && c["status"] != json!("True"));
+        if down == is_down {
+            continue;
+        }
+        let mut n2 = n.clone();
+        let t = now();
+        if let Some(conds) = n2["status"]["conditions"].as_array_mut() {
+            for c in conds.iter_mut() {
+                if down {
+                    c["status"] = json!("Unknown");
+                    c["reason"] = json!("NodeStatusUnknown");
+                    c["message"] = json!("Kubelet stopped posting node status.");
+                } else {
+                    let (st_, reason, msg) = match c["type"].as_str().unwrap_or("") {
+                        "Ready" => ("True", "KubeletReady", "kubelet is posting ready status"),
+                        "MemoryPressure" => (
+                            "False",
+                            "KubeletHasSufficientMemory",
+                            "kubelet has sufficient memory available",
+                        ),
+                        "DiskPressure" => (
+                            "False",
+                            "KubeletHasNoDiskPressure",
+                            "kubelet has no disk pressure",
+                        ),
+                        _ => (
+                            "False",
+                            "KubeletHasSufficientPID",
+                            "kubelet has sufficient PID available",
+                        ),
+                    };
+                    c["status"] = json!(st_);
+                    c["reason"] = json!(reason);
+                    c["message"] = json!(msg);
+                }
+                c["lastTransitionTime"] = json!(t);
+            }
+        }
+        let mut taints: Vec<Value> = n2["spec"]["taints"].as_array().cloned().unwrap_or_default();
+        taints.retain(|x| x["key"] != json!(UNREACHABLE));
+        if down {
+            taints.push(json!({"key": UNREACHABLE, "effect": "NoSchedule", "timeAdded": t}));
+            taints.push(json!({"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": t}));
+        }
+        if taints.is_empty() {
+            if let Some(m) = n2["spec"].as_object_mut() {
+                m.remove("taints");
+            }
+        } else {
+            n2["spec"]["taints"] = Value::Array(taints);
+        }
+        let n2 = st.update("nodes", "", n2);
+        let (reason, msg) = if down {
+            (
+                "NodeNotReady",
+                format!("Node {} status is now: NodeNotReady", name(&n2)),
+            )
+        } else {
+            (
+                "NodeReady",
+                format!("Node {} status is now: NodeReady", name(&n2)),
+            )
+        };
+        event(st, &n2, "Node", "Normal", reason, &msg, "node-controller");
     }
 }
 

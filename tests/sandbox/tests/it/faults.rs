@@ -436,3 +436,86 @@ async fn crash_loop_on_the_virtual_node_shows_in_aci() {
             .starts_with("CrashLoopBackOff")
     );
 }
+
+#[tokio::test]
+async fn node_not_ready_sets_conditions_and_taints_and_recovers() {
+    use k8s_openapi::api::core::v1::Node;
+    let (sb, client) = seeded().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let users = nodes
+        .list(&ListParams::default().labels("agentpool=users"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let name = users.metadata.name.clone().unwrap();
+    let id = sb.inject(FaultSpec::always(FaultKind::NodeNotReady {
+        node_prefix: "aks-users-".into(),
+    }));
+    let n = nodes.get(&name).await.unwrap();
+    let ready = n
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref()),
+        ("Unknown", Some("NodeStatusUnknown"))
+    );
+    let taints = n.spec.unwrap().taints.unwrap();
+    assert!(
+        taints
+            .iter()
+            .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoSchedule")
+    );
+    let evs = reason_events(&client, &name).await;
+    assert!(evs.iter().any(|(r, _)| r == "NodeNotReady"), "{evs:?}");
+    // New pods avoid it.
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let mut d = crashing_deployment("placed");
+    d.spec.replicas = Some(4);
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for p in pods
+        .list(&ListParams::default().labels("app=placed"))
+        .await
+        .unwrap()
+        .items
+    {
+        assert_ne!(p.spec.unwrap().node_name.as_deref(), Some(name.as_str()));
+    }
+    assert!(sb.remove_fault(id));
+    deps.patch_scale(
+        "placed",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"replicas": 4}})),
+    )
+    .await
+    .unwrap();
+    sb.settle().await;
+    let mut back = false;
+    for _ in 0..50 {
+        let n = nodes.get(&name).await.unwrap();
+        if n.status
+            .unwrap()
+            .conditions
+            .unwrap()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+        {
+            assert!(
+                n.spec
+                    .unwrap()
+                    .taints
+                    .is_none_or(|t| t.iter().all(|t| t.key != "node.kubernetes.io/unreachable"))
+            );
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(back, "the node is Ready again once the fault is removed");
+}
