@@ -121,3 +121,45 @@ fn missing_secret_variable_is_reported_with_its_line() {
     );
     assert!(stderr.contains("line "), "{stderr}");
 }
+
+#[test]
+fn shell_with_sandbox_says_so_and_points_cloud_services_at_it() {
+    let (_dir, config) = setup(&["cloudprobe"], "");
+    let out = deckhand(
+        &["shell", "--sandbox"],
+        &config,
+        "/kube list Node --cluster pangeoCluster\n/arm GET /resourceGroups/pangeo --api 2025-04-01\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no real cloud is touched"), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let nodes: serde_json::Value =
+        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(
+        nodes["body"]["items"]
+            .as_array()
+            .is_some_and(|items| !items.is_empty()),
+        "{stdout}"
+    );
+    let group: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(group["body"]["name"], "pangeo");
+}
+
+#[test]
+fn shell_without_sandbox_never_starts_it() {
+    let (_dir, config) = setup(&["cloudprobe"], "");
+    let out = deckhand(
+        &["shell"],
+        &config,
+        "/arm GET /resourceGroups/pangeo --api 2025-04-01\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Azure is not configured"), "{stdout}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("sandbox"));
+}

@@ -120,6 +120,7 @@ fn manifest() -> Manifest {
             programs: vec!["greet".into()],
             kv: true,
             notify: true,
+            ..Default::default()
         },
     }
 }
