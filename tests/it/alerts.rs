@@ -984,3 +984,77 @@ url = "http://{addr}/generic"
     .await;
     assert_eq!(m.channel, "everything");
 }
+
+/// `deckhand shell` with `[alerts]` starts the receiver and prints alerts in the terminal;
+/// `/alerts` is available at the prompt.
+#[tokio::test]
+async fn deckhand_shell_starts_the_receiver() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let config = dir.path().join("deckhand.toml");
+    std::fs::write(
+        &config,
+        deckhand_it::config_text(&plugins, &dir.path().join("state.db"), &section("")),
+    )
+    .unwrap();
+    let mut child = Command::new(deckhand_it::deckhand_binary())
+        .args(["shell", "--config"])
+        .arg(&config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut seen = Vec::new();
+    let mut next_line = |what: &str, pred: &dyn Fn(&str) -> bool| -> String {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line {what}; output so far:\n{}", seen.join("\n")),
+            }
+        }
+    };
+    let banner = next_line("announcing the receiver", &|l| {
+        l.starts_with("alerts: receiving on")
+    });
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.ends_with("/alerts/alertmanager"))
+        .unwrap()
+        .to_owned();
+    let response = reqwest::Client::new()
+        .post(&url)
+        .body(AM_PAYLOAD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let printed = next_line("with the alert", &|l| l.contains("FIRING"));
+    assert!(printed.starts_with("[alerts-default]"), "{printed}");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"/alerts list\n").unwrap();
+    drop(stdin);
+    next_line("listing it", &|l| l.starts_with("1 active alert(s)"));
+    assert!(child.wait().unwrap().success());
+}
