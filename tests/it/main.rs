@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod cloud_arm;
 mod cloud_kube;
+mod cloud_registry;
 mod confirm;
 mod discord;
 mod permissions;

@@ -200,6 +200,10 @@ pub struct RegistryConfig {
     /// (basic) for token-realm registries.
     #[serde(default = "default_registry_auth")]
     pub auth: String,
+    /// Entries per page asked of the catalog and tag lists (`?n=`); the registry's default
+    /// when unset. Pages are followed either way.
+    #[serde(default)]
+    pub page_size: Option<u32>,
 }
 
 fn default_registry_auth() -> String {

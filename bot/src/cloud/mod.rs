@@ -6,6 +6,7 @@ pub mod arm;
 pub mod config;
 pub mod credential;
 pub mod kube;
+pub mod registry;
 pub mod resource;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::config::Config;
 pub struct Cloud {
     pub arm: Option<Arc<arm::ArmClient>>,
     pub kube: kube::Clusters,
+    pub registries: Arc<registry::Registries>,
 }
 
 impl Cloud {
@@ -25,6 +27,12 @@ impl Cloud {
             None => None,
         };
         let kube = kube::Clusters::new(config.kubernetes.clusters.clone(), arm.clone());
-        Ok(Cloud { arm, kube })
+        let entra = arm.as_ref().map(|arm| arm.tokens());
+        let registries = Arc::new(registry::Registries::new(config, entra));
+        Ok(Cloud {
+            arm,
+            kube,
+            registries,
+        })
     }
 }

@@ -84,6 +84,11 @@ impl ArmClient {
         })
     }
 
+    /// The Entra token source, shared with clients that exchange it (ACR's token exchange).
+    pub fn tokens(&self) -> Arc<TokenSource> {
+        self.tokens.clone()
+    }
+
     pub fn subscription(&self) -> &str {
         &self.subscription
     }

@@ -531,10 +531,24 @@ impl PluginServices {
                         .expect("responses serialize"),
                 )
             }
-            Service::Registry { .. } => Err(error(
-                "unavailable",
-                "the registry service is not available yet",
-            )),
+            Service::Registry { request } => {
+                let deadline = match call {
+                    Some(call) => call.deadline,
+                    None => Instant::now() + Duration::from_secs(30),
+                };
+                let progress = |_: String| {};
+                let cancelled = || call.is_some_and(ActiveCall::is_cancelled);
+                let cx = crate::cloud::arm::CallContext {
+                    deadline,
+                    progress: &progress,
+                    cancelled: &cancelled,
+                };
+                let response = services
+                    .runtime
+                    .block_on(services.cloud.registries.call(request, &cx))
+                    .map_err(HostError::from)?;
+                Ok(serde_json::to_value(response).expect("responses serialize"))
+            }
             Service::Progress { message } => {
                 if let Some(call) = call {
                     let _ = call.progress.send(message.clone());
