@@ -914,16 +914,30 @@ async fn webhooks_receive_rendered_bodies() {
     use axum::routing::post;
     use tokio::sync::mpsc;
 
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, Value)>();
+    // The generic hook is "overloaded" once: 503 with Retry-After, then fine.
+    let generic_calls = Arc::new(AtomicUsize::new(0));
+    let calls = generic_calls.clone();
     let app = axum::Router::new().route(
         "/{hook}",
         post(
             move |axum::extract::Path(hook): axum::extract::Path<String>,
                   axum::Json(body): axum::Json<Value>| {
-                let tx = tx.clone();
+                let (tx, calls) = (tx.clone(), calls.clone());
                 async move {
+                    if hook == "generic" && calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            [("retry-after", "0")],
+                            "busy",
+                        )
+                            .into_response();
+                    }
                     let _ = tx.send((hook, body));
-                    "ok"
+                    "ok".into_response()
                 }
             },
         ),
@@ -983,6 +997,12 @@ url = "http://{addr}/generic"
     })
     .await;
     assert_eq!(m.channel, "everything");
+    assert_eq!(
+        generic_calls.load(Ordering::SeqCst),
+        2,
+        "one retry after the 503"
+    );
+    assert_eq!(handle.state.metrics.dropped_total(DropStage::Send), 0);
 }
 
 /// `deckhand shell` with `[alerts]` starts the receiver and prints alerts in the terminal;

@@ -102,7 +102,10 @@ impl WebhookSink {
         }
     }
 
+    /// Posts one message; a 429, a 5xx or a transport error is retried up to `ATTEMPTS` times,
+    /// waiting `Retry-After` when the service gives one (Slack does), else 1 s, 2 s, ...
     pub async fn send(&self, name: &str, outgoing: &Outgoing) -> Result<(), SinkError> {
+        const ATTEMPTS: u32 = 3;
         let failed = |message: String| SinkError::Failed {
             destination: format!("webhook {name}"),
             message,
@@ -111,29 +114,51 @@ impl WebhookSink {
             .hooks
             .get(name)
             .ok_or_else(|| failed("not configured".into()))?;
-        let response = self
-            .client
-            .post(config.url.expose())
-            .json(&body(config.kind, config, outgoing))
-            .send()
-            .await
-            // reqwest's error names the URL, which holds the token: keep only the kind.
-            .map_err(|e| {
-                failed(format!(
-                    "request failed ({})",
-                    if e.is_timeout() {
-                        "timeout"
-                    } else if e.is_connect() {
-                        "connect"
-                    } else {
-                        "transport"
+        let body = body(config.kind, config, outgoing);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let wait = match self
+                .client
+                .post(config.url.expose())
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) => {
+                    let status = response.status();
+                    let retryable = status.as_u16() == 429 || status.is_server_error();
+                    if !retryable || attempt >= ATTEMPTS {
+                        return Err(failed(format!("HTTP {status} (attempt {attempt})")));
                     }
-                ))
-            })?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(failed(format!("HTTP {}", response.status())))
+                    response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(|secs| Duration::from_secs(secs.min(60)))
+                }
+                // reqwest's error names the URL, which holds the token: keep only the kind.
+                Err(e) => {
+                    if attempt >= ATTEMPTS {
+                        let kind = if e.is_timeout() {
+                            "timeout"
+                        } else if e.is_connect() {
+                            "connect"
+                        } else {
+                            "transport"
+                        };
+                        return Err(failed(format!(
+                            "request failed ({kind}, attempt {attempt})"
+                        )));
+                    }
+                    None
+                }
+            };
+            let wait = wait.unwrap_or(Duration::from_secs(1 << (attempt - 1)));
+            tracing::debug!(webhook = name, attempt, ?wait, "webhook retry");
+            tokio::time::sleep(wait).await;
         }
     }
 }
