@@ -321,6 +321,7 @@ async fn a_missing_tag_repository_or_registry_is_reported_clearly() {
     assert!(missing.text.contains(&expected), "{}", missing.text);
     let error = host_error(&missing.text);
     assert_eq!(error["code"], "not_found");
+    assert_eq!(error["upstream_code"], "MANIFEST_UNKNOWN");
     assert_eq!(error["status"], 404);
 
     let no_repo = bot

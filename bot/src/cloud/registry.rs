@@ -490,7 +490,10 @@ impl Registries {
         answer: &Exchange,
         cx: &CallContext<'_>,
     ) -> RegistryError {
-        let upstream_code = Some(answer.oci_error().0).filter(|c| !c.starts_with("HTTP"));
+        // A HEAD answer has no error body: name the spec's code ourselves.
+        let upstream_code = Some(answer.oci_error().0)
+            .filter(|c| !c.starts_with("HTTP"))
+            .or_else(|| Some("MANIFEST_UNKNOWN".to_owned()));
         if reference.contains(':') {
             return RegistryError::NotFound {
                 message: format!(
