@@ -87,6 +87,7 @@ async fn ingest_oneshot(requests: usize, batch: usize, concurrency: usize) {
             base_dir: ".".into(),
             notifications: None,
             db: None,
+            clusters: None,
             outbox: outbox.clone(),
         },
     )
@@ -146,6 +147,7 @@ async fn ingest_loopback(requests: usize, batch: usize, concurrency: usize) {
             base_dir: ".".into(),
             notifications: None,
             db: None,
+            clusters: None,
             outbox,
         },
     )
@@ -221,6 +223,7 @@ async fn end_to_end_latency(samples: usize) {
             base_dir: ".".into(),
             notifications: None,
             db: None,
+            clusters: None,
             outbox: Arc::new(NotifyOutbox(tx)),
         },
     )

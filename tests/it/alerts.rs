@@ -674,6 +674,7 @@ async fn ack_and_silence_from_chat() {
             notifications: None,
             outbox: Arc::new(MemoryOutbox::default()),
             db: Some(bot.app.db.clone()),
+            clusters: None,
         },
     )
     .await
@@ -1077,4 +1078,52 @@ async fn deckhand_shell_starts_the_receiver() {
     drop(stdin);
     next_line("listing it", &|l| l.starts_with("1 active alert(s)"));
     assert!(child.wait().unwrap().success());
+}
+
+/// `[[alerts.kubernetes]]` without a kubeconfig uses the `[[kubernetes.clusters]]` entry of the
+/// same name: here an AKS cluster whose credentials come from `listClusterUserCredential`.
+#[tokio::test]
+async fn kubernetes_watcher_uses_the_aks_cluster_credentials() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, PostParams};
+
+    let extra = section(
+        r#"
+[[alerts.kubernetes]]
+name = "pangeoCluster"
+"#,
+    );
+    let cloud = deckhand_it::cloud::CloudBot::start(&[], Duration::from_millis(50), &extra).await;
+    let (handle, outbox) = start(&cloud.bot).await;
+    assert!(handle.problems.is_empty(), "{:?}", handle.problems);
+    let kubeconfig = cloud
+        .sandbox
+        .kubeconfig(&cloud.estate.resource_group, &cloud.estate.cluster)
+        .unwrap();
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "gpu-trainer", "namespace": "default"},
+        "spec": {"containers": [{"name": "train", "image": "runner:1",
+            "resources": {"limits": {"nvidia.com/gpu": 4}}}]}
+    }))
+    .unwrap();
+    Api::<Pod>::namespaced(client, "default")
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap();
+    let m = wait_for(&outbox, "FailedScheduling for gpu-trainer", |m| {
+        m.text.contains("gpu-trainer") && m.text.contains("FailedScheduling")
+    })
+    .await;
+    assert_eq!(m.channel, "alerts-default");
+    assert!(m.text.contains("nvidia.com/gpu"), "{}", m.text);
+    assert!(m.text.contains("pangeoCluster/default"), "{}", m.text);
 }

@@ -474,6 +474,9 @@ pub struct StartOptions {
     pub outbox: Arc<dyn Outbox>,
     /// Where silences are kept across restarts (none: in memory only).
     pub db: Option<Db>,
+    /// `[[kubernetes.clusters]]` clients, for `[[alerts.kubernetes]]` entries without a
+    /// kubeconfig of their own.
+    pub clusters: Option<Arc<crate::host::services::Services>>,
 }
 
 /// Silences still in force, and the highest silence number used.
@@ -605,8 +608,27 @@ pub async fn start(
     }
 
     for cluster in state.config.kubernetes.clone() {
-        let path = resolve(&options.base_dir, &cluster.kubeconfig);
-        match sources::kube_events::client(&cluster, &path).await {
+        let client =
+            match (&cluster.kubeconfig, &options.clusters) {
+                (Some(kubeconfig), _) => {
+                    let path = resolve(&options.base_dir, kubeconfig);
+                    sources::kube_events::client(&cluster, &path).await
+                }
+                (None, Some(services)) => services
+                    .cloud()
+                    .kube
+                    .client(&cluster.name)
+                    .await
+                    .map_err(|e| sources::kube_events::KubeSourceError::Cluster {
+                        cluster: cluster.name.clone(),
+                        message: e.to_string(),
+                    }),
+                (None, None) => Err(sources::kube_events::KubeSourceError::Cluster {
+                    cluster: cluster.name.clone(),
+                    message: "no kubeconfig given and no [[kubernetes.clusters]] available".into(),
+                }),
+            };
+        match client {
             Ok(client) => {
                 let s = state.clone();
                 let sink: sources::kube_events::Sink = Arc::new(move |alerts| {
@@ -645,6 +667,7 @@ pub async fn start_for_app(
             notifications: Some(app.host.services().subscribe_notifications()),
             outbox,
             db: Some(app.db.clone()),
+            clusters: Some(app.host.services().clone()),
         },
     )
     .await?;

@@ -25,10 +25,13 @@ use crate::alerts::alert::{Alert, Severity, Source, Status};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubeClusterConfig {
-    /// The cluster's name in alerts and routes (`cluster = [...]`).
+    /// The cluster's name in alerts and routes (`cluster = [...]`). Without `kubeconfig`, the
+    /// `[[kubernetes.clusters]]` entry of this name gives the credentials (AKS user
+    /// credential, kubeconfig or in-cluster), shared with the plugins' Kubernetes service.
     pub name: String,
     /// Kubeconfig file (relative to the config file).
-    pub kubeconfig: PathBuf,
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
     /// Context inside it; the current context when absent.
     #[serde(default)]
     pub context: Option<String>,
@@ -49,6 +52,8 @@ pub enum KubeSourceError {
         path: String,
         message: String,
     },
+    #[error("cluster {cluster}: {message}")]
+    Cluster { cluster: String, message: String },
     #[error("cluster {cluster}: cannot build a client: {source}")]
     Client {
         cluster: String,
