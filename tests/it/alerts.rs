@@ -666,23 +666,64 @@ async fn ack_and_silence_from_chat() {
             .contains("silence s1 alertname=~Loud.*")
     );
 
-    // The silence survives a restart of the pipeline (it is in the state database).
-    let again = alerts::start(
-        bot.app.config.alerts.clone().unwrap(),
-        alerts::StartOptions {
-            base_dir: bot.dir.path().to_owned(),
-            notifications: None,
-            outbox: Arc::new(MemoryOutbox::default()),
-            db: Some(bot.app.db.clone()),
-            clusters: None,
-        },
-    )
-    .await
-    .unwrap();
+    // The silence and the acknowledgement survive a restart of the pipeline (state database).
+    let restarted = || async {
+        let outbox = Arc::new(MemoryOutbox::default());
+        let handle = alerts::start(
+            bot.app.config.alerts.clone().unwrap(),
+            alerts::StartOptions {
+                base_dir: bot.dir.path().to_owned(),
+                notifications: None,
+                outbox: outbox.clone(),
+                db: Some(bot.app.db.clone()),
+                clusters: None,
+            },
+        )
+        .await
+        .unwrap();
+        (handle, outbox)
+    };
+    let (again, again_out) = restarted().await;
     let kept = again.state.silences();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].id, "s1");
     assert_eq!(kept[0].describe(), "alertname=~Loud.*");
+    again.state.submit(vec![noisy.clone()]).unwrap();
+    again
+        .state
+        .submit(vec![alert("Marker3", "m3", Status::Firing)])
+        .unwrap();
+    wait_for(&again_out, "Marker3", |m| m.text.contains("Marker3")).await;
+    assert!(
+        !again_out
+            .messages()
+            .iter()
+            .any(|m| m.text.contains("Noisy")),
+        "the ack outlived the restart:\n{}",
+        transcript(&again_out)
+    );
+    let record = again
+        .state
+        .active()
+        .into_iter()
+        .find(|r| r.alert.name == "Noisy")
+        .expect("Noisy is active");
+    assert_eq!(record.acked_by.as_deref(), Some("Local operator"));
+    // Resolving clears the ack: the next firing is news again.
+    let mut resolved = noisy.clone();
+    resolved.status = Status::Resolved;
+    again.state.submit(vec![resolved]).unwrap();
+    wait_for(&again_out, "Noisy resolved", |m| {
+        m.text.contains("RESOLVED")
+    })
+    .await;
+    drop(again);
+    let (third, third_out) = restarted().await;
+    third.state.submit(vec![noisy.clone()]).unwrap();
+    wait_for(&third_out, "Noisy firing again", |m| {
+        m.text.contains("FIRING") && m.text.contains("Noisy")
+    })
+    .await;
 
     let unknown = bot.say("/alerts ack ffffffff").await;
     assert_eq!(unknown.kind, ResponseKind::Error);

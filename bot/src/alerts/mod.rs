@@ -24,7 +24,7 @@ pub mod sinks;
 pub mod sources;
 pub mod storm;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,6 +59,12 @@ const MIGRATIONS: &[&str] = &[
         comment TEXT NOT NULL,
         alertmanager_id TEXT,
         created_at TEXT NOT NULL
+    );",
+    // 2: acknowledgements survive restarts (until the alert resolves).
+    "CREATE TABLE alerts_acks (
+        alert_id TEXT PRIMARY KEY,
+        acked_by TEXT NOT NULL,
+        acked_at TEXT NOT NULL
     );",
 ];
 
@@ -197,6 +203,8 @@ struct Book {
     silences: Vec<Silence>,
     next_silence: u64,
     last_forget: Option<DateTime<Utc>>,
+    /// Alert id → (who, when); outlives the in-memory record across restarts.
+    acks: HashMap<String, (String, DateTime<Utc>)>,
 }
 
 impl Book {
@@ -212,6 +220,9 @@ impl Book {
         let horizon = chrono::Duration::from_std(forget_after).unwrap_or(chrono::Duration::days(1));
         self.active.retain(|_, r| now - r.last_seen < horizon);
         self.silences.retain(|s| s.active(now));
+        let active = &self.active;
+        self.acks
+            .retain(|id, (_, at)| active.contains_key(id) || now - *at < horizon);
     }
 }
 
@@ -310,7 +321,20 @@ impl AlertsState {
             .get_mut(id)
             .ok_or_else(|| AlertsError::UnknownAlert(id.to_owned()))?;
         record.acked_by = Some(by.to_owned());
-        Ok(record.clone())
+        let record = record.clone();
+        let now = Utc::now();
+        book.acks.insert(id.to_owned(), (by.to_owned(), now));
+        if let Some(db) = &self.db {
+            db.conn()
+                .execute(
+                    "INSERT INTO alerts_acks (alert_id, acked_by, acked_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (alert_id) DO UPDATE SET acked_by = excluded.acked_by,
+                     acked_at = excluded.acked_at",
+                    rusqlite::params![id, by, now.to_rfc3339()],
+                )
+                .map_err(StateError::from)?;
+        }
+        Ok(record)
     }
 
     /// Adds a Deckhand silence and, when `[alerts.alertmanager]` is set, the same silence in
@@ -479,6 +503,27 @@ pub struct StartOptions {
     pub clusters: Option<Arc<crate::host::services::Services>>,
 }
 
+fn load_acks(db: &Db) -> Result<HashMap<String, (String, DateTime<Utc>)>, StateError> {
+    let conn = db.conn();
+    let mut statement = conn.prepare("SELECT alert_id, acked_by, acked_at FROM alerts_acks")?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut acks = HashMap::new();
+    for row in rows {
+        let (id, by, at) = row?;
+        let at = DateTime::parse_from_rfc3339(&at)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| Utc::now());
+        acks.insert(id, (by, at));
+    }
+    Ok(acks)
+}
+
 /// Silences still in force, and the highest silence number used.
 fn load_silences(db: &Db) -> Result<(Vec<Silence>, u64), StateError> {
     let conn = db.conn();
@@ -537,6 +582,7 @@ pub async fn start(
     if let Some(db) = &options.db {
         db.ensure_schema("alerts", MIGRATIONS)?;
         (book.silences, book.next_silence) = load_silences(db)?;
+        book.acks = load_acks(db)?;
     }
     let state = Arc::new(AlertsState {
         metrics: AlertMetrics::default(),
@@ -734,6 +780,9 @@ fn process(state: &AlertsState, routes: &Routes, storm: &mut Storm, now: u64, ba
                         continue;
                     }
                 } else {
+                    // Acknowledged before a restart: known, and still quiet.
+                    let acked_by = book.acks.get(&id).map(|(by, _)| by.clone());
+                    let quiet = acked_by.is_some();
                     book.active.insert(
                         id,
                         Record {
@@ -741,14 +790,26 @@ fn process(state: &AlertsState, routes: &Routes, storm: &mut Storm, now: u64, ba
                             first_seen: wall,
                             last_seen: wall,
                             repeats: 0,
-                            acked_by: None,
+                            acked_by,
                             destinations: routed.destinations.clone(),
                         },
                     );
+                    if quiet {
+                        state.metrics.dropped(DropStage::Dedup, 1);
+                        continue;
+                    }
                 }
             }
             Status::Resolved => {
                 book.active.remove(&id);
+                if book.acks.remove(&id).is_some()
+                    && let Some(db) = &state.db
+                    && let Err(e) = db
+                        .conn()
+                        .execute("DELETE FROM alerts_acks WHERE alert_id = ?1", [&id])
+                {
+                    tracing::warn!(error = %e, "acknowledgement not removed from the state database");
+                }
             }
         }
         state.metrics.routed(1);
