@@ -59,20 +59,20 @@ pub type ManagedCluster = Resource<ManagedClusterProperties>;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedClusterProperties {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_state: Option<PowerState>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_version: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_kubernetes_version: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fqdn: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agent_pool_profiles: Vec<AgentPoolProperties>,
     /// Add-ons, e.g. `aciConnectorLinux` (virtual nodes): `{"enabled": bool, "config": {...}}`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub addon_profiles: Map<String, Value>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -114,6 +114,87 @@ pub struct AgentPoolProperties {
     pub power_state: Option<PowerState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orchestrator_version: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A resource group (`Microsoft.Resources/resourceGroups`).
+pub type ResourceGroup = Resource<ResourceGroupProperties>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceGroupProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A container registry (`Microsoft.ContainerRegistry/registries`).
+pub type Registry = Resource<RegistryProperties>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_server: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_user_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An ACR task run (`registries/runs`), as `scheduleRun` and its polling return it.
+pub type Run = Resource<RunProperties>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Queued, Started, Running, Succeeded, Failed, Canceled, Error, Timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_images: Option<Vec<Value>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An ACI container group (`Microsoft.ContainerInstance/containerGroups`), as the virtual node
+/// creates them.
+pub type ContainerGroup = Resource<ContainerGroupProperties>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerGroupProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_view: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_type: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A role assignment (`Microsoft.Authorization/roleAssignments`), e.g. AcrPull for a cluster's
+/// kubelet identity.
+pub type RoleAssignment = Resource<RoleAssignmentProperties>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignmentProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_definition_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -163,6 +244,30 @@ mod tests {
         let pool: AgentPool = serde_json::from_value(body.clone()).unwrap();
         assert!(pool.properties.count.is_some());
         assert_eq!(&serde_json::to_value(&pool).unwrap(), body);
+    }
+
+    fn example_body(file: &str, status: &str) -> Value {
+        let path = format!(
+            "{}/../../../shared/azure-examples/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let example: Value = serde_json::from_str(&text).unwrap();
+        example["responses"][status]["body"].clone()
+    }
+
+    /// Every model reads its real example and writes it back unchanged.
+    #[test]
+    fn models_round_trip_the_real_examples() {
+        fn check<T: serde::de::DeserializeOwned + Serialize>(body: Value) {
+            let model: T = serde_json::from_value(body.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&model).unwrap(), body);
+        }
+        check::<ManagedCluster>(example_body("aks/ManagedClustersGet.json", "200"));
+        check::<ResourceGroup>(example_body("resources/ResourceGroups_Get.json", "200"));
+        check::<Registry>(example_body("acr/RegistryGet.json", "200"));
+        check::<ContainerGroup>(example_body("aci/ContainerGroupsGet_Succeeded.json", "200"));
+        check::<List<AgentPool>>(example_body("aks/AgentPoolsList.json", "200"));
     }
 
     #[test]
