@@ -179,9 +179,7 @@ fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode>
     let app = App::start(config)?;
     let mut problems: Vec<String> = app.load_errors.iter().map(ToString::to_string).collect();
     problems.extend(deckhand::sched::check(&app));
-    if let Some(alerts) = &app.config.alerts {
-        problems.extend(deckhand::alerts::check(alerts));
-    }
+    problems.extend(deckhand::alerts::check(&app.config));
     for plugin in app.host.registry().plugins.values() {
         let caps = &plugin.manifest.capabilities;
         for profile in caps.http.iter().filter_map(|h| h.auth_profile.as_deref()) {

@@ -739,16 +739,61 @@ pub async fn start_for_terminal(
     Ok(handle)
 }
 
-/// For `deckhand check`: every problem of an `[alerts]` section, without starting anything.
-pub fn check(config: &AlertsConfig) -> Vec<String> {
-    let hooks: BTreeSet<String> = config.webhooks.keys().cloned().collect();
+/// For `deckhand check`: every problem of the `[alerts]` section (routes, webhook URLs, the
+/// Alertmanager URL, each watched cluster's credentials source), without starting anything.
+pub fn check(config: &crate::config::Config) -> Vec<String> {
+    let Some(alerts) = config.alerts.as_ref().filter(|a| a.enabled) else {
+        return Vec::new();
+    };
+    let hooks: BTreeSet<String> = alerts.webhooks.keys().cloned().collect();
     let mut problems: Vec<String> =
-        match Routes::new(&config.routes, &config.default_channel, &hooks) {
+        match Routes::new(&alerts.routes, &alerts.default_channel, &hooks) {
             Ok(_) => Vec::new(),
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
         };
-    if config.default_channel.trim().is_empty() {
+    if alerts.default_channel.trim().is_empty() {
         problems.push("[alerts] default_channel is empty: unmatched alerts need a channel".into());
+    }
+    for (name, hook) in &alerts.webhooks {
+        if reqwest::Url::parse(hook.url.expose()).is_err() {
+            // The URL holds a token: never print it.
+            problems.push(format!("[alerts.webhooks.{name}] url is not a valid URL"));
+        }
+    }
+    if let Some(am) = &alerts.alertmanager
+        && reqwest::Url::parse(&am.url).is_err()
+    {
+        problems.push(format!(
+            "[alerts.alertmanager] url {:?} is not a valid URL",
+            am.url
+        ));
+    }
+    for cluster in &alerts.kubernetes {
+        match &cluster.kubeconfig {
+            Some(path) => {
+                let path = config.resolve(path);
+                if let Err(e) = kube::config::Kubeconfig::read_from(&path) {
+                    problems.push(format!(
+                        "[[alerts.kubernetes]] {}: kubeconfig {}: {e}",
+                        cluster.name,
+                        path.display()
+                    ));
+                }
+            }
+            None => {
+                if !config
+                    .kubernetes
+                    .clusters
+                    .iter()
+                    .any(|c| c.name == cluster.name)
+                {
+                    problems.push(format!(
+                        "[[alerts.kubernetes]] {}: no kubeconfig, and no [[kubernetes.clusters]] entry of that name",
+                        cluster.name
+                    ));
+                }
+            }
+        }
     }
     problems
 }
@@ -903,6 +948,45 @@ pub fn resolve(base: &Path, path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_reports_every_problem() {
+        let text = r#"
+[alerts]
+default_channel = " "
+[alerts.alertmanager]
+url = "not a url"
+[alerts.webhooks.slack]
+kind = "slack"
+url = "nope"
+[[alerts.routes]]
+webhooks = ["teams"]
+[[alerts.kubernetes]]
+name = "missing-file"
+kubeconfig = "does-not-exist.yaml"
+[[alerts.kubernetes]]
+name = "unknown-cluster"
+"#;
+        let config = crate::config::Config::parse(
+            text,
+            std::path::Path::new("deckhand.toml"),
+            std::path::Path::new("/nonexistent"),
+        )
+        .unwrap();
+        let problems = check(&config);
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("unknown webhook \"teams\""))
+        );
+        assert!(problems.iter().any(|p| p.contains("does-not-exist.yaml")));
+        assert!(problems.iter().any(|p| p.contains("unknown-cluster")));
+        assert!(
+            !problems.iter().any(|p| p.contains("nope")),
+            "webhook URLs are secrets"
+        );
+    }
 
     #[test]
     fn stale_active_alerts_are_forgotten() {
