@@ -308,3 +308,30 @@ async fn calls_outside_declared_arm_capabilities_are_refused_and_audited() {
         .await;
     assert_eq!(still.kind, ResponseKind::Ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_failure_names_the_method_and_the_reason() {
+    let cloud = start().await;
+    // Same sandbox, but a bot whose client secret is wrong.
+    let config = deckhand_it::cloud::cloud_config(&cloud.sandbox, &cloud.estate, "")
+        .replace(cloud.sandbox.client_secret(), "not-the-secret");
+    let bot = deckhand_it::TestBot::with_config(&["cloudprobe"], &config);
+    let reply = bot
+        .say(&format!(
+            "/arm GET {} --api {AKS_API}",
+            cloud.cluster_path()
+        ))
+        .await;
+    assert_eq!(reply.kind, ResponseKind::Error);
+    let error = host_error(&reply.text);
+    assert_eq!(error["code"], "auth", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Azure credential (client secret) failed:"),
+        "{message}"
+    );
+    assert!(
+        message.contains("AADSTS") || message.contains("invalid_client"),
+        "{message}"
+    );
+}

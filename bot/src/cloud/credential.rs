@@ -74,7 +74,7 @@ impl TokenSource {
         let token = credential
             .get_token(&[self.scope.as_str()])
             .await
-            .map_err(|e| self.error(format!("{e}")))?;
+            .map_err(|e| self.error(error_chain(&e)))?;
         let lifetime = (token.expires_on - time::OffsetDateTime::now_utc())
             .try_into()
             .unwrap_or(Duration::ZERO);
@@ -160,4 +160,30 @@ impl TokenSource {
             CredentialConfig::AzureCli => Arc::new(AzureCliCredential::new()),
         })
     }
+}
+
+/// An error and its sources, joined: azure_identity's own message ("request token error") says
+/// little; the Entra answer (`AADSTS7000215: Invalid client secret provided`) is in its source.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    let mut innermost = None;
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        innermost = Some(inner);
+        source = inner.source();
+    }
+    // oauth2's token error keeps Entra's code and description out of its Display text.
+    if let Some(inner) = innermost {
+        let debug = format!("{inner:?}");
+        if let Some(start) = debug.find("error_description: Some(\"") {
+            let rest = &debug[start + "error_description: Some(\"".len()..];
+            let description = rest.split("\")").next().unwrap_or(rest);
+            parts.push(description.replace("\\r\\n", " ").trim().to_owned());
+        }
+    }
+    parts.join(": ")
 }
