@@ -165,8 +165,13 @@ impl RouterError {
     }
 }
 
+/// The command index with what it was built from: the registry snapshot and the number of
+/// built-in groups.
+type IndexCache = Option<(Arc<crate::host::Registry>, usize, Arc<CommandIndex>)>;
+
 pub struct Router {
     host: Arc<PluginHost>,
+    index_cache: std::sync::Mutex<IndexCache>,
     groups: std::sync::RwLock<Vec<Arc<dyn builtins::BuiltinGroup>>>,
     db: Db,
     options: RouterOptions,
@@ -216,6 +221,7 @@ impl Router {
         let confirms = ConfirmBook::new(options.confirm_timeout);
         Router {
             host,
+            index_cache: Default::default(),
             groups: Default::default(),
             db,
             options,
@@ -245,21 +251,33 @@ impl Router {
     }
 
     /// Built-ins and every loaded plugin's commands.
-    pub fn index(&self) -> CommandIndex {
+    pub fn index(&self) -> Arc<CommandIndex> {
+        let registry = self.host.registry();
+        let groups = self.groups.read().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.index_cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Rebuilt only when plugins were (re)loaded or a built-in group was added.
+        if let Some((cached_registry, cached_groups, index)) = cache.as_ref()
+            && Arc::ptr_eq(cached_registry, &registry)
+            && *cached_groups == groups.len()
+        {
+            return index.clone();
+        }
         let mut index = CommandIndex::default();
         for spec in builtins::specs() {
             index.insert(Owner::Builtin, spec);
         }
-        for group in self.groups.read().unwrap_or_else(|p| p.into_inner()).iter() {
+        for group in groups.iter() {
             for spec in group.specs() {
                 index.insert(Owner::Builtin, spec);
             }
         }
-        for plugin in self.host.registry().plugins.values() {
+        for plugin in registry.plugins.values() {
             for spec in &plugin.manifest.commands {
                 index.insert(Owner::Plugin(plugin.manifest.name.clone()), spec.clone());
             }
         }
+        let index = Arc::new(index);
+        *cache = Some((registry, groups.len(), index.clone()));
         index
     }
 
