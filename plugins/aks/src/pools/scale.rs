@@ -1,0 +1,315 @@
+//! `/aks scale` (grow), `/aks scale-down` (shrink, confirmed by the router), `/aks autoscale`.
+
+use deckhand_plugin_sdk::{Call, CallExt, Ctx, PluginError, Reply};
+use deckhand_plugin_shared::azure::{AgentPool, gpus_per_node};
+
+use super::{Pools, Target, arm_wait, bad_input, cloud_error, kube, list, parse};
+
+/// AKS's bound on a pool's node count.
+const MAX_NODES: i64 = 1000;
+
+/// ` --cluster C` when the command named one, so suggested commands act on the same cluster.
+fn cluster_suffix(call: &Call) -> String {
+    call.str_opt("cluster")
+        .map(|c| format!(" --cluster {c}"))
+        .unwrap_or_default()
+}
+
+fn is_system(pool: &AgentPool) -> bool {
+    pool.properties.mode.as_deref() == Some("System")
+}
+
+fn autoscaled(pool: &AgentPool) -> Option<(i64, i64)> {
+    let p = &pool.properties;
+    (p.enable_auto_scaling == Some(true))
+        .then(|| (p.min_count.unwrap_or(0), p.max_count.unwrap_or(MAX_NODES)))
+}
+
+/// Writes the pool back (read-modify-write keeps every field Azure sent) and follows the
+/// operation to its end.
+fn put_pool(
+    ctx: &Ctx,
+    target: &Target,
+    pool: &AgentPool,
+    label: String,
+    doing: &str,
+) -> Result<AgentPool, PluginError> {
+    let body = serde_json::json!({ "properties": pool.properties });
+    let done = arm_wait(ctx, "PUT", &target.pool_path(&pool.name), Some(body), label)
+        .map_err(|e| cloud_error(e, doing))?;
+    if done.is_null() {
+        return Ok(pool.clone());
+    }
+    parse(done, "the pool")
+}
+
+/// ` Kubernetes: 2/2 nodes Ready.` after a change, or why it could not be read.
+fn kube_line(ctx: &Ctx, target: &Target, pool: &str) -> String {
+    match list::ready_by_pool(ctx, target) {
+        Ok(by_pool) => {
+            let (seen, ready) = by_pool.get(pool).copied().unwrap_or((0, 0));
+            format!(
+                " Kubernetes: {ready}/{seen} node{} Ready.",
+                plural(seen as i64)
+            )
+        }
+        Err(e) => format!(" (Kubernetes nodes not readable: {e})"),
+    }
+}
+
+fn plural(n: impl Into<i64>) -> &'static str {
+    if n.into() == 1 { "" } else { "s" }
+}
+
+/// Workload pods (not DaemonSet pods) running on a pool's nodes now, as `ns/name`.
+fn workloads_on(ctx: &Ctx, target: &Target, pool: &str) -> Option<Vec<String>> {
+    let nodes = kube::nodes(ctx, &target.kube).ok()?;
+    let names: Vec<&str> = nodes
+        .iter()
+        .filter(|n| kube::node_pool(n) == Some(pool))
+        .map(kube::name)
+        .collect();
+    let pods = kube::pods(ctx, &target.kube).ok()?;
+    Some(
+        pods.iter()
+            .filter(|p| kube::is_live(p) && !kube::from_daemonset(p))
+            .filter(|p| kube::pod_node(p).is_some_and(|n| names.contains(&n)))
+            .map(|p| format!("{}/{}", kube::namespace(p), kube::name(p)))
+            .collect(),
+    )
+}
+
+/// `/aks scale` (`confirmed = false`) and `/aks scale-down` (the router has confirmed).
+pub(crate) fn scale(
+    pools: &Pools,
+    ctx: &Ctx,
+    call: &Call,
+    confirmed: bool,
+) -> Result<Reply, PluginError> {
+    let name = call.str_opt("pool").unwrap_or_default();
+    let count = call.int_opt("count").unwrap_or(-1);
+    if count < 0 {
+        return Err(bad_input(
+            "count",
+            format!("--count is a number of nodes: 0 or more, not {count}"),
+        ));
+    }
+    if count > MAX_NODES {
+        return Err(bad_input(
+            "count",
+            format!("--count {count} is more than the {MAX_NODES} nodes an AKS pool can hold"),
+        ));
+    }
+    let target = pools.target(ctx, call.str_opt("cluster"))?;
+    let mut pool = pools.get_pool(ctx, &target, name, "pool")?;
+    let cluster = &target.cluster;
+    let current = pool.properties.count.unwrap_or(0);
+    if pool
+        .properties
+        .power_state
+        .as_ref()
+        .is_some_and(|p| p.code == "Stopped")
+    {
+        return Err(PluginError::new(
+            "conflict",
+            format!(
+                "pool {name} of {cluster} is stopped: start the cluster with /aks start before scaling it"
+            ),
+        ));
+    }
+    if is_system(&pool) && count == 0 {
+        return Err(bad_input(
+            "count",
+            format!(
+                "pool {name} is a System pool: AKS requires a System pool to keep at least 1 node (it runs the cluster's own pods); scale a User pool to 0 instead"
+            ),
+        ));
+    }
+    if let Some((min, max)) = autoscaled(&pool) {
+        let suffix = cluster_suffix(call);
+        if count > max {
+            return Err(bad_input(
+                "count",
+                format!(
+                    "pool {name} autoscales between {min} and {max} nodes, so --count {count} is above its maximum: raise it with /aks autoscale --pool {name} --min {min} --max {count}{suffix}, or turn the autoscaler off with /aks autoscale --pool {name} --off{suffix}"
+                ),
+            ));
+        }
+        if count < min {
+            return Err(bad_input(
+                "count",
+                format!(
+                    "pool {name} autoscales between {min} and {max} nodes, so --count {count} is below its minimum: lower it with /aks autoscale --pool {name} --min {count} --max {max}{suffix}, or turn the autoscaler off with /aks autoscale --pool {name} --off{suffix}"
+                ),
+            ));
+        }
+    }
+    if count == current {
+        return Ok(Reply::text(format!(
+            "Pool {name} of {cluster} already has {count} node{}; nothing to do.",
+            plural(count)
+        )));
+    }
+    if count < current && !confirmed {
+        let running = match workloads_on(ctx, &target, name) {
+            Some(pods) if pods.is_empty() => " (no workload pods run there now)".to_owned(),
+            Some(pods) => format!(
+                " ({} workload pod{} run there now: {}{})",
+                pods.len(),
+                plural(pods.len() as i64),
+                pods.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+                if pods.len() > 5 { ", …" } else { "" }
+            ),
+            None => String::new(),
+        };
+        return Err(PluginError {
+            code: "needs_confirmation".into(),
+            message: format!(
+                "scaling pool {name} of {cluster} from {current} to {count} node{} reduces capacity{running}. Reductions ask for confirmation: run /aks scale-down --pool {name} --count {count}{}",
+                plural(count),
+                cluster_suffix(call)
+            ),
+            option: Some("count".into()),
+        });
+    }
+    pool.properties.count = Some(count);
+    let size = pool.properties.vm_size.clone().unwrap_or_default();
+    let done = put_pool(
+        ctx,
+        &target,
+        &pool,
+        format!("Scaling pool {name} of {cluster} from {current} to {count} nodes"),
+        &format!("scaling pool {name} of {cluster}"),
+    )?;
+    let now = done.properties.count.unwrap_or(count);
+    let gpus = i64::from(gpus_per_node(&size)) * now;
+    let gpus = if gpus > 0 {
+        format!(", {gpus} GPU{}", plural(gpus))
+    } else {
+        String::new()
+    };
+    let autoscale = autoscaled(&done)
+        .map(|(min, max)| {
+            format!(" The autoscaler keeps it within {min}..{max} and may change the count.")
+        })
+        .unwrap_or_default();
+    Ok(Reply::text(format!(
+        "✓ Pool {name} of {cluster} scaled from {current} to {now} node{} ({size}{gpus}).{}{autoscale}",
+        plural(now),
+        kube_line(ctx, &target, name)
+    )))
+}
+
+/// `/aks autoscale --pool P --min N --max M`, or `--off`.
+pub(crate) fn autoscale(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
+    let name = call.str_opt("pool").unwrap_or_default();
+    let (min, max, off) = (
+        call.int_opt("min"),
+        call.int_opt("max"),
+        call.bool_opt("off"),
+    );
+    if off && (min.is_some() || max.is_some()) {
+        return Err(bad_input(
+            "off",
+            "--off turns the autoscaler off and takes no --min or --max",
+        ));
+    }
+    let bounds = if off {
+        None
+    } else {
+        let (Some(min), Some(max)) = (min, max) else {
+            return Err(bad_input(
+                if min.is_none() { "min" } else { "max" },
+                "give both --min and --max (the autoscaler's bounds), or --off",
+            ));
+        };
+        if min < 0 {
+            return Err(bad_input(
+                "min",
+                format!("--min is a number of nodes: 0 or more, not {min}"),
+            ));
+        }
+        if max < min {
+            return Err(bad_input(
+                "max",
+                format!("--max {max} is below --min {min}"),
+            ));
+        }
+        if max > MAX_NODES {
+            return Err(bad_input(
+                "max",
+                format!("--max {max} is more than the {MAX_NODES} nodes an AKS pool can hold"),
+            ));
+        }
+        Some((min, max))
+    };
+    let target = pools.target(ctx, call.str_opt("cluster"))?;
+    let mut pool = pools.get_pool(ctx, &target, name, "pool")?;
+    let cluster = &target.cluster;
+    let current = pool.properties.count.unwrap_or(0);
+    let Some((min, max)) = bounds else {
+        if autoscaled(&pool).is_none() {
+            return Ok(Reply::text(format!(
+                "The autoscaler of pool {name} is already off ({current} node{}); nothing to do.",
+                plural(current)
+            )));
+        }
+        pool.properties.enable_auto_scaling = Some(false);
+        pool.properties.min_count = None;
+        pool.properties.max_count = None;
+        put_pool(
+            ctx,
+            &target,
+            &pool,
+            format!("Turning off the autoscaler of pool {name} of {cluster}"),
+            &format!("turning off the autoscaler of pool {name}"),
+        )?;
+        return Ok(Reply::text(format!(
+            "✓ Autoscaler of pool {name} of {cluster} is off; the pool stays at {current} node{} (change it with /aks scale or /aks scale-down).",
+            plural(current)
+        )));
+    };
+    if is_system(&pool) && min < 1 {
+        return Err(bad_input(
+            "min",
+            format!("pool {name} is a System pool: AKS requires --min 1 or more for System pools"),
+        ));
+    }
+    if current > max {
+        return Err(bad_input(
+            "max",
+            format!(
+                "pool {name} has {current} nodes, more than --max {max}: scale it down first with /aks scale-down --pool {name} --count {max}{} (asks for confirmation), or choose --max {current} or more",
+                cluster_suffix(call)
+            ),
+        ));
+    }
+    if autoscaled(&pool) == Some((min, max)) {
+        return Ok(Reply::text(format!(
+            "Pool {name} already autoscales between {min} and {max}; nothing to do."
+        )));
+    }
+    pool.properties.enable_auto_scaling = Some(true);
+    pool.properties.min_count = Some(min);
+    pool.properties.max_count = Some(max);
+    let grown = current < min;
+    if grown {
+        pool.properties.count = Some(min);
+    }
+    let done = put_pool(
+        ctx,
+        &target,
+        &pool,
+        format!("Setting the autoscaler of pool {name} of {cluster} to {min}..{max}"),
+        &format!("setting the autoscaler of pool {name}"),
+    )?;
+    let now = done.properties.count.unwrap_or(current);
+    let grown = if grown {
+        format!(" It grew from {current} to {now} nodes to reach the new minimum.")
+    } else {
+        String::new()
+    };
+    Ok(Reply::text(format!(
+        "✓ Pool {name} of {cluster} autoscales between {min} and {max} nodes (now {now}).{grown}"
+    )))
+}
