@@ -1168,3 +1168,67 @@ name = "pangeoCluster"
     assert!(m.text.contains("nvidia.com/gpu"), "{}", m.text);
     assert!(m.text.contains("pangeoCluster/default"), "{}", m.text);
 }
+
+/// A webhook URL carries its token (Slack's path, `?token=`): a failing delivery is logged and
+/// counted without it.
+#[tokio::test]
+async fn failed_webhook_is_counted_and_its_token_never_logged() {
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+
+    // Refuses everything with 400 (not retried).
+    let app = axum::Router::new().fallback(|| async { (StatusCode::BAD_REQUEST, "invalid_token") });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let extra = format!(
+        r#"
+[[alerts.routes]]
+webhooks = ["slack"]
+
+[alerts.webhooks.slack]
+kind = "slack"
+url = "http://{addr}/services/T0001/B0001/SUPERSECRETTOKEN?token=ALSOSECRET"
+"#
+    );
+    let bot = TestBot::with_config(&[], &section(&extra));
+    let (handle, _outbox) = start(&bot).await;
+    handle
+        .state
+        .submit(vec![alert("Webhooked", "h1", Status::Firing)])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handle.state.metrics.dropped_total(DropStage::Send) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the failed delivery was not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(handle.state.metrics.dropped_total(DropStage::Send), 1);
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("alert webhook not delivered"), "{logs}");
+    assert!(logs.contains("HTTP 400"), "{logs}");
+    assert!(
+        !logs.contains("SUPERSECRETTOKEN") && !logs.contains("ALSOSECRET"),
+        "{logs}"
+    );
+}
