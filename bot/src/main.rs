@@ -61,6 +61,12 @@ enum PluginsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the Kubernetes ClusterRole the loaded plugins' declared capabilities need.
+    Rbac {
+        /// Name of the ClusterRole.
+        #[arg(long, default_value = "deckhand-plugins")]
+        name: String,
+    },
 }
 
 fn init_logging() {
@@ -121,6 +127,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => check(config, &cli.config),
+        Command::Plugins {
+            command: PluginsCommand::Rbac { name },
+        } => {
+            let app = App::start(config).context("starting the bot")?;
+            let registry = app.host.registry();
+            let manifests: Vec<_> = registry.plugins.values().map(|p| &p.manifest).collect();
+            print!("{}", deckhand::host::rbac::cluster_role(&name, &manifests));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugins {
             command: PluginsCommand::List { json },
         } => {

@@ -4,6 +4,7 @@
 
 pub mod load;
 pub mod manifest;
+pub mod rbac;
 pub mod services;
 
 use std::collections::BTreeMap;
