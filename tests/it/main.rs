@@ -3,6 +3,7 @@
 //! Run after `cargo build --workspace`: they `dlopen` the built test plugins and run the built
 //! `deckhand` binary.
 
+mod aks;
 mod alerts;
 mod audit;
 mod cli;
@@ -10,8 +11,10 @@ mod cloud_arm;
 mod cloud_kube;
 mod cloud_registry;
 mod confirm;
+mod deploy;
 mod discord;
 mod permissions;
 mod plugins;
 mod router_input;
 mod sched;
+mod vk;

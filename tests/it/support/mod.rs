@@ -1,6 +1,7 @@
 //! Test support: a bot built from a fresh config and state directory, with the chosen test
 //! plugin libraries copied into its plugin directory, and loaded through the real `dlopen`.
 
+pub mod aks;
 pub mod cloud;
 
 use std::path::{Path, PathBuf};

@@ -29,7 +29,10 @@ pub(crate) fn ready_by_pool(
 pub(crate) fn pools(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
     let target = pools.target(ctx, call.str_opt("cluster"))?;
     let list = pools.list_pools(ctx, &target)?;
-    let ready = ready_by_pool(ctx, &target);
+    let ready = match pools.kube_unavailable(ctx, &target) {
+        Some(why) => Err(why),
+        None => ready_by_pool(ctx, &target),
+    };
     let mut lines = vec![format!(
         "{} pool{} in {}:",
         list.len(),

@@ -466,6 +466,19 @@ impl Pools {
         }
     }
 
+    /// Why Kubernetes cannot be asked about this cluster now (it is stopped), if so. A stopped
+    /// cluster's API server is off; asking it would only wait for a timeout.
+    pub(crate) fn kube_unavailable(&self, ctx: &Ctx, target: &Target) -> Option<String> {
+        let cluster = self.get_cluster(ctx, target).ok()?;
+        let power = cluster.properties.power_state?.code;
+        (power == "Stopped").then(|| {
+            format!(
+                "cluster {} is stopped, so its Kubernetes API is off (/aks start brings it back)",
+                target.cluster
+            )
+        })
+    }
+
     /// One pool; a missing one is named with the pools that do exist.
     pub(crate) fn get_pool(
         &self,

@@ -24,6 +24,14 @@ fn kube_error(target: &Target, e: deckhand_plugin_sdk::HostError) -> PluginError
     error
 }
 
+/// Refuses Kubernetes reads of a stopped cluster at once, instead of waiting for a timeout.
+fn ensure_running(pools: &Pools, ctx: &Ctx, target: &Target) -> Result<(), PluginError> {
+    match pools.kube_unavailable(ctx, target) {
+        Some(why) => Err(PluginError::new("unavailable", why)),
+        None => Ok(()),
+    }
+}
+
 fn label<'a>(node: &'a Value, key: &str) -> Option<&'a str> {
     node["metadata"]["labels"][key].as_str()
 }
@@ -48,6 +56,7 @@ fn taints(node: &Value) -> Vec<String> {
 pub(crate) fn nodes(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
     let target = pools.target(ctx, call.str_opt("cluster"))?;
     let only = call.str_opt("pool");
+    ensure_running(pools, ctx, &target)?;
     let nodes = kube::nodes(ctx, &target.kube).map_err(|e| kube_error(&target, e))?;
     let pods = kube::pods(ctx, &target.kube).map_err(|e| kube_error(&target, e))?;
     let mut pods_on: BTreeMap<&str, usize> = BTreeMap::new();
@@ -127,6 +136,7 @@ fn is_device_plugin(ds: &Value) -> bool {
 pub(crate) fn gpu(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
     let target = pools.target(ctx, call.str_opt("cluster"))?;
     let cluster = &target.cluster;
+    ensure_running(pools, ctx, &target)?;
     let agent_pools = pools.list_pools(ctx, &target)?;
     let gpu_pools: Vec<_> = agent_pools
         .iter()

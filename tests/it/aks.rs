@@ -1,0 +1,803 @@
+//! The `aks` plugin's `/aks …` commands through the real plugin host against the cloud sandbox
+//! (seeded estate: cluster pangeoCluster with pools system 2×D4s_v3, users 1×D8s_v3 0..5,
+//! gpu 0×NC6s_v3 0..4 tainted, Spot workers 0×D8s_v3 0..50). Each test asserts the sandbox's
+//! ARM and Kubernetes state, not only the reply.
+
+use std::time::Duration;
+
+use deckhand::router::{Response, ResponseKind};
+use deckhand_it::aks::{arm_get, arm_pool, kube_list, pool_nodes, settle, start_aks};
+use deckhand_it::cloud::CloudBot;
+use deckhand_plugin_abi::proto::{AutocompleteQuery, Choice};
+use deckhand_sandbox::{FaultKind, FaultSpec};
+use serde_json::{Value, json};
+
+const LRO: Duration = Duration::from_millis(200);
+
+async fn start() -> CloudBot {
+    start_aks(LRO, "").await
+}
+
+fn ok(reply: &Response) {
+    assert_eq!(reply.kind, ResponseKind::Ok, "{}", reply.text);
+}
+
+fn err(reply: &Response) {
+    assert_eq!(reply.kind, ResponseKind::Error, "{}", reply.text);
+}
+
+/// Runs a destructive command: it waits for a confirmation, which then runs it.
+async fn confirmed(cloud: &CloudBot, command: &str) -> Response {
+    let pending = cloud.bot.say(command).await;
+    assert_eq!(pending.kind, ResponseKind::Pending, "{}", pending.text);
+    let code = pending.confirmation.clone().expect("a confirmation code");
+    cloud.bot.say(&format!("/confirm {code}")).await
+}
+
+async fn pool_count(cloud: &CloudBot, pool: &str) -> i64 {
+    arm_pool(cloud, pool).await["properties"]["count"]
+        .as_i64()
+        .unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_and_pools_describe_the_estate_from_arm_and_kubernetes() {
+    let cloud = start().await;
+    let clusters = cloud.bot.say("/aks clusters").await;
+    ok(&clusters);
+    let text = &clusters.text;
+    assert!(
+        text.starts_with("1 AKS cluster in resource group pangeo:"),
+        "{text}"
+    );
+    let cluster = arm_get(&cloud, &cloud.cluster_path()).await;
+    let version = cluster["properties"]["currentKubernetesVersion"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "• pangeoCluster (pangeo, westeurope): Succeeded, power Running, Kubernetes {version}, virtual node on"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("4 pools: gpu 0×Standard_NC6s_v3 (autoscale 0..4, 1 GPU/node); system 2×Standard_D4s_v3 (System); users 1×Standard_D8s_v3 (autoscale 0..5); workers 0×Standard_D8s_v3 (Spot, autoscale 0..50)"),
+        "{text}"
+    );
+
+    let pools = cloud.bot.say("/aks pools").await;
+    ok(&pools);
+    let (system_nodes, system_ready) = pool_nodes(&cloud, "system").await;
+    assert_eq!((system_nodes.len(), system_ready), (2, 2));
+    assert!(
+        pools.text.contains(
+            "• system: 2 × Standard_D4s_v3, 0 GPU/node, System, Regular, autoscale off, 2/2 Ready in Kubernetes — Succeeded"
+        ),
+        "{}",
+        pools.text
+    );
+    assert!(
+        pools.text.contains(
+            "• gpu: 0 × Standard_NC6s_v3, 1 GPU/node, User, Regular, autoscale 0..4, 0/0 Ready in Kubernetes"
+        ),
+        "{}",
+        pools.text
+    );
+    assert!(
+        pools
+            .text
+            .contains("• workers: 0 × Standard_D8s_v3, 0 GPU/node, User, Spot, autoscale 0..50"),
+        "{}",
+        pools.text
+    );
+
+    // The cluster may be named; an unknown one is refused naming those that exist.
+    ok(&cloud.bot.say("/aks pools --cluster pangeoCluster").await);
+    let unknown = cloud.bot.say("/aks pools --cluster nosuch").await;
+    err(&unknown);
+    assert!(
+        unknown.text.contains(
+            "there is no AKS cluster \"nosuch\" in resource group pangeo; clusters there: pangeoCluster"
+        ),
+        "{}",
+        unknown.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_grows_a_pool_with_progress_and_kubernetes_sees_the_nodes() {
+    let cloud = start().await;
+    let (reply, progress, _) = cloud
+        .bot
+        .say_full(deckhand_it::admin(), "/aks scale --pool gpu --count 2")
+        .await;
+    ok(&reply);
+    assert!(
+        progress
+            .iter()
+            .any(|p| p.starts_with("Scaling pool gpu of pangeoCluster from 0 to 2 nodes… ")),
+        "{progress:?}"
+    );
+    assert_eq!(
+        reply.text,
+        "✓ Pool gpu of pangeoCluster scaled from 0 to 2 nodes (Standard_NC6s_v3, 2 GPUs). Kubernetes: 2/2 nodes Ready. The autoscaler keeps it within 0..4 and may change the count."
+    );
+    assert_eq!(pool_count(&cloud, "gpu").await, 2);
+    let (nodes, ready) = pool_nodes(&cloud, "gpu").await;
+    assert_eq!((nodes.len(), ready), (2, 2), "{nodes:?}");
+
+    // The same count again changes nothing.
+    let again = cloud.bot.say("/aks scale --pool gpu --count 2").await;
+    ok(&again);
+    assert_eq!(
+        again.text,
+        "Pool gpu of pangeoCluster already has 2 nodes; nothing to do."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reducing_capacity_goes_through_scale_down_and_a_confirmation() {
+    let cloud = start().await;
+    let refused = cloud.bot.say("/aks scale --pool system --count 1").await;
+    err(&refused);
+    assert!(
+        refused
+            .text
+            .contains("scaling pool system of pangeoCluster from 2 to 1 node reduces capacity")
+            && refused.text.contains(
+                "Reductions ask for confirmation: run /aks scale-down --pool system --count 1"
+            ),
+        "{}",
+        refused.text
+    );
+    assert_eq!(pool_count(&cloud, "system").await, 2, "nothing changed");
+
+    let pending = cloud
+        .bot
+        .say("/aks scale-down --pool system --count 1")
+        .await;
+    assert_eq!(pending.kind, ResponseKind::Pending, "{}", pending.text);
+    assert_eq!(pool_count(&cloud, "system").await, 2, "waits for /confirm");
+    let code = pending.confirmation.unwrap();
+    let done = cloud.bot.say(&format!("/confirm {code}")).await;
+    ok(&done);
+    assert!(
+        done.text
+            .starts_with("✓ Pool system of pangeoCluster scaled from 2 to 1 node (Standard_D4s_v3). Kubernetes: 1/1 node Ready."),
+        "{}",
+        done.text
+    );
+    assert_eq!(pool_count(&cloud, "system").await, 1);
+    assert_eq!(pool_nodes(&cloud, "system").await.0.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_refuses_bad_counts_naming_the_rule() {
+    let cloud = start().await;
+    let cases = [
+        (
+            "/aks scale --pool gpu --count -1",
+            "--count is a number of nodes: 0 or more, not -1 (option --count)",
+        ),
+        (
+            "/aks scale --pool gpu --count 5",
+            "pool gpu autoscales between 0 and 4 nodes, so --count 5 is above its maximum: raise it with /aks autoscale --pool gpu --min 0 --max 5, or turn the autoscaler off with /aks autoscale --pool gpu --off",
+        ),
+        (
+            "/aks scale --pool system --count 0",
+            "pool system is a System pool: AKS requires a System pool to keep at least 1 node",
+        ),
+        (
+            "/aks scale --pool nope --count 1",
+            "there is no pool \"nope\" in cluster pangeoCluster; its pools are gpu, system, users, workers",
+        ),
+        (
+            "/aks scale --pool gpu --count 1 --cluster other",
+            "there is no AKS cluster \"other\" in resource group pangeo",
+        ),
+    ];
+    for (command, expected) in cases {
+        let reply = cloud.bot.say(command).await;
+        err(&reply);
+        assert!(reply.text.contains(expected), "{command}: {}", reply.text);
+    }
+    assert_eq!(pool_count(&cloud, "gpu").await, 0);
+    assert_eq!(pool_count(&cloud, "system").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscale_sets_bounds_and_turns_off() {
+    let cloud = start().await;
+    let reply = cloud
+        .bot
+        .say("/aks autoscale --pool workers --min 0 --max 20")
+        .await;
+    ok(&reply);
+    assert_eq!(
+        reply.text,
+        "✓ Pool workers of pangeoCluster autoscales between 0 and 20 nodes (now 0)."
+    );
+    let workers = arm_pool(&cloud, "workers").await["properties"].clone();
+    assert_eq!(
+        (
+            &workers["enableAutoScaling"],
+            &workers["minCount"],
+            &workers["maxCount"]
+        ),
+        (&json!(true), &json!(0), &json!(20))
+    );
+    assert_eq!(workers["scaleSetPriority"], "Spot", "read-modify-write");
+
+    // Raising the minimum above the count grows the pool to it.
+    let grown = cloud
+        .bot
+        .say("/aks autoscale --pool gpu --min 1 --max 4")
+        .await;
+    ok(&grown);
+    assert!(
+        grown.text.contains("It grew from 0 to 1 nodes"),
+        "{}",
+        grown.text
+    );
+    assert_eq!(pool_nodes(&cloud, "gpu").await.1, 1);
+
+    let off = cloud.bot.say("/aks autoscale --pool users --off").await;
+    ok(&off);
+    assert!(
+        off.text
+            .starts_with("✓ Autoscaler of pool users of pangeoCluster is off")
+    );
+    let users = arm_pool(&cloud, "users").await["properties"].clone();
+    assert_eq!(users["enableAutoScaling"], false);
+    assert_eq!(users["count"], 1);
+    assert!(users.get("maxCount").is_none(), "{users}");
+
+    for (command, expected) in [
+        (
+            "/aks autoscale --pool users --min 3 --max 2",
+            "--max 2 is below --min 3",
+        ),
+        (
+            "/aks autoscale --pool users --min 1",
+            "give both --min and --max",
+        ),
+        (
+            "/aks autoscale --pool system --min 0 --max 3",
+            "AKS requires --min 1 or more for System pools",
+        ),
+        (
+            "/aks autoscale --pool system --min 1 --max 1",
+            "pool system has 2 nodes, more than --max 1: scale it down first with /aks scale-down --pool system --count 1",
+        ),
+    ] {
+        let reply = cloud.bot.say(command).await;
+        err(&reply);
+        assert!(reply.text.contains(expected), "{command}: {}", reply.text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_add_creates_a_tainted_gpu_pool_and_a_spot_pool() {
+    let cloud = start().await;
+    let (reply, progress, _) = cloud
+        .bot
+        .say_full(
+            deckhand_it::admin(),
+            "/aks pool add --name gpu2 --vm-size Standard_NC6s_v3 --count 1 --labels team=ml",
+        )
+        .await;
+    ok(&reply);
+    assert!(
+        progress
+            .iter()
+            .any(|p| p.starts_with("Creating pool gpu2 (1 × Standard_NC6s_v3) in pangeoCluster… ")),
+        "{progress:?}"
+    );
+    assert!(
+        reply.text.starts_with(
+            "✓ Pool gpu2 created in pangeoCluster: 1 × Standard_NC6s_v3 (1 GPU/node; taints nvidia.com/gpu=present:NoSchedule; labels team=ml). Kubernetes: 1/1 nodes Ready."
+        ),
+        "{}",
+        reply.text
+    );
+    let pool = arm_pool(&cloud, "gpu2").await["properties"].clone();
+    assert_eq!(
+        pool["nodeTaints"],
+        json!(["nvidia.com/gpu=present:NoSchedule"])
+    );
+    assert_eq!(pool["nodeLabels"]["team"], "ml");
+    assert_eq!(pool["mode"], "User");
+    let nodes = kube_list(&cloud, "nodes").await;
+    let node = nodes
+        .iter()
+        .find(|n| n["metadata"]["labels"]["kubernetes.azure.com/agentpool"] == "gpu2")
+        .expect("a gpu2 node");
+    assert_eq!(node["metadata"]["labels"]["team"], "ml");
+    assert_eq!(node["spec"]["taints"][0]["key"], "nvidia.com/gpu");
+    assert_eq!(node["status"]["capacity"]["nvidia.com/gpu"], "1");
+
+    // Spot with autoscaler bounds, no GPU taint for a CPU size.
+    let spot = cloud
+        .bot
+        .say("/aks pool add --name dask2 --vm-size Standard_D4s_v3 --count 0 --spot --min 0 --max 3 --taints dedicated=dask:NoSchedule")
+        .await;
+    ok(&spot);
+    let pool = arm_pool(&cloud, "dask2").await["properties"].clone();
+    assert_eq!(pool["scaleSetPriority"], "Spot");
+    assert_eq!(pool["scaleSetEvictionPolicy"], "Delete");
+    assert_eq!(
+        (&pool["minCount"], &pool["maxCount"]),
+        (&json!(0), &json!(3))
+    );
+    assert_eq!(pool["nodeTaints"], json!(["dedicated=dask:NoSchedule"]));
+
+    // --no-gpu-taint leaves GPU nodes untainted.
+    ok(&cloud
+        .bot
+        .say("/aks pool add --name gpu4 --vm-size Standard_NC6s_v3 --count 0 --no-gpu-taint")
+        .await);
+    assert!(
+        arm_pool(&cloud, "gpu4").await["properties"]
+            .get("nodeTaints")
+            .is_none_or(|t| t.as_array().is_some_and(|t| t.is_empty()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_add_refuses_what_azure_or_kubernetes_would_reject() {
+    let cloud = start().await;
+    let cases = [
+        (
+            "/aks pool add --name gpu3 --vm-size Standard_D4s_v3",
+            "pool gpu3 is meant for GPUs (its name \"gpu3\" starts with \"gpu\") but Standard_D4s_v3 has no GPU",
+        ),
+        (
+            "/aks pool add --name train --vm-size Standard_D4s_v3 --gpu",
+            "(--gpu was given) but Standard_D4s_v3 has no GPU",
+        ),
+        (
+            "/aks pool add --name GPU_3 --vm-size Standard_NC6s_v3",
+            "AKS pool names are 1-12 lowercase letters and digits, starting with a letter",
+        ),
+        (
+            "/aks pool add --name users --vm-size Standard_D4s_v3",
+            "pool users already exists in pangeoCluster (1 × Standard_D8s_v3)",
+        ),
+        (
+            "/aks pool add --name extra --vm-size Standard_D4s_v3 --taints a=b:Sometimes",
+            "taint \"a=b:Sometimes\" is not key=value:Effect",
+        ),
+        (
+            "/aks pool add --name extra --vm-size Standard_D4s_v3 --labels bad",
+            "label \"bad\" is not key=value",
+        ),
+        (
+            "/aks pool add --name extra --vm-size Standard_D4s_v3 --spot --mode System",
+            "a System pool cannot use Spot VMs",
+        ),
+        (
+            "/aks pool add --name extra --vm-size Standard_D4s_v3 --count 7 --min 0 --max 5",
+            "--count 7 must lie between --min 0 and --max 5",
+        ),
+        (
+            "/aks pool add --name extra --vm-size Standard_D4s_v3 --count -2",
+            "0 or more, not -2",
+        ),
+    ];
+    for (command, expected) in cases {
+        let reply = cloud.bot.say(command).await;
+        err(&reply);
+        assert!(reply.text.contains(expected), "{command}: {}", reply.text);
+    }
+    for pool in ["gpu3", "train", "extra"] {
+        assert!(arm_pool(&cloud, pool).await.is_null(), "{pool} was created");
+    }
+    // Azure's own refusal (a size unknown to it) is reported with its code and request id.
+    let unknown = cloud
+        .bot
+        .say("/aks pool add --name odd --vm-size Standard_Nope_v9")
+        .await;
+    err(&unknown);
+    assert!(
+        unknown
+            .text
+            .contains("creating pool odd in pangeoCluster: Azure refused PUT")
+            && unknown.text.contains("InvalidParameter")
+            && unknown.text.contains("request id"),
+        "{}",
+        unknown.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_delete_is_confirmed_and_removes_the_nodes() {
+    let cloud = start().await;
+    let pending = cloud.bot.say("/aks pool delete --name users").await;
+    assert_eq!(pending.kind, ResponseKind::Pending, "{}", pending.text);
+    assert!(
+        !arm_pool(&cloud, "users").await.is_null(),
+        "waits for /confirm"
+    );
+    let code = pending.confirmation.unwrap();
+    let done = cloud.bot.say(&format!("/confirm {code}")).await;
+    ok(&done);
+    assert_eq!(
+        done.text,
+        "✓ Pool users deleted from pangeoCluster (1 node removed; pods there are rescheduled elsewhere if they fit)."
+    );
+    assert!(arm_pool(&cloud, "users").await.is_null());
+    assert!(pool_nodes(&cloud, "users").await.0.is_empty());
+
+    let last_system = confirmed(&cloud, "/aks pool delete --name system").await;
+    err(&last_system);
+    assert!(
+        last_system
+            .text
+            .contains("pool system is the only System pool of pangeoCluster: AKS requires at least one System pool"),
+        "{}",
+        last_system.text
+    );
+    let missing = confirmed(&cloud, "/aks pool delete --name users").await;
+    err(&missing);
+    assert!(
+        missing.text.contains("there is no pool \"users\""),
+        "{}",
+        missing.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_is_confirmed_and_start_brings_the_nodes_back() {
+    let cloud = start().await;
+    let stopped = confirmed(&cloud, "/aks stop").await;
+    ok(&stopped);
+    assert!(
+        stopped.text.starts_with("✓ pangeoCluster stopped"),
+        "{}",
+        stopped.text
+    );
+    let cluster = arm_get(&cloud, &cloud.cluster_path()).await;
+    assert_eq!(cluster["properties"]["powerState"]["code"], "Stopped");
+
+    let pools = cloud.bot.say("/aks pools").await;
+    ok(&pools);
+    assert!(
+        pools.text.contains("Kubernetes unreachable"),
+        "{}",
+        pools.text
+    );
+    let again = confirmed(&cloud, "/aks stop").await;
+    ok(&again);
+    assert_eq!(
+        again.text,
+        "pangeoCluster is already stopped; nothing to do."
+    );
+
+    let started = cloud.bot.say("/aks start").await;
+    ok(&started);
+    assert!(
+        started
+            .text
+            .starts_with("✓ pangeoCluster started: power Running, 3 nodes across 4 pools."),
+        "{}",
+        started.text
+    );
+    let cluster = arm_get(&cloud, &cloud.cluster_path()).await;
+    assert_eq!(cluster["properties"]["powerState"]["code"], "Running");
+    settle(&cloud).await;
+    assert_eq!(pool_nodes(&cloud, "system").await.1, 2);
+}
+
+/// A GPU pod and the NVIDIA device plugin DaemonSet, created straight in the sandbox.
+async fn create(cloud: &CloudBot, kind: &str, namespace: &str, object: Value) {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::Api;
+    use kube::api::PostParams;
+    let client = cloud
+        .bot
+        .app
+        .host
+        .services()
+        .cloud()
+        .kube
+        .client(&cloud.estate.cluster)
+        .await
+        .unwrap();
+    let params = PostParams::default();
+    match kind {
+        "Pod" => {
+            Api::<Pod>::namespaced(client, namespace)
+                .create(&params, &serde_json::from_value(object).unwrap())
+                .await
+                .unwrap();
+        }
+        _ => {
+            Api::<DaemonSet>::namespaced(client, namespace)
+                .create(&params, &serde_json::from_value(object).unwrap())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn gpu_pod(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "containers": [{"name": "train", "image": "nvidia/cuda:12.4.0-base-ubuntu22.04",
+                "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "nodeSelector": {"kubernetes.azure.com/agentpool": "gpu"}
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpu_reports_capacity_requests_and_the_device_plugin() {
+    let cloud = start_aks(LRO, "").await;
+    ok(&cloud.bot.say("/aks scale --pool gpu --count 1").await);
+    let (gpu_nodes, _) = pool_nodes(&cloud, "gpu").await;
+    let gpu_node = gpu_nodes[0].clone();
+
+    let empty = cloud.bot.say("/aks gpu").await;
+    ok(&empty);
+    assert!(
+        empty
+            .text
+            .starts_with("GPUs in pangeoCluster: 0 of 1 in use, 1 free."),
+        "{}",
+        empty.text
+    );
+    assert!(
+        empty.text.contains(
+            "• Pool gpu: 1 × Standard_NC6s_v3 (1 GPU/node), autoscale 0..4 (up to 4 GPUs)"
+        ),
+        "{}",
+        empty.text
+    );
+    assert!(
+        empty
+            .text
+            .contains("• NVIDIA device plugin: no DaemonSet found"),
+        "{}",
+        empty.text
+    );
+
+    create(&cloud, "Pod", "default", gpu_pod("train-1")).await;
+    create(&cloud, "Pod", "default", gpu_pod("train-2")).await;
+    create(
+        &cloud,
+        "DaemonSet",
+        "kube-system",
+        json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "nvidia-device-plugin-daemonset", "namespace": "kube-system"},
+            "spec": {
+                "selector": {"matchLabels": {"name": "nvidia-device-plugin-ds"}},
+                "template": {
+                    "metadata": {"labels": {"name": "nvidia-device-plugin-ds"}},
+                    "spec": {
+                        "containers": [{"name": "nvidia-device-plugin-ctr",
+                            "image": "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"}],
+                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                        "nodeSelector": {"kubernetes.azure.com/accelerator": "nvidia"}
+                    }
+                }
+            }
+        }),
+    )
+    .await;
+    let pods = kube_list(&cloud, "pods").await;
+    let placed = pods
+        .iter()
+        .filter(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("train-"))
+        })
+        .filter(|p| p["spec"]["nodeName"] == gpu_node.as_str())
+        .count();
+    assert_eq!(placed, 1, "one GPU: one training pod placed, one pending");
+
+    let report = cloud.bot.say("/aks gpu").await;
+    ok(&report);
+    let text = &report.text;
+    assert!(
+        text.starts_with(
+            "GPUs in pangeoCluster: 1 of 1 in use, 0 free, 1 more wanted by 1 pending pod."
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("• NVIDIA device plugin kube-system/nvidia-device-plugin-daemonset: 1/1 pods ready, ready on all 1 GPU node."),
+        "{text}"
+    );
+    assert!(text.contains("• Pending: default/train-"), "{text}");
+    assert!(
+        text.contains("To make room: /aks scale --pool gpu --count 2"),
+        "{text}"
+    );
+
+    let nodes = cloud.bot.say("/aks nodes --pool gpu").await;
+    ok(&nodes);
+    assert!(
+        nodes
+            .text
+            .starts_with("1 node in pangeoCluster pool gpu, 1 Ready:"),
+        "{}",
+        nodes.text
+    );
+    assert!(
+        nodes.text.contains(&format!(
+            "• {gpu_node}: gpu, Standard_NC6s_v3, Ready, 1 GPU, 2 pods, taints nvidia.com/gpu=present:NoSchedule"
+        )),
+        "{}",
+        nodes.text
+    );
+    let all = cloud.bot.say("/aks nodes").await;
+    ok(&all);
+    assert!(all.text.contains("virtual node (ACI)"), "{}", all.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_operation_is_reported_with_azures_words() {
+    let cloud = start().await;
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::FailLro {
+            code: "ScaleVMSSAgentPoolFailed".into(),
+            message: "The VMSS could not be scaled: allocation failed".into(),
+        })
+        .on_path("agentPools/users")
+        .on_method("PUT")
+        .times(1),
+    );
+    let reply = cloud.bot.say("/aks scale --pool users --count 3").await;
+    err(&reply);
+    assert!(
+        reply
+            .text
+            .contains("scaling pool users of pangeoCluster: Azure refused PUT")
+            && reply.text.contains(
+                "ScaleVMSSAgentPoolFailed: The VMSS could not be scaled: allocation failed"
+            ),
+        "{}",
+        reply.text
+    );
+    assert_eq!(
+        arm_pool(&cloud, "users").await["properties"]["provisioningState"],
+        "Failed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_waited_out_and_persistent_throttling_is_explained() {
+    let cloud = start().await;
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::Throttle {
+            retry_after_secs: 1,
+        })
+        .on_path("agentPools")
+        .on_method("GET")
+        .times(1),
+    );
+    ok(&cloud.bot.say("/aks pools").await);
+
+    cloud.sandbox.clear_faults();
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::Throttle {
+            retry_after_secs: 0,
+        })
+        .on_path("agentPools"),
+    );
+    let reply = cloud.bot.say("/aks pools").await;
+    err(&reply);
+    assert!(
+        reply.text.contains("listing the pools of pangeoCluster")
+            && reply
+                .text
+                .contains("Azure is throttling this subscription: try again in a minute"),
+        "{}",
+        reply.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_already_in_progress_is_a_conflict_to_wait_out() {
+    let cloud = start_aks(Duration::from_secs(3), "").await;
+    // Someone else (the portal) starts scaling the pool; Deckhand does not wait for it.
+    let url = format!(
+        "{}/subscriptions/{}{}/agentPools/users?api-version=2026-08-01",
+        cloud.sandbox.base_url(),
+        cloud.sandbox.subscription_id(),
+        cloud.cluster_path()
+    );
+    let mut pool = arm_pool(&cloud, "users").await;
+    pool["properties"]["count"] = json!(2);
+    let started = reqwest::Client::new()
+        .put(&url)
+        .bearer_auth(cloud.sandbox.issue_token())
+        .json(&pool)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 200);
+
+    let reply = cloud.bot.say("/aks scale --pool users --count 3").await;
+    err(&reply);
+    assert!(
+        reply.text.contains("OperationNotAllowed")
+            && reply.text.contains("wait for it to finish (/aks pools shows each pool's state) and run the command again"),
+        "{}",
+        reply.text
+    );
+    settle(&cloud).await;
+    assert_eq!(
+        pool_count(&cloud, "users").await,
+        2,
+        "only the first change happened"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autocomplete_answers_from_live_state() {
+    let cloud = start().await;
+    ok(&cloud
+        .bot
+        .say("/aks pool add --name extra --vm-size Standard_E4s_v3 --count 0")
+        .await);
+    let host = cloud.bot.router().host().clone();
+    let plugin = host
+        .registry()
+        .plugins
+        .get("aks")
+        .cloned()
+        .expect("aks loaded");
+    let ask = |command: &[&str], option: &str, partial: &str| AutocompleteQuery {
+        command: command.iter().map(|c| (*c).to_owned()).collect(),
+        option: option.into(),
+        partial: partial.into(),
+        options: Default::default(),
+        caller: deckhand_it::admin(),
+    };
+    let names = |choices: Vec<Choice>| choices.into_iter().map(|c| c.value).collect::<Vec<_>>();
+    let timeout = Duration::from_secs(10);
+    let clusters = host
+        .autocomplete(
+            plugin.clone(),
+            &ask(&["aks", "pools"], "cluster", "pan"),
+            timeout,
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(clusters), ["pangeoCluster"]);
+    let pools = host
+        .autocomplete(plugin.clone(), &ask(&["aks", "scale"], "pool", ""), timeout)
+        .await
+        .unwrap();
+    assert_eq!(names(pools), ["extra", "gpu", "system", "users", "workers"]);
+    let pools = host
+        .autocomplete(
+            plugin.clone(),
+            &ask(&["aks", "pool", "delete"], "name", "ex"),
+            timeout,
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(pools), ["extra"]);
+    let sizes = names(
+        host.autocomplete(
+            plugin,
+            &ask(&["aks", "pool", "add"], "vm-size", "nc6"),
+            timeout,
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(sizes.contains(&"Standard_NC6s_v3".to_owned()), "{sizes:?}");
+    assert!(
+        sizes.iter().all(|s| s.to_ascii_lowercase().contains("nc6")),
+        "{sizes:?}"
+    );
+}
