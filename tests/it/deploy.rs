@@ -618,3 +618,35 @@ fn deploy_and_vk_through_the_real_binary_with_sandbox() {
         );
     }
 }
+
+/// Workers that crash: /deploy names the container, its restarts and how to read its logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashing_workers_are_reported_with_the_logs_command() {
+    let cloud = start_aks(Duration::from_millis(100), &deploy_keys(&shipped_apps())).await;
+    make_auth_secret(&cloud).await;
+    cloud.sandbox.inject(deckhand_sandbox::FaultSpec::always(
+        deckhand_sandbox::FaultKind::CrashLoop {
+            pod_prefix: "simsvc-mpt-workers".into(),
+            namespace: None,
+        },
+    ));
+    let reply = cloud.bot.say("/deploy simsvc mpt").await;
+    assert_eq!(reply.kind, ResponseKind::Error, "{}", reply.text);
+    assert!(
+        reply
+            .text
+            .contains("but not ready: web 1/1, scheduler 1/1, workers 0/2"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("container workers keeps crashing"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("`/vk logs simsvc-mpt-workers-"),
+        "{}",
+        reply.text
+    );
+}
