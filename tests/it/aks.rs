@@ -801,3 +801,67 @@ async fn autocomplete_answers_from_live_state() {
         "{sizes:?}"
     );
 }
+
+/// The real binary: `deckhand shell --sandbox` with the aks plugin, commands piped in; the
+/// sandbox fills `[plugins.config.aks]` with the seeded cluster.
+#[test]
+fn shell_with_sandbox_runs_aks_commands_end_to_end() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    std::fs::copy(
+        deckhand_it::aks::aks_library(),
+        plugin_dir.join(format!(
+            "{}deckhand_testplugin_aks{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        )),
+    )
+    .unwrap();
+    let config = dir.path().join("deckhand.toml");
+    std::fs::write(
+        &config,
+        deckhand_it::config_text(&plugin_dir, &dir.path().join("state.db"), ""),
+    )
+    .unwrap();
+    let mut child = Command::new(deckhand_it::deckhand_binary())
+        .args(["shell", "--sandbox", "--config"])
+        .arg(&config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"/aks scale --pool gpu --count 1\n/aks scale --pool gpu --count 0\n/aks scale-down --pool gpu --count 0 --yes\n/aks pools\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("✓ Pool gpu of pangeoCluster scaled from 0 to 1 node (Standard_NC6s_v3, 1 GPU). Kubernetes: 1/1 node Ready."),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout
+            .contains("Reductions ask for confirmation: run /aks scale-down --pool gpu --count 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✓ Pool gpu of pangeoCluster scaled from 1 to 0 nodes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("• gpu: 0 × Standard_NC6s_v3, 1 GPU/node, User, Regular, autoscale 0..4, 0/0 Ready in Kubernetes"),
+        "{stdout}"
+    );
+}
