@@ -150,7 +150,9 @@ impl Store {
                 .as_object_mut()
                 .map(|m| m.remove("generation"));
         }
-        if obj == old {
+        // As the API server's IgnoreManagedFieldsTimestampsTransformer: an update that would
+        // only move managedFields timestamps (a no-op server-side apply) changes nothing.
+        if without_field_times(&obj) == without_field_times(&old) {
             return old;
         }
         self.rv += 1;
@@ -176,4 +178,18 @@ impl Store {
         self.history.clear();
         self.oldest = self.rv;
     }
+}
+
+/// The object without `metadata.managedFields[].time`.
+fn without_field_times(obj: &Value) -> Value {
+    let mut obj = obj.clone();
+    if let Some(fields) = obj
+        .pointer_mut("/metadata/managedFields")
+        .and_then(Value::as_array_mut)
+    {
+        for field in fields.iter_mut().filter_map(Value::as_object_mut) {
+            field.remove("time");
+        }
+    }
+    obj
 }
