@@ -205,6 +205,10 @@ pub struct ConfirmConfig {
     /// Commands that need a second person with an approver role.
     #[serde(default)]
     pub approval: Vec<ApprovalRule>,
+    /// Surfaces besides the terminal (`[terminal] allow_yes`) where `--yes` skips a
+    /// confirmation, e.g. `["schedule"]` so an unattended nightly scale-down can run.
+    #[serde(default)]
+    pub allow_yes_on: Vec<String>,
 }
 
 fn default_confirm_timeout() -> Duration {
@@ -216,6 +220,7 @@ impl Default for ConfirmConfig {
         ConfirmConfig {
             timeout: default_confirm_timeout(),
             approval: Vec::new(),
+            allow_yes_on: Vec::new(),
         }
     }
 }

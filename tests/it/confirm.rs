@@ -119,3 +119,18 @@ async fn a_second_person_with_an_approver_role_must_approve() {
         .await;
     assert_eq!(approved.text, "wiped");
 }
+
+#[tokio::test]
+async fn yes_is_honoured_on_surfaces_config_lists() {
+    let bot = TestBot::with_config(&["echo"], "\n[confirm]\nallow_yes_on = [\"schedule\"]\n");
+    let (scheduled, _, _) = bot.say_on("schedule", admin(), "/wipe --yes").await;
+    assert_eq!(scheduled.text, "wiped");
+    let (without_yes, _, _) = bot.say_on("schedule", admin(), "/wipe").await;
+    assert_eq!(
+        without_yes.kind,
+        ResponseKind::Pending,
+        "--yes is still needed"
+    );
+    let (discord, _, _) = bot.say_on("discord", admin(), "/wipe --yes").await;
+    assert_eq!(discord.kind, ResponseKind::Pending);
+}

@@ -197,16 +197,37 @@ impl Clusters {
     }
 
     /// Runs one plugin request; a 401 rebuilds the client once (expired credentials).
-    pub async fn request(&self, request: &KubeRequest) -> Result<Value, KubeError> {
-        let client = self.client(&request.cluster).await?;
-        match execute(client, request).await {
-            Err(KubeError::Api { status: 401, .. }) => {
-                self.forget(&request.cluster).await;
-                let client = self.client(&request.cluster).await?;
-                execute(client, request).await
+    /// Runs one plugin request within `limit`; a 401 rebuilds the client once (expired
+    /// credentials).
+    pub async fn request(
+        &self,
+        request: &KubeRequest,
+        limit: std::time::Duration,
+    ) -> Result<Value, KubeError> {
+        let attempt = async {
+            let client = self.client(&request.cluster).await?;
+            match execute(client, request).await {
+                Err(KubeError::Api { status: 401, .. }) => {
+                    self.forget(&request.cluster).await;
+                    let client = self.client(&request.cluster).await?;
+                    execute(client, request).await
+                }
+                other => other,
             }
-            other => other,
-        }
+        };
+        // A stopped or unreachable API server must not hold the call until the plugin's own
+        // time limit: the host bounds every request.
+        tokio::time::timeout(limit, attempt).await.unwrap_or_else(|_| {
+            Err(KubeError::Request {
+                cluster: request.cluster.clone(),
+                message: format!(
+                    "the API server did not answer {} {} within {} s (is the cluster stopped or unreachable?)",
+                    request.verb,
+                    request.kind,
+                    limit.as_secs()
+                ),
+            })
+        })
     }
 }
 

@@ -98,7 +98,8 @@ pub struct RouterOptions {
 
 impl RouterOptions {
     pub fn from_config(config: &Config) -> RouterOptions {
-        let mut yes_allowed_on = HashSet::new();
+        let mut yes_allowed_on: HashSet<String> =
+            config.confirm.allow_yes_on.iter().cloned().collect();
         if config.terminal.allow_yes {
             yes_allowed_on.insert("terminal".to_owned());
         }

@@ -23,6 +23,9 @@ use crate::config::Config;
 use crate::state::Db;
 use crate::state::audit::ServiceCallRecord;
 
+/// Longest one Kubernetes request may take (watch-free verbs answer in well under this).
+const KUBE_REQUEST_LIMIT: Duration = Duration::from_secs(30);
+
 /// A notification a plugin pushed, tagged with its source.
 #[derive(Debug, Clone)]
 pub struct PluginNotification {
@@ -524,7 +527,12 @@ impl PluginServices {
             Service::Kube { request } => {
                 let body = services
                     .runtime
-                    .block_on(services.cloud.kube.request(request))
+                    .block_on(
+                        services
+                            .cloud
+                            .kube
+                            .request(request, remaining(KUBE_REQUEST_LIMIT)),
+                    )
                     .map_err(HostError::from)?;
                 Ok(
                     serde_json::to_value(deckhand_plugin_abi::proto::KubeResponse { body })
