@@ -30,7 +30,37 @@ pub async fn start() -> Result<Running, SandboxStartError> {
         .await
         .map_err(|e| SandboxStartError(e.to_string()))?;
     sandbox.settle().await;
+    seed_demo_secret(&sandbox, &estate).await?;
     Ok(Running { sandbox, estate })
+}
+
+/// The htpasswd Secret `/deploy simsvc` expects (seed 000 creates it once per namespace by
+/// hand). Its password is a sandbox-only demo value; real clusters get theirs from the operator.
+async fn seed_demo_secret(sandbox: &Sandbox, estate: &Estate) -> Result<(), SandboxStartError> {
+    use k8s_openapi::api::core::v1::Secret as KubeSecret;
+    let fail = |e: String| SandboxStartError(format!("seeding the demo basic-auth secret: {e}"));
+    let yaml = sandbox
+        .kubeconfig(&estate.resource_group, &estate.cluster)
+        .map_err(|e| fail(e.to_string()))?;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).map_err(|e| fail(e.to_string()))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let client = kube::Client::try_from(config).map_err(|e| fail(e.to_string()))?;
+    let secrets: kube::Api<KubeSecret> = kube::Api::namespaced(client, "default");
+    let secret: KubeSecret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "simsvc-basic-auth", "namespace": "default"},
+        "type": "Opaque",
+        // htpasswd -nbB intens sandbox-demo (bcrypt); sandbox only.
+        "stringData": {"auth": "intens:$2y$05$Zg7Vn0m2bqkzHkq0oK1sU.1yQm8wYVbq7iQJr6kM3o2hA6sQe0uXy"}
+    }))
+    .map_err(|e| fail(e.to_string()))?;
+    secrets
+        .create(&Default::default(), &secret)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(())
 }
 
 impl Running {
@@ -47,7 +77,7 @@ impl Running {
     }
 
     /// Points `[azure]`, `[[kubernetes.clusters]]` and `[[registries]]` at the sandbox, and
-    /// fills the aks plugin's cluster defaults where the config leaves them out.
+    /// fills the aks and vk plugins' cluster defaults where the config leaves them out.
     pub fn apply_to(&self, config: &mut Config) {
         let (sandbox, estate) = (&self.sandbox, &self.estate);
         config.azure = Some(AzureConfig {
@@ -81,21 +111,22 @@ impl Running {
         ))
         .expect("a registry section built from known values parses");
         config.registries = vec![registry];
-        let aks = config
-            .plugins
-            .config
-            .entry("aks".to_owned())
-            .or_insert_with(|| toml::Value::Table(Default::default()));
-        if let toml::Value::Table(table) = aks {
-            for (key, value) in [
-                ("resource_group", &estate.resource_group),
-                ("default_cluster", &estate.cluster),
-                ("kube_cluster", &estate.cluster),
-                ("registry", &estate.login_server),
-            ] {
-                table
-                    .entry(key)
-                    .or_insert_with(|| toml::Value::String(value.clone()));
+        for plugin in ["aks", "vk"] {
+            let section = config
+                .plugins
+                .config
+                .entry(plugin.to_owned())
+                .or_insert_with(|| toml::Value::Table(Default::default()));
+            if let toml::Value::Table(table) = section {
+                for (key, value) in [
+                    ("resource_group", &estate.resource_group),
+                    ("default_cluster", &estate.cluster),
+                    ("kube_cluster", &estate.cluster),
+                ] {
+                    table
+                        .entry(key)
+                        .or_insert_with(|| toml::Value::String(value.clone()));
+                }
             }
         }
     }
