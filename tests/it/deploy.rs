@@ -29,22 +29,9 @@ fn deploy_keys(apps: &std::path::Path) -> String {
     )
 }
 
-async fn client(cloud: &CloudBot) -> kube::Client {
-    cloud
-        .bot
-        .app
-        .host
-        .services()
-        .cloud()
-        .kube
-        .client(&cloud.estate.cluster)
-        .await
-        .expect("kube client")
-}
-
 /// The basic-auth Secret the seed makes with etc/make-htpasswd.sh (out of band, not by /deploy).
 async fn make_auth_secret(cloud: &CloudBot) {
-    let secrets: Api<Secret> = Api::namespaced(client(cloud).await, "default");
+    let secrets: Api<Secret> = Api::namespaced(cloud.kube_client().await, "default");
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "simsvc-basic-auth"},
         "stringData": {"auth": "intens:$apr1$test$hash"}
@@ -58,7 +45,7 @@ async fn make_auth_secret(cloud: &CloudBot) {
 
 /// `Kind/name` → resourceVersion of every object carrying `selector`.
 async fn labelled(cloud: &CloudBot, selector: &str) -> Vec<(String, String)> {
-    let c = client(cloud).await;
+    let c = cloud.kube_client().await;
     let lp = ListParams::default().labels(selector);
     let mut out = Vec::new();
     macro_rules! collect {
@@ -89,7 +76,7 @@ fn names(objects: &[(String, String)]) -> Vec<&str> {
 }
 
 async fn pods(cloud: &CloudBot, selector: &str) -> Vec<Value> {
-    Api::<Pod>::namespaced(client(cloud).await, "default")
+    Api::<Pod>::namespaced(cloud.kube_client().await, "default")
         .list(&ListParams::default().labels(selector))
         .await
         .unwrap()
@@ -147,7 +134,7 @@ async fn deploy_simsvc_mpt_creates_exactly_the_objects_is_idempotent_and_undeplo
     );
 
     // The objects are what seed 000 describes.
-    let c = client(&cloud).await;
+    let c = cloud.kube_client().await;
     let ingress = Api::<Ingress>::namespaced(c.clone(), "default")
         .get("simsvc-mpt")
         .await

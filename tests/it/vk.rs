@@ -63,22 +63,9 @@ async fn start_vk(lro_delay: Duration) -> CloudBot {
     }
 }
 
-async fn client(cloud: &CloudBot) -> kube::Client {
-    cloud
-        .bot
-        .app
-        .host
-        .services()
-        .cloud()
-        .kube
-        .client(&cloud.estate.cluster)
-        .await
-        .expect("kube client")
-}
-
 /// A Deployment `vkdemo` with `replicas` pods on the virtual node.
 async fn run_on_virtual_node(cloud: &CloudBot, replicas: i32) -> Vec<String> {
-    let c = client(cloud).await;
+    let c = cloud.kube_client().await;
     let deployment: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "vkdemo"},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "vkdemo"}},
@@ -117,7 +104,7 @@ async fn addon_enabled(cloud: &CloudBot) -> Value {
 }
 
 async fn virtual_nodes(cloud: &CloudBot) -> usize {
-    Api::<Node>::all(client(cloud).await)
+    Api::<Node>::all(cloud.kube_client().await)
         .list(&ListParams::default().labels("type=virtual-kubelet"))
         .await
         .unwrap()
@@ -200,7 +187,7 @@ async fn logs_come_from_aci_on_the_virtual_node_and_from_kubernetes_elsewhere() 
     );
 
     // A pod on a regular node: Kubernetes' log endpoint.
-    let system = Api::<Pod>::all(client(&cloud).await)
+    let system = Api::<Pod>::all(cloud.kube_client().await)
         .list(&ListParams::default())
         .await
         .unwrap()

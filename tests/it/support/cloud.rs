@@ -80,6 +80,19 @@ impl CloudBot {
         }
     }
 
+    /// The host's own Kubernetes client for the seeded cluster (built from its AKS credential).
+    pub async fn kube_client(&self) -> kube::Client {
+        self.bot
+            .app
+            .host
+            .services()
+            .cloud()
+            .kube
+            .client(&self.estate.cluster)
+            .await
+            .expect("kube client for the seeded cluster")
+    }
+
     /// `/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{cluster}`.
     pub fn cluster_path(&self) -> String {
         format!(

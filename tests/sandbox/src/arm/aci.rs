@@ -67,11 +67,7 @@ pub fn route(
         [_] => group(shared, ctx, rg, raw[0]),
         [_, action @ ("start" | "stop" | "restart")] => action_(shared, ctx, rg, raw[0], action),
         [_, "containers", _, "logs"] => logs(shared, ctx, rg, raw[0], raw[2]),
-        _ => Err(ArmError::new(
-            404,
-            "NotFound",
-            format!("The sandbox does not serve '{}'.", ctx.path),
-        )),
+        _ => Err(super::not_served(ctx)),
     }
 }
 

@@ -90,11 +90,7 @@ pub fn route(
         [_, "webhooks"] => webhooks(shared, ctx, rg, raw[0], None),
         [_, "webhooks", _] => webhooks(shared, ctx, rg, raw[0], Some(raw[2])),
         [_, "webhooks", _, "operationstatuses", id] => Ok(lro::poll(shared, ctx, id, false)),
-        _ => Err(ArmError::new(
-            404,
-            "NotFound",
-            format!("The sandbox does not serve '{}'.", ctx.path),
-        )),
+        _ => Err(super::not_served(ctx)),
     }
 }
 

@@ -38,11 +38,7 @@ pub fn route(
         [_, "listclusteradmincredential"] => credentials(shared, ctx, rg, raw[0], true),
         [_, "upgradeprofiles", "default"] => upgrade_profile(shared, ctx, rg, raw[0]),
         [_, "abort"] => abort(shared, ctx, rg, raw[0]),
-        _ => Err(ArmError::new(
-            404,
-            "NotFound",
-            format!("The sandbox does not serve '{}'.", ctx.path),
-        )),
+        _ => Err(super::not_served(ctx)),
     }
 }
 

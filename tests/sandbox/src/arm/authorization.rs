@@ -96,11 +96,7 @@ pub fn route(shared: &Arc<Shared>, ctx: &Ctx, at: usize) -> ArmResult {
             Ok(Reply::json(200, list_body(items)))
         }
         ["roleassignments", name] => assignment(shared, ctx, &scope, name),
-        _ => Err(ArmError::new(
-            404,
-            "NotFound",
-            format!("The sandbox does not serve '{}'.", ctx.path),
-        )),
+        _ => Err(super::not_served(ctx)),
     }
 }
 

@@ -274,3 +274,12 @@ pub fn rand_hex(n: usize) -> String {
         .map(|_| char::from_digit(r.random_range(0..16), 16).unwrap_or('0'))
         .collect()
 }
+
+/// 404 for a path under a provider the sandbox models but does not serve.
+pub(crate) fn not_served(ctx: &Ctx) -> ArmError {
+    ArmError::new(
+        404,
+        "NotFound",
+        format!("The sandbox does not serve '{}'.", ctx.path),
+    )
+}
