@@ -194,3 +194,35 @@ async fn client_from_aks_credential_watches_a_node_appear_after_a_pool_scale() {
         "GPU nodes advertise nvidia.com/gpu"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_cluster_is_reported_quickly_not_after_the_command_time_limit() {
+    let cloud = CloudBot::start(&["cloudprobe"], Duration::from_millis(100), "").await;
+    let cluster = &cloud.estate.cluster;
+    // Build the client while the cluster runs, then stop it: its API server answers 503.
+    let warm = cloud
+        .bot
+        .say(&format!("/kube list Node --cluster {cluster}"))
+        .await;
+    assert_eq!(warm.kind, ResponseKind::Ok, "{}", warm.text);
+    let stop = cloud
+        .bot
+        .say(&format!(
+            "/arm POST {}/stop --api 2026-08-01",
+            cloud.cluster_path()
+        ))
+        .await;
+    assert_eq!(stop.kind, ResponseKind::Ok, "{}", stop.text);
+    let started = std::time::Instant::now();
+    let reply = cloud
+        .bot
+        .say(&format!("/kube list Node --cluster {cluster}"))
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(reply.kind, ResponseKind::Error);
+    assert!(reply.text.contains("503"), "{}", reply.text);
+    assert!(
+        waited < Duration::from_secs(10),
+        "a few bounded retries, then the error: {waited:?}"
+    );
+}

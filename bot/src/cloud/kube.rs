@@ -152,8 +152,7 @@ impl Clusters {
             ClusterSource::InCluster => kube::Config::incluster()
                 .map_err(|e| credentials(format!("in-cluster config: {e}")))?,
         };
-        kube::Client::try_from(client_config)
-            .map_err(|e| credentials(format!("cannot build a client: {e}")))
+        build_client(client_config).map_err(|e| credentials(format!("cannot build a client: {e}")))
     }
 
     /// `listClusterUserCredential` → the first kubeconfig it returns.
@@ -229,6 +228,21 @@ impl Clusters {
             })
         })
     }
+}
+
+/// A client whose retries suit a command someone is waiting for: kube's default layer retries
+/// 429/503/504 up to 15 times with backoff growing toward 1000 s (right for controllers, but a
+/// stopped cluster would hold a chat command for minutes); this one retries 3 times within ~5 s.
+fn build_client(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+    use kube::client::ClientBuilder;
+    use kube::client::retry::RetryPolicy;
+    config.default_retry = false;
+    let builder = ClientBuilder::try_from(config)?;
+    // Retry needs a cloneable service: a buffer in front of the boxed stack makes it one.
+    Ok(builder
+        .with_layer(&tower::buffer::BufferLayer::new(1024))
+        .with_layer(&tower::retry::RetryLayer::new(RetryPolicy::default()))
+        .build())
 }
 
 fn api_resource(request: &KubeRequest) -> ApiResource {
