@@ -503,25 +503,10 @@ impl PluginServices {
                 let arm = services.cloud.arm.as_ref().ok_or_else(|| {
                     error("unavailable", "Azure is not configured: add an [azure] section to the config (or run with --sandbox)")
                 })?;
-                let deadline = match call {
-                    Some(call) => call.deadline,
-                    None => Instant::now() + Duration::from_secs(30),
-                };
-                let progress = |line: String| {
-                    if let Some(call) = call {
-                        let _ = call.progress.send(line);
-                    }
-                };
-                let cancelled = || call.is_some_and(ActiveCall::is_cancelled);
-                let cx = crate::cloud::arm::CallContext {
-                    deadline,
-                    progress: &progress,
-                    cancelled: &cancelled,
-                };
-                let response = services
-                    .runtime
-                    .block_on(arm.call(request, &cx))
-                    .map_err(HostError::from)?;
+                let response = with_call_context(call, true, |cx| {
+                    services.runtime.block_on(arm.call(request, cx))
+                })
+                .map_err(HostError::from)?;
                 Ok(serde_json::to_value(response).expect("responses serialize"))
             }
             Service::Kube { request } => {
@@ -540,21 +525,12 @@ impl PluginServices {
                 )
             }
             Service::Registry { request } => {
-                let deadline = match call {
-                    Some(call) => call.deadline,
-                    None => Instant::now() + Duration::from_secs(30),
-                };
-                let progress = |_: String| {};
-                let cancelled = || call.is_some_and(ActiveCall::is_cancelled);
-                let cx = crate::cloud::arm::CallContext {
-                    deadline,
-                    progress: &progress,
-                    cancelled: &cancelled,
-                };
-                let response = services
-                    .runtime
-                    .block_on(services.cloud.registries.call(request, &cx))
-                    .map_err(HostError::from)?;
+                let response = with_call_context(call, false, |cx| {
+                    services
+                        .runtime
+                        .block_on(services.cloud.registries.call(request, cx))
+                })
+                .map_err(HostError::from)?;
                 Ok(serde_json::to_value(response).expect("responses serialize"))
             }
             Service::Progress { message } => {
@@ -640,6 +616,30 @@ impl PluginServices {
             }
         }
     }
+}
+
+/// How long a cloud request made outside any command (autocomplete) may take.
+const OUTSIDE_CALL_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `f` with the cloud clients' view of the command: its deadline, whether it was
+/// cancelled, and (when `forward_progress`) its progress channel.
+fn with_call_context<R>(
+    call: Option<&ActiveCall>,
+    forward_progress: bool,
+    f: impl FnOnce(&crate::cloud::arm::CallContext<'_>) -> R,
+) -> R {
+    let deadline = call.map_or_else(|| Instant::now() + OUTSIDE_CALL_LIMIT, |call| call.deadline);
+    let progress = |line: String| {
+        if let Some(call) = call.filter(|_| forward_progress) {
+            let _ = call.progress.send(line);
+        }
+    };
+    let cancelled = || call.is_some_and(ActiveCall::is_cancelled);
+    f(&crate::cloud::arm::CallContext {
+        deadline,
+        progress: &progress,
+        cancelled: &cancelled,
+    })
 }
 
 /// `pattern` is `host`, `host:port` or `*.domain`; without a port any port matches.
