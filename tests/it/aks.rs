@@ -811,15 +811,8 @@ fn shell_with_sandbox_runs_aks_commands_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let plugin_dir = dir.path().join("plugins");
     std::fs::create_dir_all(&plugin_dir).unwrap();
-    std::fs::copy(
-        deckhand_it::aks::aks_library(),
-        plugin_dir.join(format!(
-            "{}deckhand_testplugin_aks{}",
-            std::env::consts::DLL_PREFIX,
-            std::env::consts::DLL_SUFFIX
-        )),
-    )
-    .unwrap();
+    let built = deckhand_it::product_plugin_library("aks");
+    std::fs::copy(&built, plugin_dir.join(built.file_name().unwrap())).unwrap();
     let config = dir.path().join("deckhand.toml");
     std::fs::write(
         &config,

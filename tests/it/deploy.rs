@@ -537,15 +537,9 @@ fn deploy_and_vk_through_the_real_binary_with_sandbox() {
     let dir = tempfile::tempdir().unwrap();
     let plugin_dir = dir.path().join("plugins");
     std::fs::create_dir_all(&plugin_dir).unwrap();
-    let (prefix, suffix) = (std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
     for name in ["aks", "vk"] {
-        let built =
-            deckhand_it::target_dir().join(format!("{prefix}deckhand_plugin_{name}{suffix}"));
-        std::fs::copy(
-            &built,
-            plugin_dir.join(format!("{prefix}deckhand_testplugin_{name}{suffix}")),
-        )
-        .unwrap_or_else(|e| panic!("{}: {e} (cargo build --workspace first)", built.display()));
+        let built = deckhand_it::product_plugin_library(name);
+        std::fs::copy(&built, plugin_dir.join(built.file_name().unwrap())).unwrap();
     }
     // The shipped simsvc definition, minus the basic-auth Secret the sandbox does not have
     // (a shell cannot create it, and /deploy refuses to point an Ingress at a missing one).

@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
-use deckhand::app::App;
-use deckhand::config::Config;
 use deckhand::router::ResponseKind;
 use deckhand_it::aks::arm_get;
-use deckhand_it::cloud::{CloudBot, cloud_config};
-use deckhand_it::{TestBot, config_text, target_dir};
-use deckhand_sandbox::{FaultKind, FaultSpec, Sandbox, SandboxOptions};
+use deckhand_it::cloud::CloudBot;
+use deckhand_it::product_plugin_library;
+use deckhand_sandbox::{FaultKind, FaultSpec, SandboxOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams, PostParams};
@@ -17,50 +15,23 @@ use serde_json::{Value, json};
 
 /// A seeded sandbox and a bot running the built `vk` plugin with `[plugins.config.vk]`.
 async fn start_vk(lro_delay: Duration) -> CloudBot {
-    let sandbox = Sandbox::start(SandboxOptions {
+    let options = SandboxOptions {
         lro_delay,
         ..SandboxOptions::default()
+    };
+    let cloud = CloudBot::start_with(options, &[product_plugin_library("vk")], |estate| {
+        format!(
+            "\n[plugins.config.vk]\nresource_group = \"{}\"\ndefault_cluster = \"{}\"\n",
+            estate.resource_group, estate.cluster
+        )
     })
-    .await
-    .expect("sandbox starts");
-    let estate = sandbox.seed_realistic_estate().await.expect("estate seeds");
-    sandbox.settle().await;
-    let extra = format!(
-        "\n[plugins.config.vk]\nresource_group = \"{}\"\ndefault_cluster = \"{}\"\n",
-        estate.resource_group, estate.cluster
-    );
-    let config = cloud_config(&sandbox, &estate, &extra);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let plugin_dir = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugin_dir).unwrap();
-    let (prefix, suffix) = (std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
-    let built = target_dir().join(format!("{prefix}deckhand_plugin_vk{suffix}"));
+    .await;
     assert!(
-        built.exists(),
-        "{} is missing: run `cargo build --workspace` first",
-        built.display()
+        cloud.bot.app.load_errors.is_empty(),
+        "{:?}",
+        cloud.bot.app.load_errors
     );
-    // The test config loads `deckhand_testplugin_*`; the plugin's name comes from its manifest.
-    std::fs::copy(
-        &built,
-        plugin_dir.join(format!("{prefix}deckhand_testplugin_vk{suffix}")),
-    )
-    .unwrap();
-    // SAFETY: as in `TestBot::with_config`: every test sets the same value.
-    unsafe { std::env::set_var("DECKHAND_IT_TOKEN", "it-secret-token") };
-    let config_path = dir.path().join("deckhand.toml");
-    std::fs::write(
-        &config_path,
-        config_text(&plugin_dir, &dir.path().join("state.db"), &config),
-    )
-    .unwrap();
-    let app = App::start(Config::load(&config_path).expect("config")).expect("bot starts");
-    assert!(app.load_errors.is_empty(), "{:?}", app.load_errors);
-    CloudBot {
-        sandbox,
-        estate,
-        bot: TestBot { dir, app },
-    }
+    cloud
 }
 
 /// A Deployment `vkdemo` with `replicas` pods on the virtual node.

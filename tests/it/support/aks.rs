@@ -2,32 +2,13 @@
 //! sandbox, with `[plugins.config.aks]` pointing at the seeded cluster, plus direct reads of the
 //! sandbox's ARM and Kubernetes state for assertions.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use deckhand::app::App;
-use deckhand::config::Config;
-use deckhand_sandbox::{Sandbox, SandboxOptions};
+use deckhand_sandbox::SandboxOptions;
 use serde_json::Value;
 
-use crate::cloud::{CloudBot, cloud_config};
-use crate::{TestBot, config_text, target_dir};
-
-/// The built `aks` plugin library (`cargo build --workspace` makes it).
-pub fn aks_library() -> PathBuf {
-    let file = format!(
-        "{}deckhand_plugin_aks{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let path = target_dir().join(file);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` before the tests",
-        path.display()
-    );
-    path
-}
+use crate::cloud::CloudBot;
+use crate::product_plugin_library;
 
 /// `[plugins.config.aks]` for the seeded estate.
 pub fn aks_config(resource_group: &str, cluster: &str) -> String {
@@ -55,45 +36,19 @@ pub async fn start_aks(lro_delay: Duration, extra: &str) -> CloudBot {
 }
 
 pub async fn start_aks_with(options: SandboxOptions, extra: &str) -> CloudBot {
-    let sandbox = Sandbox::start(options).await.expect("sandbox starts");
-    let estate = sandbox.seed_realistic_estate().await.expect("estate seeds");
-    sandbox.settle().await;
-    let extra = format!(
-        "{}{extra}",
-        aks_config(&estate.resource_group, &estate.cluster)
-    );
-    let config = cloud_config(&sandbox, &estate, &extra);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let plugin_dir = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugin_dir).unwrap();
-    // The test config's prefix is `deckhand_testplugin_`; the plugin's name comes from its
-    // manifest, not its file name.
-    let copy = plugin_dir.join(format!(
-        "{}deckhand_testplugin_aks{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
-    std::fs::copy(aks_library(), copy).unwrap();
-    // SAFETY: as in `TestBot::with_config`: every test sets the same value.
-    unsafe { std::env::set_var("DECKHAND_IT_TOKEN", "it-secret-token") };
-    let config_path = dir.path().join("deckhand.toml");
-    std::fs::write(
-        &config_path,
-        config_text(&plugin_dir, &dir.path().join("state.db"), &config),
-    )
-    .unwrap();
-    let config = Config::load(&config_path).expect("test config is valid");
-    let app = App::start(config).expect("bot starts");
+    let cloud = CloudBot::start_with(options, &[product_plugin_library("aks")], |estate| {
+        format!(
+            "{}{extra}",
+            aks_config(&estate.resource_group, &estate.cluster)
+        )
+    })
+    .await;
     assert!(
-        app.load_errors.is_empty(),
+        cloud.bot.app.load_errors.is_empty(),
         "plugin load errors: {:?}",
-        app.load_errors
+        cloud.bot.app.load_errors
     );
-    CloudBot {
-        sandbox,
-        estate,
-        bot: TestBot { dir, app },
-    }
+    cloud
 }
 
 /// GET on the sandbox's ARM (below the subscription), as Azure answers it.

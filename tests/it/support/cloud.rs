@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use deckhand_sandbox::{Estate, Sandbox, SandboxOptions};
 
-use crate::TestBot;
+use std::path::PathBuf;
+
+use crate::{TestBot, plugin_library};
 
 pub struct CloudBot {
     pub sandbox: Sandbox,
@@ -61,18 +63,25 @@ auth = "acr"
 impl CloudBot {
     /// A seeded sandbox (long-running operations take `lro_delay`) and a bot on it.
     pub async fn start(plugins: &[&str], lro_delay: Duration, extra: &str) -> CloudBot {
-        let sandbox = Sandbox::start(SandboxOptions {
+        let libraries: Vec<PathBuf> = plugins.iter().map(|name| plugin_library(name)).collect();
+        let options = SandboxOptions {
             lro_delay,
             ..SandboxOptions::default()
-        })
-        .await
-        .expect("sandbox starts");
+        };
+        CloudBot::start_with(options, &libraries, |_| extra.to_owned()).await
+    }
+
+    /// A seeded sandbox and a bot loading `libraries`; `extra` config may name the estate.
+    pub async fn start_with(
+        options: SandboxOptions,
+        libraries: &[PathBuf],
+        extra: impl FnOnce(&Estate) -> String,
+    ) -> CloudBot {
+        let sandbox = Sandbox::start(options).await.expect("sandbox starts");
         let estate = sandbox.seed_realistic_estate().await.expect("estate seeds");
         sandbox.settle().await;
-        let config = cloud_config(&sandbox, &estate, extra);
-        let plugins = plugins.to_vec();
-        // App::start builds blocking clients; keep it off the async worker.
-        let bot = TestBot::with_config(&plugins, &config);
+        let config = cloud_config(&sandbox, &estate, &extra(&estate));
+        let bot = TestBot::with_libraries(libraries, &config);
         CloudBot {
             sandbox,
             estate,

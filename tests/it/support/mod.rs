@@ -23,10 +23,10 @@ pub fn target_dir() -> PathBuf {
         .to_owned()
 }
 
-/// The built library of a test plugin (`echo`, `boom`, `hang`, `clash`, `wrongabi`).
-pub fn plugin_library(name: &str) -> PathBuf {
+/// A library built in the target dir, by its stem (`deckhand_testplugin_echo`).
+fn built_library(stem: &str) -> PathBuf {
     let file = format!(
-        "{}deckhand_testplugin_{name}{}",
+        "{}{stem}{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     );
@@ -37,6 +37,16 @@ pub fn plugin_library(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The built library of a test plugin (`echo`, `boom`, `hang`, `clash`, `wrongabi`, `cloudprobe`).
+pub fn plugin_library(name: &str) -> PathBuf {
+    built_library(&format!("deckhand_testplugin_{name}"))
+}
+
+/// The built library of one of Deckhand's own plugins (`aks`, `vk`).
+pub fn product_plugin_library(name: &str) -> PathBuf {
+    built_library(&format!("deckhand_plugin_{name}"))
 }
 
 /// The `deckhand` binary built beside the tests.
@@ -59,7 +69,8 @@ path = "{state}"
 
 [plugins]
 dir = "{plugins}"
-prefix = "deckhand_testplugin_"
+# The directory holds exactly the libraries a test copied in: test and product plugins alike.
+prefix = "deckhand_"
 default_timeout = "10s"
 
 [plugins.config.echo]
@@ -135,15 +146,20 @@ impl TestBot {
 
     /// Starts a bot with these test plugins copied in and `extra` config appended.
     pub fn with_config(plugins: &[&str], extra: &str) -> TestBot {
+        let libraries: Vec<PathBuf> = plugins.iter().map(|name| plugin_library(name)).collect();
+        TestBot::with_libraries(&libraries, extra)
+    }
+
+    /// Starts a bot loading these built libraries, with `extra` config appended.
+    pub fn with_libraries(libraries: &[PathBuf], extra: &str) -> TestBot {
         // SAFETY: tests set the same value in every thread; nothing reads it concurrently
         // in a way that could observe a torn write.
         unsafe { std::env::set_var("DECKHAND_IT_TOKEN", "it-secret-token") };
         let dir = tempfile::tempdir().expect("temp dir");
         let plugin_dir = dir.path().join("plugins");
         std::fs::create_dir_all(&plugin_dir).unwrap();
-        for name in plugins {
-            let source = plugin_library(name);
-            std::fs::copy(&source, plugin_dir.join(source.file_name().unwrap())).unwrap();
+        for source in libraries {
+            std::fs::copy(source, plugin_dir.join(source.file_name().unwrap())).unwrap();
         }
         let config_path = dir.path().join("deckhand.toml");
         std::fs::write(
