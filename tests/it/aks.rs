@@ -365,11 +365,11 @@ async fn pool_add_refuses_what_azure_or_kubernetes_would_reject() {
         ),
         (
             "/aks pool add --name extra --vm-size Standard_D4s_v3 --taints a=b:Sometimes",
-            "taint \"a=b:Sometimes\" is not key=value:Effect",
+            "effect \"Sometimes\" is not one of NoSchedule, PreferNoSchedule, NoExecute",
         ),
         (
             "/aks pool add --name extra --vm-size Standard_D4s_v3 --labels bad",
-            "label \"bad\" is not key=value",
+            "\"bad\" has no '='",
         ),
         (
             "/aks pool add --name extra --vm-size Standard_D4s_v3 --spot --mode System",

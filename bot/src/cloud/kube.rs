@@ -172,11 +172,14 @@ impl Clusters {
             progress: &ignore,
             cancelled: &never,
         };
+        let address = deckhand_cloud_names::ArmPath::resource_group(resource_group)
+            .and_then(|p| p.provider("Microsoft.ContainerService"))
+            .and_then(|p| p.resource("managedClusters", cluster))
+            .and_then(|p| p.action("listClusterUserCredential"))
+            .map_err(|e| format!("[[kubernetes.clusters]] names an unusable AKS cluster: {e}"))?;
         let request = ArmRequest {
             method: "POST".into(),
-            path: format!(
-                "/resourceGroups/{resource_group}/providers/Microsoft.ContainerService/managedClusters/{cluster}/listClusterUserCredential"
-            ),
+            path: address.to_string(),
             api_version: AKS_API_VERSION.into(),
             body: None,
             wait: true,
@@ -203,6 +206,7 @@ impl Clusters {
         request: &KubeRequest,
         limit: std::time::Duration,
     ) -> Result<Value, KubeError> {
+        check_path(request).map_err(|e| KubeError::BadRequest(e.to_string()))?;
         let attempt = async {
             let client = self.client(&request.cluster).await?;
             match execute(client, request).await {
@@ -243,6 +247,29 @@ fn build_client(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
         .with_layer(&tower::buffer::BufferLayer::new(1024))
         .with_layer(&tower::retry::RetryLayer::new(RetryPolicy::default()))
         .build())
+}
+
+/// The Kubernetes client joins these into the URL as they are: refuse anything that could
+/// change the path before a client is even built.
+fn check_path(request: &KubeRequest) -> Result<(), deckhand_cloud_names::kube::KubePathError> {
+    use deckhand_cloud_names::kube::{check_namespace, check_path_segment};
+    if let Some(namespace) = &request.namespace {
+        check_namespace(namespace)?;
+    }
+    if let Some(name) = &request.name {
+        check_path_segment("object name", name)?;
+    }
+    if let Some(sub) = &request.subresource {
+        check_path_segment("subresource", sub)?;
+    }
+    if let Some(container) = &request.container {
+        check_path_segment("container", container)?;
+    }
+    check_path_segment("kind", &request.kind)?;
+    for part in request.api_version.split('/') {
+        check_path_segment("api version", part)?;
+    }
+    Ok(())
 }
 
 fn api_resource(request: &KubeRequest) -> ApiResource {

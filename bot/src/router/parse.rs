@@ -77,6 +77,13 @@ pub enum ParseError {
         value: String,
         expected: String,
     },
+    /// A name that breaks its Azure or Kubernetes naming rule.
+    #[error("option --{option} of /{path}: {error}")]
+    BadName {
+        path: String,
+        option: String,
+        error: deckhand_cloud_names::NameError,
+    },
     #[error("option --{option} of /{path}: {value:?} is not one of {}{}", choices.join(", "), did_you_mean(suggestion.as_deref(), ""))]
     NotAChoice {
         path: String,
@@ -183,7 +190,16 @@ pub fn typed_value(path: &str, option: &OptionSpec, raw: &str) -> Result<Value, 
         expected: expected(option),
     };
     match option.kind {
-        OptionKind::String => Ok(Value::String(raw.to_owned())),
+        OptionKind::String => {
+            if let Some(rule) = option.rule {
+                rule.check(raw).map_err(|e| ParseError::BadName {
+                    path: path.to_owned(),
+                    option: option.name.clone(),
+                    error: e,
+                })?;
+            }
+            Ok(Value::String(raw.to_owned()))
+        }
         OptionKind::Integer => raw.parse::<i64>().map(Value::from).map_err(|_| bad()),
         OptionKind::Boolean => match raw.to_ascii_lowercase().as_str() {
             "true" | "yes" | "on" | "1" => Ok(Value::Bool(true)),

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use deckhand_cloud_names::NameRule;
+
 /// What a plugin is and what it may do, read by the host before `init`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -62,6 +64,10 @@ pub struct OptionSpec {
     /// Never written to the audit log or logs.
     #[serde(default)]
     pub sensitive: bool,
+    /// The naming rule a string value must follow (an Azure or Kubernetes name); the host
+    /// checks it before anything else, confirmations included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<NameRule>,
 }
 
 /// The type of an option's value, as the plugin receives it in [`Call::options`].
@@ -553,6 +559,7 @@ impl OptionSpec {
             choices: Vec::new(),
             default: None,
             sensitive: false,
+            rule: None,
         }
     }
 
@@ -584,6 +591,12 @@ impl OptionSpec {
 
     pub fn sensitive(mut self) -> OptionSpec {
         self.sensitive = true;
+        self
+    }
+
+    /// The value must follow `rule` (checked by the host before the command runs).
+    pub fn rule(mut self, rule: NameRule) -> OptionSpec {
+        self.rule = Some(rule);
         self
     }
 }

@@ -2,6 +2,7 @@
 //! follow the REST API (camelCase); unknown fields are kept in `extra` so a read-modify-write
 //! never drops what Azure sent.
 
+pub use deckhand_cloud_names::{ArmPath, ArmPathError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -12,17 +13,22 @@ pub const ACR_TASKS_API: &str = "2019-04-01";
 pub const ACI_API: &str = "2025-09-01";
 pub const RESOURCES_API: &str = "2025-04-01";
 
-pub fn cluster_path(resource_group: &str, cluster: &str) -> String {
-    format!(
-        "/resourceGroups/{resource_group}/providers/Microsoft.ContainerService/managedClusters/{cluster}"
-    )
+/// `/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{cluster}`, each
+/// name checked and encoded (see [`ArmPath`]).
+pub fn cluster_address(resource_group: &str, cluster: &str) -> Result<ArmPath, ArmPathError> {
+    ArmPath::resource_group(resource_group)?
+        .provider("Microsoft.ContainerService")?
+        .resource("managedClusters", cluster)
 }
 
-pub fn pool_path(resource_group: &str, cluster: &str, pool: &str) -> String {
-    format!(
-        "{}/agentPools/{pool}",
-        cluster_path(resource_group, cluster)
-    )
+pub fn cluster_path(resource_group: &str, cluster: &str) -> Result<String, ArmPathError> {
+    cluster_address(resource_group, cluster).map(|a| a.to_string())
+}
+
+pub fn pool_path(resource_group: &str, cluster: &str, pool: &str) -> Result<String, ArmPathError> {
+    Ok(cluster_address(resource_group, cluster)?
+        .resource("agentPools", pool)?
+        .to_string())
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

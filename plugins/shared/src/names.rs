@@ -1,38 +1,21 @@
 //! Naming rules Azure and Kubernetes enforce, checked before a request is sent so the user
-//! hears the rule, not a 400.
+//! hears the rule, not a 400. The rules themselves live in `deckhand-cloud-names` (the host
+//! checks option values against them too); these are the plugins' shorthands.
+
+pub use deckhand_cloud_names::{NameError, NameRule};
 
 /// AKS agent pool names: 1-12 lowercase letters and digits, starting with a letter (Linux).
 pub fn check_pool_name(name: &str) -> Result<(), String> {
-    let ok = (1..=12).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "pool name {name:?} is not valid: AKS pool names are 1-12 lowercase letters and digits, starting with a letter"
-        ))
-    }
+    NameRule::AgentPool
+        .check(name)
+        .map_err(|e| format!("pool name {e}"))
 }
 
-/// Kubernetes object names (RFC 1123 label, as Deployments and Services need): 1-63 of a-z,
-/// 0-9 and '-', starting and ending alphanumeric.
+/// Kubernetes object names (RFC 1123 label, as Deployments and Services need).
 pub fn check_dns_label(what: &str, name: &str) -> Result<(), String> {
-    let ok = (1..=63).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} {name:?} is not valid: Kubernetes names are 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit"
-        ))
-    }
+    NameRule::KubeLabel
+        .check(name)
+        .map_err(|e| format!("{what} {e}"))
 }
 
 #[cfg(test)]

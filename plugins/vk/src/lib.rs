@@ -14,7 +14,10 @@ use deckhand_plugin_sdk::{
     AutocompleteQuery, Call, CallExt, Capabilities, Choice, CommandSpec, Ctx, Host, Manifest,
     OptionKind, OptionSpec, Plugin, PluginError, Reply,
 };
-use deckhand_plugin_shared::azure::{ACI_API, AKS_API, ManagedCluster, cluster_path};
+use deckhand_plugin_shared::azure::{
+    ACI_API, AKS_API, ArmPath, ArmPathError, ManagedCluster, cluster_path,
+};
+use deckhand_plugin_shared::names::NameRule;
 use deckhand_plugin_shared::placement::VIRTUAL_NODE_LABEL;
 use serde_json::{Value, json};
 
@@ -43,14 +46,37 @@ fn bad_input(option: &str, message: impl Into<String>) -> PluginError {
     }
 }
 
+/// A name (from config or from Azure) that cannot be part of an Azure address.
+fn address_error(error: ArmPathError) -> PluginError {
+    PluginError::new("bad_input", error.to_string())
+}
+
+/// `/resourceGroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups`.
+fn container_groups_address(node_rg: &str) -> Result<ArmPath, PluginError> {
+    ArmPath::resource_group(node_rg)
+        .and_then(|p| p.provider("Microsoft.ContainerInstance"))
+        .and_then(|p| p.collection("containerGroups"))
+        .map_err(address_error)
+}
+
+fn container_group_address(node_rg: &str, name: &str) -> Result<ArmPath, PluginError> {
+    ArmPath::resource_group(node_rg)
+        .and_then(|p| p.provider("Microsoft.ContainerInstance"))
+        .and_then(|p| p.resource("containerGroups", name))
+        .map_err(address_error)
+}
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
 impl Plugin for Vk {
     fn manifest() -> Manifest {
-        let cluster =
-            || string("cluster", "AKS cluster (default: the configured one)").autocomplete();
+        let cluster = || {
+            string("cluster", "AKS cluster (default: the configured one)")
+                .autocomplete()
+                .rule(NameRule::AksCluster)
+        };
         Manifest {
             name: "vk".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -67,7 +93,7 @@ impl Plugin for Vk {
                     .subcommand(
                         CommandSpec::new("enable", "Turn on virtual nodes (the aciConnectorLinux addon)")
                             .option(cluster())
-                            .option(string("subnet", "Subnet for ACI pods (default: the configured one)"))
+                            .option(string("subnet", "Subnet for ACI pods (default: the configured one)").rule(NameRule::Subnet))
                             .timeout_secs(1800),
                     )
                     .subcommand(
@@ -78,9 +104,9 @@ impl Plugin for Vk {
                     )
                     .subcommand(
                         CommandSpec::new("logs", "Logs of a pod (ACI container logs on the virtual node)")
-                            .option(string("pod", "Pod name").required().positional().autocomplete())
-                            .option(string("namespace", "Namespace (default: search all)"))
-                            .option(string("container", "Container (default: the first)"))
+                            .option(string("pod", "Pod name").required().positional().autocomplete().rule(NameRule::KubeName))
+                            .option(string("namespace", "Namespace (default: search all)").rule(NameRule::KubeLabel))
+                            .option(string("container", "Container (default: the first)").rule(NameRule::KubeLabel))
                             .option(
                                 OptionSpec::new("tail", OptionKind::Integer, "Last N lines")
                                     .default_value(json!(50)),
@@ -156,11 +182,13 @@ impl Plugin for Vk {
                 let Some(rg) = &self.resource_group else {
                     return Ok(Vec::new());
                 };
+                let path = ArmPath::resource_group(rg)
+                    .and_then(|p| p.provider("Microsoft.ContainerService"))
+                    .and_then(|p| p.collection("managedClusters"))
+                    .map_err(address_error)?;
                 let list = ctx.arm(ArmRequest {
                     method: "GET".into(),
-                    path: format!(
-                        "/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters"
-                    ),
+                    path: path.to_string(),
                     api_version: AKS_API.into(),
                     ..Default::default()
                 })?;
@@ -302,7 +330,7 @@ impl Vk {
         let response = ctx
             .arm(ArmRequest {
                 method: "GET".into(),
-                path: cluster_path(rg, cluster),
+                path: cluster_path(rg, cluster).map_err(address_error)?,
                 api_version: AKS_API.into(),
                 ..Default::default()
             })
@@ -400,12 +428,10 @@ impl Vk {
         node_rg: &str,
         cluster: &str,
     ) -> Result<Vec<Value>, PluginError> {
-        let path = format!(
-            "/resourceGroups/{node_rg}/providers/Microsoft.ContainerInstance/containerGroups"
-        );
+        let groups_address = container_groups_address(node_rg)?;
         let list = match ctx.arm(ArmRequest {
             method: "GET".into(),
-            path: path.clone(),
+            path: groups_address.to_string(),
             api_version: ACI_API.into(),
             ..Default::default()
         }) {
@@ -424,7 +450,7 @@ impl Vk {
             };
             let full = ctx.arm(ArmRequest {
                 method: "GET".into(),
-                path: format!("{path}/{name}"),
+                path: container_group_address(node_rg, name)?.to_string(),
                 api_version: ACI_API.into(),
                 ..Default::default()
             })?;
@@ -481,7 +507,7 @@ impl Vk {
         let verb = if enable { "Enabling" } else { "Disabling" };
         ctx.arm(ArmRequest {
             method: "PUT".into(),
-            path: cluster_path(&rg, &cluster),
+            path: cluster_path(&rg, &cluster).map_err(address_error)?,
             api_version: AKS_API.into(),
             body: Some(body),
             wait: true,
@@ -620,9 +646,11 @@ impl Vk {
             let group_name = group["name"].as_str().unwrap_or_default();
             let logs = ctx.arm(ArmRequest {
                 method: "GET".into(),
-                path: format!(
-                    "/resourceGroups/{node_rg}/providers/Microsoft.ContainerInstance/containerGroups/{group_name}/containers/{container}/logs"
-                ),
+                path: container_group_address(&node_rg, group_name)?
+                    .resource("containers", &container)
+                    .and_then(|p| p.collection("logs"))
+                    .map_err(address_error)?
+                    .to_string(),
                 api_version: ACI_API.into(),
                 ..Default::default()
             })?;

@@ -13,6 +13,7 @@ pub mod retry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use deckhand_cloud_names::ArmPath;
 use deckhand_plugin_abi::proto::{ArmRequest, ArmResponse};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -93,23 +94,44 @@ impl ArmClient {
         &self.subscription
     }
 
-    /// The full path of a request: paths below the subscription get it prefixed.
-    pub fn full_path(&self, path: &str) -> String {
-        if path.to_ascii_lowercase().starts_with("/subscriptions/") {
-            path.to_owned()
-        } else {
-            format!("/subscriptions/{}{}", self.subscription, path)
-        }
-    }
-
-    /// Sends a request, following its long-running operation when `request.wait` is set.
+    /// Sends a request, following its long-running operation when `request.wait` is set. The
+    /// path is parsed into an [`ArmPath`] first: nothing that could address another resource
+    /// is sent.
     pub async fn call(
         &self,
         request: &ArmRequest,
         cx: &CallContext<'_>,
     ) -> Result<ArmResponse, ArmError> {
+        let address = ArmPath::parse(&request.path).map_err(|e| ArmError::BadRequest {
+            operation: format!("{} request", request.method.to_ascii_uppercase()),
+            message: e.to_string(),
+        })?;
+        self.call_at(&address, request, cx).await
+    }
+
+    /// The URL of `address`: the endpoint, the subscription (unless the address names one) and
+    /// each segment percent-encoded, then the api-version as a query parameter.
+    pub fn url(&self, address: &ArmPath, api_version: &str) -> Result<reqwest::Url, String> {
+        let mut url = reqwest::Url::parse(&self.endpoint)
+            .map_err(|e| format!("the ARM endpoint {:?} is not a URL: {e}", self.endpoint))?;
+        url.path_segments_mut()
+            .map_err(|()| format!("the ARM endpoint {:?} cannot have a path", self.endpoint))?
+            .pop_if_empty()
+            .extend(address.segments(Some(&self.subscription)));
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
+        Ok(url)
+    }
+
+    /// [`ArmClient::call`] on an address already parsed (and authorised) by the caller.
+    pub async fn call_at(
+        &self,
+        address: &ArmPath,
+        request: &ArmRequest,
+        cx: &CallContext<'_>,
+    ) -> Result<ArmResponse, ArmError> {
         let method = request.method.to_ascii_uppercase();
-        let path = self.full_path(&request.path);
+        let path = address.to_string();
         let operation = format!("{method} {}", short(&path));
         if request.api_version.is_empty() {
             return Err(ArmError::BadRequest {
@@ -117,12 +139,16 @@ impl ArmClient {
                 message: "api_version is required".into(),
             });
         }
-        let url = format!(
-            "{}{}?api-version={}",
-            self.endpoint, path, request.api_version
-        );
-        let action =
-            (method == "POST").then(|| path.rsplit('/').next().unwrap_or_default().to_owned());
+        let url = self
+            .url(address, &request.api_version)
+            .map_err(|message| ArmError::BadRequest {
+                operation: operation.clone(),
+                message,
+            })?
+            .to_string();
+        let action = (method == "POST")
+            .then(|| address.segments(None).last().map(|s| (*s).to_owned()))
+            .flatten();
         let first = self
             .send(
                 &method,

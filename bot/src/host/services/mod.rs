@@ -386,10 +386,12 @@ impl PluginServices {
         match service {
             Service::Progress { .. } | Service::Log { .. } => Ok(()),
             Service::Arm { request } => {
-                let path = request.path.clone();
-                let (resource_type, action) =
-                    crate::cloud::resource::classify(&request.method.to_ascii_uppercase(), &path)
-                        .map_err(|e| error("bad_request", e))?;
+                // The same parse the ARM client sends from: what is authorised is what is sent.
+                let address = deckhand_cloud_names::ArmPath::parse(&request.path)
+                    .map_err(|e| error("bad_request", e.to_string()))?;
+                let (resource_type, action) = address
+                    .resource_type_and_action(&request.method)
+                    .map_err(|e| error("bad_request", e))?;
                 let allowed = caps.arm.iter().any(|cap| {
                     cap.resource_type.eq_ignore_ascii_case(&resource_type)
                         && cap

@@ -19,7 +19,7 @@ use deckhand_plugin_sdk::{
     AutocompleteQuery, Call, CallExt, Capabilities, Choice, CommandSpec, Ctx, OptionKind,
     OptionSpec, PluginError, Reply,
 };
-use deckhand_plugin_shared::names::check_dns_label;
+use deckhand_plugin_shared::names::{NameRule, check_dns_label};
 use serde_json::Value;
 
 use app::{App, Settings};
@@ -43,6 +43,7 @@ pub fn commands() -> Vec<CommandSpec> {
             "cluster",
             "Kubernetes cluster (default: the configured one)",
         )
+        .rule(NameRule::AksCluster)
     };
     vec![
         CommandSpec::new(
@@ -53,12 +54,14 @@ pub fn commands() -> Vec<CommandSpec> {
             string("app", "App (config/apps/APP.toml)")
                 .required()
                 .positional()
-                .autocomplete(),
+                .autocomplete()
+                .rule(NameRule::KubeLabel),
         )
         .option(
             string("instance", "Instance name, e.g. the model (mpt)")
                 .required()
-                .positional(),
+                .positional()
+                .rule(NameRule::KubeLabel),
         )
         .option(OptionSpec::new(
             "replicas",
@@ -70,17 +73,24 @@ pub fn commands() -> Vec<CommandSpec> {
             OptionKind::Boolean,
             "Run the components marked virtual on the virtual node (ACI)",
         ))
-        .option(string("tag", "Image tag (default: the app's)"))
+        .option(string("tag", "Image tag (default: the app's)").rule(NameRule::ImageTag))
         .option(cluster())
         .permission("deploy.apply")
         .timeout_secs(1800),
         CommandSpec::new("undeploy", "Delete everything /deploy made for an instance")
-            .option(string("app", "App").required().positional().autocomplete())
+            .option(
+                string("app", "App")
+                    .required()
+                    .positional()
+                    .autocomplete()
+                    .rule(NameRule::KubeLabel),
+            )
             .option(
                 string("instance", "Instance")
                     .required()
                     .positional()
-                    .autocomplete(),
+                    .autocomplete()
+                    .rule(NameRule::KubeLabel),
             )
             .option(cluster())
             .permission("deploy.delete")
@@ -90,7 +100,12 @@ pub fn commands() -> Vec<CommandSpec> {
             "deployments",
             "App instances deployed by Deckhand, with readiness",
         )
-        .option(string("app", "Only this app").positional().autocomplete())
+        .option(
+            string("app", "Only this app")
+                .positional()
+                .autocomplete()
+                .rule(NameRule::KubeLabel),
+        )
         .option(cluster())
         .permission("deploy.list"),
     ]

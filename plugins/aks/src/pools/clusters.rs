@@ -129,7 +129,7 @@ pub(crate) fn power(
     arm_wait(
         ctx,
         "POST",
-        &format!("{}/{action}", target.path()),
+        &target.action_path(action)?,
         None,
         format!("{doing} cluster {name}"),
     )

@@ -36,8 +36,9 @@ use deckhand_plugin_sdk::{
     OptionSpec, PluginError, Reply,
 };
 use deckhand_plugin_shared::azure::{
-    AKS_API, AgentPool, List, ManagedCluster, cluster_path, pool_path,
+    AKS_API, AgentPool, ArmPath, List, ManagedCluster, cluster_address, cluster_path, pool_path,
 };
+use deckhand_plugin_shared::names::NameRule;
 use serde_json::Value;
 
 pub(crate) use error::{bad_input, cloud_error};
@@ -54,12 +55,14 @@ fn cluster_option() -> OptionSpec {
         "AKS cluster (default: the configured default cluster)",
     )
     .autocomplete()
+    .rule(NameRule::AksCluster)
 }
 
 fn pool_option(name: &str, description: &str) -> OptionSpec {
     OptionSpec::new(name, OptionKind::String, description)
         .required()
         .autocomplete()
+        .rule(NameRule::AgentPool)
 }
 
 fn int(name: &str, description: &str) -> OptionSpec {
@@ -129,27 +132,35 @@ pub fn commands() -> Vec<CommandSpec> {
                                     OptionKind::String,
                                     "Pool name (1-12 lowercase letters and digits)",
                                 )
-                                .required(),
+                                .required()
+                                .rule(NameRule::AgentPool),
                             )
                             .option(
                                 OptionSpec::new("vm-size", OptionKind::String, "VM size")
                                     .required()
-                                    .autocomplete(),
+                                    .autocomplete()
+                                    .rule(NameRule::VmSize),
                             )
                             .option(int("count", "Number of nodes").default_value(Value::from(1)))
                             .option(flag("spot", "Spot VMs (cheaper, may be evicted)"))
                             .option(int("min", "Autoscaler: fewest nodes"))
                             .option(int("max", "Autoscaler: most nodes"))
-                            .option(OptionSpec::new(
-                                "labels",
-                                OptionKind::String,
-                                "Node labels k=v,k2=v2",
-                            ))
-                            .option(OptionSpec::new(
-                                "taints",
-                                OptionKind::String,
-                                "Node taints k=v:NoSchedule,...",
-                            ))
+                            .option(
+                                OptionSpec::new(
+                                    "labels",
+                                    OptionKind::String,
+                                    "Node labels k=v,k2=v2",
+                                )
+                                .rule(NameRule::Labels),
+                            )
+                            .option(
+                                OptionSpec::new(
+                                    "taints",
+                                    OptionKind::String,
+                                    "Node taints k=v:NoSchedule,...",
+                                )
+                                .rule(NameRule::Taints),
+                            )
                             .option(flag(
                                 "gpu",
                                 "The pool is for GPU work (its VM size must have GPUs)",
@@ -191,7 +202,9 @@ pub fn commands() -> Vec<CommandSpec> {
                 )
                 .option(cluster_option())
                 .option(
-                    OptionSpec::new("pool", OptionKind::String, "Only this pool").autocomplete(),
+                    OptionSpec::new("pool", OptionKind::String, "Only this pool")
+                        .autocomplete()
+                        .rule(NameRule::AgentPool),
                 )
                 .timeout_secs(READ_SECS),
             )
@@ -269,13 +282,34 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub fn path(&self) -> String {
-        cluster_path(&self.resource_group, &self.cluster)
+    pub fn path(&self) -> Result<String, PluginError> {
+        cluster_path(&self.resource_group, &self.cluster).map_err(address_error)
     }
 
-    pub fn pool_path(&self, pool: &str) -> String {
-        pool_path(&self.resource_group, &self.cluster, pool)
+    /// `.../managedClusters/{cluster}/{action}` for a POST (`start`, `stop`).
+    pub fn action_path(&self, action: &str) -> Result<String, PluginError> {
+        cluster_address(&self.resource_group, &self.cluster)
+            .and_then(|a| a.action(action))
+            .map(|a| a.to_string())
+            .map_err(address_error)
     }
+
+    pub fn pools_path(&self) -> Result<String, PluginError> {
+        cluster_address(&self.resource_group, &self.cluster)
+            .and_then(|a| a.collection("agentPools"))
+            .map(|a| a.to_string())
+            .map_err(address_error)
+    }
+
+    pub fn pool_path(&self, pool: &str) -> Result<String, PluginError> {
+        pool_path(&self.resource_group, &self.cluster, pool).map_err(address_error)
+    }
+}
+
+/// A name that cannot be part of an Azure address (the option rules catch users' names first;
+/// this also guards names from config).
+pub(crate) fn address_error(error: deckhand_plugin_shared::azure::ArmPathError) -> PluginError {
+    PluginError::new("bad_input", error.to_string())
 }
 
 pub struct Pools {
@@ -419,12 +453,14 @@ impl Pools {
     }
 
     pub(crate) fn list_clusters(&self, ctx: &Ctx) -> Result<Vec<ManagedCluster>, PluginError> {
-        let path = match &self.config.resource_group {
-            Some(rg) => {
-                format!("/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters")
-            }
-            None => "/providers/Microsoft.ContainerService/managedClusters".into(),
+        let address = match &self.config.resource_group {
+            Some(rg) => ArmPath::resource_group(rg)
+                .and_then(|p| p.provider("Microsoft.ContainerService"))
+                .and_then(|p| p.collection("managedClusters")),
+            None => ArmPath::subscription_provider("Microsoft.ContainerService")
+                .and_then(|p| p.collection("managedClusters")),
         };
+        let path = address.map_err(address_error)?.to_string();
         let body = arm_get(ctx, &path).map_err(|e| cloud_error(e, "listing AKS clusters"))?;
         let list: List<ManagedCluster> = parse(body, "the cluster list")?;
         Ok(list.value)
@@ -435,7 +471,7 @@ impl Pools {
         ctx: &Ctx,
         target: &Target,
     ) -> Result<ManagedCluster, PluginError> {
-        match arm_get(ctx, &target.path()) {
+        match arm_get(ctx, &target.path()?) {
             Ok(body) => parse(body, "the cluster"),
             Err(e) if e.status == Some(404) => {
                 let clusters = self.list_clusters(ctx).unwrap_or_default();
@@ -453,7 +489,7 @@ impl Pools {
         ctx: &Ctx,
         target: &Target,
     ) -> Result<Vec<AgentPool>, PluginError> {
-        match arm_get(ctx, &format!("{}/agentPools", target.path())) {
+        match arm_get(ctx, &target.pools_path()?) {
             Ok(body) => Ok(parse::<List<AgentPool>>(body, "the pool list")?.value),
             Err(e) if e.status == Some(404) => {
                 let clusters = self.list_clusters(ctx).unwrap_or_default();
@@ -487,7 +523,7 @@ impl Pools {
         pool: &str,
         option: &str,
     ) -> Result<AgentPool, PluginError> {
-        match arm_get(ctx, &target.pool_path(pool)) {
+        match arm_get(ctx, &target.pool_path(pool)?) {
             Ok(body) => parse(body, "the pool"),
             Err(e) if e.status == Some(404) => {
                 let pools = self.list_pools(ctx, target)?;

@@ -2,6 +2,7 @@
 
 use deckhand_plugin_sdk::abi::proto::ArmRequest;
 use deckhand_plugin_sdk::{Call, CallExt, Ctx, PluginError, Reply};
+use deckhand_plugin_shared::azure::ArmPath;
 use deckhand_plugin_shared::azure::{AgentPool, AgentPoolProperties, gpus_per_node};
 use deckhand_plugin_shared::names::check_pool_name;
 use deckhand_plugin_shared::placement::{GPU_TAINT_KEY, default_taints};
@@ -37,15 +38,28 @@ const COMPUTE_API: &str = "2024-07-01";
 
 /// VM sizes for autocomplete: Azure's list for the cluster's region; if that cannot be read,
 /// the sizes the cluster's pools use and a known list.
+/// `/providers/Microsoft.Compute/locations/{location}/vmSizes`.
+fn vm_sizes_path(location: &str) -> Result<String, deckhand_plugin_shared::azure::ArmPathError> {
+    Ok(ArmPath::subscription_provider("Microsoft.Compute")?
+        .resource("locations", location)?
+        .collection("vmSizes")?
+        .to_string())
+}
+
 pub(crate) fn vm_sizes(pools: &Pools, ctx: &Ctx, cluster: Option<&str>) -> Vec<String> {
     let Ok(target) = pools.target(ctx, cluster) else {
         return KNOWN_SIZES.iter().map(|s| (*s).to_owned()).collect();
     };
     let cluster = pools.get_cluster(ctx, &target).ok();
-    if let Some(location) = cluster.as_ref().and_then(|c| c.location.as_deref()) {
+    // A location Azure reported that cannot be an address falls back to the built-in list.
+    let sizes_path = cluster
+        .as_ref()
+        .and_then(|c| c.location.as_deref())
+        .and_then(|location| vm_sizes_path(location).ok());
+    if let Some(path) = sizes_path {
         let listed = ctx.arm(ArmRequest {
             method: "GET".into(),
-            path: format!("/providers/Microsoft.Compute/locations/{location}/vmSizes"),
+            path,
             api_version: COMPUTE_API.into(),
             body: None,
             wait: false,
@@ -301,7 +315,7 @@ pub(crate) fn add(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, Plugin
     let target = pools.target(ctx, call.str_opt("cluster"))?;
     let cluster = &target.cluster;
     let name = &new.name;
-    match arm_get(ctx, &target.pool_path(name)) {
+    match arm_get(ctx, &target.pool_path(name)?) {
         Ok(existing) => {
             let existing: AgentPool = parse(existing, "the pool")?;
             let p = &existing.properties;
@@ -327,7 +341,7 @@ pub(crate) fn add(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, Plugin
     let done = arm_wait(
         ctx,
         "PUT",
-        &target.pool_path(name),
+        &target.pool_path(name)?,
         Some(body),
         format!("Creating pool {name} ({count} × {size}) in {cluster}"),
     )
@@ -415,7 +429,7 @@ pub(crate) fn delete(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, Plu
     arm_wait(
         ctx,
         "DELETE",
-        &target.pool_path(name),
+        &target.pool_path(name)?,
         None,
         format!("Deleting pool {name} of {cluster}"),
     )

@@ -35,8 +35,14 @@ fn put_pool(
     doing: &str,
 ) -> Result<AgentPool, PluginError> {
     let body = serde_json::json!({ "properties": pool.properties });
-    let done = arm_wait(ctx, "PUT", &target.pool_path(&pool.name), Some(body), label)
-        .map_err(|e| cloud_error(e, doing))?;
+    let done = arm_wait(
+        ctx,
+        "PUT",
+        &target.pool_path(&pool.name)?,
+        Some(body),
+        label,
+    )
+    .map_err(|e| cloud_error(e, doing))?;
     if done.is_null() {
         return Ok(pool.clone());
     }
