@@ -13,6 +13,7 @@ mod cloud_registry;
 mod confirm;
 mod deploy;
 mod discord;
+mod hostile;
 mod permissions;
 mod plugins;
 mod router_input;

@@ -237,6 +237,13 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response {
         .header("x-ms-correlation-request-id")
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let kind = Area::of(&ctx);
+    if kind != Area::Control {
+        shared.journal.record(crate::journal::RecordedRequest {
+            method: ctx.method.to_string(),
+            path: ctx.path.clone(),
+            query: ctx.raw_query.clone(),
+        });
+    }
 
     let reply = match crate::faults::before(&shared, &ctx, kind).await {
         Some(r) => r,

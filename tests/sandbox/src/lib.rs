@@ -43,6 +43,7 @@ mod error;
 mod estate;
 pub mod faults;
 mod http;
+pub mod journal;
 mod k8s;
 mod registry;
 mod revoke;
@@ -140,6 +141,7 @@ impl Sandbox {
             tokens: Default::default(),
             faults: Default::default(),
             rate: Default::default(),
+            journal: Default::default(),
         });
         let server = tokio::spawn(http::serve(listener, shared.clone()));
         let autoscaler = tokio::spawn(k8s::autoscaler::run(shared.clone()));
@@ -150,6 +152,17 @@ impl Sandbox {
             server,
             autoscaler,
         })
+    }
+
+    /// Every request served since start (or [`Sandbox::clear_requests`]), its control API
+    /// excepted: what reached "Azure", "Kubernetes" and the registries.
+    pub fn requests(&self) -> Vec<journal::RecordedRequest> {
+        self.shared.journal.snapshot()
+    }
+
+    /// Empties the request journal (before a step whose requests a test counts).
+    pub fn clear_requests(&self) {
+        self.shared.journal.clear();
     }
 
     /// `http://127.0.0.1:PORT`: the listener's base URL.

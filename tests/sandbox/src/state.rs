@@ -26,6 +26,8 @@ pub struct Shared {
     pub faults: Mutex<Faults>,
     /// ARM throttling counters reported in `x-ms-ratelimit-remaining-*`.
     pub rate: Rate,
+    /// Requests served, for tests that assert none was sent.
+    pub journal: crate::journal::Journal,
 }
 
 /// ARM's per-subscription request budgets (reset every hour, as ARM's window does).
