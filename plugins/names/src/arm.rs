@@ -486,6 +486,51 @@ mod tests {
     }
 
     #[test]
+    fn classifies_like_the_capabilities_name_types() {
+        let c = |method: &str, path: &str| {
+            ArmPath::parse(path)
+                .unwrap()
+                .resource_type_and_action(method)
+                .unwrap()
+        };
+        assert_eq!(
+            c(
+                "GET",
+                "/subscriptions/s/providers/Microsoft.ContainerRegistry/registries"
+            ),
+            (
+                "Microsoft.ContainerRegistry/registries".into(),
+                "read".into()
+            )
+        );
+        assert_eq!(
+            c("PUT", "/resourceGroups/rg"),
+            ("Microsoft.Resources/resourceGroups".into(), "write".into())
+        );
+        assert_eq!(
+            c("GET", "/subscriptions/s/resourceGroups"),
+            ("Microsoft.Resources/resourceGroups".into(), "read".into())
+        );
+        // Keywords are case-insensitive, as ARM's are.
+        assert_eq!(
+            c(
+                "GET",
+                "/RESOURCEGROUPS/rg/PROVIDERS/Microsoft.ContainerService/managedClusters/c"
+            ),
+            (format!("{AKS}/managedClusters"), "read".into())
+        );
+        let odd = ArmPath::parse(
+            "/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c",
+        )
+        .unwrap();
+        assert!(
+            odd.resource_type_and_action("POST").is_err(),
+            "a POST needs an action"
+        );
+        assert!(odd.resource_type_and_action("TRACE").is_err());
+    }
+
+    #[test]
     fn encodes_what_it_allows() {
         let rg = ArmPath::resource_group("my rg(1)").unwrap();
         assert_eq!(rg.to_string(), "/resourceGroups/my%20rg(1)");
