@@ -22,6 +22,10 @@ fn setup(plugins: &[&str], extra: &str) -> (tempfile::TempDir, std::path::PathBu
 }
 
 fn deckhand(args: &[&str], config: &std::path::Path, stdin: &str) -> Output {
+    deckhand_bytes(args, config, stdin.as_bytes())
+}
+
+fn deckhand_bytes(args: &[&str], config: &std::path::Path, stdin: &[u8]) -> Output {
     use std::io::Write;
     let mut child = Command::new(deckhand_binary())
         .args(args)
@@ -33,13 +37,40 @@ fn deckhand(args: &[&str], config: &std::path::Path, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
     child.wait_with_output().unwrap()
+}
+
+#[test]
+fn invalid_utf8_is_answered_and_the_session_goes_on() {
+    let (_dir, config) = setup(&["echo"], "");
+    let out = deckhand_bytes(&["shell"], &config, b"/echo caf\xff\n/whoami\n");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).expect("the bot writes UTF-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "error: line 1 is not valid UTF-8 (byte 0xff at column 10); nothing was run"
+    );
+    assert!(lines[1].starts_with("You are Local operator"), "{stdout}");
+}
+
+#[test]
+fn control_characters_from_input_are_never_echoed_raw() {
+    let (_dir, config) = setup(&["echo"], "");
+    let out = deckhand(
+        &["shell"],
+        &config,
+        "/nope\u{1b}[2J\u{7}\u{8}x\n/aks pools --cluster \u{1b}]0;pwned\u{7}\n/whoami\n",
+    );
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !stdout.chars().any(|c| c.is_control() && c != '\n'),
+        "raw control characters in {stdout:?}"
+    );
+    assert!(stdout.contains("/nope\\u{1b}[2J\\u{7}\\u{8}x"), "{stdout}");
+    assert!(stdout.contains("You are Local operator"), "{stdout}");
 }
 
 #[test]

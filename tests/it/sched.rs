@@ -444,6 +444,49 @@ async fn warning_snooze_and_skip_tonight() {
     );
 }
 
+/// Regression: a huge snooze exited the bot (DateTime + TimeDelta overflow) and a huge --warn
+/// was stored, then panicked the worker so no schedule ran again. Both are refused with their
+/// bound, as is a cron firing more often than once a minute, and schedules go on running.
+#[tokio::test]
+async fn huge_durations_and_every_second_crons_are_refused_and_schedules_keep_running() {
+    let mut rig = Rig::new("", "2026-11-23T12:00:00Z");
+    rig.say("/schedule add hourly --cron '0 0 * * * *' -- /echo tick")
+        .await;
+    for (command, expected) in [
+        (
+            "/schedule snooze hourly 99999999999999h",
+            "expected a duration of at most 366 days",
+        ),
+        ("/schedule snooze hourly 30d", "snooze by at most 7days"),
+        (
+            "/schedule add s9 --cron '0 0 20 * * *' --warn 99999999999999h -- /whoami",
+            "expected a duration of at most 366 days",
+        ),
+        (
+            "/schedule add s9 --cron '0 0 20 * * *' --warn 2d -- /whoami",
+            "--warn is at most 1day",
+        ),
+        (
+            "/schedule add s9 --cron '* * * * * *' -- /whoami",
+            "schedules run at most once a minute",
+        ),
+        (
+            "/schedule add s9 --cron '*/10 * * * * *' -- /whoami",
+            "fires 10 s apart",
+        ),
+    ] {
+        let reply = rig.say(command).await;
+        assert!(reply.contains(expected), "{command}: {reply}");
+    }
+    assert!(!rig.say("/schedule list").await.contains("s9"));
+    assert_eq!(
+        texts(&rig.at("2026-11-23T13:00:00Z").await),
+        ["Schedule hourly [1/1] /echo tick\n✓ tick"]
+    );
+    let reply = rig.say("/schedule snooze hourly 7d").await;
+    assert!(reply.contains("snoozed 7days"), "{reply}");
+}
+
 #[tokio::test]
 async fn pause_stops_runs_and_resume_does_not_catch_up() {
     let mut rig = Rig::new("", "2026-11-23T12:00:00Z");

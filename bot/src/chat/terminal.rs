@@ -11,12 +11,27 @@ use tokio::sync::mpsc;
 use crate::config::TerminalConfig;
 use crate::router::{Invocation, Response, ResponseKind, Router};
 
-/// How a response reads in the terminal.
+/// How a response reads in the terminal. Control characters (which a reply may quote from
+/// user input or an upstream) are shown escaped, so none can drive the terminal.
 pub fn render(response: &Response) -> String {
+    let text = printable(&response.text);
     match response.kind {
-        ResponseKind::Error => format!("error: {}", response.text),
-        ResponseKind::Ok | ResponseKind::Pending => response.text.clone(),
+        ResponseKind::Error => format!("error: {text}"),
+        ResponseKind::Ok | ResponseKind::Pending => text,
     }
+}
+
+/// `text` with every control character but newline and tab written as `\u{..}`.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// How an unprompted message reads in the terminal: buttons become commands to type.
@@ -51,7 +66,15 @@ pub async fn run(router: Arc<Router>, terminal: &TerminalConfig) -> anyhow::Resu
         }
     });
     while let Some((line, done)) = lines.recv().await {
-        let line = line.trim().to_owned();
+        let line = match line {
+            Ok(line) => line.trim().to_owned(),
+            Err(problem) => {
+                println!("error: {problem}; nothing was run");
+                let _ = std::io::stdout().flush();
+                let _ = done.send(());
+                continue;
+            }
+        };
         if matches!(line.as_str(), "/quit" | "/exit") {
             break;
         }
@@ -90,14 +113,25 @@ async fn handle(router: &Router, invocation: Invocation, interactive: bool) -> R
     response
 }
 
-type Lines = mpsc::Receiver<(String, tokio::sync::oneshot::Sender<()>)>;
+/// A line as read, or why it cannot be a command (it is not UTF-8).
+type Line = Result<String, String>;
+type Lines = mpsc::Receiver<(Line, tokio::sync::oneshot::Sender<()>)>;
 
-/// Lines from a pipe; no prompt, no history.
+/// Lines from a pipe; no prompt, no history. A line that is not UTF-8 is answered with an
+/// error and the session goes on.
 fn piped_lines() -> Lines {
     let (tx, rx) = mpsc::channel(1);
     tokio::spawn(async move {
-        let mut reader = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = reader.next_line().await {
+        let mut reader = BufReader::new(tokio::io::stdin());
+        let mut number: u64 = 0;
+        loop {
+            let mut bytes = Vec::new();
+            match reader.read_until(b'\n', &mut bytes).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            number = number.saturating_add(1);
+            let line = decode_line(number, bytes);
             let (done_tx, done_rx) = tokio::sync::oneshot::channel();
             if tx.send((line, done_tx)).await.is_err() {
                 break;
@@ -106,6 +140,21 @@ fn piped_lines() -> Lines {
         }
     });
     rx
+}
+
+/// One line of input without its line ending, or where it stops being UTF-8.
+fn decode_line(number: u64, mut bytes: Vec<u8>) -> Line {
+    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        bytes.pop();
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let byte = e.as_bytes().get(at).copied().unwrap_or_default();
+        format!(
+            "line {number} is not valid UTF-8 (byte 0x{byte:02x} at column {})",
+            at.saturating_add(1)
+        )
+    })
 }
 
 /// Lines from a prompt with history (rustyline), on a thread of its own because it blocks.
@@ -125,7 +174,7 @@ fn prompt_lines() -> Lines {
         while let Ok(line) = editor.readline("deckhand> ") {
             let _ = editor.add_history_entry(line.as_str());
             let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-            if tx.blocking_send((line, done_tx)).is_err() {
+            if tx.blocking_send((Ok(line), done_tx)).is_err() {
                 break;
             }
             let _ = done_rx.blocking_recv();

@@ -181,6 +181,9 @@ fn expected(option: &OptionSpec) -> String {
     }
 }
 
+/// The longest duration any option accepts; commands set tighter bounds of their own.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+
 /// Converts text to the option's type.
 pub fn typed_value(path: &str, option: &OptionSpec, raw: &str) -> Result<Value, ParseError> {
     let bad = || ParseError::BadValue {
@@ -206,9 +209,21 @@ pub fn typed_value(path: &str, option: &OptionSpec, raw: &str) -> Result<Value, 
             "false" | "no" | "off" | "0" => Ok(Value::Bool(false)),
             _ => Err(bad()),
         },
-        OptionKind::Duration => humantime::parse_duration(raw)
-            .map(|d| Value::from(d.as_millis() as u64))
-            .map_err(|_| bad()),
+        OptionKind::Duration => {
+            let duration = humantime::parse_duration(raw).map_err(|_| bad())?;
+            if duration > MAX_DURATION {
+                return Err(ParseError::BadValue {
+                    path: path.to_owned(),
+                    option: option.name.clone(),
+                    value: raw.to_owned(),
+                    expected: "a duration of at most 366 days, such as 15m or 2h".into(),
+                });
+            }
+            // At most 366 days: fits a u64 of milliseconds.
+            Ok(Value::from(
+                u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            ))
+        }
         OptionKind::Choice => {
             if option.choices.iter().any(|c| c == raw) {
                 Ok(Value::String(raw.to_owned()))

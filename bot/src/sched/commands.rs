@@ -305,9 +305,21 @@ impl BuiltinGroup for ScheduleCommands {
                     if ms == 0 {
                         return Err(builtin("snooze by how long? e.g. /schedule snooze NAME 1h"));
                     }
+                    let max_ms = super::MAX_SNOOZE_SECS.unsigned_abs() * 1000;
+                    if ms > max_ms {
+                        return Err(builtin(format!(
+                            "snooze by at most {} (asked: {}); to stop the schedule for longer, /schedule pause {name}",
+                            humantime::format_duration(std::time::Duration::from_millis(max_ms)),
+                            humantime::format_duration(std::time::Duration::from_millis(ms))
+                        )));
+                    }
                     let upcoming = self.upcoming_live(&row).map_err(builtin)?;
                     let to =
-                        upcoming.effective.max(now) + chrono::Duration::milliseconds(ms as i64);
+                        chrono::Duration::try_milliseconds(i64::try_from(ms).unwrap_or(i64::MAX))
+                            .and_then(|by| upcoming.effective.max(now).checked_add_signed(by))
+                            .ok_or_else(|| {
+                                builtin("that snooze would end past the calendar's end")
+                            })?;
                     inner
                         .store
                         .set_snooze(&name, upcoming.due, to)
@@ -363,6 +375,15 @@ impl ScheduleCommands {
             .and_then(|v| v.as_u64())
             .unwrap_or(0)
             / 1000;
+        if warn_secs > super::MAX_WARN_SECS.unsigned_abs() {
+            return Err(RouterError::Builtin(format!(
+                "--warn is at most {} before each run (asked: {}); e.g. --warn 15m",
+                humantime::format_duration(std::time::Duration::from_secs(
+                    super::MAX_WARN_SECS.unsigned_abs()
+                )),
+                humantime::format_duration(std::time::Duration::from_secs(warn_secs))
+            )));
+        }
         let now = self.inner.now();
         let row = ScheduleRow {
             name: name.to_owned(),
@@ -370,7 +391,7 @@ impl ScheduleCommands {
             tz: timing.tz().name().to_owned(),
             commands,
             channel,
-            warn_secs: warn_secs as i64,
+            warn_secs: i64::try_from(warn_secs).unwrap_or(i64::MAX),
             owner,
             source: Source::Chat,
             created_at: now,

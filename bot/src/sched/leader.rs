@@ -159,9 +159,12 @@ impl KubeLease {
         } else {
             let renewed = spec.renew_time.as_ref().and_then(chrono_of);
             let valid_for =
-                chrono::Duration::seconds(spec.lease_duration_seconds.unwrap_or(0) as i64);
+                chrono::Duration::try_seconds(i64::from(spec.lease_duration_seconds.unwrap_or(0)))
+                    .unwrap_or_default();
             let expired = match renewed {
-                Some(renewed) => renewed + valid_for <= now,
+                Some(renewed) => renewed
+                    .checked_add_signed(valid_for)
+                    .is_none_or(|t| t <= now),
                 None => true,
             };
             if !holder.is_empty() && !expired {

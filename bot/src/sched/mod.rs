@@ -42,6 +42,10 @@ pub mod store;
 pub mod summary;
 pub mod timing;
 
+/// The longest warning before a run: a day (checked at `/schedule add` and config load).
+pub const MAX_WARN_SECS: i64 = 24 * 3600;
+/// The longest snooze: a week.
+pub const MAX_SNOOZE_SECS: i64 = 7 * 24 * 3600;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -296,7 +300,9 @@ impl Inner {
                 tz: def.tz.clone(),
                 commands: def.commands.clone(),
                 channel: def.channel.clone(),
-                warn_secs: def.warn.map_or(0, |d| d.as_secs() as i64),
+                warn_secs: def
+                    .warn
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
                 owner: checked.owner.clone(),
                 source: Source::Config,
                 created_at: now,
@@ -479,12 +485,14 @@ impl Inner {
             // pass looks at: then come back at once.
             return Ok((!finished).then_some(now));
         };
-        let warn = chrono::Duration::seconds(row.warn_secs);
+        // Rows written by older versions may hold any number: bound it, never overflow.
+        let warn = chrono::Duration::try_seconds(row.warn_secs.clamp(0, MAX_WARN_SECS))
+            .unwrap_or_default();
         if row.warn_secs > 0
             && row.warned_for != Some(upcoming.effective)
             && !self.is_skipped(row, upcoming.due)
         {
-            let warn_at = upcoming.effective - warn;
+            let warn_at = upcoming.effective.checked_sub_signed(warn).unwrap_or(now);
             if warn_at > now {
                 return Ok(Some(warn_at));
             }

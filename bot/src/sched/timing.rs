@@ -26,6 +26,10 @@ pub enum TimingError {
         zone: String,
         suggestion: Option<String>,
     },
+    #[error(
+        "cron expression {expr:?} fires {gap_secs} s apart; schedules run at most once a minute (the first field is seconds: \"0 */5 * * * *\" is every 5 minutes)"
+    )]
+    TooFrequent { expr: String, gap_secs: i64 },
     #[error("cron expression {expr:?} never fires after {after}")]
     Never { expr: String, after: String },
 }
@@ -42,6 +46,11 @@ pub struct Timing {
 /// need millions, which no real expression does.
 const MAX_CANDIDATES: usize = 100_000;
 
+/// The shortest time between two runs of a schedule.
+pub const MIN_INTERVAL_SECS: i64 = 60;
+/// How many upcoming firings [`Timing::new`] checks against [`MIN_INTERVAL_SECS`].
+const INTERVAL_SAMPLES: usize = 50;
+
 impl Timing {
     pub fn new(expr: &str, zone: &str) -> Result<Timing, TimingError> {
         let tz = parse_zone(zone)?;
@@ -51,7 +60,29 @@ impl Timing {
         })?;
         let timing = Timing { cron, tz };
         // An expression such as "0 0 0 30 2 *" (February 30th) parses but never fires.
-        timing.next_after(Utc::now()).map(|_| timing)
+        let first = timing.next_after(Utc::now())?;
+        timing.check_interval(first)?;
+        Ok(timing)
+    }
+
+    /// Refuses expressions that fire less than [`MIN_INTERVAL_SECS`] apart, looking at the
+    /// next [`INTERVAL_SAMPLES`] firings.
+    fn check_interval(&self, first: DateTime<Utc>) -> Result<(), TimingError> {
+        let mut previous = first;
+        for _ in 0..INTERVAL_SAMPLES {
+            let Ok(next) = self.next_after(previous) else {
+                return Ok(());
+            };
+            let gap = (next - previous).num_seconds();
+            if gap < MIN_INTERVAL_SECS {
+                return Err(TimingError::TooFrequent {
+                    expr: self.expr().to_owned(),
+                    gap_secs: gap,
+                });
+            }
+            previous = next;
+        }
+        Ok(())
     }
 
     pub fn tz(&self) -> Tz {
@@ -257,6 +288,22 @@ mod tests {
                 "2026-03-30T17:00:00+00:00",
             ]
         );
+    }
+
+    #[test]
+    fn schedules_run_at_most_once_a_minute() {
+        for expr in [
+            "* * * * * *",
+            "*/30 * * * * *",
+            "0,59 * * * * *",
+            "0-5 0 20 * * *",
+        ] {
+            let err = Timing::new(expr, "UTC").unwrap_err().to_string();
+            assert!(err.contains("at most once a minute"), "{expr}: {err}");
+        }
+        for expr in ["0 * * * * *", "0 */5 * * * *", "0 0 20 * * Mon-Fri"] {
+            assert!(Timing::new(expr, "UTC").is_ok(), "{expr}");
+        }
     }
 
     #[test]
