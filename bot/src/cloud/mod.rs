@@ -6,6 +6,7 @@ pub mod arm;
 pub mod config;
 pub mod credential;
 pub mod kube;
+pub mod net_error;
 pub mod registry;
 pub mod resource;
 

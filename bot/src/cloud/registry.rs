@@ -828,7 +828,7 @@ impl Registries {
                             registry: registry.name.clone(),
                             operation: operation.to_owned(),
                             attempts: attempt,
-                            message: e.to_string(),
+                            message: super::net_error::cause(&e),
                         });
                     }
                     tracing::info!(registry = %registry.name, operation, attempt, error = %e, "retrying registry request after a connection error");

@@ -414,11 +414,19 @@ impl ArmClient {
                 }
                 Err(e) => {
                     let e = e.without_url();
+                    // A request that could not be built is a local fault: never retried, never
+                    // blamed on Azure.
+                    if e.is_builder() {
+                        return Err(ArmError::BadRequest {
+                            operation: operation.to_owned(),
+                            message: super::net_error::cause(&e),
+                        });
+                    }
                     if !may_retry || attempt >= policy.max_attempts {
                         return Err(ArmError::Unreachable {
                             operation: operation.to_owned(),
                             attempts: attempt,
-                            message: e.to_string(),
+                            message: super::net_error::cause(&e),
                         });
                     }
                     let delay = retry::backoff(policy, attempt);

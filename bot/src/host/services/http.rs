@@ -93,12 +93,15 @@ impl Default for HttpService {
 fn describe(e: reqwest::Error) -> HostError {
     // Strip the URL: it may carry query parameters a channel should not see.
     let e = e.without_url();
+    let cause = crate::cloud::net_error::cause(&e);
     if e.is_timeout() {
-        host_error("timeout", format!("HTTP request timed out: {e}"))
+        host_error("timeout", format!("HTTP request {cause}"))
+    } else if e.is_builder() {
+        host_error("bad_request", cause)
     } else if e.is_connect() {
-        host_error("unavailable", format!("cannot connect: {e}"))
+        host_error("unavailable", format!("cannot connect: {cause}"))
     } else {
-        host_error("upstream", format!("HTTP request failed: {e}"))
+        host_error("upstream", format!("HTTP request failed: {cause}"))
     }
 }
 
