@@ -24,6 +24,26 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
 }
 
+/// toml's error as `line L, column C: message`, without the source line toml would quote: a
+/// file that does not parse may hold a literal secret on that very line, and which value is
+/// secret is unknown until it parses.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = crate::redact::redact(error.message().trim_end()).into_owned();
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count().saturating_add(1);
+            let column = before
+                .rsplit('\n')
+                .next()
+                .map_or(0, |l| l.chars().count())
+                .saturating_add(1);
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -261,9 +281,15 @@ impl Config {
     pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: toml_error(text, &e),
         })?;
         config.base_dir = base_dir.to_owned();
+        // Basic auth travels as base64 of `user:password`: the redactor knows that form too.
+        for profile in config.auth_profiles.values() {
+            if let AuthProfile::Basic { username, password } = profile {
+                crate::redact::register_basic(username, password.expose());
+            }
+        }
         Ok(config)
     }
 
@@ -326,7 +352,7 @@ impl Config {
             })?;
             let parsed: toml::Value = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
                 path: path.clone(),
-                message: e.to_string().trim_end().to_owned(),
+                message: toml_error(&text, &e),
             })?;
             let stem = path
                 .file_stem()

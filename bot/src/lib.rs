@@ -23,6 +23,7 @@ pub mod chat;
 pub mod cloud;
 pub mod config;
 pub mod host;
+pub mod redact;
 pub mod router;
 pub mod sandbox;
 pub mod sched;

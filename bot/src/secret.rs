@@ -9,8 +9,11 @@ use serde::{Deserialize, Deserializer};
 pub struct Secret(String);
 
 impl Secret {
+    /// Every secret is known to the redactor from the moment it exists.
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let value = value.into();
+        crate::redact::register(&value);
+        Secret(value)
     }
 
     pub fn expose(&self) -> &str {
@@ -57,7 +60,7 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
         let raw = String::deserialize(d)?;
         expand_env(&raw, |name| std::env::var(name).ok())
-            .map(Secret)
+            .map(Secret::new)
             .map_err(serde::de::Error::custom)
     }
 }

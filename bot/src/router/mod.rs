@@ -283,7 +283,21 @@ impl Router {
     }
 
     /// Handles one command end to end. Progress lines from the plugin go to `progress`.
+    /// Runs one command. The reply is redacted on its way out: no configured secret and no
+    /// credential an upstream echoed reaches a chat.
     pub async fn handle(
+        &self,
+        invocation: Invocation,
+        progress: mpsc::UnboundedSender<String>,
+    ) -> Response {
+        let mut response = self.handle_unredacted(invocation, progress).await;
+        if let std::borrow::Cow::Owned(text) = crate::redact::redact(&response.text) {
+            response.text = text;
+        }
+        response
+    }
+
+    async fn handle_unredacted(
         &self,
         invocation: Invocation,
         progress: mpsc::UnboundedSender<String>,
@@ -562,7 +576,8 @@ impl Router {
     }
 
     fn finish(&self, invocation: &str, outcome: Outcome, error: Option<&str>) {
-        if let Err(e) = self.db.audit_finish(invocation, outcome, error) {
+        let error = error.map(crate::redact::redact);
+        if let Err(e) = self.db.audit_finish(invocation, outcome, error.as_deref()) {
             tracing::error!(error = %e, invocation, "cannot write the audit log");
         }
     }

@@ -325,7 +325,7 @@ impl PluginServices {
                 invocation_id: request.invocation.clone(),
                 plugin: self.plugin.clone(),
                 service: service.to_owned(),
-                target,
+                target: crate::redact::redact(&target).into_owned(),
                 allowed: checked.is_ok(),
                 outcome: match &result {
                     Ok(_) => "ok".to_owned(),
@@ -537,7 +537,9 @@ impl PluginServices {
             }
             Service::Progress { message } => {
                 if let Some(call) = call {
-                    let _ = call.progress.send(message.clone());
+                    let _ = call
+                        .progress
+                        .send(crate::redact::redact(message).into_owned());
                 }
                 Ok(Value::Null)
             }
