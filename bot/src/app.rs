@@ -32,7 +32,8 @@ impl App {
     /// Opens the state database and loads the configured plugins. Must run inside a tokio
     /// runtime.
     pub fn start(config: Config) -> Result<App, AppError> {
-        let db = Db::open(&config.resolve(&config.state.path))?;
+        // Closes audit rows a previous process left open as `interrupted`.
+        let db = Db::open_at_start(&config.resolve(&config.state.path))?;
         let cloud = crate::cloud::Cloud::from_config(&config)?;
         let services = Services::new(config.clone(), db.clone(), cloud);
         let host = Arc::new(PluginHost::new(services)?);

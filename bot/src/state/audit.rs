@@ -21,6 +21,9 @@ pub enum Outcome {
     Panic,
     Timeout,
     Cancelled,
+    /// The process stopped (crash, kill -9, restart) before the command finished; closed at
+    /// the next start by [`Db::audit_close_interrupted`].
+    Interrupted,
 }
 
 impl Outcome {
@@ -36,6 +39,7 @@ impl Outcome {
             Outcome::Panic => "panic",
             Outcome::Timeout => "timeout",
             Outcome::Cancelled => "cancelled",
+            Outcome::Interrupted => "interrupted",
         }
     }
 }
@@ -122,6 +126,27 @@ impl Db {
             params![invocation_id, outcome.as_str(), error, ended],
         )?;
         Ok(())
+    }
+
+    /// Closes every row a previous process left open (`running`, `awaiting_confirmation`, which
+    /// also covers commands awaiting an approval) as `interrupted`, ended now. Returns how many.
+    ///
+    /// Called once at start, before any command runs. One SQLite file belongs to one host
+    /// process (replicas each have their own), so every open row at start is from a process
+    /// that is gone; pending confirmations and approvals live only in memory and were lost
+    /// with it.
+    pub fn audit_close_interrupted(&self) -> Result<usize, StateError> {
+        Ok(self.conn().execute(
+            "UPDATE audit SET outcome = ?1, ended_at = ?2,
+                    error = COALESCE(error, 'the bot stopped before this command finished')
+             WHERE outcome IN (?3, ?4)",
+            params![
+                Outcome::Interrupted.as_str(),
+                now(),
+                Outcome::Running.as_str(),
+                Outcome::AwaitingConfirmation.as_str(),
+            ],
+        )?)
     }
 
     /// The last `limit` commands, newest first.

@@ -21,6 +21,11 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "state database {path} is corrupt ({detail}): move it aside and restart to begin a \
+         fresh one, or restore a backup"
+    )]
+    Corrupt { path: String, detail: String },
     #[error("state database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("state database {path} has schema version {found}, newer than this build ({known})")]
@@ -91,15 +96,40 @@ impl Db {
                 source,
             })?;
         }
+        let shown = path.display().to_string();
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            tracing::warn!(path = %shown, "state database is an empty file; initialising it");
+            eprintln!("warning: state database {shown} is an empty file; initialising it");
+        }
         let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&conn, &path.display().to_string())?;
+        check_integrity(&conn, &shown)?;
+        let corrupt = |e| corrupt_or(e, &shown);
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(corrupt)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(corrupt)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(corrupt)?;
+        migrate(&conn, &shown)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
         })
+    }
+
+    /// Opens the database the way the bot starts: [`Db::open`], then closes the audit rows a
+    /// previous process left open as `interrupted` (see [`Db::audit_close_interrupted`]).
+    pub fn open_at_start(path: &Path) -> Result<Db, StateError> {
+        let db = Db::open(path)?;
+        let closed = db.audit_close_interrupted()?;
+        if closed > 0 {
+            tracing::warn!(
+                path = %path.display(),
+                closed,
+                "audit rows left open by a previous process closed as interrupted"
+            );
+        }
+        Ok(db)
     }
 
     /// An in-memory database, for benchmarks and unit tests.
@@ -159,6 +189,46 @@ impl Db {
     }
 }
 
+/// `PRAGMA quick_check` must answer a single `ok`; anything else, or SQLite finding the file is
+/// not a database at all, is [`StateError::Corrupt`].
+fn check_integrity(conn: &Connection, path: &str) -> Result<(), StateError> {
+    let rows: Vec<String> = {
+        let mut stmt = conn
+            .prepare("PRAGMA quick_check")
+            .map_err(|e| corrupt_or(e, path))?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|e| corrupt_or(e, path))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| corrupt_or(e, path))?
+    };
+    if rows.len() == 1 && rows[0] == "ok" {
+        return Ok(());
+    }
+    let mut detail: Vec<&str> = rows.iter().take(3).map(String::as_str).collect();
+    if detail.is_empty() {
+        detail.push("quick_check returned nothing");
+    }
+    Err(StateError::Corrupt {
+        path: path.to_owned(),
+        detail: detail.join("; "),
+    })
+}
+
+/// SQLite's "not a database" and "malformed" errors become [`StateError::Corrupt`]; others
+/// (locked, permissions, ...) stay as they are.
+fn corrupt_or(error: rusqlite::Error, path: &str) -> StateError {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            StateError::Corrupt {
+                path: path.to_owned(),
+                detail: error.to_string(),
+            }
+        }
+        _ => StateError::Sqlite(error),
+    }
+}
+
 fn migrate(conn: &Connection, path: &str) -> Result<(), StateError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let known = MIGRATIONS.len() as i64;
@@ -214,6 +284,95 @@ mod tests {
             .unwrap();
         let err = db.ensure_schema("demo", &v1).unwrap_err().to_string();
         assert!(err.contains("component demo has schema version 2"), "{err}");
+    }
+
+    #[test]
+    fn garbage_file_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, vec![0xAB_u8; 8192]).unwrap();
+        let err = Db::open(&path).err().unwrap();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("is corrupt"), "{text}");
+        assert!(text.contains("move it aside and restart"), "{text}");
+        let err = Db::open_at_start(&path).err().unwrap().to_string();
+        assert!(err.contains("is corrupt"), "{err}");
+    }
+
+    #[test]
+    fn damaged_pages_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE t (a TEXT); CREATE INDEX t_a ON t(a);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO t SELECT printf('%0100d', i) FROM n;",
+            )
+            .unwrap();
+        }
+        // Keep the header (page 1) intact, smash the pages after it.
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 16384, "{}", bytes.len());
+        for b in &mut bytes[8192..16384] {
+            *b = 0xAB;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let err = Db::open(&path).err().unwrap().to_string();
+        assert!(err.contains("is corrupt"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn empty_file_is_initialised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, b"").unwrap();
+        let db = Db::open_at_start(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn open_rows_are_closed_as_interrupted_at_start() {
+        use crate::state::audit::{AuditStart, Outcome};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let options = serde_json::json!({});
+        {
+            let db = Db::open(&path).unwrap();
+            for (id, outcome) in [
+                ("inv-run", Outcome::Running),
+                ("inv-confirm", Outcome::AwaitingConfirmation),
+                ("inv-ok", Outcome::Running),
+            ] {
+                let start = AuditStart {
+                    invocation_id: id,
+                    surface: "terminal",
+                    channel: "terminal",
+                    user_id: "u1",
+                    display_name: "User One",
+                    command: "aks scale",
+                    options: &options,
+                    plugin: Some("aks"),
+                };
+                db.audit_start(&start, outcome).unwrap();
+            }
+            db.audit_finish("inv-ok", Outcome::Ok, None).unwrap();
+        }
+        let db = Db::open_at_start(&path).unwrap();
+        let rows = db.audit_recent(10).unwrap();
+        let by_id = |id: &str| rows.iter().find(|r| r.invocation_id == id).unwrap();
+        for id in ["inv-run", "inv-confirm"] {
+            let row = by_id(id);
+            assert_eq!(row.outcome, "interrupted", "{id}");
+            assert!(row.ended_at.is_some(), "{id}");
+            assert!(row.error.as_deref().unwrap().contains("stopped"), "{id}");
+        }
+        assert_eq!(by_id("inv-ok").outcome, "ok");
+        assert!(by_id("inv-ok").error.is_none());
     }
 
     #[test]
