@@ -1,4 +1,5 @@
-//! The audit log survives kill -9: every command acknowledged before the kill is in it.
+//! The audit log survives kill -9: every command acknowledged before the kill is in it, and
+//! the restarted bot closes the row that was running as `interrupted`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -51,6 +52,7 @@ fn audit_log_has_every_call_after_kill_9() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
+    // Plain `Db::open` reads the file as the killed process left it.
     let db = Db::open(&state).unwrap();
     let mut rows = db.audit_recent(10).unwrap();
     rows.reverse();
@@ -73,4 +75,67 @@ fn audit_log_has_every_call_after_kill_9() {
         db.kv_get("echo", "k").unwrap(),
         Some(serde_json::json!("v"))
     );
+    drop(db);
+
+    // The restarted bot closes the row the killed one left running, and /audit shows it.
+    let mut child = Command::new(deckhand_binary())
+        .args(["shell", "--config"])
+        .arg(&config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // The /audit call is itself recorded once it is done, so the newest row listed is /slow.
+    writeln!(stdin, "/audit 1").unwrap();
+    stdin.flush().unwrap();
+    let mut slow = String::new();
+    stdout.read_line(&mut slow).unwrap();
+    assert!(slow.contains("/slow"), "{slow}");
+    assert!(
+        slow.contains("→ interrupted — the bot stopped before this command finished"),
+        "{slow}"
+    );
+    drop(stdin);
+    child.wait().unwrap();
+
+    let db = Db::open(&state).unwrap();
+    let rows = db.audit_recent(10).unwrap();
+    let slow = rows.iter().find(|r| r.command == "slow").unwrap();
+    assert_eq!(slow.outcome, "interrupted");
+    assert!(slow.ended_at.is_some());
+    assert!(
+        rows.iter()
+            .all(|r| r.outcome != "running" && r.outcome != "awaiting_confirmation"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn corrupt_state_database_stops_start_up_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let state = dir.path().join("state.db");
+    std::fs::write(&state, vec![0xAB_u8; 8192]).unwrap();
+    let config = dir.path().join("deckhand.toml");
+    std::fs::write(&config, config_text(&plugins, &state, "")).unwrap();
+
+    let out = Command::new(deckhand_binary())
+        .args(["shell", "--config"])
+        .arg(&config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("state database {} is corrupt", state.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("move it aside and restart"), "{stderr}");
 }
