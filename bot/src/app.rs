@@ -52,3 +52,11 @@ impl App {
         })
     }
 }
+
+impl Drop for App {
+    /// Breaks the router ↔ built-in group cycle (schedules, alerts), so that once the other
+    /// holders are gone the plugin host is dropped and removes its folder of plugin copies.
+    fn drop(&mut self) {
+        self.router.clear_builtins();
+    }
+}

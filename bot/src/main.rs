@@ -114,9 +114,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for error in &app.load_errors {
                 eprintln!("warning: {error}");
             }
-            let _schedules = deckhand::sched::start_for_terminal(&app).await?;
-            let _alerts = deckhand::alerts::start_for_terminal(&app).await?;
-            deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await?;
+            let schedules = deckhand::sched::start_for_terminal(&app).await?;
+            let alerts = deckhand::alerts::start_for_terminal(&app).await?;
+            let result =
+                deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await;
+            // Stop the engines and drop the app here (not in a leak or at exit), so the plugin
+            // host removes its folder of plugin copies.
+            schedules.shutdown().await;
+            drop(alerts);
+            drop(app);
+            result?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { sandbox } => {

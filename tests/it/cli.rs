@@ -194,3 +194,73 @@ fn shell_without_sandbox_never_starts_it() {
     assert!(stdout.contains("Azure is not configured"), "{stdout}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("sandbox"));
 }
+
+fn plugin_copy_folders(temp: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(temp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("deckhand-plugins-"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn shell_with_tmpdir(config: &std::path::Path, temp: &std::path::Path, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(deckhand_binary())
+        .arg("shell")
+        .arg("--config")
+        .arg(config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .env("TMPDIR", temp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn shell_exit_removes_its_plugin_copies() {
+    let (dir, config) = setup(&["echo"], "");
+    let temp = dir.path().join("tmp");
+    std::fs::create_dir(&temp).unwrap();
+    for stdin in ["/help\n", "/quit\n/help\n", ""] {
+        let out = shell_with_tmpdir(&config, &temp, stdin);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            plugin_copy_folders(&temp),
+            Vec::<String>::new(),
+            "after {stdin:?}"
+        );
+    }
+}
+
+#[test]
+fn shell_start_removes_stale_plugin_copies_of_dead_processes_only() {
+    let (dir, config) = setup(&["echo"], "");
+    let temp = dir.path().join("tmp");
+    std::fs::create_dir(&temp).unwrap();
+    let dead = temp.join("deckhand-plugins-999999999-abc");
+    std::fs::create_dir(&dead).unwrap();
+    std::fs::write(dead.join("1-libdeckhand_testplugin_echo.so"), b"stale").unwrap();
+    let live = format!("deckhand-plugins-{}-abc", std::process::id());
+    std::fs::create_dir(temp.join(&live)).unwrap();
+    let foreign = "deckhand-plugins-notapid";
+    std::fs::create_dir(temp.join(foreign)).unwrap();
+    let out = shell_with_tmpdir(&config, &temp, "/whoami\n");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("You are Local operator"));
+    assert_eq!(
+        plugin_copy_folders(&temp),
+        vec![live, foreign.to_owned()],
+        "the dead pid's folder goes; the live pid's and a non-matching one stay"
+    );
+}

@@ -5,6 +5,7 @@
 pub mod load;
 pub mod manifest;
 pub mod rbac;
+pub mod runtime_dir;
 pub mod services;
 
 use std::collections::BTreeMap;
@@ -170,9 +171,7 @@ impl PluginHost {
         Ok(PluginHost {
             services,
             registry: RwLock::default(),
-            runtime_dir: tempfile::Builder::new()
-                .prefix("deckhand-plugins-")
-                .tempdir()
+            runtime_dir: runtime_dir::create(&std::env::temp_dir())
                 .map_err(HostError::RuntimeDir)?,
             copies: AtomicU64::new(0),
             load_errors: RwLock::default(),
@@ -307,6 +306,11 @@ impl PluginHost {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The folder holding this host's private plugin copies; removed when the host is dropped.
+    pub fn runtime_dir(&self) -> &Path {
+        self.runtime_dir.path()
     }
 
     pub fn services(&self) -> &Arc<Services> {

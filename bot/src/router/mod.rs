@@ -238,6 +238,16 @@ impl Router {
             .push(group);
     }
 
+    /// Drops every group added with [`Router::add_builtins`]. Groups such as the scheduler's
+    /// hold the router themselves; clearing them breaks that cycle so the router, the plugin
+    /// host and its folder of plugin copies are freed.
+    pub fn clear_builtins(&self) {
+        self.groups
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     pub(crate) fn builtin_group(&self, command: &str) -> Option<Arc<dyn builtins::BuiltinGroup>> {
         self.groups
             .read()
