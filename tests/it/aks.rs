@@ -815,8 +815,6 @@ async fn autocomplete_answers_from_live_state() {
 /// sandbox fills `[plugins.config.aks]` with the seeded cluster.
 #[test]
 fn shell_with_sandbox_runs_aks_commands_end_to_end() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let plugin_dir = dir.path().join("plugins");
     std::fs::create_dir_all(&plugin_dir).unwrap();
@@ -828,24 +826,12 @@ fn shell_with_sandbox_runs_aks_commands_end_to_end() {
         deckhand_it::config_text(&plugin_dir, &dir.path().join("state.db"), ""),
     )
     .unwrap();
-    let mut child = Command::new(deckhand_it::deckhand_binary())
-        .args(["shell", "--sandbox", "--config"])
-        .arg(&config)
-        .env("DECKHAND_IT_TOKEN", "x")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"/aks scale --pool gpu --count 1\n/aks scale --pool gpu --count 0\n/aks scale-down --pool gpu --count 0 --yes\n/aks pools\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = deckhand_it::run_deckhand(
+        &["shell", "--sandbox"],
+        &config,
+        &[],
+        b"/aks scale --pool gpu --count 1\n/aks scale --pool gpu --count 0\n/aks scale-down --pool gpu --count 0 --yes\n/aks pools\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");

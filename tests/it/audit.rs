@@ -1,11 +1,11 @@
 //! The audit log survives kill -9: every command acknowledged before the kill is in it, and
 //! the restarted bot closes the row that was running as `interrupted`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 
 use deckhand::state::Db;
-use deckhand_it::{config_text, deckhand_binary, plugin_library};
+use deckhand_it::{Shell, config_text, deckhand_binary, plugin_library, spawn_shell};
 
 #[test]
 fn audit_log_has_every_call_after_kill_9() {
@@ -18,17 +18,11 @@ fn audit_log_has_every_call_after_kill_9() {
     let config = dir.path().join("deckhand.toml");
     std::fs::write(&config, config_text(&plugins, &state, "")).unwrap();
 
-    let mut child = Command::new(deckhand_binary())
-        .args(["shell", "--config"])
-        .arg(&config)
-        .env("DECKHAND_IT_TOKEN", "x")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let Shell {
+        mut child,
+        mut stdin,
+        mut stdout,
+    } = spawn_shell(&config);
     let mut say = |line: &str, expect: &str| {
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
@@ -78,17 +72,11 @@ fn audit_log_has_every_call_after_kill_9() {
     drop(db);
 
     // The restarted bot closes the row the killed one left running, and /audit shows it.
-    let mut child = Command::new(deckhand_binary())
-        .args(["shell", "--config"])
-        .arg(&config)
-        .env("DECKHAND_IT_TOKEN", "x")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let Shell {
+        mut child,
+        mut stdin,
+        mut stdout,
+    } = spawn_shell(&config);
     // The /audit call is itself recorded once it is done, so the newest row listed is /slow.
     writeln!(stdin, "/audit 1").unwrap();
     stdin.flush().unwrap();

@@ -1,8 +1,8 @@
 //! The binary's command line: piped shell, check, plugins list.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use deckhand_it::{config_text, deckhand_binary, plugin_library};
+use deckhand_it::{config_text, deckhand_binary, plugin_library, run_deckhand};
 
 fn setup(plugins: &[&str], extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -26,19 +26,7 @@ fn deckhand(args: &[&str], config: &std::path::Path, stdin: &str) -> Output {
 }
 
 fn deckhand_bytes(args: &[&str], config: &std::path::Path, stdin: &[u8]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(deckhand_binary())
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .env("DECKHAND_IT_TOKEN", "x")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    run_deckhand(args, config, &[], stdin)
 }
 
 #[test]
@@ -206,25 +194,12 @@ fn plugin_copy_folders(temp: &std::path::Path) -> Vec<String> {
 }
 
 fn shell_with_tmpdir(config: &std::path::Path, temp: &std::path::Path, stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(deckhand_binary())
-        .arg("shell")
-        .arg("--config")
-        .arg(config)
-        .env("DECKHAND_IT_TOKEN", "x")
-        .env("TMPDIR", temp)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_deckhand(
+        &["shell"],
+        config,
+        &[("TMPDIR", temp.as_os_str())],
+        stdin.as_bytes(),
+    )
 }
 
 #[test]

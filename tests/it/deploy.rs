@@ -531,9 +531,6 @@ args = ["train"]
 /// `deckhand shell --sandbox` with the real aks and vk plugins, driven through piped stdin.
 #[test]
 fn deploy_and_vk_through_the_real_binary_with_sandbox() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-
     let dir = tempfile::tempdir().unwrap();
     let plugin_dir = dir.path().join("plugins");
     std::fs::create_dir_all(&plugin_dir).unwrap();
@@ -562,24 +559,12 @@ fn deploy_and_vk_through_the_real_binary_with_sandbox() {
         deckhand_it::config_text(&plugin_dir, &dir.path().join("state.db"), &extra),
     )
     .unwrap();
-    let mut child = Command::new(deckhand_it::deckhand_binary())
-        .args(["shell", "--sandbox", "--config"])
-        .arg(&config)
-        .env("DECKHAND_IT_TOKEN", "x")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"/deploy simsvc mpt --virtual\n/deployments\n/vk status\n/deploy simsvc mpt --tag v9\n/undeploy simsvc mpt --yes\n/deployments\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = deckhand_it::run_deckhand(
+        &["shell", "--sandbox"],
+        &config,
+        &[],
+        b"/deploy simsvc mpt --virtual\n/deployments\n/vk status\n/deploy simsvc mpt --tag v9\n/undeploy simsvc mpt --yes\n/deployments\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");

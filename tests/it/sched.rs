@@ -727,8 +727,7 @@ commands = ["/echo hi"]
 
 #[test]
 fn kill_9_between_claim_and_completion_then_restart_runs_nothing_twice() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
+    use std::io::{BufRead, Write};
 
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
@@ -739,17 +738,11 @@ fn kill_9_between_claim_and_completion_then_restart_runs_nothing_twice() {
     let config = dir.path().join("deckhand.toml");
     std::fs::write(&config, deckhand_it::config_text(&plugins, &state, EXTRA)).unwrap();
 
-    let mut child = Command::new(deckhand_it::deckhand_binary())
-        .args(["shell", "--config"])
-        .arg(&config)
-        .env("DECKHAND_IT_TOKEN", "x")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let deckhand_it::Shell {
+        mut child,
+        mut stdin,
+        mut stdout,
+    } = deckhand_it::spawn_shell(&config);
     // Once the shell answers, a one-shot firing two seconds from now (the year field pins
     // it), on the real clock.
     writeln!(stdin, "/whoami").unwrap();
@@ -1013,24 +1006,7 @@ fn check_reports_bad_config_schedules_and_shell_runs_the_good_ones() {
     )
     .unwrap();
     let run = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(deckhand_it::deckhand_binary())
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .env("DECKHAND_IT_TOKEN", "x")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        deckhand_it::run_deckhand(args, &config, &[], stdin.as_bytes())
     };
     let out = run(&["check"], "");
     let stderr = String::from_utf8_lossy(&out.stderr);

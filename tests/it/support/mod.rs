@@ -60,6 +60,63 @@ pub fn deckhand_binary() -> PathBuf {
     path
 }
 
+/// Runs `deckhand ARGS --config CONFIG` with `env` added and `stdin` piped in, to the end.
+/// (`DECKHAND_IT_TOKEN`, which [`config_text`] references, is set.)
+pub fn run_deckhand(
+    args: &[&str],
+    config: &Path,
+    env: &[(&str, &std::ffi::OsStr)],
+    stdin: &[u8],
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(deckhand_binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("deckhand starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .expect("deckhand reads its input");
+    child.wait_with_output().expect("deckhand exits")
+}
+
+/// A `deckhand shell --config CONFIG` the test talks to line by line (stderr discarded).
+pub struct Shell {
+    pub child: std::process::Child,
+    pub stdin: std::process::ChildStdin,
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+pub fn spawn_shell(config: &Path) -> Shell {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(deckhand_binary())
+        .args(["shell", "--config"])
+        .arg(config)
+        .env("DECKHAND_IT_TOKEN", "x")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("deckhand starts");
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+    Shell {
+        child,
+        stdin,
+        stdout,
+    }
+}
+
 /// Base configuration for tests; `extra` is appended (more tables, approvals, ...).
 pub fn config_text(plugin_dir: &Path, state: &Path, extra: &str) -> String {
     format!(
