@@ -1,3 +1,6 @@
+// A benchmark is a harness like a test: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 //! Alerts benchmark (issue 7).
 //!
 //! 1. Ingest: Alertmanager webhook payloads (version 4) through the real axum receiver router

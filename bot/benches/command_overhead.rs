@@ -1,3 +1,6 @@
+// A benchmark is a harness like a test: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 //! Command overhead benchmark: parse → authorize → audit → call through the C ABI into the echo
 //! test plugin (no I/O) → render, measured per command, p50/p99 in µs.
 //!

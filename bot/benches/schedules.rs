@@ -1,3 +1,6 @@
+// A benchmark is a harness like a test: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 //! Schedules benchmark (issue 6).
 //!
 //! 1. Next fire times: 10,000 schedules (a mix of expressions in four zones), next firing

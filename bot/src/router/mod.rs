@@ -292,8 +292,7 @@ impl Router {
         index
     }
 
-    /// Handles one command end to end. Progress lines from the plugin go to `progress`.
-    /// Runs one command. The reply is redacted on its way out: no configured secret and no
+    /// Handles one command end to end; progress lines from the plugin go to `progress`. The reply is redacted on its way out: no configured secret and no
     /// credential an upstream echoed reaches a chat.
     pub async fn handle(
         &self,

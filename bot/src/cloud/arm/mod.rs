@@ -123,8 +123,8 @@ impl ArmClient {
         Ok(url)
     }
 
-    /// [`ArmClient::call`] on an address already parsed (and authorised) by the caller.
-    pub async fn call_at(
+    /// [`ArmClient::call`] on an address already parsed.
+    async fn call_at(
         &self,
         address: &ArmPath,
         request: &ArmRequest,
