@@ -144,6 +144,7 @@ pub async fn run(
         ["whoami"] => Ok(whoami(router, invocation)),
         ["audit"] => audit(
             router,
+            invocation,
             parsed
                 .options
                 .get("count")
@@ -258,16 +259,21 @@ fn whoami(router: &Router, invocation: &Invocation) -> Response {
     response
 }
 
-fn audit(router: &Router, count: i64) -> Result<Response, RouterError> {
+fn audit(router: &Router, invocation: &Invocation, count: i64) -> Result<Response, RouterError> {
     if !(1..=500).contains(&count) {
         return Err(RouterError::Builtin(format!(
             "/audit takes a count from 1 to 500, not {count}"
         )));
     }
-    let rows = router
+    // The /audit call's own row (open while it runs) is not part of the answer.
+    let rows: Vec<_> = router
         .db()
-        .audit_recent(count as usize)
-        .map_err(|e| RouterError::Builtin(e.to_string()))?;
+        .audit_recent(count as usize + 1)
+        .map_err(|e| RouterError::Builtin(e.to_string()))?
+        .into_iter()
+        .filter(|r| r.invocation_id != invocation.id)
+        .take(count as usize)
+        .collect();
     if rows.is_empty() {
         return Ok(Response::ok("The audit log is empty."));
     }

@@ -140,6 +140,11 @@ pub enum RouterError {
     PluginGone { command: String, plugin: String },
     #[error("{0}")]
     Builtin(String),
+    /// The audit row could not be written, so the command was not run.
+    #[error(
+        "/{command} was not run: Deckhand cannot write its audit log ({error}); nothing runs unaudited, so check the state database and its disk"
+    )]
+    AuditUnavailable { command: String, error: String },
 }
 
 impl RouterError {
@@ -358,13 +363,22 @@ impl Router {
             return self.reject(&invocation, &command, &options, plugin, error);
         }
         if parsed.owner == Owner::Builtin {
+            if let Err(e) =
+                self.audit_start(&invocation, &command, &options, plugin, Outcome::Running)
+            {
+                return Response::error(e.to_string());
+            }
             let result = builtins::run(self, &invocation, &parsed, progress).await;
             return match result {
                 Ok(response) => {
-                    self.audit_done(&invocation, &command, &options, plugin, Outcome::Ok, None);
+                    self.finish(&invocation.id, Outcome::Ok, None);
                     response
                 }
-                Err(e) => self.reject(&invocation, &command, &options, plugin, e),
+                Err(e) => {
+                    let text = e.to_string();
+                    self.finish(&invocation.id, e.outcome(), Some(&text));
+                    Response::error(text)
+                }
             };
         }
         if parsed.spec.destructive {
@@ -380,7 +394,10 @@ impl Router {
                 );
             }
         }
-        self.audit_start(&invocation, &command, &options, plugin, Outcome::Running);
+        if let Err(e) = self.audit_start(&invocation, &command, &options, plugin, Outcome::Running)
+        {
+            return Response::error(e.to_string());
+        }
         self.execute(&invocation, &parsed, progress).await
     }
 
@@ -405,13 +422,15 @@ impl Router {
             Owner::Plugin(name) => Some(name.clone()),
             Owner::Builtin => None,
         };
-        self.audit_start(
+        if let Err(e) = self.audit_start(
             &invocation,
             &command,
             options,
             plugin.as_deref(),
             Outcome::AwaitingConfirmation,
-        );
+        ) {
+            return Response::error(e.to_string());
+        }
         let secs = self.confirms.timeout().as_secs();
         let pending = self
             .confirms
@@ -441,9 +460,17 @@ impl Router {
         pending: Pending,
         progress: mpsc::UnboundedSender<String>,
     ) -> Response {
-        let _ = self
+        if let Err(e) = self
             .db
-            .audit_finish(&pending.invocation.id, Outcome::Running, None);
+            .audit_finish(&pending.invocation.id, Outcome::Running, None)
+        {
+            tracing::error!(error = %e, invocation = %pending.invocation.id, "cannot write the audit log");
+            let error = RouterError::AuditUnavailable {
+                command: pending.parsed.path.join(" "),
+                error: e.to_string(),
+            };
+            return Response::error(error.to_string());
+        }
         self.execute(&pending.invocation, &pending.parsed, progress)
             .await
     }
@@ -555,7 +582,7 @@ impl Router {
         options: &Value,
         plugin: Option<&str>,
         outcome: Outcome,
-    ) {
+    ) -> Result<(), RouterError> {
         let start = AuditStart {
             invocation_id: &invocation.id,
             surface: &invocation.surface,
@@ -566,9 +593,13 @@ impl Router {
             options,
             plugin,
         };
-        if let Err(e) = self.db.audit_start(&start, outcome) {
+        self.db.audit_start(&start, outcome).map_err(|e| {
             tracing::error!(error = %e, invocation = %invocation.id, "cannot write the audit log");
-        }
+            RouterError::AuditUnavailable {
+                command: command.to_owned(),
+                error: e.to_string(),
+            }
+        })
     }
 
     fn audit_done(
@@ -580,8 +611,13 @@ impl Router {
         outcome: Outcome,
         error: Option<&str>,
     ) {
-        self.audit_start(invocation, command, options, plugin, outcome);
-        self.finish(&invocation.id, outcome, error);
+        // A refusal or help text changes nothing: it is answered even when the row is lost.
+        if self
+            .audit_start(invocation, command, options, plugin, outcome)
+            .is_ok()
+        {
+            self.finish(&invocation.id, outcome, error);
+        }
     }
 
     fn finish(&self, invocation: &str, outcome: Outcome, error: Option<&str>) {

@@ -136,7 +136,12 @@ impl Db {
     /// that is gone; pending confirmations and approvals live only in memory and were lost
     /// with it.
     pub fn audit_close_interrupted(&self) -> Result<usize, StateError> {
-        Ok(self.conn().execute(
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE service_calls SET outcome = ?1 WHERE outcome = ?2",
+            params![Outcome::Interrupted.as_str(), PENDING_CALL],
+        )?;
+        Ok(conn.execute(
             "UPDATE audit SET outcome = ?1, ended_at = ?2,
                     error = COALESCE(error, 'the bot stopped before this command finished')
              WHERE outcome IN (?3, ?4)",
@@ -188,6 +193,53 @@ impl Db {
             .optional()?)
     }
 
+    /// Records a service call before it is sent, as `pending`; returns its row id for
+    /// [`Db::finish_service_call`]. A kill -9 between the two leaves the row `pending`, and the
+    /// next start closes it as `interrupted`: a write that went out is never missing.
+    pub fn begin_service_call(&self, call: &ServiceCallRecord) -> Result<i64, StateError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO service_calls (invocation_id, plugin, service, target, allowed, outcome,
+                                        at, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+            params![
+                call.invocation_id,
+                call.plugin,
+                call.service,
+                call.target,
+                call.allowed,
+                PENDING_CALL,
+                now(),
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Sets the outcome and duration of a call recorded by [`Db::begin_service_call`].
+    pub fn finish_service_call(
+        &self,
+        id: i64,
+        outcome: &str,
+        duration_ms: i64,
+    ) -> Result<(), StateError> {
+        self.conn().execute(
+            "UPDATE service_calls SET outcome = ?2, duration_ms = ?3 WHERE id = ?1",
+            params![id, outcome, duration_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Service calls of one invocation, oldest first.
+    pub fn service_calls(&self, invocation_id: &str) -> Result<Vec<ServiceCallRecord>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT invocation_id, plugin, service, target, allowed, outcome, duration_ms
+             FROM service_calls WHERE invocation_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([invocation_id], service_call_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn record_service_call(&self, call: &ServiceCallRecord) -> Result<(), StateError> {
         self.conn().execute(
             "INSERT INTO service_calls (invocation_id, plugin, service, target, allowed, outcome,
@@ -217,19 +269,24 @@ impl Db {
             "SELECT invocation_id, plugin, service, target, allowed, outcome, duration_ms
              FROM service_calls WHERE plugin = ?1 AND allowed = 0 ORDER BY id DESC",
         )?;
-        let rows = stmt.query_map([plugin], |row| {
-            Ok(ServiceCallRecord {
-                invocation_id: row.get(0)?,
-                plugin: row.get(1)?,
-                service: row.get(2)?,
-                target: row.get(3)?,
-                allowed: row.get(4)?,
-                outcome: row.get(5)?,
-                duration_ms: row.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map([plugin], service_call_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The outcome of a service call recorded before it was sent and not yet answered.
+pub const PENDING_CALL: &str = "pending";
+
+fn service_call_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ServiceCallRecord> {
+    Ok(ServiceCallRecord {
+        invocation_id: row.get(0)?,
+        plugin: row.get(1)?,
+        service: row.get(2)?,
+        target: row.get(3)?,
+        allowed: row.get(4)?,
+        outcome: row.get(5)?,
+        duration_ms: row.get(6)?,
+    })
 }
 
 #[cfg(test)]

@@ -281,6 +281,25 @@ fn describe(service: &Service) -> (&'static str, String) {
     }
 }
 
+/// Whether a call may change something outside the host: any method but GET/HEAD, any
+/// Kubernetes verb but get/list/watch/logs, a program run, a notification, a state write.
+fn changes_something(service: &Service) -> bool {
+    let reads =
+        |method: &str| method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD");
+    match service {
+        Service::Progress { .. } | Service::Log { .. } => false,
+        Service::KvGet { .. } | Service::KvList { .. } => false,
+        Service::KvPut { .. } | Service::KvDelete { .. } => true,
+        Service::Notify { .. } | Service::Run { .. } => true,
+        Service::Http { request } => !reads(&request.method),
+        Service::Arm { request } => !reads(&request.method),
+        Service::Kube { request } => {
+            !matches!(request.verb.as_str(), "get" | "list" | "watch" | "logs")
+        }
+        Service::Registry { .. } => false,
+    }
+}
+
 /// URLs are audited without their query string, which may hold tokens.
 fn redact_query(url: &str) -> &str {
     url.split_once('?').map_or(url, |(base, _)| base)
@@ -304,6 +323,39 @@ impl PluginServices {
             Err(e) => return HostResponse::Error(e),
         };
         let checked = self.check_capability(&request.service);
+        // Progress and logs are not worth a row each; everything else, and every refusal, is.
+        let audited = !matches!(
+            request.service,
+            Service::Progress { .. } | Service::Log { .. }
+        );
+        let record = ServiceCallRecord {
+            invocation_id: request.invocation.clone(),
+            plugin: self.plugin.clone(),
+            service: service.to_owned(),
+            target: crate::redact::redact(&target).into_owned(),
+            allowed: checked.is_ok(),
+            outcome: String::new(),
+            duration_ms: 0,
+        };
+        // An allowed call is recorded before it is sent, so a crash cannot lose a write that
+        // went out; a write that cannot be recorded is not sent.
+        let mut row = None;
+        if audited && checked.is_ok() {
+            match self.services.db.begin_service_call(&record) {
+                Ok(id) => row = Some(id),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot audit a service call");
+                    if changes_something(&request.service) {
+                        return HostResponse::Error(error(
+                            "audit_unavailable",
+                            format!(
+                                "{service} {target} was not sent: Deckhand cannot write its audit log ({e})"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         let result = match &checked {
             Ok(()) => self.serve(&request.service, call.as_deref()),
             Err(e) => Err(e.clone()),
@@ -311,31 +363,29 @@ impl PluginServices {
         self.meter.service_calls.fetch_add(1, Ordering::Relaxed);
         if checked.is_err() {
             self.meter.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(plugin = %self.plugin, service, target = %target, "refused: outside the plugin's capabilities");
+            tracing::warn!(plugin = %self.plugin, service, target = %record.target, "refused: outside the plugin's capabilities");
         } else if result.is_err() {
             self.meter.failed.fetch_add(1, Ordering::Relaxed);
         }
-        // Progress and logs are not worth a row each; everything else, and every refusal, is.
-        let audited = !matches!(
-            request.service,
-            Service::Progress { .. } | Service::Log { .. }
-        );
-        if audited || checked.is_err() {
-            let record = ServiceCallRecord {
-                invocation_id: request.invocation.clone(),
-                plugin: self.plugin.clone(),
-                service: service.to_owned(),
-                target: crate::redact::redact(&target).into_owned(),
-                allowed: checked.is_ok(),
-                outcome: match &result {
-                    Ok(_) => "ok".to_owned(),
-                    Err(e) => e.code.clone(),
-                },
-                duration_ms: started.elapsed().as_millis() as i64,
-            };
-            if let Err(e) = self.services.db.record_service_call(&record) {
-                tracing::error!(error = %e, "cannot audit a service call");
-            }
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.code.clone(),
+        };
+        let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let written = match row {
+            Some(id) => self
+                .services
+                .db
+                .finish_service_call(id, &outcome, duration_ms),
+            None if checked.is_err() => self.services.db.record_service_call(&ServiceCallRecord {
+                outcome,
+                duration_ms,
+                ..record
+            }),
+            None => Ok(()),
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot audit a service call");
         }
         match result {
             Ok(value) => HostResponse::Ok(value),
