@@ -58,7 +58,10 @@ fn check_parsed(input: &str, p: &ArmPath) {
         "display of {input:?} has '?' or '#': {s:?}"
     );
     match ArmPath::parse(&s) {
-        Ok(q) => assert_eq!(&q, p, "round trip of {input:?} via {s:?} changed the address"),
+        Ok(q) => assert_eq!(
+            &q, p,
+            "round trip of {input:?} via {s:?} changed the address"
+        ),
         Err(e) => panic!("display {s:?} of parsed {input:?} does not parse back: {e}"),
     }
     for segment in p.segments(None) {
@@ -98,7 +101,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(built) = build(a, b, c) {
         let s = built.to_string();
         match ArmPath::parse(&s) {
-            Ok(q) => assert_eq!(q, built, "built {a:?}/{b:?}/{c:?} -> {s:?} parses differently"),
+            Ok(q) => assert_eq!(
+                q, built,
+                "built {a:?}/{b:?}/{c:?} -> {s:?} parses differently"
+            ),
             Err(e) => panic!("built {a:?}/{b:?}/{c:?} -> {s:?} does not parse: {e}"),
         }
         check_parsed(&s, &built);
@@ -107,10 +113,7 @@ fuzz_target!(|data: &[u8]| {
     // (4) every rule: no panic, and what it accepts is safe in a path.
     for rule in RULES {
         if rule.check(input).is_ok() {
-            assert!(
-                input != "." && input != "..",
-                "{rule:?} accepts {input:?}"
-            );
+            assert!(input != "." && input != "..", "{rule:?} accepts {input:?}");
             assert!(
                 !input.contains(['?', '#', '%']) && !input.chars().any(char::is_control),
                 "{rule:?} accepts {input:?} with '?', '#', '%' or a control character"

@@ -197,22 +197,7 @@ impl Db {
     /// [`Db::finish_service_call`]. A kill -9 between the two leaves the row `pending`, and the
     /// next start closes it as `interrupted`: a write that went out is never missing.
     pub fn begin_service_call(&self, call: &ServiceCallRecord) -> Result<i64, StateError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO service_calls (invocation_id, plugin, service, target, allowed, outcome,
-                                        at, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
-            params![
-                call.invocation_id,
-                call.plugin,
-                call.service,
-                call.target,
-                call.allowed,
-                PENDING_CALL,
-                now(),
-            ],
-        )?;
-        Ok(conn.last_insert_rowid())
+        self.insert_service_call(call, PENDING_CALL, 0)
     }
 
     /// Sets the outcome and duration of a call recorded by [`Db::begin_service_call`].
@@ -240,8 +225,20 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Records a call that was answered (or refused) in one write.
     pub fn record_service_call(&self, call: &ServiceCallRecord) -> Result<(), StateError> {
-        self.conn().execute(
+        self.insert_service_call(call, &call.outcome, call.duration_ms)
+            .map(|_| ())
+    }
+
+    fn insert_service_call(
+        &self,
+        call: &ServiceCallRecord,
+        outcome: &str,
+        duration_ms: i64,
+    ) -> Result<i64, StateError> {
+        let conn = self.conn();
+        conn.execute(
             "INSERT INTO service_calls (invocation_id, plugin, service, target, allowed, outcome,
                                         at, duration_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -251,12 +248,12 @@ impl Db {
                 call.service,
                 call.target,
                 call.allowed,
-                call.outcome,
+                outcome,
                 now(),
-                call.duration_ms,
+                duration_ms,
             ],
         )?;
-        Ok(())
+        Ok(conn.last_insert_rowid())
     }
 
     /// Service calls refused for lack of a capability, newest first.
