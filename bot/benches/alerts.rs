@@ -206,7 +206,7 @@ async fn ingest_loopback(requests: usize, batch: usize, concurrency: usize) {
 struct NotifyOutbox(tokio::sync::mpsc::UnboundedSender<Instant>);
 
 impl Outbox for NotifyOutbox {
-    fn post(&self, _message: OutboundMessage) -> BoxFuture<'_, Result<(), String>> {
+    fn deliver(&self, _message: OutboundMessage) -> BoxFuture<'_, Result<(), String>> {
         let _ = self.0.send(Instant::now());
         Box::pin(async { Ok(()) })
     }

@@ -94,7 +94,7 @@ struct TimedOutbox {
 }
 
 impl Outbox for TimedOutbox {
-    fn post(&self, message: OutboundMessage) -> BoxFuture<'_, Result<(), String>> {
+    fn deliver(&self, message: OutboundMessage) -> BoxFuture<'_, Result<(), String>> {
         let at = Utc::now();
         self.posted
             .lock()

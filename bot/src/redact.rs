@@ -1,6 +1,7 @@
 //! One redactor for everything that leaves the host: configured secrets (and their base64 and
 //! percent-encoded forms) and any `Basic …` / `Bearer …` credential an upstream echoes back are
-//! replaced by `[redacted]` in replies, progress lines and audit rows.
+//! replaced by `[redacted]` in replies, progress lines, audit rows, posted messages (see
+//! [`crate::chat::Outbox::post`]), alert texts, metrics and log lines ([`LogWriter`]).
 
 use std::borrow::Cow;
 use std::sync::{LazyLock, RwLock};
@@ -65,6 +66,34 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         }
     }
     out
+}
+
+/// A `tracing` writer that masks secrets in each formatted event before `inner` gets it
+/// (the fmt layer writes one event per `write_all`).
+pub struct LogWriter<M>(pub M);
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
+    for LogWriter<M>
+{
+    type Writer = RedactedWrite<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactedWrite(self.0.make_writer())
+    }
+}
+
+pub struct RedactedWrite<W>(W);
+
+impl<W: std::io::Write> std::io::Write for RedactedWrite<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 #[cfg(test)]

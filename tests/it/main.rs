@@ -18,4 +18,5 @@ mod permissions;
 mod plugins;
 mod router_input;
 mod sched;
+mod secrets;
 mod vk;

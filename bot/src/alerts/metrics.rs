@@ -96,6 +96,11 @@ impl AlertMetrics {
 
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
+        // Label values come from config and requests; mask any secret among them.
+        crate::redact::redact(&self.compose()).into_owned()
+    }
+
+    fn compose(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP alerts_received_total Alerts accepted by a source.\n");
         out.push_str("# TYPE alerts_received_total counter\n");

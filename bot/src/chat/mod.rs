@@ -26,19 +26,33 @@ pub struct OutboundMessage {
     pub actions: Vec<Action>,
 }
 
-/// Where unprompted messages go. Implemented by each chat surface.
+/// Where unprompted messages go. Implemented by each chat surface (`deliver`); everyone posts
+/// with [`Outbox::post`], which masks secrets first, so no surface can forget to.
 pub trait Outbox: Send + Sync {
-    fn post(
+    /// Sends a message whose text and button labels are already redacted.
+    fn deliver(
         &self,
         message: OutboundMessage,
     ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>>;
+
+    /// Posts `message` with every configured secret and echoed credential masked.
+    fn post(
+        &self,
+        mut message: OutboundMessage,
+    ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>> {
+        message.text = crate::redact::redact(&message.text).into_owned();
+        for action in &mut message.actions {
+            action.label = crate::redact::redact(&action.label).into_owned();
+        }
+        self.deliver(message)
+    }
 }
 
 /// Prints messages to stdout; buttons become the commands to type.
 pub struct TerminalOutbox;
 
 impl Outbox for TerminalOutbox {
-    fn post(
+    fn deliver(
         &self,
         message: OutboundMessage,
     ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>> {
@@ -65,7 +79,7 @@ impl MemoryOutbox {
 }
 
 impl Outbox for MemoryOutbox {
-    fn post(
+    fn deliver(
         &self,
         message: OutboundMessage,
     ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>> {

@@ -211,10 +211,13 @@ fn redacted(spec: &CommandSpec, options: &Map<String, Value>) -> Value {
             .map(|(k, v)| {
                 (
                     k.clone(),
-                    if sensitive(k) {
-                        Value::String("***".into())
-                    } else {
-                        v.clone()
+                    match v {
+                        _ if sensitive(k) => Value::String("***".into()),
+                        // A secret typed into an ordinary option is masked like any other.
+                        Value::String(text) => {
+                            Value::String(crate::redact::redact(text).into_owned())
+                        }
+                        other => other.clone(),
                     },
                 )
             })

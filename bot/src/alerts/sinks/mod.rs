@@ -59,8 +59,13 @@ fn age(alert: &Alert) -> String {
     }
 }
 
-/// The text of one message.
+/// The text of one message, secrets masked (alert annotations come from outside: an
+/// Alertmanager template can carry anything).
 pub fn render_text(outgoing: &Outgoing, flavor: Flavor) -> String {
+    crate::redact::redact(&compose_text(outgoing, flavor)).into_owned()
+}
+
+fn compose_text(outgoing: &Outgoing, flavor: Flavor) -> String {
     let mut out = String::new();
     match &outgoing.notice {
         Notice::Alerts { status, alerts, .. } => {

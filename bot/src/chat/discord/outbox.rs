@@ -141,7 +141,7 @@ impl DiscordOutbox {
 }
 
 impl Outbox for DiscordOutbox {
-    fn post(&self, message: OutboundMessage) -> BoxFuture<'_, Result<(), String>> {
+    fn deliver(&self, message: OutboundMessage) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(self.send(message))
     }
 }
