@@ -3,7 +3,6 @@
 //! storm control through the running pipeline; `/alerts list|ack|silence`.
 
 use std::io::Read as _;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use deckhand::alerts::metrics::DropStage;
 use deckhand::alerts::{self, Alert, AlertsHandle, Severity, Source, Status};
 use deckhand::chat::{MemoryOutbox, OutboundMessage};
 use deckhand::router::ResponseKind;
-use deckhand_it::TestBot;
+use deckhand_it::{TestBot, free_port};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
@@ -75,14 +74,6 @@ async fn wait_for(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A real Prometheus Alertmanager on a free loopback port, killed on drop.

@@ -8,7 +8,6 @@
 //! shell` does not connect to Discord (the Discord double's tests cover its outbox).
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use base64::Engine;
-use deckhand_it::{config_text, deckhand_binary, plugin_library};
+use deckhand_it::{config_text, deckhand_binary, free_port, plugin_library};
 
 /// One distinct value per secret slot, long enough to be registered.
 const BEARER_PROFILE: &str = "canary-bearer-profile-1f2e";
@@ -86,14 +85,6 @@ async fn echo(
         return (StatusCode::INTERNAL_SERVER_ERROR, text).into_response();
     }
     (StatusCode::UNAUTHORIZED, text).into_response()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Polls `path` until it contains `needle` (up to 60 s); returns its text.

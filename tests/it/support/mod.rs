@@ -49,6 +49,14 @@ pub fn product_plugin_library(name: &str) -> PathBuf {
     built_library(&format!("deckhand_plugin_{name}"))
 }
 
+/// A loopback port free at the time of asking (for servers started with a fixed port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// The `deckhand` binary built beside the tests.
 pub fn deckhand_binary() -> PathBuf {
     let path = target_dir().join(format!("deckhand{}", std::env::consts::EXE_SUFFIX));
