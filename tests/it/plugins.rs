@@ -59,6 +59,28 @@ async fn two_plugins_claiming_one_command_the_later_file_is_refused_clearly() {
     assert_eq!(bot.say("/count").await.text, "clash");
 }
 
+/// Built-ins registered after the plugins load (`/schedule`, `/alerts`) are reserved too: a
+/// plugin claiming one is refused at load instead of silently shadowing it.
+#[tokio::test]
+async fn a_plugin_claiming_a_built_in_is_refused_at_load() {
+    let bot = TestBot::new(&["echo", "squatter"]);
+    assert!(!bot.app.host.registry().plugins.contains_key("squatter"));
+    assert!(bot.app.host.registry().plugins.contains_key("echo"));
+    let error = bot
+        .app
+        .load_errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        error.contains("plugin squatter claims command /schedule, which is a built-in command"),
+        "{error}"
+    );
+    let list = bot.say("/schedule list").await;
+    assert_ne!(list.text, "squatter", "the built-in answers");
+}
+
 #[tokio::test]
 async fn loading_the_same_plugin_twice_is_refused() {
     let bot = TestBot::new(&["echo"]);

@@ -23,7 +23,7 @@ use services::Services;
 
 /// Command names the bot keeps for its built-ins.
 pub const RESERVED_COMMANDS: &[&str] = &[
-    "help", "plugins", "whoami", "audit", "confirm", "approve", "cancel",
+    "help", "plugins", "whoami", "audit", "confirm", "approve", "cancel", "schedule", "alerts",
 ];
 
 #[derive(Debug, thiserror::Error)]
