@@ -23,8 +23,18 @@ struct Cli {
         default_value = "config/deckhand.toml"
     )]
     config: PathBuf,
+    /// Log format on stderr: `text` for people, `json` (one object per line, with the
+    /// command's span fields) for log collectors. Filter with RUST_LOG (default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -69,19 +79,27 @@ enum PluginsCommand {
     },
 }
 
-fn init_logging() {
+/// Logs go to stderr through the redacting writer: no configured secret reaches a log line.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(deckhand::redact::LogWriter(std::io::stderr))
-        .init();
+        .with_writer(deckhand::redact::LogWriter(std::io::stderr));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {

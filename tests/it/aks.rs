@@ -853,3 +853,94 @@ fn shell_with_sandbox_runs_aks_commands_end_to_end() {
         "{stdout}"
     );
 }
+
+/// `--log-format json` at debug level: every event of one `/aks scale`, from parsing through
+/// the plugin thread to the ARM calls, is inside the command's span with its invocation id.
+#[test]
+fn one_scale_logs_its_invocation_id_from_parse_to_arm_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    let built = deckhand_it::product_plugin_library("aks");
+    std::fs::copy(&built, plugin_dir.join(built.file_name().unwrap())).unwrap();
+    let config = dir.path().join("deckhand.toml");
+    std::fs::write(
+        &config,
+        deckhand_it::config_text(&plugin_dir, &dir.path().join("state.db"), ""),
+    )
+    .unwrap();
+    let out = deckhand_it::run_deckhand(
+        &["--log-format", "json", "shell", "--sandbox"],
+        &config,
+        &[("RUST_LOG", std::ffi::OsStr::new("deckhand=debug"))],
+        b"/aks scale --pool users --count 2 --yes\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("✓ Pool users of pangeoCluster scaled from 1 to 2"),
+        "{stdout}"
+    );
+
+    // stderr also has the sandbox's banner for people; log events are the JSON lines.
+    let events: Vec<Value> = stderr
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let invocation = |event: &Value| -> Option<String> {
+        event["spans"]
+            .as_array()?
+            .iter()
+            .find(|s| s["name"] == "command")
+            .and_then(|s| s["invocation"].as_str().map(str::to_owned))
+    };
+    // Every event from the first (`parsed`) to the last (`answered`) belongs to the command.
+    let first = events
+        .iter()
+        .position(|e| e["fields"]["message"] == "parsed")
+        .unwrap_or_else(|| panic!("no parsed event: {stderr}"));
+    let last = events
+        .iter()
+        .rposition(|e| e["fields"]["message"] == "answered")
+        .unwrap_or_else(|| panic!("no answered event: {stderr}"));
+    let id = invocation(&events[first]).expect("parsed carries the invocation id");
+    assert_eq!(id.len(), 36, "a uuid: {id}");
+    let command = &events[first..=last];
+    for event in command {
+        assert_eq!(invocation(event).as_deref(), Some(id.as_str()), "{event}");
+    }
+    let messages: Vec<&str> = command
+        .iter()
+        .filter_map(|e| e["fields"]["message"].as_str())
+        .collect();
+    for step in [
+        "parsed",
+        "calling the plugin",
+        "service call",
+        "ARM answered",
+        "answered",
+    ] {
+        assert!(messages.contains(&step), "{step} missing from {messages:?}");
+    }
+    let put = command
+        .iter()
+        .find(|e| {
+            e["fields"]["message"] == "ARM answered"
+                && e["fields"]["operation"]
+                    .as_str()
+                    .is_some_and(|o| o.starts_with("PUT "))
+        })
+        .unwrap_or_else(|| panic!("no PUT: {messages:?}"));
+    assert!(
+        put["fields"]["request_id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{put}"
+    );
+    let span = &put["spans"][0];
+    assert_eq!(span["command"], "aks scale", "{put}");
+    assert_eq!(span["plugin"], "aks", "{put}");
+    assert_eq!(span["user"], "local", "{put}");
+}

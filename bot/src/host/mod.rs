@@ -331,6 +331,7 @@ impl PluginHost {
         self.services
             .begin_call(&call.invocation_id, &name, timeout, progress);
         let bytes = serde_json::to_vec(call).expect("calls serialize");
+        tracing::debug!(plugin = %name, timeout_ms = call.timeout_ms, "calling the plugin");
         let result =
             tokio::time::timeout(timeout, on_plugin_thread(move || plugin.invoke(&bytes))).await;
         self.services.end_call(&call.invocation_id);
@@ -379,6 +380,13 @@ impl PluginHost {
 /// reused (no spawn per call), grow with demand, and are detached, so a hung plugin keeps only
 /// its own thread busy and never holds up shutdown (unlike tokio's blocking pool, whose
 /// runtime waits for every blocking task when dropped). `None` means the call unwound.
+/// The caller's span is entered on the plugin thread, so the plugin's service calls (served on
+/// that thread) log under the command that made them.
 async fn on_plugin_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    blocking::unblock(move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()).await
+    let span = tracing::Span::current();
+    blocking::unblock(move || {
+        let _entered = span.enter();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+    })
+    .await
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use deckhand_plugin_abi::proto::{Call, Caller, CommandSpec, OptionSpec};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::config::{ApprovalRule, Config};
 use crate::host::{InvokeError, PluginHost};
@@ -307,7 +308,23 @@ impl Router {
         invocation: Invocation,
         progress: mpsc::UnboundedSender<String>,
     ) -> Response {
-        let mut response = self.handle_unredacted(invocation, progress).await;
+        // One span per command: every event from parsing through the plugin thread and its
+        // service calls carries the invocation id.
+        let span = tracing::info_span!(
+            "command",
+            invocation = %invocation.id,
+            surface = %invocation.surface,
+            channel = %invocation.channel,
+            user = %invocation.caller.user_id,
+            command = tracing::field::Empty,
+            plugin = tracing::field::Empty,
+            cluster = tracing::field::Empty,
+        );
+        let mut response = self
+            .handle_unredacted(invocation, progress)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| tracing::debug!(kind = ?response.kind, "answered"));
         if let std::borrow::Cow::Owned(text) = crate::redact::redact(&response.text) {
             response.text = text;
         }
@@ -343,6 +360,13 @@ impl Router {
             Owner::Plugin(name) => Some(name.as_str()),
             Owner::Builtin => None,
         };
+        let span = tracing::Span::current();
+        span.record("command", command.as_str());
+        span.record("plugin", plugin.unwrap_or("deckhand"));
+        if let Some(cluster) = parsed.options.get("cluster").and_then(Value::as_str) {
+            span.record("cluster", cluster);
+        }
+        tracing::debug!("parsed");
         let options = redacted(&parsed.spec, &parsed.options);
         if parsed.help {
             let text = help::command_help(&parsed.path, &parsed.spec);

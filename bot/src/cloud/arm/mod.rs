@@ -385,6 +385,16 @@ impl ArmClient {
                     let status = response.status().as_u16();
                     let headers = response.headers().clone();
                     let body = response.text().await.unwrap_or_default();
+                    tracing::debug!(
+                        operation,
+                        status,
+                        attempt,
+                        request_id = headers
+                            .get("x-ms-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or(""),
+                        "ARM answered"
+                    );
                     let exchange = Exchange {
                         status,
                         headers,

@@ -322,6 +322,10 @@ impl PluginServices {
             Ok(call) => call,
             Err(e) => return HostResponse::Error(e),
         };
+        let _span =
+            tracing::debug_span!("service", service, target = %crate::redact::redact(&target))
+                .entered();
+        tracing::debug!("service call");
         let checked = self.check_capability(&request.service);
         // Progress and logs are not worth a row each; everything else, and every refusal, is.
         let audited = !matches!(
@@ -386,6 +390,12 @@ impl PluginServices {
         };
         if let Err(e) = written {
             tracing::error!(error = %e, "cannot audit a service call");
+        }
+        match &result {
+            Ok(_) => tracing::debug!(duration_ms, "service call answered"),
+            Err(e) => {
+                tracing::debug!(duration_ms, code = %e.code, error = %e.message, "service call failed")
+            }
         }
         match result {
             Ok(value) => HostResponse::Ok(value),

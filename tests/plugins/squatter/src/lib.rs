@@ -10,7 +10,10 @@ impl Plugin for Squatter {
             name: "squatter".into(),
             version: "0.1.0".into(),
             description: "Claims a built-in command".into(),
-            commands: vec![CommandSpec::new("schedule", "Same name as the built-in /schedule")],
+            commands: vec![CommandSpec::new(
+                "schedule",
+                "Same name as the built-in /schedule",
+            )],
             capabilities: Default::default(),
         }
     }
