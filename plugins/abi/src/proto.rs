@@ -208,6 +208,15 @@ pub struct PluginError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub option: Option<String>,
+    /// For a failed cloud call: the service's own error code (Azure's `AuthorizationFailed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_code: Option<String>,
+    /// For a failed cloud call: the request id to quote to support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// For a failed cloud call: its HTTP status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 impl PluginError {
@@ -216,15 +225,58 @@ impl PluginError {
             code: code.into(),
             message: message.into(),
             option: None,
+            upstream_code: None,
+            request_id: None,
+            status: None,
+        }
+    }
+
+    /// Input the plugin cannot use, pointing at the option that carried it.
+    pub fn bad_input(option: &str, message: impl Into<String>) -> PluginError {
+        PluginError::new("bad_input", message).with_option(option)
+    }
+
+    pub fn with_option(mut self, option: &str) -> PluginError {
+        self.option = Some(option.to_owned());
+        self
+    }
+
+    /// A failed host call reported as `message`, keeping the upstream code, request id and
+    /// status the host gave, so the reply can quote them whatever the message says.
+    pub fn from_host(error: HostError, message: impl Into<String>) -> PluginError {
+        PluginError {
+            code: error.code,
+            message: message.into(),
+            option: None,
+            upstream_code: error.upstream_code,
+            request_id: error.request_id,
+            status: error.status,
         }
     }
 }
 
+/// The message, then the option and Azure's code and request id when the message does not
+/// already say them.
 impl std::fmt::Display for PluginError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.option {
-            Some(option) => write!(f, "{} (option --{option})", self.message),
-            None => f.write_str(&self.message),
+        f.write_str(&self.message)?;
+        if let Some(option) = &self.option {
+            write!(f, " (option --{option})")?;
+        }
+        let message = self.message.as_str();
+        fn missing<'a>(value: &'a Option<String>, message: &str) -> Option<&'a str> {
+            value
+                .as_deref()
+                .filter(|v| !v.is_empty() && !message.contains(v))
+        }
+        match (
+            missing(&self.upstream_code, message),
+            missing(&self.request_id, message),
+        ) {
+            (Some(code), Some(id)) => write!(f, " (code {code}, request id {id})"),
+            (Some(code), None) => write!(f, " (code {code})"),
+            (None, Some(id)) => write!(f, " (request id {id})"),
+            (None, None) => Ok(()),
         }
     }
 }
@@ -605,7 +657,8 @@ impl OptionSpec {
 /// command handlers.
 impl From<HostError> for PluginError {
     fn from(error: HostError) -> Self {
-        PluginError::new(error.code, error.message)
+        let message = error.message.clone();
+        PluginError::from_host(error, message)
     }
 }
 

@@ -7,6 +7,9 @@
 pub mod deploy;
 pub mod pools;
 
+#[cfg(test)]
+mod harness_tests;
+
 use deckhand_plugin_sdk::{
     AutocompleteQuery, Call, Capabilities, Choice, Ctx, Host, Manifest, Plugin, PluginError, Reply,
 };

@@ -11,6 +11,10 @@
 
 mod ctx;
 mod export;
+// A test harness reports a failed expectation the way a test does: by panicking.
+#[cfg(feature = "testing")]
+#[allow(clippy::panic)]
+pub mod testing;
 
 pub use ctx::{Ctx, Host};
 pub use deckhand_plugin_abi as abi;

@@ -39,11 +39,7 @@ fn string(name: &str, description: &str) -> OptionSpec {
 }
 
 fn bad_input(option: &str, message: impl Into<String>) -> PluginError {
-    PluginError {
-        code: "bad_input".into(),
-        message: message.into(),
-        option: Some(option.into()),
-    }
+    PluginError::bad_input(option, message)
 }
 
 /// A name (from config or from Azure) that cannot be part of an Azure address.
@@ -720,6 +716,9 @@ fn describe_group(group: &Value) -> String {
 }
 
 deckhand_plugin_sdk::export_plugin!(Vk);
+
+#[cfg(test)]
+mod harness_tests;
 
 #[cfg(test)]
 mod tests {

@@ -141,11 +141,7 @@ pub fn capabilities() -> Capabilities {
 }
 
 fn bad_input(option: &str, message: impl Into<String>) -> PluginError {
-    PluginError {
-        code: "bad_input".into(),
-        message: message.into(),
-        option: Some(option.into()),
-    }
+    PluginError::bad_input(option, message)
 }
 
 /// One object's fate in an apply.

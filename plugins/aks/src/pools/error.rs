@@ -5,27 +5,17 @@ use deckhand_plugin_sdk::{HostError, PluginError};
 
 /// Input the command refuses before anything is sent, pointing at the option.
 pub(crate) fn bad_input(option: &str, message: impl Into<String>) -> PluginError {
-    PluginError {
-        code: "bad_input".into(),
-        message: message.into(),
-        option: Some(option.into()),
-    }
+    PluginError::bad_input(option, message)
 }
 
 /// A host (ARM or Kubernetes) failure while `doing` something, with a hint for the codes a
 /// person can act on.
 pub(crate) fn cloud_error(error: HostError, doing: &str) -> PluginError {
-    let hint = hint(&error);
-    let code = if error.code == "azure" {
-        "azure".to_owned()
-    } else {
-        error.code.clone()
-    };
-    let message = match hint {
+    let message = match hint(&error) {
         Some(hint) => format!("{doing}: {}. {hint}", error.message.trim_end_matches('.')),
         None => format!("{doing}: {}", error.message),
     };
-    PluginError::new(code, message)
+    PluginError::from_host(error, message)
 }
 
 fn hint(error: &HostError) -> Option<&'static str> {

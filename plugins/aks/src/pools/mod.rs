@@ -527,15 +527,15 @@ impl Pools {
             Ok(body) => parse(body, "the pool"),
             Err(e) if e.status == Some(404) => {
                 let pools = self.list_pools(ctx, target)?;
-                Err(PluginError {
-                    code: "not_found".into(),
-                    message: format!(
+                Err(PluginError::new(
+                    "not_found",
+                    format!(
                         "there is no pool {pool:?} in cluster {}; its pools are {} (see /aks pools)",
                         target.cluster,
                         names_of(pools.iter().map(|p| p.name.as_str()))
                     ),
-                    option: Some(option.into()),
-                })
+                )
+                .with_option(option))
             }
             Err(e) => Err(cloud_error(
                 e,
@@ -554,11 +554,11 @@ fn unknown_cluster(name: &str, scope: String, clusters: &[ManagedCluster]) -> Pl
             names_of(clusters.iter().map(|c| c.name.as_str()))
         )
     };
-    PluginError {
-        code: "not_found".into(),
-        message: format!("there is no AKS cluster {name:?} in {scope}; {known}"),
-        option: Some("cluster".into()),
-    }
+    PluginError::new(
+        "not_found",
+        format!("there is no AKS cluster {name:?} in {scope}; {known}"),
+    )
+    .with_option("cluster")
 }
 
 /// `a, b, c` (or `none`).

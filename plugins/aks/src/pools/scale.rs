@@ -168,15 +168,15 @@ pub(crate) fn scale(
             ),
             None => String::new(),
         };
-        return Err(PluginError {
-            code: "needs_confirmation".into(),
-            message: format!(
+        return Err(PluginError::new(
+            "needs_confirmation",
+            format!(
                 "scaling pool {name} of {cluster} from {current} to {count} node{} reduces capacity{running}. Reductions ask for confirmation: run /aks scale-down --pool {name} --count {count}{}",
                 plural(count),
                 cluster_suffix(call)
             ),
-            option: Some("count".into()),
-        });
+        )
+        .with_option("count"));
     }
     pool.properties.count = Some(count);
     let size = pool.properties.vm_size.clone().unwrap_or_default();
