@@ -9,6 +9,10 @@
 //! runtime: every outside call goes through [`Ctx`], which the host scopes to the capabilities
 //! the manifest declares.
 
+// The derive's generated code names `::deckhand_plugin_sdk`, also inside this crate's tests.
+extern crate self as deckhand_plugin_sdk;
+
+mod command;
 mod ctx;
 mod export;
 // A test harness reports a failed expectation the way a test does: by panicking.
@@ -16,6 +20,7 @@ mod export;
 #[allow(clippy::panic)]
 pub mod testing;
 
+pub use command::Command;
 pub use ctx::{Ctx, Host};
 pub use deckhand_plugin_abi as abi;
 pub use deckhand_plugin_abi::proto::{
@@ -23,10 +28,14 @@ pub use deckhand_plugin_abi::proto::{
     HttpRequest, HttpResponse, LogLevel, Manifest, Notification, OptionKind, OptionSpec,
     PluginError, ProgramOutput, Reply,
 };
+/// `#[derive(Command)]`: see [`Command`].
+pub use deckhand_plugin_sdk_derive::Command;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::command::{boolean_option, duration_option, integer_option, string_option};
     pub use crate::export::*;
+    pub use serde_json::{Map, Value, json};
 }
 
 /// A plugin: its manifest, how it starts, and how it answers calls.
@@ -64,6 +73,8 @@ pub trait CallExt {
     fn duration_ms_opt(&self, name: &str) -> Option<u64>;
     /// The subcommand path below the plugin's command, e.g. `["pool", "add"]` for `/aks pool add`.
     fn subcommand(&self) -> Vec<&str>;
+    /// The call decoded into its `#[derive(Command)]` type.
+    fn decode<T: Command>(&self) -> Result<T, PluginError>;
 }
 
 impl CallExt for Call {
@@ -88,6 +99,17 @@ impl CallExt for Call {
 
     fn subcommand(&self) -> Vec<&str> {
         self.command.iter().skip(1).map(String::as_str).collect()
+    }
+
+    fn decode<T: Command>(&self) -> Result<T, PluginError> {
+        let name = T::spec().name;
+        match self.command.split_first() {
+            Some((first, rest)) if *first == name => T::decode_path(rest, &self.options),
+            _ => Err(PluginError::new(
+                "unknown_command",
+                format!("/{} is not /{name}", self.command.join(" ")),
+            )),
+        }
     }
 }
 
