@@ -390,6 +390,25 @@ mod humantime_serde_compat {
     }
 }
 
+/// The 1-based line of `key` in the `[plugins.config.PLUGIN]` table of a config file's text,
+/// for reporting a key a plugin refused.
+pub fn plugin_key_line(text: &str, plugin: &str, key: &str) -> Option<usize> {
+    let header = format!("[plugins.config.{plugin}]");
+    let mut inside = false;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            inside = trimmed == header;
+            continue;
+        }
+        let name = trimmed.split('=').next().map(str::trim).unwrap_or_default();
+        if inside && name.trim_matches('"') == key {
+            return index.checked_add(1);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,11 +213,36 @@ async fn start_sandbox(
 }
 
 /// Loads everything `shell` would, reports every problem, and touches no real state.
+/// A plugin that refused a key of its `[plugins.config.NAME]` section, as `FILE:LINE: …`.
+fn config_problem(
+    error: &deckhand::host::HostError,
+    path: &std::path::Path,
+    text: &str,
+) -> Option<String> {
+    let deckhand::host::HostError::Load(deckhand::host::LoadError::Init { plugin, error, .. }) =
+        error
+    else {
+        return None;
+    };
+    let key = error.option.as_deref().filter(|_| error.code == "config")?;
+    let line = deckhand::config::plugin_key_line(text, plugin, key)?;
+    Some(format!(
+        "{}:{line}: plugin {plugin}: {}",
+        path.display(),
+        error.message
+    ))
+}
+
 fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let scratch = tempfile::tempdir()?;
     config.state.path = scratch.path().join("check.db");
     let app = App::start(config)?;
-    let mut problems: Vec<String> = app.load_errors.iter().map(ToString::to_string).collect();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut problems: Vec<String> = app
+        .load_errors
+        .iter()
+        .map(|e| config_problem(e, path, &text).unwrap_or_else(|| e.to_string()))
+        .collect();
     problems.extend(deckhand::sched::check(&app));
     problems.extend(deckhand::alerts::check(&app.config));
     for plugin in app.host.registry().plugins.values() {

@@ -239,3 +239,47 @@ fn shell_start_removes_stale_plugin_copies_of_dead_processes_only() {
         "the dead pid's folder goes; the live pid's and a non-matching one stay"
     );
 }
+
+/// A mistyped key in `[plugins.config.vk]` (which vk's typed config refuses) is reported by
+/// `deckhand check` with the file, the line and the key, and the known keys.
+#[test]
+fn check_reports_a_plugin_config_typo_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    let vk = deckhand_it::product_plugin_library("vk");
+    std::fs::copy(&vk, plugin_dir.join(vk.file_name().unwrap())).unwrap();
+    let config = dir.path().join("deckhand.toml");
+    let extra = "\n[plugins.config.vk]\nresource_group = \"pangeo\"\naci_subnt = \"aci\"\n";
+    let text = config_text(&plugin_dir, &dir.path().join("state.db"), extra);
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("aci_subnt"))
+        .unwrap()
+        + 1;
+    std::fs::write(&config, &text).unwrap();
+    let out = deckhand(&["check"], &config, "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:{line}: plugin vk: [plugins.config.vk]: unknown field `aci_subnt`, expected one of `resource_group`, `default_cluster`, `kube_cluster`, `aci_subnet`",
+            config.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// The quick start's config, as shipped, checks clean after a workspace build: every library
+/// in target/debug that its plugin prefix matches is a plugin that loads (a proc-macro crate
+/// named `deckhand_plugin_*` once slipped in).
+#[test]
+fn the_shipped_config_checks_clean() {
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/deckhand.toml");
+    let out = run_deckhand(&["check"], &shipped, &[], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ok (2 plugins loaded)"), "{stdout}");
+}

@@ -33,6 +33,8 @@ fn merge(mut a: Capabilities, b: Capabilities) -> Capabilities {
 }
 
 impl Plugin for Aks {
+    type Config = Value;
+
     fn manifest() -> Manifest {
         let mut commands = pools::commands();
         commands.extend(deploy::commands());

@@ -106,7 +106,8 @@ pub extern "C" fn init<P: Plugin>(host: *const HostApi, config: *const u8, len: 
             return Err(PluginError::new("bad_request", "host table is null"));
         }
         let host = Host::new(host);
-        let config: serde_json::Value = decode(config, len)?;
+        let section: serde_json::Value = decode(config, len)?;
+        let config = crate::config::decode::<P::Config>(&P::manifest().name, section)?;
         let plugin = P::init(config, &host)?;
         INSTANCE
             .set(Instance {

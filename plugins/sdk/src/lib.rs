@@ -13,6 +13,7 @@
 extern crate self as deckhand_plugin_sdk;
 
 mod command;
+pub mod config;
 mod ctx;
 mod export;
 // A test harness reports a failed expectation the way a test does: by panicking.
@@ -22,14 +23,14 @@ pub mod testing;
 
 pub use command::Command;
 pub use ctx::{Ctx, Host};
+/// `#[derive(Command)]`: see [`Command`].
+pub use deckhand_command_derive::Command;
 pub use deckhand_plugin_abi as abi;
 pub use deckhand_plugin_abi::proto::{
     AutocompleteQuery, Call, Caller, Capabilities, Choice, CommandSpec, HostError, HttpCapability,
     HttpRequest, HttpResponse, LogLevel, Manifest, Notification, OptionKind, OptionSpec,
     PluginError, ProgramOutput, Reply,
 };
-/// `#[derive(Command)]`: see [`Command`].
-pub use deckhand_plugin_sdk_derive::Command;
 
 #[doc(hidden)]
 pub mod __private {
@@ -42,11 +43,16 @@ pub mod __private {
 ///
 /// Calls may arrive on several threads at once, hence `Send + Sync`.
 pub trait Plugin: Send + Sync + Sized + 'static {
+    /// The `[plugins.config.NAME]` section, decoded by the SDK before [`Plugin::init`] (see
+    /// [`config::decode`]). Use a struct with `#[serde(deny_unknown_fields)]` so a mistyped key
+    /// is reported with its line by `deckhand check`; `serde_json::Value` takes anything.
+    type Config: serde::de::DeserializeOwned;
+
     /// Commands, options and capabilities; read before [`Plugin::init`].
     fn manifest() -> Manifest;
 
-    /// Builds the plugin from its configuration section (`null` when there is none).
-    fn init(config: serde_json::Value, host: &Host) -> Result<Self, PluginError>;
+    /// Builds the plugin from its configuration section.
+    fn init(config: Self::Config, host: &Host) -> Result<Self, PluginError>;
 
     /// Runs one validated command.
     fn call(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError>;

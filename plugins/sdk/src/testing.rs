@@ -144,6 +144,7 @@ impl<P: Plugin> PluginTest<P> {
             is_cancelled: never_cancelled,
             free_buf: fake_free,
         });
+        let config = crate::config::decode::<P::Config>(&P::manifest().name, config)?;
         let plugin = P::init(config, &Host::new(&*api))?;
         let mut index = CommandIndex::default();
         for spec in P::manifest().commands {

@@ -66,7 +66,24 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// `[plugins.config.vk]`. Unknown keys are refused, so a typo is reported with its line by
+/// `deckhand check` instead of being ignored.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VkConfig {
+    /// Resource group of the clusters.
+    pub resource_group: Option<String>,
+    /// Cluster used when a command has no `--cluster`.
+    pub default_cluster: Option<String>,
+    /// `[[kubernetes.clusters]]` name of the default cluster, when it differs from its AKS name.
+    pub kube_cluster: Option<String>,
+    /// Subnet for ACI pods when enabling the addon.
+    pub aci_subnet: Option<String>,
+}
+
 impl Plugin for Vk {
+    type Config = VkConfig;
+
     fn manifest() -> Manifest {
         let cluster = || {
             string("cluster", "AKS cluster (default: the configured one)")
@@ -141,13 +158,12 @@ impl Plugin for Vk {
         }
     }
 
-    fn init(config: Value, _host: &Host) -> Result<Self, PluginError> {
-        let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_owned);
+    fn init(config: VkConfig, _host: &Host) -> Result<Self, PluginError> {
         Ok(Vk {
-            resource_group: text("resource_group"),
-            default_cluster: text("default_cluster"),
-            kube_cluster: text("kube_cluster"),
-            subnet: text("aci_subnet").unwrap_or_else(|| DEFAULT_SUBNET.into()),
+            resource_group: config.resource_group,
+            default_cluster: config.default_cluster,
+            kube_cluster: config.kube_cluster,
+            subnet: config.aci_subnet.unwrap_or_else(|| DEFAULT_SUBNET.into()),
         })
     }
 

@@ -5,6 +5,8 @@ use deckhand_plugin_sdk::{Call, CommandSpec, Ctx, Host, Manifest, Plugin, Plugin
 struct Boom;
 
 impl Plugin for Boom {
+    type Config = serde_json::Value;
+
     fn manifest() -> Manifest {
         Manifest {
             name: "boom".into(),

@@ -5,6 +5,8 @@ use deckhand_plugin_sdk::{Call, CommandSpec, Ctx, Host, Manifest, Plugin, Plugin
 struct Clash;
 
 impl Plugin for Clash {
+    type Config = serde_json::Value;
+
     fn manifest() -> Manifest {
         Manifest {
             name: "clash".into(),

@@ -20,6 +20,8 @@ fn string(name: &str, description: &str) -> OptionSpec {
 }
 
 impl Plugin for CloudProbe {
+    type Config = Value;
+
     fn manifest() -> Manifest {
         Manifest {
             name: "cloudprobe".into(),

@@ -126,6 +126,8 @@ fn manifest() -> Manifest {
 }
 
 impl Plugin for Echo {
+    type Config = Value;
+
     fn manifest() -> Manifest {
         manifest()
     }

@@ -6,6 +6,8 @@ use deckhand_plugin_sdk::{Call, CommandSpec, Ctx, Host, Manifest, Plugin, Plugin
 struct Hang;
 
 impl Plugin for Hang {
+    type Config = serde_json::Value;
+
     fn manifest() -> Manifest {
         Manifest {
             name: "hang".into(),

@@ -5,6 +5,8 @@ use deckhand_plugin_sdk::{Call, CommandSpec, Ctx, Host, Manifest, Plugin, Plugin
 struct Squatter;
 
 impl Plugin for Squatter {
+    type Config = serde_json::Value;
+
     fn manifest() -> Manifest {
         Manifest {
             name: "squatter".into(),

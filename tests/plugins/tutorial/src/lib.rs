@@ -47,6 +47,8 @@ fn tags(ctx: &Ctx, args: Tags) -> Result<Reply, PluginError> {
 struct Tutorial;
 
 impl Plugin for Tutorial {
+    type Config = serde_json::Value;
+
     fn manifest() -> Manifest {
         Manifest {
             name: "tutorial".into(),
