@@ -9,15 +9,17 @@
 //!
 //! No I/O of its own: ARM and Kubernetes through the host's services.
 
+mod commands;
+
+use commands::{Logs, VkCommand};
 use deckhand_plugin_sdk::abi::proto::{ArmCapability, ArmRequest, KubeCapability, KubeRequest};
 use deckhand_plugin_sdk::{
-    AutocompleteQuery, Call, CallExt, Capabilities, Choice, CommandSpec, Ctx, Host, Manifest,
-    OptionKind, OptionSpec, Plugin, PluginError, Reply,
+    AutocompleteQuery, Call, CallExt, Capabilities, Choice, Command, Ctx, Host, Manifest, Plugin,
+    PluginError, Reply,
 };
 use deckhand_plugin_shared::azure::{
     ACI_API, AKS_API, ArmPath, ArmPathError, ManagedCluster, cluster_path,
 };
-use deckhand_plugin_shared::names::NameRule;
 use deckhand_plugin_shared::placement::VIRTUAL_NODE_LABEL;
 use serde_json::{Value, json};
 
@@ -32,10 +34,6 @@ pub struct Vk {
     kube_cluster: Option<String>,
     /// Subnet for ACI pods when enabling the addon (`aci_subnet`).
     subnet: String,
-}
-
-fn string(name: &str, description: &str) -> OptionSpec {
-    OptionSpec::new(name, OptionKind::String, description)
 }
 
 fn bad_input(option: &str, message: impl Into<String>) -> PluginError {
@@ -85,48 +83,11 @@ impl Plugin for Vk {
     type Config = VkConfig;
 
     fn manifest() -> Manifest {
-        let cluster = || {
-            string("cluster", "AKS cluster (default: the configured one)")
-                .autocomplete()
-                .rule(NameRule::AksCluster)
-        };
         Manifest {
             name: "vk".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "AKS virtual nodes (Virtual Kubelet on Azure Container Instances)".into(),
-            commands: vec![
-                CommandSpec::new("vk", "Virtual nodes (ACI)")
-                    .subcommand(
-                        CommandSpec::new(
-                            "status",
-                            "Virtual node readiness, capacity, and the ACI container groups of its pods",
-                        )
-                        .option(cluster()),
-                    )
-                    .subcommand(
-                        CommandSpec::new("enable", "Turn on virtual nodes (the aciConnectorLinux addon)")
-                            .option(cluster())
-                            .option(string("subnet", "Subnet for ACI pods (default: the configured one)").rule(NameRule::Subnet))
-                            .timeout_secs(1800),
-                    )
-                    .subcommand(
-                        CommandSpec::new("disable", "Turn off virtual nodes; pods on them stop")
-                            .option(cluster())
-                            .destructive()
-                            .timeout_secs(1800),
-                    )
-                    .subcommand(
-                        CommandSpec::new("logs", "Logs of a pod (ACI container logs on the virtual node)")
-                            .option(string("pod", "Pod name").required().positional().autocomplete().rule(NameRule::KubeName))
-                            .option(string("namespace", "Namespace (default: search all)").rule(NameRule::KubeLabel))
-                            .option(string("container", "Container (default: the first)").rule(NameRule::KubeLabel))
-                            .option(
-                                OptionSpec::new("tail", OptionKind::Integer, "Last N lines")
-                                    .default_value(json!(50)),
-                            )
-                            .option(cluster()),
-                    ),
-            ],
+            commands: vec![VkCommand::spec()],
             capabilities: Capabilities {
                 arm: vec![
                     ArmCapability {
@@ -138,8 +99,8 @@ impl Plugin for Vk {
                         actions: strings(&["read"]),
                     },
                     ArmCapability {
-                        resource_type: "Microsoft.ContainerInstance/containerGroups/containers/logs"
-                            .into(),
+                        resource_type:
+                            "Microsoft.ContainerInstance/containerGroups/containers/logs".into(),
                         actions: strings(&["read"]),
                     },
                 ],
@@ -168,15 +129,13 @@ impl Plugin for Vk {
     }
 
     fn call(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-        match call.subcommand().as_slice() {
-            ["status"] => self.status(ctx, call),
-            ["enable"] => self.set_enabled(ctx, call, true),
-            ["disable"] => self.set_enabled(ctx, call, false),
-            ["logs"] => self.logs(ctx, call),
-            other => Err(PluginError::new(
-                "unknown_command",
-                format!("/vk has no subcommand {}", other.join(" ")),
-            )),
+        match call.decode::<VkCommand>()? {
+            VkCommand::Status(args) => self.status(ctx, args.cluster.as_deref()),
+            VkCommand::Enable(args) => {
+                self.set_enabled(ctx, args.cluster.as_deref(), args.subnet.as_deref(), true)
+            }
+            VkCommand::Disable(args) => self.set_enabled(ctx, args.cluster.as_deref(), None, false),
+            VkCommand::Logs(args) => self.logs(ctx, &args),
         }
     }
 
@@ -304,8 +263,8 @@ fn ready(node: &Value) -> (bool, String) {
 }
 
 impl Vk {
-    fn cluster(&self, call: &Call) -> Result<String, PluginError> {
-        call.str_opt("cluster")
+    fn cluster(&self, given: Option<&str>) -> Result<String, PluginError> {
+        given
             .map(str::to_owned)
             .or_else(|| self.default_cluster.clone())
             .ok_or_else(|| {
@@ -365,8 +324,8 @@ impl Vk {
         Ok((response.body, typed))
     }
 
-    fn status(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-        let cluster = self.cluster(call)?;
+    fn status(&self, ctx: &Ctx, cluster: Option<&str>) -> Result<Reply, PluginError> {
+        let cluster = self.cluster(cluster)?;
         let (_, mc) = self.get_cluster(ctx, &cluster)?;
         if !addon_enabled(&mc) {
             return Ok(Reply::text(format!(
@@ -471,8 +430,14 @@ impl Vk {
         Ok(groups)
     }
 
-    fn set_enabled(&self, ctx: &Ctx, call: &Call, enable: bool) -> Result<Reply, PluginError> {
-        let cluster = self.cluster(call)?;
+    fn set_enabled(
+        &self,
+        ctx: &Ctx,
+        cluster: Option<&str>,
+        subnet: Option<&str>,
+        enable: bool,
+    ) -> Result<Reply, PluginError> {
+        let cluster = self.cluster(cluster)?;
         let rg = self.resource_group()?.to_owned();
         let (raw, mc) = self.get_cluster(ctx, &cluster)?;
         if addon_enabled(&mc) == enable {
@@ -510,8 +475,9 @@ impl Vk {
         }
         profile["enabled"] = json!(enable);
         if enable {
-            let subnet = call.str_opt("subnet").unwrap_or(&self.subnet);
-            if call.str_opt("subnet").is_some() || profile["config"]["SubnetName"].is_null() {
+            let given = subnet;
+            let subnet = given.unwrap_or(&self.subnet);
+            if given.is_some() || profile["config"]["SubnetName"].is_null() {
                 profile["config"]["SubnetName"] = json!(subnet);
             }
         }
@@ -556,11 +522,11 @@ impl Vk {
         }
     }
 
-    fn logs(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-        let cluster = self.cluster(call)?;
+    fn logs(&self, ctx: &Ctx, args: &Logs) -> Result<Reply, PluginError> {
+        let cluster = self.cluster(args.cluster.as_deref())?;
         let kube = self.kube_name(&cluster);
-        let pod_name = call.str_opt("pod").unwrap_or_default();
-        let tail = call.int_opt("tail").unwrap_or(50);
+        let pod_name = args.pod.as_str();
+        let tail = args.tail;
         if tail < 1 {
             return Err(bad_input(
                 "tail",
@@ -568,7 +534,7 @@ impl Vk {
             ));
         }
         let mut request = kube_request(&kube, "list", "Pod");
-        request.namespace = call.str_opt("namespace").map(str::to_owned);
+        request.namespace = args.namespace.clone();
         request.field_selector = Some(format!("metadata.name={pod_name}"));
         let pods = ctx.kube(request)?.body["items"]
             .as_array()
@@ -580,7 +546,8 @@ impl Vk {
                     "pod",
                     format!(
                         "no pod {pod_name} on {cluster}{}",
-                        call.str_opt("namespace")
+                        args.namespace
+                            .as_deref()
                             .map(|n| format!(" in namespace {n}"))
                             .unwrap_or_default()
                     ),
@@ -611,7 +578,7 @@ impl Vk {
             .flatten()
             .filter_map(|c| c["name"].as_str())
             .collect();
-        let container = match call.str_opt("container") {
+        let container = match args.container.as_deref() {
             Some(c) if containers.contains(&c) => c.to_owned(),
             Some(c) => {
                 return Err(bad_input(
