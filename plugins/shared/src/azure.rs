@@ -21,6 +21,16 @@ pub fn cluster_address(resource_group: &str, cluster: &str) -> Result<ArmPath, A
         .resource("managedClusters", cluster)
 }
 
+/// The AKS clusters of a resource group, or of the whole subscription when none is given:
+/// `[/resourceGroups/{rg}]/providers/Microsoft.ContainerService/managedClusters`.
+pub fn clusters_address(resource_group: Option<&str>) -> Result<ArmPath, ArmPathError> {
+    match resource_group {
+        Some(rg) => ArmPath::resource_group(rg)?.provider("Microsoft.ContainerService"),
+        None => ArmPath::subscription_provider("Microsoft.ContainerService"),
+    }?
+    .collection("managedClusters")
+}
+
 pub fn cluster_path(resource_group: &str, cluster: &str) -> Result<String, ArmPathError> {
     cluster_address(resource_group, cluster).map(|a| a.to_string())
 }

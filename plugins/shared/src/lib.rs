@@ -6,3 +6,4 @@
 pub mod azure;
 pub mod names;
 pub mod placement;
+pub mod target;

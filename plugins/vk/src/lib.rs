@@ -18,9 +18,10 @@ use deckhand_plugin_sdk::{
     PluginError, Reply,
 };
 use deckhand_plugin_shared::azure::{
-    ACI_API, AKS_API, ArmPath, ArmPathError, ManagedCluster, cluster_path,
+    ACI_API, AKS_API, ArmPath, ArmPathError, ManagedCluster, cluster_path, clusters_address,
 };
 use deckhand_plugin_shared::placement::VIRTUAL_NODE_LABEL;
+use deckhand_plugin_shared::target::ClusterDefaults;
 use serde_json::{Value, json};
 
 /// The AKS addon that runs the virtual node.
@@ -28,10 +29,8 @@ pub const ADDON: &str = "aciConnectorLinux";
 const DEFAULT_SUBNET: &str = "virtual-node-aci";
 
 pub struct Vk {
-    resource_group: Option<String>,
-    default_cluster: Option<String>,
-    /// `[[kubernetes.clusters]]` name of the default cluster, when it differs from its AKS name.
-    kube_cluster: Option<String>,
+    /// Resource group, default cluster and its Kubernetes name: what `--cluster` falls back to.
+    clusters: ClusterDefaults,
     /// Subnet for ACI pods when enabling the addon (`aci_subnet`).
     subnet: String,
 }
@@ -121,9 +120,11 @@ impl Plugin for Vk {
 
     fn init(config: VkConfig, _host: &Host) -> Result<Self, PluginError> {
         Ok(Vk {
-            resource_group: config.resource_group,
-            default_cluster: config.default_cluster,
-            kube_cluster: config.kube_cluster,
+            clusters: ClusterDefaults {
+                resource_group: config.resource_group,
+                default_cluster: config.default_cluster,
+                kube_cluster: config.kube_cluster,
+            },
             subnet: config.aci_subnet.unwrap_or_else(|| DEFAULT_SUBNET.into()),
         })
     }
@@ -150,13 +151,10 @@ impl Plugin for Vk {
         };
         match query.option.as_str() {
             "cluster" => {
-                let Some(rg) = &self.resource_group else {
+                let Some(rg) = self.clusters.resource_group.as_deref() else {
                     return Ok(Vec::new());
                 };
-                let path = ArmPath::resource_group(rg)
-                    .and_then(|p| p.provider("Microsoft.ContainerService"))
-                    .and_then(|p| p.collection("managedClusters"))
-                    .map_err(address_error)?;
+                let path = clusters_address(Some(rg)).map_err(address_error)?;
                 let list = ctx.arm(ArmRequest {
                     method: "GET".into(),
                     path: path.to_string(),
@@ -178,7 +176,7 @@ impl Plugin for Vk {
                     .get("cluster")
                     .and_then(Value::as_str)
                     .map(str::to_owned)
-                    .or_else(|| self.default_cluster.clone());
+                    .or_else(|| self.clusters.default_cluster.clone());
                 let Some(cluster) = cluster else {
                     return Ok(Vec::new());
                 };
@@ -264,19 +262,11 @@ fn ready(node: &Value) -> (bool, String) {
 
 impl Vk {
     fn cluster(&self, given: Option<&str>) -> Result<String, PluginError> {
-        given
-            .map(str::to_owned)
-            .or_else(|| self.default_cluster.clone())
-            .ok_or_else(|| {
-                bad_input(
-                    "cluster",
-                    "no cluster given and none configured: pass --cluster or set default_cluster in [plugins.config.vk]",
-                )
-            })
+        self.clusters.require_cluster(given, "[plugins.config.vk]")
     }
 
     fn resource_group(&self) -> Result<&str, PluginError> {
-        self.resource_group.as_deref().ok_or_else(|| {
+        self.clusters.resource_group.as_deref().ok_or_else(|| {
             PluginError::new(
                 "bad_config",
                 "resource_group is not set in [plugins.config.vk]",
@@ -286,10 +276,7 @@ impl Vk {
 
     /// The `[[kubernetes.clusters]]` name of an AKS cluster.
     fn kube_name(&self, cluster: &str) -> String {
-        match (&self.kube_cluster, &self.default_cluster) {
-            (Some(kube), Some(default)) if default == cluster => kube.clone(),
-            _ => cluster.to_owned(),
-        }
+        self.clusters.kube_name(cluster)
     }
 
     fn get_cluster(
@@ -718,17 +705,5 @@ mod tests {
             describe_group(&g),
             "ACI group default-p: Running, restarts 3; container a: Waiting (CrashLoopBackOff)"
         );
-    }
-
-    #[test]
-    fn kube_name_maps_only_the_default_cluster() {
-        let vk = Vk {
-            resource_group: Some("rg".into()),
-            default_cluster: Some("aks1".into()),
-            kube_cluster: Some("prod".into()),
-            subnet: DEFAULT_SUBNET.into(),
-        };
-        assert_eq!(vk.kube_name("aks1"), "prod");
-        assert_eq!(vk.kube_name("other"), "other");
     }
 }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod manifests;
 pub mod rollout;
 
+use deckhand_plugin_shared::target::ClusterDefaults;
 use std::collections::BTreeMap;
 
 use deckhand_plugin_sdk::abi::proto::{KubeCapability, RegistryRequest, RegistryResponse};
@@ -31,6 +32,8 @@ use rollout::{Kube, Outcome, summary};
 
 pub struct Deploy {
     settings: Settings,
+    /// What `--cluster` (an AKS cluster, as in every plugin) falls back to and maps to.
+    clusters: ClusterDefaults,
 }
 
 fn string(name: &str, description: &str) -> OptionSpec {
@@ -41,7 +44,7 @@ pub fn commands() -> Vec<CommandSpec> {
     let cluster = || {
         string(
             "cluster",
-            "Kubernetes cluster (default: the configured one)",
+            "AKS cluster (default: the app's, else the configured one)",
         )
         .rule(NameRule::AksCluster)
     };
@@ -156,7 +159,8 @@ impl Deploy {
     pub fn from_config(config: &Value) -> Result<Deploy, PluginError> {
         let settings = Settings::from_config(config)
             .map_err(|e| PluginError::new("bad_config", e.to_string()))?;
-        Ok(Deploy { settings })
+        let clusters = serde_json::from_value(config.clone()).unwrap_or_default();
+        Ok(Deploy { settings, clusters })
     }
 
     pub fn call(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
@@ -190,9 +194,10 @@ impl Deploy {
         call: &Call,
         app: Option<&App>,
     ) -> Result<Kube<'a>, PluginError> {
+        // `--cluster` names an AKS cluster; an app definition names its Kubernetes cluster.
         let cluster = call
             .str_opt("cluster")
-            .map(str::to_owned)
+            .map(|aks| self.clusters.kube_name(aks))
             .or_else(|| app.and_then(|a| a.cluster.clone()))
             .or_else(|| self.settings.kube_cluster.clone())
             .ok_or_else(|| {

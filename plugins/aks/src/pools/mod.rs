@@ -36,9 +36,11 @@ use deckhand_plugin_sdk::{
     OptionSpec, PluginError, Reply,
 };
 use deckhand_plugin_shared::azure::{
-    AKS_API, AgentPool, ArmPath, List, ManagedCluster, cluster_address, cluster_path, pool_path,
+    AKS_API, AgentPool, List, ManagedCluster, cluster_address, cluster_path, clusters_address,
+    pool_path,
 };
 use deckhand_plugin_shared::names::NameRule;
+use deckhand_plugin_shared::target::ClusterDefaults;
 use serde_json::Value;
 
 pub(crate) use error::{bad_input, cloud_error};
@@ -388,11 +390,12 @@ impl Pools {
         let name = cluster
             .map(str::to_owned)
             .or_else(|| self.config.default_cluster.clone());
-        let kube_for = |name: &str| match (&self.config.default_cluster, &self.config.kube_cluster)
-        {
-            (Some(default), Some(kube)) if default.eq_ignore_ascii_case(name) => kube.clone(),
-            _ => name.to_owned(),
+        let defaults = ClusterDefaults {
+            resource_group: self.config.resource_group.clone(),
+            default_cluster: self.config.default_cluster.clone(),
+            kube_cluster: self.config.kube_cluster.clone(),
         };
+        let kube_for = |name: &str| defaults.kube_name(name);
         if let (Some(rg), Some(name)) = (&self.config.resource_group, &name) {
             return Ok(Target {
                 resource_group: rg.clone(),
@@ -453,14 +456,9 @@ impl Pools {
     }
 
     pub(crate) fn list_clusters(&self, ctx: &Ctx) -> Result<Vec<ManagedCluster>, PluginError> {
-        let address = match &self.config.resource_group {
-            Some(rg) => ArmPath::resource_group(rg)
-                .and_then(|p| p.provider("Microsoft.ContainerService"))
-                .and_then(|p| p.collection("managedClusters")),
-            None => ArmPath::subscription_provider("Microsoft.ContainerService")
-                .and_then(|p| p.collection("managedClusters")),
-        };
-        let path = address.map_err(address_error)?.to_string();
+        let path = clusters_address(self.config.resource_group.as_deref())
+            .map_err(address_error)?
+            .to_string();
         let body = arm_get(ctx, &path).map_err(|e| cloud_error(e, "listing AKS clusters"))?;
         let list: List<ManagedCluster> = parse(body, "the cluster list")?;
         Ok(list.value)
