@@ -224,7 +224,10 @@ fn config_problem(
     else {
         return None;
     };
-    let key = error.option.as_deref().filter(|_| error.code == "config")?;
+    let key = error
+        .option
+        .as_deref()
+        .filter(|_| error.code == deckhand_plugin_abi::proto::ErrorCode::Config)?;
     let line = deckhand::config::plugin_key_line(text, plugin, key)?;
     Some(format!(
         "{}:{line}: plugin {plugin}: {}",

@@ -5,6 +5,7 @@
 //! never unmapped: a hung call may still be executing old code, and unloading Rust libraries
 //! is fragile; a reload costs the library's size in memory.
 
+use deckhand_plugin_abi::proto::ErrorCode;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -179,7 +180,7 @@ impl OpenedPlugin {
             take_json(self.api, buf).map_err(|message| LoadError::Init {
                 plugin: self.manifest.name.clone(),
                 path: self.source.clone(),
-                error: PluginError::new("bad_response", message),
+                error: PluginError::new(ErrorCode::Protocol, message),
             })?;
         if let PluginResponse::Error(error) = response {
             return Err(LoadError::Init {
@@ -216,7 +217,7 @@ impl LoadedPlugin {
         let buf = function(input.as_ptr(), input.len());
         let response: PluginResponse<T> = take_json(self.api, buf).map_err(|e| {
             PluginError::new(
-                "bad_response",
+                ErrorCode::Protocol,
                 format!("plugin answered unreadable JSON: {e}"),
             )
         })?;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use deckhand_plugin_abi::proto::{AutocompleteQuery, Call, Choice, PluginError, Reply};
+use deckhand_plugin_abi::proto::{AutocompleteQuery, Call, Choice, ErrorCode, PluginError, Reply};
 use tokio::sync::mpsc;
 
 use load::OpenedPlugin;
@@ -342,7 +342,7 @@ impl PluginHost {
             }),
             Ok(None) => Err(InvokeError::Lost { plugin: name }),
             Ok(Some(Ok(reply))) => Ok(reply),
-            Ok(Some(Err(e))) if e.code == "panic" => Err(InvokeError::Panic {
+            Ok(Some(Err(e))) if e.code == ErrorCode::Panic => Err(InvokeError::Panic {
                 plugin: name,
                 message: e.message,
             }),

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deckhand_plugin_abi::proto::{Call, Caller, CommandSpec, OptionSpec};
+use deckhand_plugin_abi::proto::{Call, Caller, CommandSpec, ErrorCode, OptionSpec};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -166,7 +166,7 @@ impl RouterError {
             RouterError::Invoke {
                 source: InvokeError::Plugin(e),
                 ..
-            } if e.code == "cancelled" => Outcome::Cancelled,
+            } if e.code == ErrorCode::Cancelled => Outcome::Cancelled,
             _ => Outcome::Error,
         }
     }

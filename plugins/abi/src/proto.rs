@@ -200,11 +200,116 @@ pub struct Choice {
     pub value: String,
 }
 
+/// What kind of failure a plugin reports. On the wire it is a snake_case string; a code this
+/// version does not know is kept as [`ErrorCode::Other`], so newer plugins still load.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The caller's input cannot be used (`option` says which).
+    BadInput,
+    /// The plugin's `[plugins.config.NAME]` section cannot be used.
+    Config,
+    /// The thing named does not exist.
+    NotFound,
+    /// The target is busy or in a state that forbids the change (Azure's 409s).
+    Conflict,
+    /// A condition the command needs does not hold (a system pool that must stay, …).
+    Precondition,
+    /// A capability, a permission or the cloud's authorization refused it.
+    Denied,
+    /// The cloud or another upstream refused or failed the call (Azure's code is in
+    /// `upstream_code`).
+    Upstream,
+    /// The upstream or a host service could not be reached.
+    Unavailable,
+    /// The time limit passed.
+    Timeout,
+    /// The call was cancelled.
+    Cancelled,
+    /// A reduction that asks for a confirming command first.
+    NeedsConfirmation,
+    /// The call names a command this plugin does not have.
+    UnknownCommand,
+    /// Host and plugin did not understand each other (unreadable message, init order).
+    Protocol,
+    /// The plugin panicked (set by the SDK).
+    Panic,
+    /// A code this version does not know.
+    Other(String),
+}
+
+impl ErrorCode {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorCode::BadInput => "bad_input",
+            ErrorCode::Config => "config",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Precondition => "precondition",
+            ErrorCode::Denied => "denied",
+            ErrorCode::Upstream => "upstream",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::NeedsConfirmation => "needs_confirmation",
+            ErrorCode::UnknownCommand => "unknown_command",
+            ErrorCode::Protocol => "protocol",
+            ErrorCode::Panic => "panic",
+            ErrorCode::Other(code) => code,
+        }
+    }
+
+    /// Reads a wire code. The host's service codes map onto these kinds (`azure` and
+    /// `registry` are upstream refusals, `capability_denied` and `auth` are denials); v1
+    /// plugins' `bad_config` is `config`.
+    pub fn parse(code: &str) -> ErrorCode {
+        match code {
+            "bad_input" => ErrorCode::BadInput,
+            "config" | "bad_config" => ErrorCode::Config,
+            "not_found" => ErrorCode::NotFound,
+            "conflict" => ErrorCode::Conflict,
+            "precondition" => ErrorCode::Precondition,
+            "denied" | "capability_denied" | "auth" => ErrorCode::Denied,
+            "upstream" | "azure" | "registry" => ErrorCode::Upstream,
+            "unavailable" | "audit_unavailable" => ErrorCode::Unavailable,
+            "timeout" => ErrorCode::Timeout,
+            "cancelled" => ErrorCode::Cancelled,
+            "needs_confirmation" => ErrorCode::NeedsConfirmation,
+            "unknown_command" => ErrorCode::UnknownCommand,
+            "protocol"
+            | "bad_request"
+            | "bad_response"
+            | "not_initialized"
+            | "already_initialized" => ErrorCode::Protocol,
+            "panic" => ErrorCode::Panic,
+            other => ErrorCode::Other(other.to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Ok(ErrorCode::parse(&code))
+    }
+}
+
 /// A failure a plugin reports; `option` points at the offending input when there is one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginError {
-    /// Stable machine code, e.g. `bad_input`, `not_found`, `cloud`, `denied`.
-    pub code: String,
+    /// What kind of failure (a snake_case string on the wire).
+    pub code: ErrorCode,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub option: Option<String>,
@@ -220,9 +325,9 @@ pub struct PluginError {
 }
 
 impl PluginError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> PluginError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> PluginError {
         PluginError {
-            code: code.into(),
+            code,
             message: message.into(),
             option: None,
             upstream_code: None,
@@ -233,7 +338,7 @@ impl PluginError {
 
     /// Input the plugin cannot use, pointing at the option that carried it.
     pub fn bad_input(option: &str, message: impl Into<String>) -> PluginError {
-        PluginError::new("bad_input", message).with_option(option)
+        PluginError::new(ErrorCode::BadInput, message).with_option(option)
     }
 
     pub fn with_option(mut self, option: &str) -> PluginError {
@@ -245,7 +350,7 @@ impl PluginError {
     /// status the host gave, so the reply can quote them whatever the message says.
     pub fn from_host(error: HostError, message: impl Into<String>) -> PluginError {
         PluginError {
-            code: error.code,
+            code: ErrorCode::parse(&error.code),
             message: message.into(),
             option: None,
             upstream_code: error.upstream_code,
@@ -675,6 +780,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn error_codes_are_strings_on_the_wire_and_unknown_ones_survive() {
+        let error = PluginError::new(ErrorCode::NotFound, "no pool gpu");
+        let wire = serde_json::to_value(&error).unwrap();
+        assert_eq!(wire["code"], "not_found");
+        let back: PluginError = serde_json::from_value(wire).unwrap();
+        assert_eq!(back, error);
+        // A newer plugin's code is kept as is; v1's `bad_config` is `config`.
+        let newer: PluginError =
+            serde_json::from_str(r#"{"code":"quota_exceeded","message":"m"}"#).unwrap();
+        assert_eq!(newer.code, ErrorCode::Other("quota_exceeded".into()));
+        assert_eq!(
+            serde_json::to_value(&newer).unwrap()["code"],
+            "quota_exceeded"
+        );
+        let v1: PluginError =
+            serde_json::from_str(r#"{"code":"bad_config","message":"m"}"#).unwrap();
+        assert_eq!(v1.code, ErrorCode::Config);
+        // The host's service codes keep their kind across `From<HostError>`.
+        let denied: PluginError = HostError::new("capability_denied", "not declared").into();
+        assert_eq!(denied.code, ErrorCode::Denied);
+    }
+
+    #[test]
     fn host_request_is_flat_and_tagged() {
         let request = HostRequest {
             invocation: Some("inv-1".into()),
@@ -698,7 +826,7 @@ mod tests {
             serde_json::to_value(&ok).unwrap(),
             serde_json::json!({"ok": {"text": "hi", "ephemeral": false}})
         );
-        let err: PluginResponse<Reply> = Err(PluginError::new("bad_input", "no")).into();
+        let err: PluginResponse<Reply> = Err(PluginError::new(ErrorCode::BadInput, "no")).into();
         assert_eq!(
             serde_json::to_value(&err).unwrap(),
             serde_json::json!({"error": {"code": "bad_input", "message": "no"}})

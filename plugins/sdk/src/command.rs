@@ -230,6 +230,6 @@ mod tests {
         let other = call(&["aks", "pools"], json!({}))
             .decode::<Acr>()
             .unwrap_err();
-        assert_eq!(other.code, "unknown_command");
+        assert_eq!(other.code, crate::ErrorCode::UnknownCommand);
     }
 }

@@ -2,6 +2,7 @@
 //! [`crate::Plugin::Config`]. A struct with `#[serde(deny_unknown_fields)]` turns a mistyped key
 //! into an error naming the key (`option`), which `deckhand check` turns into a file and line.
 
+use deckhand_plugin_abi::proto::ErrorCode;
 use deckhand_plugin_abi::proto::PluginError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -15,7 +16,10 @@ pub fn decode<T: DeserializeOwned>(plugin: &str, section: Value) -> Result<T, Pl
     };
     serde_json::from_value(section).map_err(|e| {
         let text = e.to_string();
-        let mut error = PluginError::new("config", format!("[plugins.config.{plugin}]: {text}"));
+        let mut error = PluginError::new(
+            ErrorCode::Config,
+            format!("[plugins.config.{plugin}]: {text}"),
+        );
         // serde names the key between backticks: "unknown field `aci_subnt`, expected …",
         // "missing field `x`".
         if let Some(key) = text.split('`').nth(1) {
@@ -41,7 +45,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused_naming_the_key() {
         let error = decode::<Settings>("vk", json!({"subnt": "x"})).unwrap_err();
-        assert_eq!(error.code, "config");
+        assert_eq!(error.code, ErrorCode::Config);
         assert_eq!(error.option.as_deref(), Some("subnt"));
         assert!(
             error

@@ -1,6 +1,7 @@
 //! The `extern "C"` functions behind [`crate::export_plugin!`]. Each one catches panics, so a
 //! plugin bug becomes an error reply instead of unwinding into the host.
 
+use deckhand_plugin_abi::proto::ErrorCode;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
@@ -63,7 +64,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 fn guarded<T: Serialize>(f: impl FnOnce() -> Result<T, PluginError>) -> Buf {
     let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         Err(PluginError::new(
-            "panic",
+            ErrorCode::Panic,
             format!("plugin panicked: {}", panic_message(payload.as_ref())),
         ))
     });
@@ -79,7 +80,7 @@ fn decode<T: DeserializeOwned>(ptr: *const u8, len: usize) -> Result<T, PluginEr
     };
     serde_json::from_slice(bytes).map_err(|e| {
         PluginError::new(
-            "bad_request",
+            ErrorCode::Protocol,
             format!("plugin could not read the host's message: {e}"),
         )
     })
@@ -88,7 +89,7 @@ fn decode<T: DeserializeOwned>(ptr: *const u8, len: usize) -> Result<T, PluginEr
 fn instance() -> Result<&'static Instance, PluginError> {
     INSTANCE
         .get()
-        .ok_or_else(|| PluginError::new("not_initialized", "plugin called before init"))
+        .ok_or_else(|| PluginError::new(ErrorCode::Protocol, "plugin called before init"))
 }
 
 pub extern "C" fn manifest<P: Plugin>() -> Buf {
@@ -103,7 +104,7 @@ pub extern "C" fn manifest<P: Plugin>() -> Buf {
 pub extern "C" fn init<P: Plugin>(host: *const HostApi, config: *const u8, len: usize) -> Buf {
     guarded(|| {
         if host.is_null() {
-            return Err(PluginError::new("bad_request", "host table is null"));
+            return Err(PluginError::new(ErrorCode::Protocol, "host table is null"));
         }
         let host = Host::new(host);
         let section: serde_json::Value = decode(config, len)?;
@@ -114,7 +115,7 @@ pub extern "C" fn init<P: Plugin>(host: *const HostApi, config: *const u8, len: 
                 host,
                 handler: Box::new(plugin),
             })
-            .map_err(|_| PluginError::new("already_initialized", "init called twice"))?;
+            .map_err(|_| PluginError::new(ErrorCode::Protocol, "init called twice"))?;
         Ok(serde_json::Value::Null)
     })
 }

@@ -27,9 +27,9 @@ pub use ctx::{Ctx, Host};
 pub use deckhand_command_derive::Command;
 pub use deckhand_plugin_abi as abi;
 pub use deckhand_plugin_abi::proto::{
-    AutocompleteQuery, Call, Caller, Capabilities, Choice, CommandSpec, HostError, HttpCapability,
-    HttpRequest, HttpResponse, LogLevel, Manifest, Notification, OptionKind, OptionSpec,
-    PluginError, ProgramOutput, Reply,
+    AutocompleteQuery, Call, Caller, Capabilities, Choice, CommandSpec, ErrorCode, HostError,
+    HttpCapability, HttpRequest, HttpResponse, LogLevel, Manifest, Notification, OptionKind,
+    OptionSpec, PluginError, ProgramOutput, Reply,
 };
 
 #[doc(hidden)]
@@ -112,7 +112,7 @@ impl CallExt for Call {
         match self.command.split_first() {
             Some((first, rest)) if *first == name => T::decode_path(rest, &self.options),
             _ => Err(PluginError::new(
-                "unknown_command",
+                ErrorCode::UnknownCommand,
                 format!("/{} is not /{name}", self.command.join(" ")),
             )),
         }

@@ -12,6 +12,7 @@
 mod commands;
 
 use commands::{Logs, VkCommand};
+use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_sdk::abi::proto::{ArmCapability, ArmRequest, KubeCapability, KubeRequest};
 use deckhand_plugin_sdk::{
     AutocompleteQuery, Call, CallExt, Capabilities, Choice, Command, Ctx, Host, Manifest, Plugin,
@@ -41,7 +42,7 @@ fn bad_input(option: &str, message: impl Into<String>) -> PluginError {
 
 /// A name (from config or from Azure) that cannot be part of an Azure address.
 fn address_error(error: ArmPathError) -> PluginError {
-    PluginError::new("bad_input", error.to_string())
+    PluginError::new(ErrorCode::BadInput, error.to_string())
 }
 
 /// `/resourceGroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups`.
@@ -268,7 +269,7 @@ impl Vk {
     fn resource_group(&self) -> Result<&str, PluginError> {
         self.clusters.resource_group.as_deref().ok_or_else(|| {
             PluginError::new(
-                "bad_config",
+                ErrorCode::Config,
                 "resource_group is not set in [plugins.config.vk]",
             )
         })
@@ -304,7 +305,7 @@ impl Vk {
             })?;
         let typed: ManagedCluster = serde_json::from_value(response.body.clone()).map_err(|e| {
             PluginError::new(
-                "bad_response",
+                ErrorCode::Protocol,
                 format!("cluster {cluster} has an unexpected shape: {e}"),
             )
         })?;
@@ -594,7 +595,7 @@ impl Vk {
                 .and_then(Value::as_str)
                 .ok_or_else(|| {
                     PluginError::new(
-                        "bad_response",
+                        ErrorCode::Protocol,
                         format!("cluster {cluster} reports no nodeResourceGroup"),
                     )
                 })?
@@ -605,7 +606,7 @@ impl Vk {
                 .find(|g| g["tags"]["PodName"] == pod_name && g["tags"]["Namespace"] == ns.as_str())
                 .ok_or_else(|| {
                     PluginError::new(
-                        "not_found",
+                        ErrorCode::NotFound,
                         format!("pod {ns}/{pod_name} is on the virtual node but has no ACI container group yet (see `/vk status`)"),
                     )
                 })?;

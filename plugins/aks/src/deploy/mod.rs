@@ -12,6 +12,7 @@ pub mod app;
 pub mod manifests;
 pub mod rollout;
 
+use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_shared::target::ClusterDefaults;
 use std::collections::BTreeMap;
 
@@ -158,7 +159,7 @@ enum Change {
 impl Deploy {
     pub fn from_config(config: &Value) -> Result<Deploy, PluginError> {
         let settings = Settings::from_config(config)
-            .map_err(|e| PluginError::new("bad_config", e.to_string()))?;
+            .map_err(|e| PluginError::new(ErrorCode::Config, e.to_string()))?;
         let clusters = serde_json::from_value(config.clone()).unwrap_or_default();
         Ok(Deploy { settings, clusters })
     }
@@ -169,7 +170,7 @@ impl Deploy {
             "undeploy" => self.undeploy(ctx, call),
             "deployments" => self.deployments(ctx, call),
             other => Err(PluginError::new(
-                "unknown_command",
+                ErrorCode::UnknownCommand,
                 format!("the aks plugin has no command {other}"),
             )),
         }
@@ -274,7 +275,7 @@ impl Deploy {
             let nodes = kube.list("v1", "Node", None, Some("type=virtual-kubelet"), None)?;
             if nodes.is_empty() {
                 return Err(PluginError::new(
-                    "precondition",
+                    ErrorCode::Precondition,
                     format!(
                         "cluster {} has no virtual node, so --virtual cannot place anything: turn it on with `/vk enable --cluster {}` (nothing was applied)",
                         kube.cluster, kube.cluster
@@ -286,7 +287,7 @@ impl Deploy {
             && kube.get("v1", "Secret", Some(ns), secret)?.is_none()
         {
             return Err(PluginError::new(
-                "precondition",
+                ErrorCode::Precondition,
                 format!(
                     "the basic-auth Secret {secret} does not exist in namespace {ns} on {}: create it from an htpasswd file (etc/make-htpasswd.sh; `kubectl -n {ns} create secret generic {secret} --from-file=auth`) and run /deploy again (nothing was applied)",
                     kube.cluster
@@ -309,7 +310,7 @@ impl Deploy {
                 .filter_map(|s| s["metadata"]["name"].as_str().map(str::to_owned))
                 .collect();
             return Err(PluginError::new(
-                "precondition",
+                ErrorCode::Precondition,
                 format!(
                     "storage class {} of the work volume does not exist on {} (it has: {}); fix [volume] storage_class in the app definition (nothing was applied)",
                     volume.storage_class,
@@ -404,7 +405,7 @@ impl Deploy {
                 Ok(Reply::text(text))
             }
             Outcome::Cancelled(progress) => Err(PluginError::new(
-                "cancelled",
+                ErrorCode::Cancelled,
                 format!(
                     "Stopped waiting for {app_name}/{instance} ({}); the objects are applied and the rollout goes on in the cluster: `/deployments {app_name}` shows it",
                     summary(&progress)
@@ -413,7 +414,7 @@ impl Deploy {
             Outcome::Stuck(progress, blockers) => {
                 let reasons: Vec<String> = blockers.iter().map(|b| format!("• {b}")).collect();
                 Err(PluginError::new(
-                    "rollout_stuck",
+                    ErrorCode::Upstream,
                     format!(
                         "{head} is applied ({applied}) but not ready: {}.\n{}\nThe rollout goes on in the cluster; `/deployments {app_name}` shows it, `/undeploy {app_name} {instance}` removes it.",
                         summary(&progress),
@@ -445,7 +446,7 @@ impl Deploy {
         match manifest {
             Ok(RegistryResponse::Manifest { digest, .. }) => Ok(digest),
             Ok(other) => Err(PluginError::new(
-                "bad_response",
+                ErrorCode::Protocol,
                 format!("the registry service answered {other:?} to a manifest query"),
             )),
             Err(e) if e.code == "not_found" => {
@@ -473,13 +474,13 @@ impl Deploy {
                     ),
                 ))
             }
-            Err(e) => Err(PluginError::new(
-                e.code.clone(),
-                format!(
+            Err(e) => {
+                let message = format!(
                     "cannot check image {registry}/{repository}:{tag}, so nothing was applied: {}",
                     e.message
-                ),
-            )),
+                );
+                Err(PluginError::from_host(e, message))
+            }
         }
     }
 
@@ -508,7 +509,7 @@ impl Deploy {
         }
         if deleted.is_empty() {
             return Err(PluginError::new(
-                "not_found",
+                ErrorCode::NotFound,
                 format!(
                     "nothing to undeploy: no object in namespace {ns} on {} carries {selector} (`/deployments` lists what is deployed)",
                     kube.cluster

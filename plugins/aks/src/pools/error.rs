@@ -1,6 +1,8 @@
 //! How `/aks` failures read: bad input names the option and the rule; Azure's refusals keep
 //! Azure's own words (code, message, request id) and add what to do next.
 
+#[cfg(test)]
+use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_sdk::{HostError, PluginError};
 
 /// Input the command refuses before anything is sent, pointing at the option.
@@ -73,7 +75,7 @@ mod tests {
             ),
             "scaling pool gpu",
         );
-        assert_eq!(e.code, "azure");
+        assert_eq!(e.code, ErrorCode::Upstream);
         assert!(
             e.message.starts_with("scaling pool gpu: Azure refused"),
             "{}",

@@ -30,6 +30,7 @@ mod nodes;
 mod pool_add;
 mod scale;
 
+use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_sdk::abi::proto::{ArmCapability, ArmRequest, KubeCapability};
 use deckhand_plugin_sdk::{
     AutocompleteQuery, Call, CallExt, Capabilities, Choice, CommandSpec, Ctx, OptionKind,
@@ -261,7 +262,7 @@ impl AksConfig {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
                 Some(other) => Err(PluginError::new(
-                    "config",
+                    ErrorCode::Config,
                     format!("[plugins.config.aks] {name} must be a non-empty string, not {other}"),
                 )),
             }
@@ -311,7 +312,7 @@ impl Target {
 /// A name that cannot be part of an Azure address (the option rules catch users' names first;
 /// this also guards names from config).
 pub(crate) fn address_error(error: deckhand_plugin_shared::azure::ArmPathError) -> PluginError {
-    PluginError::new("bad_input", error.to_string())
+    PluginError::new(ErrorCode::BadInput, error.to_string())
 }
 
 pub struct Pools {
@@ -340,7 +341,7 @@ impl Pools {
             ["nodes"] => nodes::nodes(self, ctx, call),
             ["gpu"] => nodes::gpu(self, ctx, call),
             other => Err(PluginError::new(
-                "unknown_command",
+                ErrorCode::UnknownCommand,
                 format!("/aks {} is not a command of this plugin", other.join(" ")),
             )),
         }
@@ -413,7 +414,7 @@ impl Pools {
                 [only] => only,
                 [] => {
                     return Err(PluginError::new(
-                        "not_found",
+                        ErrorCode::NotFound,
                         format!("there is no AKS cluster in {}", self.scope()),
                     ));
                 }
@@ -436,7 +437,7 @@ impl Pools {
             .or_else(|| self.config.resource_group.clone())
             .ok_or_else(|| {
                 PluginError::new(
-                    "azure",
+                    ErrorCode::Upstream,
                     format!("cannot tell the resource group of cluster {}", found.name),
                 )
             })?;
@@ -526,7 +527,7 @@ impl Pools {
             Err(e) if e.status == Some(404) => {
                 let pools = self.list_pools(ctx, target)?;
                 Err(PluginError::new(
-                    "not_found",
+                    ErrorCode::NotFound,
                     format!(
                         "there is no pool {pool:?} in cluster {}; its pools are {} (see /aks pools)",
                         target.cluster,
@@ -553,7 +554,7 @@ fn unknown_cluster(name: &str, scope: String, clusters: &[ManagedCluster]) -> Pl
         )
     };
     PluginError::new(
-        "not_found",
+        ErrorCode::NotFound,
         format!("there is no AKS cluster {name:?} in {scope}; {known}"),
     )
     .with_option("cluster")
@@ -617,7 +618,7 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
 ) -> Result<T, PluginError> {
     serde_json::from_value(body).map_err(|e| {
         PluginError::new(
-            "azure",
+            ErrorCode::Upstream,
             format!("Azure answered {what} in a shape Deckhand does not understand: {e}"),
         )
     })

@@ -1,5 +1,6 @@
 //! `/aks nodes` and `/aks gpu`: the cluster as Kubernetes sees it.
 
+use deckhand_plugin_sdk::ErrorCode;
 use std::collections::BTreeMap;
 
 use deckhand_plugin_sdk::{Call, CallExt, Ctx, PluginError, Reply};
@@ -27,7 +28,7 @@ fn kube_error(target: &Target, e: deckhand_plugin_sdk::HostError) -> PluginError
 /// Refuses Kubernetes reads of a stopped cluster at once, instead of waiting for a timeout.
 fn ensure_running(pools: &Pools, ctx: &Ctx, target: &Target) -> Result<(), PluginError> {
     match pools.kube_unavailable(ctx, target) {
-        Some(why) => Err(PluginError::new("unavailable", why)),
+        Some(why) => Err(PluginError::new(ErrorCode::Unavailable, why)),
         None => Ok(()),
     }
 }

@@ -1,5 +1,6 @@
 //! `/aks scale` (grow), `/aks scale-down` (shrink, confirmed by the router), `/aks autoscale`.
 
+use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_sdk::{Call, CallExt, Ctx, PluginError, Reply};
 use deckhand_plugin_shared::azure::{AgentPool, gpus_per_node};
 
@@ -117,7 +118,7 @@ pub(crate) fn scale(
         .is_some_and(|p| p.code == "Stopped")
     {
         return Err(PluginError::new(
-            "conflict",
+            ErrorCode::Conflict,
             format!(
                 "pool {name} of {cluster} is stopped: start the cluster with /aks start before scaling it"
             ),
@@ -169,7 +170,7 @@ pub(crate) fn scale(
             None => String::new(),
         };
         return Err(PluginError::new(
-            "needs_confirmation",
+            ErrorCode::NeedsConfirmation,
             format!(
                 "scaling pool {name} of {cluster} from {current} to {count} node{} reduces capacity{running}. Reductions ask for confirmation: run /aks scale-down --pool {name} --count {count}{}",
                 plural(count),

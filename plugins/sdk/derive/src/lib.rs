@@ -214,7 +214,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     ) -> Result<Self, #sdk::PluginError> {
                         if let Some(extra) = path.first() {
                             return Err(#sdk::PluginError::new(
-                                "unknown_command",
+                                #sdk::ErrorCode::UnknownCommand,
                                 format!("/{} has no subcommand {extra}", #name),
                             ));
                         }
@@ -261,13 +261,13 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
                     ) -> Result<Self, #sdk::PluginError> {
                         let Some((first, rest)) = path.split_first() else {
                             return Err(#sdk::PluginError::new(
-                                "unknown_command",
+                                #sdk::ErrorCode::UnknownCommand,
                                 format!("/{} needs a subcommand", #name),
                             ));
                         };
                         #(#arms)*
                         Err(#sdk::PluginError::new(
-                            "unknown_command",
+                            #sdk::ErrorCode::UnknownCommand,
                             format!("/{} has no subcommand {first}", #name),
                         ))
                     }

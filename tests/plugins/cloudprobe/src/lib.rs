@@ -4,6 +4,7 @@
 //! resource groups (read); Kubernetes deployments/pods/nodes/configmaps; registries `*`.
 //! Not declared (so refused): anything else, e.g. deleting a cluster or a registry.
 
+use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_sdk::abi::proto::{
     ArmCapability, ArmRequest, KubeCapability, KubeRequest, RegistryRequest,
 };
@@ -122,7 +123,7 @@ impl Plugin for CloudProbe {
             call.str_opt(name)
                 .map(|b| {
                     serde_json::from_str(b).map_err(|e| {
-                        PluginError::new("bad_input", format!("--{name} is not JSON: {e}"))
+                        PluginError::new(ErrorCode::BadInput, format!("--{name} is not JSON: {e}"))
                     })
                 })
                 .transpose()
@@ -160,13 +161,18 @@ impl Plugin for CloudProbe {
                     reference: text(call.str_opt("reference")),
                 },
             }),
-            other => return Err(PluginError::new("unknown_command", other.to_owned())),
+            other => {
+                return Err(PluginError::new(
+                    ErrorCode::UnknownCommand,
+                    other.to_owned(),
+                ));
+            }
         };
         match answer {
             Ok(value) => Ok(Reply::text(value.to_string())),
             // Keep the host's structured error visible to the test.
             Err(e) => Err(PluginError::new(
-                e.code.clone(),
+                ErrorCode::parse(&e.code),
                 serde_json::to_string(&e).unwrap_or(e.message),
             )),
         }

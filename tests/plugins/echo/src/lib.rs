@@ -2,6 +2,7 @@
 //! so host tests can prove parsing, capabilities, progress, cancellation, reload and audit
 //! through a real `dlopen`.
 
+use deckhand_plugin_sdk::ErrorCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -180,7 +181,7 @@ impl Plugin for Echo {
             }
             "wipe" => Ok(Reply::text("wiped")),
             other => Err(PluginError::new(
-                "unknown_command",
+                ErrorCode::UnknownCommand,
                 format!("echo has no command {other}"),
             )),
         }
@@ -225,7 +226,7 @@ fn slow(ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
     while started.elapsed() < total {
         if ctx.is_cancelled() {
             return Err(PluginError::new(
-                "cancelled",
+                ErrorCode::Cancelled,
                 "stopped: the call was cancelled",
             ));
         }
@@ -252,7 +253,7 @@ fn kv(ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
             Some(other) => other.to_string(),
             None => format!("{key} is not set"),
         })),
-        _ => Err(PluginError::new("bad_input", "kv needs put or get")),
+        _ => Err(PluginError::new(ErrorCode::BadInput, "kv needs put or get")),
     }
 }
 

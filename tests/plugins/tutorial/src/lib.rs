@@ -1,6 +1,7 @@
 //! The plugin of `docs/writing-a-plugin.md`: `/tags REPO [--registry R] [--top N]` lists a
 //! repository's tags through the host's registry service.
 
+use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_sdk::abi::proto::{RegistryRequest, RegistryResponse};
 use deckhand_plugin_sdk::{
     Call, CallExt, Capabilities, Command, Ctx, Host, Manifest, Plugin, PluginError, Reply,
@@ -30,7 +31,7 @@ fn tags(ctx: &Ctx, args: Tags) -> Result<Reply, PluginError> {
     };
     let RegistryResponse::Tags { mut tags, .. } = ctx.registry(request)? else {
         return Err(PluginError::new(
-            "upstream",
+            ErrorCode::Upstream,
             "the registry answered something else",
         ));
     };
