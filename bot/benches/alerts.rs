@@ -20,7 +20,7 @@ use deckhand::alerts::route::Destination;
 use deckhand::alerts::storm::{Notice, Storm, StormConfig};
 use deckhand::alerts::{self, Alert, AlertsConfig, Severity, Source, StartOptions, Status};
 use deckhand::chat::{MemoryOutbox, OutboundMessage, Outbox};
-use deckhand::router::builtins::BoxFuture;
+use futures_util::future::BoxFuture;
 use serde_json::json;
 use tower::ServiceExt as _;
 

@@ -22,11 +22,11 @@ use chrono::{DateTime, Timelike, Utc};
 use deckhand::app::App;
 use deckhand::chat::{OutboundMessage, Outbox};
 use deckhand::config::Config;
-use deckhand::router::builtins::BoxFuture;
 use deckhand::sched::store::{ScheduleRow, Source, Store};
 use deckhand::sched::timing::Timing;
 use deckhand::sched::{AlwaysLeader, ManualClock, Scheduler, SystemClock};
 use deckhand_plugin_abi::proto::Caller;
+use futures_util::future::BoxFuture;
 
 const SCHEDULES: usize = 10_000;
 const DUE: usize = 50;

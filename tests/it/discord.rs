@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use deckhand::chat::discord::{self, DiscordHandle, DiscordTransport};
 use deckhand::chat::{Action, OutboundMessage, Outbox};
-use deckhand::router::builtins::{BoxFuture, BuiltinGroup};
+use deckhand::router::builtins::BuiltinGroup;
 use deckhand::router::parse::Parsed;
 use deckhand::router::{Invocation, Response, Router, RouterError};
 use deckhand_discord_double::{
@@ -15,6 +15,7 @@ use deckhand_discord_double::{
 };
 use deckhand_it::TestBot;
 use deckhand_plugin_abi::proto::{CommandSpec, OptionSpec};
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(10);

@@ -9,9 +9,10 @@ use deckhand_plugin_abi::proto::{CommandSpec, OptionKind, OptionSpec};
 use serde_json::json;
 
 use super::AlertsState;
-use crate::router::builtins::{BoxFuture, BuiltinGroup};
+use crate::router::builtins::BuiltinGroup;
 use crate::router::parse::Parsed;
 use crate::router::{Invocation, Response, Router, RouterError};
+use futures_util::future::BoxFuture;
 
 pub struct AlertsCommands {
     state: Arc<AlertsState>,

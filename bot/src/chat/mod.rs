@@ -33,13 +33,13 @@ pub trait Outbox: Send + Sync {
     fn deliver(
         &self,
         message: OutboundMessage,
-    ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>>;
+    ) -> futures_util::future::BoxFuture<'_, Result<(), String>>;
 
     /// Posts `message` with every configured secret and echoed credential masked.
     fn post(
         &self,
         mut message: OutboundMessage,
-    ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>> {
+    ) -> futures_util::future::BoxFuture<'_, Result<(), String>> {
         message.text = crate::redact::redact(&message.text).into_owned();
         for action in &mut message.actions {
             action.label = crate::redact::redact(&action.label).into_owned();
@@ -55,7 +55,7 @@ impl Outbox for TerminalOutbox {
     fn deliver(
         &self,
         message: OutboundMessage,
-    ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>> {
+    ) -> futures_util::future::BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             println!("{}", terminal::render_outbound(&message));
             Ok(())
@@ -82,7 +82,7 @@ impl Outbox for MemoryOutbox {
     fn deliver(
         &self,
         message: OutboundMessage,
-    ) -> crate::router::builtins::BoxFuture<'_, Result<(), String>> {
+    ) -> futures_util::future::BoxFuture<'_, Result<(), String>> {
         self.messages
             .lock()
             .unwrap_or_else(|p| p.into_inner())

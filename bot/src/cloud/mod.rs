@@ -29,7 +29,17 @@ impl Cloud {
         };
         let kube = kube::Clusters::new(config.kubernetes.clusters.clone(), arm.clone());
         let entra = arm.as_ref().map(|arm| arm.tokens());
-        let registries = Arc::new(registry::Registries::new(config, entra));
+        let retry = config
+            .azure
+            .as_ref()
+            .map(|a| a.retry.clone())
+            .unwrap_or_default();
+        let registries = Arc::new(registry::Registries::new(
+            &config.registries,
+            &config.auth_profiles,
+            retry,
+            entra,
+        ));
         Ok(Cloud {
             arm,
             kube,

@@ -10,7 +10,7 @@
 //! are cached per registry and scope until shortly before they expire. 429 and 5xx answers are
 //! retried as the ARM client retries them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use super::arm::CallContext;
 use super::arm::retry;
 use super::config::{RegistryConfig, RetryConfig};
 use super::credential::{CredentialError, TokenSource};
-use crate::config::{AuthProfile, Config};
+use crate::config::AuthProfile;
 use crate::secret::Secret;
 
 /// The manifest types asked for: OCI image and index, Docker v2 image and list.
@@ -240,11 +240,17 @@ impl Exchange {
 impl Registries {
     /// Resolves each `[[registries]]` entry's auth; `entra` is the host's Azure token source,
     /// needed by `auth = "acr"`. Problems are logged now and reported on each call.
-    pub fn new(config: &Config, entra: Option<Arc<TokenSource>>) -> Registries {
-        let entries = config
-            .registries
+    /// Built from its own config: the `[[registries]]` entries, the auth profiles they name,
+    /// and the retry policy shared with ARM.
+    pub fn new(
+        registries: &[RegistryConfig],
+        auth_profiles: &BTreeMap<String, AuthProfile>,
+        retry: RetryConfig,
+        entra: Option<Arc<TokenSource>>,
+    ) -> Registries {
+        let entries = registries
             .iter()
-            .map(|r| Registry::new(r, config, entra.clone()))
+            .map(|r| Registry::new(r, auth_profiles, entra.clone()))
             .collect();
         let http = reqwest::Client::builder()
             .user_agent(concat!("deckhand/", env!("CARGO_PKG_VERSION")))
@@ -252,11 +258,7 @@ impl Registries {
             .expect("the TLS backend is compiled in");
         Registries {
             http,
-            retry: config
-                .azure
-                .as_ref()
-                .map(|a| a.retry.clone())
-                .unwrap_or_default(),
+            retry,
             entries,
         }
     }
@@ -857,7 +859,11 @@ async fn pause(wait: Duration, cx: &CallContext<'_>) {
 }
 
 impl Registry {
-    fn new(config: &RegistryConfig, all: &Config, entra: Option<Arc<TokenSource>>) -> Registry {
+    fn new(
+        config: &RegistryConfig,
+        auth_profiles: &BTreeMap<String, AuthProfile>,
+        entra: Option<Arc<TokenSource>>,
+    ) -> Registry {
         let base = config.url.trim_end_matches('/').to_owned();
         let parsed = url::Url::parse(&base);
         let (host, host_port) = match &parsed {
@@ -880,7 +886,7 @@ impl Registry {
                     "auth = \"acr\" needs Azure credentials: add an [azure] section".into(),
                 ),
             },
-            (_, profile) => match all.auth_profiles.get(profile) {
+            (_, profile) => match auth_profiles.get(profile) {
                 Some(AuthProfile::Basic { username, password }) => Auth::Basic {
                     username: username.clone(),
                     password: password.clone(),
@@ -1229,8 +1235,7 @@ mod tests {
             auth: "anonymous".into(),
             page_size: None,
         };
-        let all: Config = toml::from_str("").unwrap();
-        Registry::new(&config, &all, None)
+        Registry::new(&config, &BTreeMap::new(), None)
     }
 
     #[test]

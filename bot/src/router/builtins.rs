@@ -4,15 +4,13 @@
 use std::sync::atomic::Ordering;
 
 use deckhand_plugin_abi::proto::{CommandSpec, OptionKind, OptionSpec};
+use futures_util::future::BoxFuture;
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::help;
 use super::parse::Parsed;
 use super::{Invocation, Response, Router, RouterError};
-
-/// A boxed future, so built-in groups can be stored as trait objects.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Commands served inside the bot rather than by a plugin (e.g. `/schedule`, `/alerts`).
 /// Registered with [`Router::add_builtins`]; parsed, authorized, audited like any command.

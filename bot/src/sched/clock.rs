@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use crate::router::builtins::BoxFuture;
+use futures_util::future::BoxFuture;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

@@ -8,9 +8,10 @@ use deckhand_plugin_abi::proto::{Caller, CommandSpec, OptionKind, OptionSpec};
 use super::store::{RunKind, ScheduleRow, Source};
 use super::timing::{self, Timing};
 use super::{Inner, numbered};
-use crate::router::builtins::{BoxFuture, BuiltinGroup};
+use crate::router::builtins::BuiltinGroup;
 use crate::router::parse::Parsed;
 use crate::router::{Invocation, Response, Router, RouterError, permission_for};
+use futures_util::future::BoxFuture;
 
 pub struct ScheduleCommands {
     inner: Arc<Inner>,

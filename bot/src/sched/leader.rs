@@ -14,7 +14,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
 
-use crate::router::builtins::BoxFuture;
+use futures_util::future::BoxFuture;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {

@@ -12,8 +12,8 @@ use serenity::all::{ButtonStyle, ChannelId, CreateActionRow, CreateButton, Creat
 use super::buttons::RUN_PREFIX;
 use super::respond::chunks;
 use crate::chat::{Action, OutboundMessage, Outbox};
-use crate::router::builtins::BoxFuture;
 use crate::state::{Db, StateError};
+use futures_util::future::BoxFuture;
 
 const MIGRATIONS: &[&str] = &["CREATE TABLE discord_actions (
         id TEXT PRIMARY KEY,
