@@ -20,7 +20,6 @@
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
-use std::marker::PhantomData;
 use std::sync::Mutex;
 
 use deckhand_command_grammar::{CommandIndex, Owner, ParseError};
@@ -120,7 +119,6 @@ pub struct PluginTest<P: Plugin> {
     api: Box<HostApi>,
     script: Box<Mutex<Script>>,
     caller: Caller,
-    _plugin: PhantomData<P>,
 }
 
 impl<P: Plugin> PluginTest<P> {
@@ -160,7 +158,6 @@ impl<P: Plugin> PluginTest<P> {
                 display_name: "Test User".into(),
                 roles: vec!["admin".into()],
             },
-            _plugin: PhantomData,
         })
     }
 
