@@ -4,8 +4,9 @@
 //! reaches a reply, a posted message, the log (at debug level), or the state database.
 //!
 //! The upstreams are a local echo server: no real registry or Alertmanager echoes credentials,
-//! which is the point of the hostile double. Discord's token is not covered here: `deckhand
-//! shell` does not connect to Discord (the Discord double's tests cover its outbox).
+//! which is the point of the hostile double. The alert webhook's URL (a credential for Slack and
+//! Teams) is a slot too. Discord's token sits in the config, but `deckhand shell` does not
+//! connect to Discord, so no upstream echoes it here.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -25,6 +26,9 @@ const BASIC_USER: &str = "deckha";
 const CLIENT_SECRET: &str = "canary-client-secret-5b6a";
 const RECEIVER_TOKEN: &str = "canary-receiver-token-7988";
 const ALERTMANAGER_TOKEN: &str = "canary-alertmanager-token-a9b0";
+/// A webhook URL is a secret (Slack's and Teams' URLs are their credentials).
+const WEBHOOK_PATH: &str = "canary-webhook-path-c1d2";
+const DISCORD_TOKEN: &str = "canary-discord-token-e3f4";
 
 /// Each canary as it may travel: raw, base64, URL-safe base64, percent-encoded, and the basic
 /// `user:password` pair in base64.
@@ -38,6 +42,8 @@ fn leaks() -> Vec<(String, String)> {
         CLIENT_SECRET,
         RECEIVER_TOKEN,
         ALERTMANAGER_TOKEN,
+        WEBHOOK_PATH,
+        DISCORD_TOKEN,
     ] {
         forms.push((canary.to_owned(), canary.to_owned()));
         forms.push((format!("{canary} (base64)"), std.encode(canary)));
@@ -162,6 +168,19 @@ token = "{RECEIVER_TOKEN}"
 [alerts.alertmanager]
 url = "{upstream}"
 bearer_token = "{ALERTMANAGER_TOKEN}"
+
+[[alerts.routes]]
+name = "leaky"
+labels = {{ alertname = "LeakyAlert" }}
+channels = ["terminal"]
+webhooks = ["echo-hook"]
+
+[alerts.webhooks.echo-hook]
+kind = "json"
+url = "{upstream}/hook/{WEBHOOK_PATH}"
+
+[discord]
+token = "{DISCORD_TOKEN}"
 "#
     );
     let config = dir.path().join("deckhand.toml");
@@ -218,6 +237,8 @@ bearer_token = "{ALERTMANAGER_TOKEN}"
         .unwrap();
     assert_eq!(posted.status(), 200, "{:?}", posted.text().await);
     let stdout = wait_for_text(&stdout_path, "LeakyAlert").await;
+    // The webhook got the alert too (the echo server answered 401), and said so in the log.
+    wait_for_text(&stderr_path, "alert webhook not delivered").await;
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
@@ -225,7 +246,12 @@ bearer_token = "{ALERTMANAGER_TOKEN}"
 
     // The upstreams did receive the canaries (so the echoes were real) ...
     let upstream_saw = received.lock().unwrap().join("\n");
-    for canary in [BEARER_PROFILE, CLIENT_SECRET, ALERTMANAGER_TOKEN] {
+    for canary in [
+        BEARER_PROFILE,
+        CLIENT_SECRET,
+        ALERTMANAGER_TOKEN,
+        WEBHOOK_PATH,
+    ] {
         assert!(
             upstream_saw.contains(canary),
             "{canary} was not sent: {upstream_saw}\nreplies:\n{stdout}"
