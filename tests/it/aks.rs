@@ -816,16 +816,11 @@ async fn autocomplete_answers_from_live_state() {
 #[test]
 fn shell_with_sandbox_runs_aks_commands_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let plugin_dir = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugin_dir).unwrap();
-    let built = deckhand_it::product_plugin_library("aks");
-    std::fs::copy(&built, plugin_dir.join(built.file_name().unwrap())).unwrap();
-    let config = dir.path().join("deckhand.toml");
-    std::fs::write(
-        &config,
-        deckhand_it::config_text(&plugin_dir, &dir.path().join("state.db"), ""),
-    )
-    .unwrap();
+    let config = deckhand_it::write_config(
+        dir.path(),
+        &[deckhand_it::product_plugin_library("aks")],
+        "",
+    );
     let out = deckhand_it::run_deckhand(
         &["shell", "--sandbox"],
         &config,
@@ -859,16 +854,11 @@ fn shell_with_sandbox_runs_aks_commands_end_to_end() {
 #[test]
 fn one_scale_logs_its_invocation_id_from_parse_to_arm_call() {
     let dir = tempfile::tempdir().unwrap();
-    let plugin_dir = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugin_dir).unwrap();
-    let built = deckhand_it::product_plugin_library("aks");
-    std::fs::copy(&built, plugin_dir.join(built.file_name().unwrap())).unwrap();
-    let config = dir.path().join("deckhand.toml");
-    std::fs::write(
-        &config,
-        deckhand_it::config_text(&plugin_dir, &dir.path().join("state.db"), ""),
-    )
-    .unwrap();
+    let config = deckhand_it::write_config(
+        dir.path(),
+        &[deckhand_it::product_plugin_library("aks")],
+        "",
+    );
     let out = deckhand_it::run_deckhand(
         &["--log-format", "json", "shell", "--sandbox"],
         &config,

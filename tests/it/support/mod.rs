@@ -125,6 +125,24 @@ pub fn spawn_shell(config: &Path) -> Shell {
     }
 }
 
+/// A config file in `dir` for the real binary: `libraries` copied into `dir/plugins`, state in
+/// `dir/state.db`, [`config_text`] with `extra`. Returns the config's path.
+pub fn write_config(dir: &Path, libraries: &[PathBuf], extra: &str) -> PathBuf {
+    let plugin_dir = dir.join("plugins");
+    std::fs::create_dir_all(&plugin_dir).expect("plugin dir");
+    for library in libraries {
+        let name = library.file_name().expect("a library file");
+        std::fs::copy(library, plugin_dir.join(name)).expect("plugin copied");
+    }
+    let config = dir.join("deckhand.toml");
+    std::fs::write(
+        &config,
+        config_text(&plugin_dir, &dir.join("state.db"), extra),
+    )
+    .expect("config written");
+    config
+}
+
 /// Base configuration for tests; `extra` is appended (more tables, approvals, ...).
 pub fn config_text(plugin_dir: &Path, state: &Path, extra: &str) -> String {
     format!(
