@@ -24,7 +24,7 @@ use deckhand::chat::{OutboundMessage, Outbox};
 use deckhand::config::Config;
 use deckhand::sched::store::{ScheduleRow, Source, Store};
 use deckhand::sched::timing::Timing;
-use deckhand::sched::{AlwaysLeader, ManualClock, Scheduler, SystemClock};
+use deckhand::sched::{AlwaysLeader, ManualClock, SystemClock};
 use deckhand_plugin_abi::proto::Caller;
 use futures_util::future::BoxFuture;
 
@@ -162,13 +162,13 @@ async fn engine_pass() {
             .unwrap();
     }
     let clock = Arc::new(ManualClock::new(now));
-    let handle = Scheduler::start(
-        &app,
-        Arc::new(TimedOutbox::default()),
-        Arc::new(AlwaysLeader),
-        clock,
-    )
-    .unwrap();
+    let handle = app
+        .start_scheduler(
+            Arc::new(TimedOutbox::default()),
+            Arc::new(AlwaysLeader),
+            clock,
+        )
+        .unwrap();
     handle.settle().await;
     let mut passes = Vec::new();
     for _ in 0..20 {
@@ -212,13 +212,13 @@ async fn jitter() {
         dues.push((format!("due{i:03}"), due));
     }
     let outbox = Arc::new(TimedOutbox::default());
-    let handle = Scheduler::start(
-        &app,
-        outbox.clone(),
-        Arc::new(AlwaysLeader),
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    let handle = app
+        .start_scheduler(
+            outbox.clone(),
+            Arc::new(AlwaysLeader),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
     let last = dues.last().unwrap().1;
     tokio::time::sleep(
         (last - Utc::now() + chrono::Duration::seconds(2))

@@ -9,6 +9,7 @@ pub mod app;
 pub mod chat;
 pub mod cloud;
 pub mod config;
+pub mod config_support;
 pub mod host;
 pub mod redact;
 pub mod router;

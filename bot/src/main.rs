@@ -119,8 +119,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for error in &app.load_errors {
                 eprintln!("warning: {error}");
             }
-            let schedules = deckhand::sched::start_for_terminal(&app).await?;
-            let alerts = deckhand::alerts::start_for_terminal(&app).await?;
+            let schedules = app.start_scheduler_for_terminal().await?;
+            let alerts = app.start_alerts_for_terminal().await?;
             let result =
                 deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await;
             // Stop the engines and drop the app here (not in a leak or at exit), so the plugin
@@ -138,16 +138,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for error in &app.load_errors {
                 eprintln!("warning: {error}");
             }
-            let discord = deckhand::chat::discord::start_for_app(&app).await?;
+            let discord = app.start_discord().await?;
             let leadership =
                 deckhand::sched::leader::from_config(app.config.schedules.leader.as_ref()).await?;
-            let _schedules = deckhand::sched::Scheduler::start(
-                &app,
+            let _schedules = app.start_scheduler(
                 discord.outbox(),
                 leadership,
                 std::sync::Arc::new(deckhand::sched::SystemClock),
             )?;
-            let _alerts = deckhand::alerts::start_for_app(&app, discord.outbox()).await?;
+            let _alerts = app.start_alerts(discord.outbox()).await?;
             discord.run().await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -246,8 +245,12 @@ fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode>
         .iter()
         .map(|e| config_problem(e, path, &text).unwrap_or_else(|| e.to_string()))
         .collect();
-    problems.extend(deckhand::sched::check(&app));
-    problems.extend(deckhand::alerts::check(&app.config));
+    problems.extend(app.check_schedules());
+    problems.extend(deckhand::alerts::check(
+        app.config.alerts.as_ref(),
+        &app.config.base_dir,
+        &app.config.kubernetes,
+    ));
     for plugin in app.host.registry().plugins.values() {
         let caps = &plugin.manifest.capabilities;
         for profile in caps.http.iter().filter_map(|h| h.auth_profile.as_deref()) {

@@ -38,7 +38,9 @@ group_wait = "0s"
 
 async fn start(bot: &TestBot) -> (AlertsHandle, Arc<MemoryOutbox>) {
     let outbox = Arc::new(MemoryOutbox::default());
-    let handle = alerts::start_for_app(&bot.app, outbox.clone())
+    let handle = bot
+        .app
+        .start_alerts(outbox.clone())
         .await
         .expect("alerts start")
         .expect("[alerts] is enabled");

@@ -10,7 +10,7 @@ use deckhand::chat::{MemoryOutbox, OutboundMessage};
 use deckhand::config::Config;
 use deckhand::router::ResponseKind;
 use deckhand::sched::store::Store;
-use deckhand::sched::{AlwaysLeader, ManualClock, Scheduler, SchedulerHandle};
+use deckhand::sched::{AlwaysLeader, ManualClock, SchedulerHandle};
 use deckhand::state::Db;
 use deckhand_it::{TestBot, admin, user};
 
@@ -58,7 +58,9 @@ impl Rig {
         let bot = TestBot::with_config(&["echo"], &format!("{EXTRA}{extra}"));
         let clock = Arc::new(ManualClock::new(utc(start)));
         let outbox = Arc::new(MemoryOutbox::default());
-        let handle = Scheduler::start(&bot.app, outbox.clone(), leadership, clock.clone())
+        let handle = bot
+            .app
+            .start_scheduler(outbox.clone(), leadership, clock.clone())
             .expect("scheduler starts");
         Rig {
             bot,
@@ -79,13 +81,13 @@ impl Rig {
         self.clock = Arc::new(ManualClock::new(at));
         self.outbox = Arc::new(MemoryOutbox::default());
         self.seen = 0;
-        self.handle = Scheduler::start(
-            &app,
-            self.outbox.clone(),
-            Arc::new(AlwaysLeader),
-            self.clock.clone(),
-        )
-        .unwrap();
+        self.handle = app
+            .start_scheduler(
+                self.outbox.clone(),
+                Arc::new(AlwaysLeader),
+                self.clock.clone(),
+            )
+            .unwrap();
         self.app = Some(app);
         self.handle.settle().await;
     }
@@ -810,7 +812,9 @@ fn kill_9_between_claim_and_completion_then_restart_runs_nothing_twice() {
         let app = App::start(Config::load(&config).unwrap()).unwrap();
         let outbox = Arc::new(MemoryOutbox::default());
         let clock = Arc::new(ManualClock::new(Utc::now() + chrono::Duration::seconds(5)));
-        let handle = Scheduler::start(&app, outbox.clone(), Arc::new(AlwaysLeader), clock).unwrap();
+        let handle = app
+            .start_scheduler(outbox.clone(), Arc::new(AlwaysLeader), clock)
+            .unwrap();
         handle.settle().await;
         let messages = outbox.messages();
         assert_eq!(messages.len(), 1, "{messages:?}");
@@ -922,13 +926,13 @@ async fn two_replicas_run_each_firing_once_on_the_leader_and_fail_over() {
     let b_app = App::start(config).unwrap();
     let b_clock = Arc::new(ManualClock::new(utc("2026-11-23T12:00:01Z")));
     let b_outbox = Arc::new(MemoryOutbox::default());
-    let b = Scheduler::start(
-        &b_app,
-        b_outbox.clone(),
-        lease(&client, "replica-b"),
-        b_clock.clone(),
-    )
-    .unwrap();
+    let b = b_app
+        .start_scheduler(
+            b_outbox.clone(),
+            lease(&client, "replica-b"),
+            b_clock.clone(),
+        )
+        .unwrap();
     b.settle().await;
     assert!(!b.status().leading, "a holds the lease");
     a.say("/schedule add hourly --cron '0 0 * * * *' -- /echo tick")

@@ -36,7 +36,10 @@ pub struct AlertsConfig {
     pub queue: usize,
     /// An active alert not seen again for this long leaves `/alerts list` (sources such as
     /// Kubernetes events never send "resolved" for some problems).
-    #[serde(default = "default_forget_after", with = "duration")]
+    #[serde(
+        default = "default_forget_after",
+        with = "crate::config_support::duration"
+    )]
     pub forget_after: Duration,
     /// Route plugin notifications as alerts.
     #[serde(default = "yes")]
@@ -91,20 +94,4 @@ pub struct AlertmanagerApi {
     pub url: String,
     #[serde(default)]
     pub bearer_token: Option<Secret>,
-}
-
-/// Durations written the human way (`2s`, `5m`) in TOML strings.
-pub(crate) mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: {e} (write e.g. \"500ms\", \"2s\", \"5m\")"
-            ))
-        })
-    }
 }

@@ -36,7 +36,6 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 pub use alert::{Alert, Severity, Source, Status};
-pub(crate) use config::duration;
 pub use config::{AlertmanagerApi, AlertsConfig, ReceiverAuth};
 use metrics::{AlertMetrics, DropStage};
 use route::{Destination, RouteError, Routes};
@@ -601,52 +600,16 @@ pub async fn start(
     })
 }
 
-/// Starts the pipeline configured in `app.config.alerts` (if enabled) and registers
-/// `/alerts` with the app's router.
-pub async fn start_for_app(
-    app: &crate::app::App,
-    outbox: Arc<dyn Outbox>,
-) -> Result<Option<AlertsHandle>, AlertsError> {
-    let Some(config) = app.config.alerts.clone().filter(|c| c.enabled) else {
-        return Ok(None);
-    };
-    let handle = start(
-        config,
-        StartOptions {
-            base_dir: app.config.base_dir.clone(),
-            notifications: Some(app.host.services().subscribe_notifications()),
-            outbox,
-            db: Some(app.db.clone()),
-            clusters: Some(app.host.services().clone()),
-        },
-    )
-    .await?;
-    app.router.add_builtins(handle.commands());
-    Ok(Some(handle))
-}
-
-/// `deckhand shell`: alerts print to the terminal; says where the receiver listens.
-pub async fn start_for_terminal(
-    app: &crate::app::App,
-) -> Result<Option<AlertsHandle>, AlertsError> {
-    let handle = start_for_app(app, Arc::new(crate::chat::TerminalOutbox)).await?;
-    if let Some(handle) = &handle {
-        if let Some(addr) = handle.local_addr {
-            eprintln!(
-                "alerts: receiving on http://{addr}/alerts/alertmanager and http://{addr}/alerts/azure-monitor"
-            );
-        }
-        for problem in &handle.problems {
-            eprintln!("warning: {problem}");
-        }
-    }
-    Ok(handle)
-}
-
 /// For `deckhand check`: every problem of the `[alerts]` section (routes, webhook URLs, the
 /// Alertmanager URL, each watched cluster's credentials source), without starting anything.
-pub fn check(config: &crate::config::Config) -> Vec<String> {
-    let Some(alerts) = config.alerts.as_ref().filter(|a| a.enabled) else {
+/// Kubeconfig paths resolve against `base_dir`; a cluster without one must be among
+/// `kubernetes`' clusters.
+pub fn check(
+    alerts: Option<&AlertsConfig>,
+    base_dir: &std::path::Path,
+    kubernetes: &crate::cloud::config::KubernetesConfig,
+) -> Vec<String> {
+    let Some(alerts) = alerts.filter(|a| a.enabled) else {
         return Vec::new();
     };
     let hooks: BTreeSet<String> = alerts.webhooks.keys().cloned().collect();
@@ -675,7 +638,7 @@ pub fn check(config: &crate::config::Config) -> Vec<String> {
     for cluster in &alerts.kubernetes {
         match &cluster.kubeconfig {
             Some(path) => {
-                let path = config.resolve(path);
+                let path = crate::config_support::resolve(base_dir, path);
                 if let Err(e) = kube::config::Kubeconfig::read_from(&path) {
                     problems.push(format!(
                         "[[alerts.kubernetes]] {}: kubeconfig {}: {e}",
@@ -685,12 +648,7 @@ pub fn check(config: &crate::config::Config) -> Vec<String> {
                 }
             }
             None => {
-                if !config
-                    .kubernetes
-                    .clusters
-                    .iter()
-                    .any(|c| c.name == cluster.name)
-                {
+                if !kubernetes.clusters.iter().any(|c| c.name == cluster.name) {
                     problems.push(format!(
                         "[[alerts.kubernetes]] {}: no kubeconfig, and no [[kubernetes.clusters]] entry of that name",
                         cluster.name
@@ -877,7 +835,7 @@ name = "unknown-cluster"
             std::path::Path::new("/nonexistent"),
         )
         .unwrap();
-        let problems = check(&config);
+        let problems = check(config.alerts.as_ref(), &config.base_dir, &config.kubernetes);
         assert_eq!(problems.len(), 6, "{problems:#?}");
         assert!(
             problems

@@ -29,18 +29,27 @@ pub type Millis = u64;
 #[serde(deny_unknown_fields)]
 pub struct StormConfig {
     /// How long the first alert of a group waits for siblings.
-    #[serde(default = "default_group_wait", with = "super::duration")]
+    #[serde(
+        default = "default_group_wait",
+        with = "crate::config_support::duration"
+    )]
     pub group_wait: Duration,
     /// Labels whose values form the group key.
     #[serde(default = "default_group_by")]
     pub group_by: Vec<String>,
     /// Repeats of an alert with the same status inside this window are dropped.
-    #[serde(default = "default_dedup_window", with = "super::duration")]
+    #[serde(
+        default = "default_dedup_window",
+        with = "crate::config_support::duration"
+    )]
     pub dedup_window: Duration,
     /// Messages per destination per `channel_window` (Discord: 5 per 5 s).
     #[serde(default = "default_channel_messages")]
     pub channel_messages: u32,
-    #[serde(default = "default_channel_window", with = "super::duration")]
+    #[serde(
+        default = "default_channel_window",
+        with = "crate::config_support::duration"
+    )]
     pub channel_window: Duration,
     /// Messages per second across all chat channels (Discord's global limit is 50/s).
     #[serde(default = "default_global_per_second")]

@@ -5,10 +5,10 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use deckhand_plugin_abi::proto::Caller;
+use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::config::TerminalConfig;
 use crate::router::{Invocation, Response, ResponseKind, Router};
 
 /// How a response reads in the terminal. Control characters (which a reply may quote from
@@ -184,4 +184,30 @@ fn prompt_lines() -> Lines {
         }
     });
     rx
+}
+
+/// Who the person at the terminal is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalConfig {
+    pub user_id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub channel: String,
+    /// Whether `--yes` may skip confirmations here.
+    #[serde(default)]
+    pub allow_yes: bool,
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        TerminalConfig {
+            user_id: "local".into(),
+            display_name: "Local operator".into(),
+            roles: vec!["admin".into()],
+            channel: "terminal".into(),
+            allow_yes: true,
+        }
+    }
 }

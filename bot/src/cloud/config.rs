@@ -22,10 +22,10 @@ pub struct AzureConfig {
     #[serde(default)]
     pub retry: RetryConfig,
     /// Poll interval of long-running operations when Azure sends no Retry-After.
-    #[serde(default = "default_poll", with = "crate::config::duration")]
+    #[serde(default = "default_poll", with = "crate::config_support::duration")]
     pub poll_interval: Duration,
     /// Longest a followed long-running operation may take (also bounded by the command).
-    #[serde(default = "default_lro_max", with = "crate::config::duration")]
+    #[serde(default = "default_lro_max", with = "crate::config_support::duration")]
     pub operation_timeout: Duration,
 }
 
@@ -90,12 +90,18 @@ impl CredentialConfig {
 pub struct RetryConfig {
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
-    #[serde(default = "default_base", with = "crate::config::duration")]
+    #[serde(default = "default_base", with = "crate::config_support::duration")]
     pub base_delay: Duration,
-    #[serde(default = "default_max_delay", with = "crate::config::duration")]
+    #[serde(
+        default = "default_max_delay",
+        with = "crate::config_support::duration"
+    )]
     pub max_delay: Duration,
     /// Time limit of one HTTP exchange.
-    #[serde(default = "default_try_timeout", with = "crate::config::duration")]
+    #[serde(
+        default = "default_try_timeout",
+        with = "crate::config_support::duration"
+    )]
     pub try_timeout: Duration,
 }
 
@@ -208,4 +214,34 @@ pub struct RegistryConfig {
 
 fn default_registry_auth() -> String {
     "anonymous".into()
+}
+
+/// How the host authenticates an HTTP call a plugin makes with `auth_profile = NAME`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthProfile {
+    Bearer {
+        token: Secret,
+    },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    /// AWS Signature Version 4, as S3 servers (MinIO) expect.
+    Sigv4 {
+        access_key: Secret,
+        secret_key: Secret,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(default = "default_sigv4_service")]
+        service: String,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+fn default_sigv4_service() -> String {
+    "s3".to_owned()
 }

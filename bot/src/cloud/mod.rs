@@ -10,9 +10,19 @@ pub mod net_error;
 pub mod registry;
 pub mod resource;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::Config;
+use config::{AuthProfile, AzureConfig, KubernetesConfig, RegistryConfig};
+
+/// The config sections cloud access is built from; nothing else of the config reaches here.
+#[derive(Clone, Copy)]
+pub struct CloudSections<'a> {
+    pub azure: Option<&'a AzureConfig>,
+    pub kubernetes: &'a KubernetesConfig,
+    pub registries: &'a [RegistryConfig],
+    pub auth_profiles: &'a BTreeMap<String, AuthProfile>,
+}
 
 /// The cloud clients the host offers, built from config (absent parts are not configured).
 pub struct Cloud {
@@ -22,21 +32,17 @@ pub struct Cloud {
 }
 
 impl Cloud {
-    pub fn from_config(config: &Config) -> Result<Cloud, arm::ArmError> {
-        let arm = match &config.azure {
+    pub fn new(config: CloudSections<'_>) -> Result<Cloud, arm::ArmError> {
+        let arm = match config.azure {
             Some(azure) => Some(Arc::new(arm::ArmClient::new(azure)?)),
             None => None,
         };
         let kube = kube::Clusters::new(config.kubernetes.clusters.clone(), arm.clone());
         let entra = arm.as_ref().map(|arm| arm.tokens());
-        let retry = config
-            .azure
-            .as_ref()
-            .map(|a| a.retry.clone())
-            .unwrap_or_default();
+        let retry = config.azure.map(|a| a.retry.clone()).unwrap_or_default();
         let registries = Arc::new(registry::Registries::new(
-            &config.registries,
-            &config.auth_profiles,
+            config.registries,
+            config.auth_profiles,
             retry,
             entra,
         ));

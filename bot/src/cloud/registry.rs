@@ -27,7 +27,7 @@ use super::arm::CallContext;
 use super::arm::retry;
 use super::config::{RegistryConfig, RetryConfig};
 use super::credential::{CredentialError, TokenSource};
-use crate::config::AuthProfile;
+use crate::cloud::config::AuthProfile;
 use crate::secret::Secret;
 
 /// The manifest types asked for: OCI image and index, Docker v2 image and list.

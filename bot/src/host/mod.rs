@@ -2,6 +2,7 @@
 //! table, and runs calls with time limits so that a plugin that panics, hangs or is built for
 //! another ABI is contained and reported while the bot keeps answering.
 
+pub mod config;
 pub mod load;
 pub mod manifest;
 pub mod rbac;
@@ -140,6 +141,8 @@ impl Registry {
 
 pub struct PluginHost {
     services: Arc<Services>,
+    /// Where plugins load from and each one's config section.
+    plugins: config::PluginSections,
     registry: RwLock<Arc<Registry>>,
     runtime_dir: tempfile::TempDir,
     copies: AtomicU64,
@@ -167,9 +170,13 @@ pub fn plugin_files(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, HostError>
 
 impl PluginHost {
     /// A host with no plugins yet.
-    pub fn new(services: Arc<Services>) -> Result<PluginHost, HostError> {
+    pub fn new(
+        services: Arc<Services>,
+        plugins: config::PluginSections,
+    ) -> Result<PluginHost, HostError> {
         Ok(PluginHost {
             services,
+            plugins,
             registry: RwLock::default(),
             runtime_dir: runtime_dir::create(&std::env::temp_dir())
                 .map_err(HostError::RuntimeDir)?,
@@ -181,9 +188,8 @@ impl PluginHost {
     /// Loads every plugin in the configured directory. A plugin that fails is reported and
     /// skipped; the others load. Returns the failures.
     pub fn load_configured(&self) -> Result<Vec<HostError>, HostError> {
-        let config = self.services.config();
-        let dir = config.resolve(&config.plugins.dir);
-        let files = plugin_files(&dir, &config.plugins.prefix)?;
+        let dir = self.plugins.dir();
+        let files = plugin_files(&dir, &self.plugins.plugins.prefix)?;
         let mut errors = Vec::new();
         for file in files {
             if let Err(e) = self.load(&file) {
@@ -200,7 +206,7 @@ impl PluginHost {
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>, HostError> {
         let opened = self.open(path)?;
         let name = opened.manifest.name.clone();
-        if let Some(enabled) = &self.services.config().plugins.enabled
+        if let Some(enabled) = &self.plugins.plugins.enabled
             && !enabled.contains(&name)
         {
             return Err(HostError::Disabled { plugin: name });
@@ -266,14 +272,13 @@ impl PluginHost {
     }
 
     fn init(&self, opened: OpenedPlugin, generation: u64) -> Result<LoadedPlugin, HostError> {
-        let section = self
-            .services
-            .config()
-            .plugin_section(&opened.manifest.name)
-            .map_err(|e| HostError::PluginConfig {
-                plugin: opened.manifest.name.clone(),
-                message: e.to_string(),
-            })?;
+        let section =
+            self.plugins
+                .section(&opened.manifest.name)
+                .map_err(|e| HostError::PluginConfig {
+                    plugin: opened.manifest.name.clone(),
+                    message: e.to_string(),
+                })?;
         Ok(opened.init(&section, self.services.clone(), generation)?)
     }
 

@@ -3,6 +3,7 @@
 //! [`Response`]; everything in between happens here once.
 
 pub mod builtins;
+pub mod config;
 pub mod confirm;
 pub mod help;
 pub mod parse;
@@ -17,10 +18,10 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::config::{ApprovalRule, Config};
 use crate::host::{InvokeError, PluginHost};
 use crate::state::Db;
 use crate::state::audit::{AuditStart, Outcome};
+use config::{ApprovalRule, ConfirmConfig, PermissionRule};
 use confirm::{ConfirmBook, ConfirmError, ConfirmFailure, Pending};
 use parse::{CommandIndex, Owner, ParseError, Parsed};
 use perm::{PermissionPolicy, pattern_matches};
@@ -98,18 +99,24 @@ pub struct RouterOptions {
 }
 
 impl RouterOptions {
-    pub fn from_config(config: &Config) -> RouterOptions {
-        let mut yes_allowed_on: HashSet<String> =
-            config.confirm.allow_yes_on.iter().cloned().collect();
-        if config.terminal.allow_yes {
+    /// From the router's own sections; `terminal_allow_yes` is `[terminal] allow_yes` and
+    /// `default_timeout` the `[plugins]` limit for commands whose manifest names none.
+    pub fn new(
+        confirm: &ConfirmConfig,
+        permissions: &[PermissionRule],
+        terminal_allow_yes: bool,
+        default_timeout: Duration,
+    ) -> RouterOptions {
+        let mut yes_allowed_on: HashSet<String> = confirm.allow_yes_on.iter().cloned().collect();
+        if terminal_allow_yes {
             yes_allowed_on.insert("terminal".to_owned());
         }
         RouterOptions {
-            default_timeout: config.plugins.default_timeout,
-            confirm_timeout: config.confirm.timeout,
+            default_timeout,
+            confirm_timeout: confirm.timeout,
             yes_allowed_on,
-            approvals: config.confirm.approval.clone(),
-            permissions: PermissionPolicy::new(config.permissions.clone()),
+            approvals: confirm.approval.clone(),
+            permissions: PermissionPolicy::new(permissions.to_vec()),
         }
     }
 }

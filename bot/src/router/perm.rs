@@ -2,7 +2,7 @@
 
 use deckhand_plugin_abi::proto::Caller;
 
-use crate::config::PermissionRule;
+use super::config::PermissionRule;
 
 /// `*` matches any run of characters (dots included): `aks.*`, `*.status`, `*`.
 pub fn pattern_matches(pattern: &str, permission: &str) -> bool {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config_support::{ConfigError, toml_error};
+
 /// `[schedules]` in `deckhand.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +20,7 @@ pub struct SchedulesConfig {
     pub schedule: Vec<ScheduleDef>,
     /// A firing missed while the bot was down still runs (once) if the bot is back within
     /// this long after its due time; older ones are reported as missed.
-    #[serde(default = "default_grace", deserialize_with = "duration")]
+    #[serde(default = "default_grace", with = "crate::config_support::duration")]
     pub grace: Duration,
     /// The user config-declared schedules run as (permissions apply to this id and roles).
     #[serde(default)]
@@ -79,7 +81,10 @@ pub struct LeaderConfig {
     #[serde(default)]
     pub identity: Option<String>,
     /// How long a lease is valid without renewal.
-    #[serde(default = "default_lease_duration", deserialize_with = "duration")]
+    #[serde(
+        default = "default_lease_duration",
+        with = "crate::config_support::duration"
+    )]
     pub duration: Duration,
 }
 
@@ -104,7 +109,7 @@ pub struct ScheduleDef {
     pub commands: Vec<String>,
     pub channel: String,
     /// Warn this long before each run (`"15m"`).
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, with = "crate::config_support::duration::option")]
     pub warn: Option<Duration>,
 }
 
@@ -120,42 +125,18 @@ pub struct SchedulesFile {
     pub schedule: Vec<ScheduleDef>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SchedulesFileError {
-    #[error("cannot read schedules file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
-
-/// Reads a schedules file; toml's message names line, column and key.
-pub fn load_file(path: &Path) -> Result<Vec<ScheduleDef>, SchedulesFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SchedulesFileError::Read {
+/// Reads a schedules file; the error names line, column and key (not the line's text, which
+/// could hold a secret).
+pub fn load_file(path: &Path) -> Result<Vec<ScheduleDef>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let file: SchedulesFile = toml::from_str(&text).map_err(|e| SchedulesFileError::Invalid {
+    let file: SchedulesFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
         path: path.to_owned(),
-        message: e.to_string().trim_end().to_owned(),
+        message: toml_error(&text, &e),
     })?;
     Ok(file.schedule)
-}
-
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "invalid duration {text:?}: {e} (write e.g. \"90s\", \"15m\", \"1h\")"
-        ))
-    })
-}
-
-fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration(d).map(Some)
 }
 
 #[cfg(test)]

@@ -53,7 +53,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::app::App;
 use crate::chat::{Action, OutboundMessage, Outbox};
 use crate::router::{Invocation, ResponseKind, Router};
 use crate::state::StateError;
@@ -78,23 +77,6 @@ pub enum SchedError {
     Leader(#[from] leader::LeaderError),
     #[error("{0}")]
     Invalid(String),
-}
-
-/// `deckhand shell`: schedules on the wall clock, messages printed to the terminal, leading
-/// unless `[schedules.leader]` asks for a Lease. Config schedules not loaded are printed as
-/// warnings.
-pub async fn start_for_terminal(app: &App) -> Result<SchedulerHandle, SchedError> {
-    let leadership = leader::from_config(app.config.schedules.leader.as_ref()).await?;
-    let handle = Scheduler::start(
-        app,
-        Arc::new(crate::chat::TerminalOutbox),
-        leadership,
-        Arc::new(SystemClock),
-    )?;
-    for error in &handle.load_errors {
-        eprintln!("warning: {error}");
-    }
-    Ok(handle)
 }
 
 /// What the engine is doing, for `settle` in tests and for `/schedule list`.
@@ -136,6 +118,15 @@ pub(crate) struct Inner {
     mine: Mutex<std::collections::HashSet<i64>>,
 }
 
+/// What the engine is built from: the router it runs commands through, the state database,
+/// the `[schedules]` section and the config file's directory (for its `file`).
+pub struct SchedulerParts {
+    pub router: Arc<Router>,
+    pub db: crate::state::Db,
+    pub config: config::SchedulesConfig,
+    pub base_dir: std::path::PathBuf,
+}
+
 /// The schedule engine. [`Scheduler::start`] registers `/schedule` with the router and
 /// starts the loop.
 pub struct Scheduler;
@@ -152,15 +143,15 @@ impl Scheduler {
     /// Loads config-declared schedules, adds `/schedule` to the router and starts the engine
     /// on its own task. Must run inside a tokio runtime.
     pub fn start(
-        app: &App,
+        parts: SchedulerParts,
         outbox: Arc<dyn Outbox>,
         leadership: Arc<dyn Leadership>,
         clock: Arc<dyn Clock>,
     ) -> Result<SchedulerHandle, SchedError> {
-        let store = Store::open(app.db.clone())?;
-        let config = &app.config.schedules;
+        let store = Store::open(parts.db.clone())?;
+        let config = &parts.config;
         let inner = Arc::new(Inner {
-            router: app.router.clone(),
+            router: parts.router.clone(),
             store,
             outbox,
             leadership,
@@ -174,11 +165,12 @@ impl Scheduler {
             running: Mutex::new(Vec::new()),
             mine: Mutex::new(Default::default()),
         });
-        let load_errors = inner.load_config(&app.config)?;
+        let load_errors = inner.load_config(&parts.config, &parts.base_dir)?;
         for error in &load_errors {
             tracing::warn!(%error, "config schedule not loaded");
         }
-        app.router
+        parts
+            .router
             .add_builtins(Arc::new(commands::ScheduleCommands::new(inner.clone())));
         let task = tokio::spawn(inner.clone().run());
         Ok(SchedulerHandle {
@@ -290,8 +282,12 @@ impl Inner {
 
     /// Writes the config-declared schedules, dropping those no longer declared. Returns the
     /// entries that were refused, each with its reason.
-    fn load_config(&self, config: &crate::config::Config) -> Result<Vec<String>, SchedError> {
-        let checked = checked_config(&self.router, config);
+    fn load_config(
+        &self,
+        section: &config::SchedulesConfig,
+        base_dir: &std::path::Path,
+    ) -> Result<Vec<String>, SchedError> {
+        let checked = checked_config(&self.router, section, base_dir);
         let now = self.now();
         for def in &checked.valid {
             self.store.upsert_config(&ScheduleRow {
@@ -748,12 +744,15 @@ struct CheckedConfig {
 
 /// Reads and validates the config-declared schedules against the loaded commands and the
 /// owner's permissions.
-fn checked_config(router: &Router, config: &crate::config::Config) -> CheckedConfig {
-    let section = &config.schedules;
+fn checked_config(
+    router: &Router,
+    section: &config::SchedulesConfig,
+    base_dir: &std::path::Path,
+) -> CheckedConfig {
     let mut defs = section.schedule.clone();
     let mut errors = Vec::new();
     if let Some(file) = &section.file {
-        match config::load_file(&config.resolve(file)) {
+        match config::load_file(&crate::config_support::resolve(base_dir, file)) {
             Ok(more) => defs.extend(more),
             Err(e) => errors.push(e.to_string()),
         }
@@ -794,8 +793,12 @@ fn checked_config(router: &Router, config: &crate::config::Config) -> CheckedCon
 }
 
 /// Problems with the config-declared schedules, for `deckhand check`: nothing is written.
-pub fn check(app: &App) -> Vec<String> {
-    checked_config(&app.router, &app.config).errors
+pub fn check(
+    router: &Router,
+    section: &config::SchedulesConfig,
+    base_dir: &std::path::Path,
+) -> Vec<String> {
+    checked_config(router, section, base_dir).errors
 }
 
 /// When a firing actually runs: its due instant, or where a snooze moved it.

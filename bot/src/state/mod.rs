@@ -8,10 +8,27 @@
 pub mod audit;
 pub mod kv;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension};
+use serde::Deserialize;
+
+/// `[state]` in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// SQLite database file, created on first start.
+    pub path: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: PathBuf::from("state/deckhand.db"),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {

@@ -36,7 +36,10 @@ pub struct KubeClusterConfig {
     #[serde(default)]
     pub context: Option<String>,
     /// Events older than this when the watch (re)starts are not alerted again.
-    #[serde(default = "default_max_event_age", with = "crate::alerts::duration")]
+    #[serde(
+        default = "default_max_event_age",
+        with = "crate::config_support::duration"
+    )]
     pub max_event_age: Duration,
 }
 

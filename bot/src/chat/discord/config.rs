@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::secret::Secret;
 
@@ -34,26 +34,41 @@ pub struct DiscordConfig {
     pub roles: BTreeMap<String, String>,
     /// How long to wait for a command before deferring (Discord allows 3 s for the first
     /// answer). A command done by then is answered directly, ephemeral when it asks to be.
-    #[serde(default = "default_defer_after", deserialize_with = "duration")]
+    #[serde(
+        default = "default_defer_after",
+        with = "crate::config_support::duration"
+    )]
     pub defer_after: Duration,
     /// At most one progress edit of the original reply per this interval.
-    #[serde(default = "default_progress_interval", deserialize_with = "duration")]
+    #[serde(
+        default = "default_progress_interval",
+        with = "crate::config_support::duration"
+    )]
     pub progress_interval: Duration,
     /// Lifetime of an interaction token (Discord: 15 min). Results of commands that run
     /// longer are posted as channel messages instead of edits.
-    #[serde(default = "default_token_lifetime", deserialize_with = "duration")]
+    #[serde(
+        default = "default_token_lifetime",
+        with = "crate::config_support::duration"
+    )]
     pub token_lifetime: Duration,
     /// Time the owning plugin gets to suggest autocomplete choices.
     #[serde(
         default = "default_autocomplete_timeout",
-        deserialize_with = "duration"
+        with = "crate::config_support::duration"
     )]
     pub autocomplete_timeout: Duration,
     /// How long buttons under unprompted messages (alerts, schedule warnings) stay usable.
-    #[serde(default = "default_action_ttl", deserialize_with = "duration")]
+    #[serde(
+        default = "default_action_ttl",
+        with = "crate::config_support::duration"
+    )]
     pub action_ttl: Duration,
     /// How often the command list is compared with what was registered (plugin reloads).
-    #[serde(default = "default_resync_interval", deserialize_with = "duration")]
+    #[serde(
+        default = "default_resync_interval",
+        with = "crate::config_support::duration"
+    )]
     pub resync_interval: Duration,
     /// Testing only: send REST calls to this base URL instead of `https://discord.com` (a
     /// local Discord double). Turns serenity's ratelimiter off (serenity #1739), so never set
@@ -106,15 +121,6 @@ impl DiscordConfig {
             .cloned()
             .unwrap_or_else(|| role_id.to_owned())
     }
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "invalid duration {text:?}: {e} (write e.g. \"500ms\", \"2s\", \"15m\")"
-        ))
-    })
 }
 
 #[cfg(test)]

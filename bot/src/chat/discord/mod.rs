@@ -38,7 +38,6 @@ use tokio::time::Instant;
 pub use config::DiscordConfig;
 pub use outbox::{ActionStore, DiscordOutbox};
 
-use crate::app::App;
 use crate::router::builtins::normalize;
 use crate::router::perm::pattern_matches;
 use crate::router::{Invocation, Response, ResponseKind, Router, permission_for};
@@ -379,27 +378,4 @@ pub async fn start(
         shard_manager,
         task,
     })
-}
-
-/// Connects the app's router to Discord as its `[discord]` section says. The handle's
-/// [`DiscordHandle::outbox`] is where alerts and schedules post their messages.
-pub async fn start_for_app(app: &App) -> Result<DiscordHandle, DiscordError> {
-    let config = app
-        .config
-        .discord
-        .clone()
-        .ok_or(DiscordError::NotConfigured)?;
-    let transport = DiscordTransport {
-        base_url: config.api_base_url.clone(),
-        client: None,
-    };
-    if let Some(base) = &transport.base_url {
-        tracing::warn!(%base, "Discord API redirected by api_base_url (testing only; ratelimiter off)");
-    }
-    start(app.router.clone(), app.db.clone(), config, transport).await
-}
-
-/// `deckhand serve`: the app's router on Discord, until Ctrl-C.
-pub async fn serve(app: &App) -> Result<(), DiscordError> {
-    start_for_app(app).await?.run().await
 }

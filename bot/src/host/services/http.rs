@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use deckhand_plugin_abi::proto::{HostError, HttpRequest, HttpResponse};
 
 use super::sigv4;
-use crate::config::AuthProfile;
+use crate::cloud::config::AuthProfile;
 
 /// Largest response body handed to a plugin.
 const MAX_BODY: usize = 16 * 1024 * 1024;

@@ -19,7 +19,7 @@ use deckhand_plugin_abi::proto::{
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::config::Config;
+use crate::host::config::ServicesConfig;
 use crate::state::Db;
 use crate::state::audit::ServiceCallRecord;
 
@@ -65,7 +65,7 @@ pub struct Services {
     pub db: Db,
     cloud: crate::cloud::Cloud,
     http: http::HttpService,
-    config: Config,
+    config: ServicesConfig,
     runtime: tokio::runtime::Handle,
     active: Mutex<HashMap<String, Arc<ActiveCall>>>,
     meters: Mutex<BTreeMap<String, Arc<Meter>>>,
@@ -78,7 +78,7 @@ fn error(code: &str, message: impl Into<String>) -> HostError {
 
 impl Services {
     /// Must be called inside a tokio runtime; plugin threads use its handle for async I/O.
-    pub fn new(config: Config, db: Db, cloud: crate::cloud::Cloud) -> Arc<Services> {
+    pub fn new(config: ServicesConfig, db: Db, cloud: crate::cloud::Cloud) -> Arc<Services> {
         let (notifications, _) = broadcast::channel(256);
         Arc::new(Services {
             db,
@@ -92,7 +92,7 @@ impl Services {
         })
     }
 
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &ServicesConfig {
         &self.config
     }
 

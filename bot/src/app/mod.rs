@@ -1,12 +1,14 @@
 //! Wiring: config → state → services → plugin host → router. Shared by every subcommand and by
 //! the tests, so they run exactly what the binary runs.
 
+mod components;
+
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::host::services::Services;
 use crate::host::{HostError, PluginHost};
-use crate::router::{Router, RouterOptions};
+use crate::router::Router;
 use crate::state::{Db, StateError};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,14 +36,14 @@ impl App {
     pub fn start(config: Config) -> Result<App, AppError> {
         // Closes audit rows a previous process left open as `interrupted`.
         let db = Db::open_at_start(&config.resolve(&config.state.path))?;
-        let cloud = crate::cloud::Cloud::from_config(&config)?;
-        let services = Services::new(config.clone(), db.clone(), cloud);
-        let host = Arc::new(PluginHost::new(services)?);
+        let cloud = crate::cloud::Cloud::new(config.cloud_sections())?;
+        let services = Services::new(config.services_config(), db.clone(), cloud);
+        let host = Arc::new(PluginHost::new(services, config.plugin_sections())?);
         let load_errors = host.load_configured()?;
         let router = Arc::new(Router::new(
             host.clone(),
             db.clone(),
-            RouterOptions::from_config(&config),
+            config.router_options(),
         ));
         Ok(App {
             config,
