@@ -1,0 +1,114 @@
+//! Schedules declared in the config (`[schedules]` and its file): checked against the loaded
+//! commands and the owner's permissions, then written to the store.
+
+use super::store::{ScheduleRow, Source};
+use super::{Inner, SchedError, commands, config};
+use crate::router::Router;
+
+impl Inner {
+    /// Writes the config-declared schedules, dropping those no longer declared. Returns the
+    /// entries that were refused, each with its reason.
+    pub(super) fn load_config(
+        &self,
+        section: &config::SchedulesConfig,
+        base_dir: &std::path::Path,
+    ) -> Result<Vec<String>, SchedError> {
+        let checked = checked_config(&self.router, section, base_dir);
+        let now = self.now();
+        for def in &checked.valid {
+            self.store.upsert_config(&ScheduleRow {
+                name: def.name.clone(),
+                cron: def.cron.clone(),
+                tz: def.tz.clone(),
+                commands: def.commands.clone(),
+                channel: def.channel.clone(),
+                warn_secs: def
+                    .warn
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+                owner: checked.owner.clone(),
+                source: Source::Config,
+                created_at: now,
+                anchor: now,
+                paused: false,
+                skip_due: None,
+                skip_until: None,
+                snooze_due: None,
+                snooze_to: None,
+                warned_for: None,
+            })?;
+        }
+        let keep = checked.names;
+        let errors = checked.errors;
+        for gone in self.store.prune_config(&keep)? {
+            tracing::info!(schedule = %gone, "config schedule removed from config: deleted");
+        }
+        Ok(errors)
+    }
+}
+
+struct CheckedConfig {
+    owner: deckhand_plugin_abi::proto::Caller,
+    valid: Vec<config::ScheduleDef>,
+    /// Every declared name, valid or not (an invalid entry keeps its stored state).
+    names: Vec<String>,
+    errors: Vec<String>,
+}
+
+/// Reads and validates the config-declared schedules against the loaded commands and the
+/// owner's permissions.
+fn checked_config(
+    router: &Router,
+    section: &config::SchedulesConfig,
+    base_dir: &std::path::Path,
+) -> CheckedConfig {
+    let mut defs = section.schedule.clone();
+    let mut errors = Vec::new();
+    if let Some(file) = &section.file {
+        match config::load_file(&crate::config_support::resolve(base_dir, file)) {
+            Ok(more) => defs.extend(more),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let owner = deckhand_plugin_abi::proto::Caller {
+        user_id: section.owner.user_id.clone(),
+        display_name: section.owner.display_name.clone(),
+        roles: section.owner.roles.clone(),
+    };
+    let mut valid = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for def in defs {
+        if names.contains(&def.name) {
+            errors.push(format!("schedule {}: declared twice", def.name));
+            continue;
+        }
+        names.push(def.name.clone());
+        let checked =
+            commands::validate(router, &owner, &def.name, &def.cron, &def.tz, &def.commands)
+                .and_then(|_| {
+                    if def.channel.trim().is_empty() {
+                        Err("its channel is empty".to_owned())
+                    } else {
+                        Ok(())
+                    }
+                });
+        match checked {
+            Ok(()) => valid.push(def),
+            Err(reason) => errors.push(format!("schedule {}: {reason}", def.name)),
+        }
+    }
+    CheckedConfig {
+        owner,
+        valid,
+        names,
+        errors,
+    }
+}
+
+/// Problems with the config-declared schedules, for `deckhand check`: nothing is written.
+pub fn check(
+    router: &Router,
+    section: &config::SchedulesConfig,
+    base_dir: &std::path::Path,
+) -> Vec<String> {
+    checked_config(router, section, base_dir).errors
+}

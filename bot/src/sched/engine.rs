@@ -1,0 +1,447 @@
+//! The engine's loop: leadership, recovery of interrupted runs, each pass over due firings,
+//! warnings before runs, and running a firing's commands through the router.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use super::store::{self, RunKind, ScheduleRow};
+use super::timing::{Timing, TimingError};
+use super::{Inner, MAX_OVERDUE, MAX_WARN_SECS, SchedError, Upcoming};
+use crate::chat::{Action, OutboundMessage};
+use crate::router::{Invocation, ResponseKind};
+
+impl Inner {
+    pub(super) async fn run(self: Arc<Self>) {
+        loop {
+            let now = self.now();
+            let leading = match self.leadership.check(now).await {
+                Ok(leading) => leading,
+                Err(e) => {
+                    tracing::warn!(error = %e, "leader election failed; not running schedules");
+                    false
+                }
+            };
+            let mut next = None;
+            if leading {
+                if !self.recovered.swap(true, Ordering::SeqCst) {
+                    self.recover(now).await;
+                }
+                next = match self.pass(now).await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        tracing::error!(error = %e, "schedule pass failed");
+                        Some(now + chrono::Duration::seconds(30))
+                    }
+                };
+            }
+            if let Some(every) = self.leadership.recheck_every() {
+                let recheck = now + chrono::Duration::from_std(every).unwrap_or_default();
+                next = Some(next.map_or(recheck, |n| n.min(recheck)));
+            }
+            self.status.send_modify(|s| {
+                s.processed = Some(now);
+                s.next_wake = next;
+                s.leading = leading;
+                s.passes += 1;
+            });
+            let clock = self.clock.clone();
+            let sleep = async move {
+                match next {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Reports runs that were claimed and never completed (the bot died in between). They
+    /// are not run again.
+    async fn recover(&self, now: DateTime<Utc>) {
+        let open = {
+            // Held while reading, so a claim of ours cannot slip in between.
+            let mine = self.mine.lock().unwrap_or_else(|p| p.into_inner());
+            self.store.open_runs().map(|runs| {
+                runs.into_iter()
+                    .filter(|r| !mine.contains(&r.id))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let open = match open {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read open schedule runs");
+                return;
+            }
+        };
+        for run in open {
+            let detail = format!(
+                "claimed at {} and never completed: the bot stopped while it ran",
+                store::ts(run.claimed_at)
+            );
+            if let Err(e) = self.store.complete(run.id, now, "interrupted", &detail) {
+                tracing::error!(error = %e, "cannot mark an interrupted run");
+                continue;
+            }
+            let row = self.store.get(&run.schedule).ok().flatten();
+            let (channel, due) = match &row {
+                Some(row) => (
+                    row.channel.clone(),
+                    self.timing(&row.cron, &row.tz)
+                        .map(|t| t.describe(run.due_at))
+                        .unwrap_or_else(|_| store::ts(run.due_at)),
+                ),
+                None => continue,
+            };
+            self.post(
+                &channel,
+                format!(
+                    "⚠ Schedule {}: the run due {due} was interrupted ({detail}). Its commands may have partly acted; it is not run again automatically. Check, then run it by hand if it should still happen.",
+                    run.schedule
+                ),
+                vec![Action {
+                    label: "Run now".into(),
+                    command: format!("/schedule run {}", run.schedule),
+                }],
+            )
+            .await;
+        }
+    }
+
+    /// One pass: warnings due, firings due (run, skipped, caught up or missed). Returns the
+    /// instant of the next thing to do.
+    pub(crate) async fn pass(
+        self: &Arc<Self>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, SchedError> {
+        let rows = self.store.all()?;
+        let last_due = self.store.last_due()?;
+        let mut next: Option<DateTime<Utc>> = None;
+        for row in rows.into_iter().filter(|r| !r.paused) {
+            match self
+                .pass_one(&row, last_due.get(&row.name).copied(), now)
+                .await
+            {
+                Ok(Some(at)) => next = Some(next.map_or(at, |n| n.min(at))),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(schedule = %row.name, error = %e, "schedule skipped in this pass")
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    async fn pass_one(
+        self: &Arc<Self>,
+        row: &ScheduleRow,
+        last_due: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, SchedError> {
+        let timing = self.timing(&row.cron, &row.tz)?;
+        let mut after = last_due.map_or(row.anchor, |d| d.max(row.anchor));
+        let mut overdue = Vec::new();
+        let mut finished = false;
+        let upcoming = loop {
+            let due = match timing.next_after(after) {
+                Ok(due) => due,
+                // A one-off expression (year field) after its last firing.
+                Err(TimingError::Never { .. }) => {
+                    finished = true;
+                    break None;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let at = effective(row, due);
+            if at > now {
+                break Some(Upcoming { due, effective: at });
+            }
+            overdue.push(Upcoming { due, effective: at });
+            after = due;
+            if overdue.len() >= MAX_OVERDUE {
+                break None;
+            }
+        };
+        if !overdue.is_empty() {
+            self.handle_overdue(row, &timing, overdue, now).await?;
+        }
+        let Some(upcoming) = upcoming else {
+            // Either it will never fire again, or there are more overdue firings than one
+            // pass looks at: then come back at once.
+            return Ok((!finished).then_some(now));
+        };
+        // Rows written by older versions may hold any number: bound it, never overflow.
+        let warn = chrono::Duration::try_seconds(row.warn_secs.clamp(0, MAX_WARN_SECS))
+            .unwrap_or_default();
+        if row.warn_secs > 0
+            && row.warned_for != Some(upcoming.effective)
+            && !self.is_skipped(row, upcoming.due)
+        {
+            let warn_at = upcoming.effective.checked_sub_signed(warn).unwrap_or(now);
+            if warn_at > now {
+                return Ok(Some(warn_at));
+            }
+            self.warn(row, &timing, upcoming, now).await?;
+        }
+        Ok(Some(upcoming.effective))
+    }
+
+    async fn warn(
+        &self,
+        row: &ScheduleRow,
+        timing: &Timing,
+        upcoming: Upcoming,
+        now: DateTime<Utc>,
+    ) -> Result<(), SchedError> {
+        if self.is_skipped(row, upcoming.due) {
+            return Ok(());
+        }
+        self.store.set_warned(&row.name, upcoming.effective)?;
+        let minutes = ((upcoming.effective - now).num_seconds().max(0) as u64).div_ceil(60);
+        self.post(
+            &row.channel,
+            format!(
+                "⏰ Schedule {} runs in {minutes} min, at {}:\n{}",
+                row.name,
+                timing.describe(upcoming.effective),
+                numbered(&row.commands)
+            ),
+            vec![
+                Action {
+                    label: "Snooze 1h".into(),
+                    command: format!("/schedule snooze {} 1h", row.name),
+                },
+                Action {
+                    label: "Skip tonight".into(),
+                    command: format!("/schedule skip {}", row.name),
+                },
+            ],
+        )
+        .await;
+        Ok(())
+    }
+
+    pub(super) fn is_skipped(&self, row: &ScheduleRow, due: DateTime<Utc>) -> bool {
+        row.skip_due == Some(due) || row.skip_until.is_some_and(|until| due < until)
+    }
+
+    async fn handle_overdue(
+        self: &Arc<Self>,
+        row: &ScheduleRow,
+        timing: &Timing,
+        overdue: Vec<Upcoming>,
+        now: DateTime<Utc>,
+    ) -> Result<(), SchedError> {
+        let mut live = Vec::new();
+        for firing in overdue {
+            if self.is_skipped(row, firing.due) {
+                if self
+                    .store
+                    .record(&row.name, firing.due, now, "skipped", "skip requested")?
+                {
+                    self.post(
+                        &row.channel,
+                        format!(
+                            "Schedule {}: skipped the run due {}, as asked.",
+                            row.name,
+                            timing.describe(firing.due)
+                        ),
+                        vec![],
+                    )
+                    .await;
+                }
+            } else {
+                live.push(firing);
+            }
+        }
+        let Some(last) = live.pop() else {
+            return Ok(());
+        };
+        let late = now - last.effective;
+        let runs = late <= self.grace;
+        let missed: Vec<Upcoming> = if runs {
+            live
+        } else {
+            live.into_iter().chain([last]).collect()
+        };
+        if let (Some(first), Some(latest)) = (missed.first(), missed.last()) {
+            let detail = if missed.len() == 1 {
+                format!("the run due {} was missed", timing.describe(first.due))
+            } else {
+                format!(
+                    "{} runs were missed, due from {} to {}",
+                    missed.len(),
+                    timing.describe(first.due),
+                    timing.describe(latest.due)
+                )
+            };
+            if self
+                .store
+                .record(&row.name, latest.due, now, "missed", &detail)?
+            {
+                let tail = if runs {
+                    format!(
+                        "; only the latest, due {}, runs now",
+                        timing.describe(last.due)
+                    )
+                } else {
+                    let (it, is) = if missed.len() == 1 {
+                        ("it", "is")
+                    } else {
+                        ("they", "are")
+                    };
+                    format!(
+                        "; {it} {is} past the {} grace window and {is} not run",
+                        humantime::format_duration(self.grace.to_std().unwrap_or_default())
+                    )
+                };
+                self.post(
+                    &row.channel,
+                    format!(
+                        "⚠ Schedule {}: {detail} while the bot was down{tail}.",
+                        row.name
+                    ),
+                    vec![],
+                )
+                .await;
+            }
+        }
+        if runs {
+            let Some(run) = self.claim(&row.name, RunKind::Cron, last.due, now)? else {
+                tracing::info!(schedule = %row.name, "firing already claimed elsewhere");
+                return Ok(());
+            };
+            let note = if late > chrono::Duration::seconds(60) {
+                Some(format!(
+                    "{} late, inside the grace window",
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        late.num_seconds().max(0) as u64
+                    ))
+                ))
+            } else {
+                None
+            };
+            self.status.send_modify(|s| s.inflight += 1);
+            let this = self.clone();
+            let row = row.clone();
+            let task = tokio::spawn(async move {
+                this.execute(&row, run, note).await;
+                this.status.send_modify(|s| s.inflight -= 1);
+            });
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.retain(|t| !t.is_finished());
+            running.push(task.abort_handle());
+        }
+        Ok(())
+    }
+
+    /// Runs a claimed firing's commands one by one, posts each reply, completes the run.
+    /// Returns the outcome and a one-line summary.
+    pub(crate) async fn execute(
+        &self,
+        row: &ScheduleRow,
+        run: i64,
+        note: Option<String>,
+    ) -> (String, String) {
+        let total = row.commands.len();
+        let (mut ok, mut failed, mut pending) = (0, 0, 0);
+        for (i, command) in row.commands.iter().enumerate() {
+            let invocation = Invocation::new("schedule", &row.channel, row.owner.clone(), command);
+            let (progress, mut progress_rx) = mpsc::unbounded_channel();
+            let drain = tokio::spawn(async move { while progress_rx.recv().await.is_some() {} });
+            let response = self.router.handle(invocation, progress).await;
+            let _ = drain.await;
+            let head = format!(
+                "Schedule {} [{}/{total}] {command}{}",
+                row.name,
+                i + 1,
+                note.as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            );
+            let (text, actions) = match response.kind {
+                ResponseKind::Ok => {
+                    ok += 1;
+                    (format!("{head}\n✓ {}", response.text), vec![])
+                }
+                ResponseKind::Error => {
+                    failed += 1;
+                    (format!("{head}\n✗ refused: {}", response.text), vec![])
+                }
+                ResponseKind::Pending => {
+                    pending += 1;
+                    let actions = response
+                        .confirmation
+                        .iter()
+                        .map(|code| Action {
+                            label: "Confirm".into(),
+                            command: format!("/confirm {code}"),
+                        })
+                        .collect();
+                    (format!("{head}\n… {}", response.text), actions)
+                }
+            };
+            let outcome = match response.kind {
+                ResponseKind::Ok => "ok",
+                ResponseKind::Error => "failed",
+                ResponseKind::Pending => "pending",
+            };
+            if let Err(e) =
+                self.store
+                    .record_command(run, i, command, outcome, &response.text, self.now())
+            {
+                tracing::error!(schedule = %row.name, error = %e, "cannot record a command result");
+            }
+            self.post(&row.channel, text, actions).await;
+        }
+        let outcome = if failed == 0 && pending == 0 {
+            "ok"
+        } else if ok == 0 && pending == 0 {
+            "failed"
+        } else if pending > 0 && failed == 0 && ok == 0 {
+            "pending"
+        } else {
+            "partial"
+        };
+        let summary =
+            format!("{ok} ok, {failed} failed, {pending} awaiting confirmation, of {total}");
+        if let Err(e) = self.store.complete(run, self.now(), outcome, &summary) {
+            tracing::error!(schedule = %row.name, error = %e, "cannot complete the run");
+        }
+        (outcome.to_owned(), summary)
+    }
+
+    pub(crate) async fn post(&self, channel: &str, text: String, actions: Vec<Action>) {
+        let message = OutboundMessage {
+            channel: channel.to_owned(),
+            text,
+            actions,
+        };
+        if let Err(e) = self.outbox.post(message).await {
+            tracing::warn!(channel, error = %e, "cannot post a schedule message");
+        }
+    }
+}
+
+/// When a firing actually runs: its due instant, or where a snooze moved it.
+pub(super) fn effective(row: &ScheduleRow, due: DateTime<Utc>) -> DateTime<Utc> {
+    match (row.snooze_due, row.snooze_to) {
+        (Some(d), Some(to)) if d == due => to,
+        _ => due,
+    }
+}
+
+pub(super) fn numbered(commands: &[String]) -> String {
+    commands
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("  {}. {c}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
