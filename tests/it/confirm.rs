@@ -76,6 +76,10 @@ async fn a_second_person_with_an_approver_role_must_approve() {
         ResponseKind::Pending,
         "--yes never skips an approval"
     );
+    // Adapters learn who may approve from the response, not by reading the rules again.
+    let waiting = asked.waiting.clone().expect("a waiting command");
+    assert_eq!(waiting.command, "/wipe");
+    assert_eq!(waiting.approver_roles, Some(vec!["ops-lead".to_owned()]));
     let code = asked.confirmation.unwrap();
     assert!(
         asked

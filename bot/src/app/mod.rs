@@ -38,7 +38,11 @@ impl App {
         let db = Db::open_at_start(&config.resolve(&config.state.path))?;
         let cloud = crate::cloud::Cloud::new(config.cloud_sections())?;
         let services = Services::new(config.services_config(), db.clone(), cloud);
-        let host = Arc::new(PluginHost::new(services, config.plugin_sections())?);
+        let host = Arc::new(PluginHost::new(
+            services,
+            config.plugin_sections(),
+            crate::router::builtins::RESERVED_COMMANDS,
+        )?);
         let load_errors = host.load_configured()?;
         let router = Arc::new(Router::new(
             host.clone(),

@@ -22,11 +22,6 @@ use load::OpenedPlugin;
 pub use load::{LoadError, LoadedPlugin};
 use services::Services;
 
-/// Command names the bot keeps for its built-ins.
-pub const RESERVED_COMMANDS: &[&str] = &[
-    "help", "plugins", "whoami", "audit", "confirm", "approve", "cancel", "schedule", "alerts",
-];
-
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     #[error("cannot read plugin directory {dir}: {source}")]
@@ -97,6 +92,7 @@ impl Registry {
         &self,
         opened: &OpenedPlugin,
         replacing: Option<&str>,
+        reserved: &[String],
     ) -> Result<(), HostError> {
         let name = &opened.manifest.name;
         if replacing.is_none()
@@ -109,7 +105,7 @@ impl Registry {
             });
         }
         for command in &opened.manifest.commands {
-            let owner = if RESERVED_COMMANDS.contains(&command.name.as_str()) {
+            let owner = if reserved.contains(&command.name) {
                 Some("is a built-in command".to_owned())
             } else {
                 self.commands
@@ -143,6 +139,8 @@ pub struct PluginHost {
     services: Arc<Services>,
     /// Where plugins load from and each one's config section.
     plugins: config::PluginSections,
+    /// Top-level names the router keeps for itself; a plugin claiming one is refused.
+    reserved: Vec<String>,
     registry: RwLock<Arc<Registry>>,
     runtime_dir: tempfile::TempDir,
     copies: AtomicU64,
@@ -173,10 +171,12 @@ impl PluginHost {
     pub fn new(
         services: Arc<Services>,
         plugins: config::PluginSections,
+        reserved: &[&str],
     ) -> Result<PluginHost, HostError> {
         Ok(PluginHost {
             services,
             plugins,
+            reserved: reserved.iter().map(|s| (*s).to_owned()).collect(),
             registry: RwLock::default(),
             runtime_dir: runtime_dir::create(&std::env::temp_dir())
                 .map_err(HostError::RuntimeDir)?,
@@ -211,7 +211,8 @@ impl PluginHost {
         {
             return Err(HostError::Disabled { plugin: name });
         }
-        self.registry().check_claims(&opened, None)?;
+        self.registry()
+            .check_claims(&opened, None, &self.reserved)?;
         let loaded = Arc::new(self.init(opened, 1)?);
         let mut guard = self.registry.write().unwrap_or_else(|p| p.into_inner());
         // Re-check under the write lock: another load may have raced us.
@@ -252,7 +253,8 @@ impl PluginHost {
                 found: opened.manifest.name.clone(),
             });
         }
-        self.registry().check_claims(&opened, Some(name))?;
+        self.registry()
+            .check_claims(&opened, Some(name), &self.reserved)?;
         let loaded = Arc::new(self.init(opened, current.generation + 1)?);
         let mut guard = self.registry.write().unwrap_or_else(|p| p.into_inner());
         let mut next = (**guard).clone();

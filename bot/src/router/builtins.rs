@@ -12,6 +12,13 @@ use super::help;
 use super::parse::Parsed;
 use super::{Invocation, Response, Router, RouterError};
 
+/// Every top-level name the router keeps: its own built-ins and the groups other components
+/// add (`/schedule`, `/alerts`). The app hands this list to the plugin host, which refuses a
+/// plugin claiming one of them, so no plugin can shadow a built-in.
+pub const RESERVED_COMMANDS: &[&str] = &[
+    "help", "plugins", "whoami", "audit", "confirm", "approve", "cancel", "schedule", "alerts",
+];
+
 /// Commands served inside the bot rather than by a plugin (e.g. `/schedule`, `/alerts`).
 /// Registered with [`Router::add_builtins`]; parsed, authorized, audited like any command.
 pub trait BuiltinGroup: Send + Sync {
@@ -290,4 +297,20 @@ fn audit(router: &Router, invocation: &Invocation, count: i64) -> Result<Respons
         })
         .collect();
     Ok(Response::ok(lines.join("\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_name_is_reserved() {
+        for spec in specs() {
+            assert!(
+                RESERVED_COMMANDS.contains(&spec.name.as_str()),
+                "/{} is served by the router but not reserved",
+                spec.name
+            );
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod confirm;
 pub mod help;
 pub mod parse;
 pub mod perm;
+pub mod suggest;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -65,6 +66,18 @@ pub struct Response {
     pub ephemeral: bool,
     /// Present when the command waits for a confirmation (adapters may show a button).
     pub confirmation: Option<String>,
+    /// With `confirmation`: which command waits and who may approve it, so adapters need not
+    /// parse the line again or read the approval rules themselves.
+    pub waiting: Option<Waiting>,
+}
+
+/// A command waiting for `/confirm` or `/approve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// `/aks scale-down`: the command path as parsed.
+    pub command: String,
+    /// Set when a second person with one of these roles must approve (`/approve`).
+    pub approver_roles: Option<Vec<String>>,
 }
 
 impl Response {
@@ -74,6 +87,7 @@ impl Response {
             text: text.into(),
             ephemeral: false,
             confirmation: None,
+            waiting: None,
         }
     }
 
@@ -83,6 +97,7 @@ impl Response {
             text: text.into(),
             ephemeral: false,
             confirmation: None,
+            waiting: None,
         }
     }
 }
@@ -248,6 +263,12 @@ impl Router {
 
     /// Adds built-in commands served by another part of the bot.
     pub fn add_builtins(&self, group: Arc<dyn builtins::BuiltinGroup>) {
+        for spec in group.specs() {
+            if !builtins::RESERVED_COMMANDS.contains(&spec.name.as_str()) {
+                // A plugin could have claimed this name at load: list it in RESERVED_COMMANDS.
+                tracing::error!(command = %spec.name, "built-in group adds a name that is not reserved");
+            }
+        }
         self.groups
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -485,6 +506,10 @@ impl Router {
             text,
             ephemeral: false,
             confirmation: Some(pending.code),
+            waiting: Some(Waiting {
+                command: format!("/{command}"),
+                approver_roles: pending.approver_roles,
+            }),
         }
     }
 
@@ -579,6 +604,7 @@ impl Router {
                     text: reply.text,
                     ephemeral: reply.ephemeral,
                     confirmation: None,
+                    waiting: None,
                 }
             }
             Err(e) => {

@@ -38,9 +38,7 @@ use tokio::time::Instant;
 pub use config::DiscordConfig;
 pub use outbox::{ActionStore, DiscordOutbox};
 
-use crate::router::builtins::normalize;
-use crate::router::perm::pattern_matches;
-use crate::router::{Invocation, Response, ResponseKind, Router, permission_for};
+use crate::router::{Invocation, Response, ResponseKind, Router};
 use crate::state::{Db, StateError};
 use buttons::PendingButton;
 use respond::{Mode, Plan, Target};
@@ -138,33 +136,14 @@ impl Adapter {
 
     /// The buttons a response carries: Confirm/Approve for a pending confirmation, which is
     /// remembered (requester, approver roles, expiry) to answer presses.
-    pub(crate) fn buttons_for(
-        &self,
-        response: &Response,
-        requester: &str,
-        command_line: &str,
-    ) -> Vec<CreateActionRow> {
-        let (ResponseKind::Pending, Some(code)) = (response.kind, &response.confirmation) else {
+    pub(crate) fn buttons_for(&self, response: &Response, requester: &str) -> Vec<CreateActionRow> {
+        let (ResponseKind::Pending, Some(code), Some(waiting)) =
+            (response.kind, &response.confirmation, &response.waiting)
+        else {
             return Vec::new();
         };
-        let (command, approver_roles) = match self.router.index().parse(&normalize(command_line)) {
-            Ok(parsed) => {
-                let permission = permission_for(&parsed.owner, &parsed.path, &parsed.spec);
-                let roles = self
-                    .router
-                    .options()
-                    .approvals
-                    .iter()
-                    .find(|rule| {
-                        rule.commands
-                            .iter()
-                            .any(|p| pattern_matches(p, &permission))
-                    })
-                    .map(|rule| rule.approver_roles.clone());
-                (format!("/{}", parsed.path.join(" ")), roles)
-            }
-            Err(_) => (command_line.to_owned(), None),
-        };
+        let command = waiting.command.clone();
+        let approver_roles = waiting.approver_roles.clone();
         let timeout = self.router.options().confirm_timeout;
         let approval = approver_roles.is_some();
         let now = Instant::now();

@@ -188,7 +188,6 @@ pub(crate) async fn run_and_answer(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let router = adapter.router.clone();
     let requester = invocation.caller.user_id.clone();
-    let command = invocation.text.clone();
     let mut run = tokio::spawn(async move { router.handle(invocation, tx).await });
     let joined = |r: Result<Response, tokio::task::JoinError>| {
         r.unwrap_or_else(|e| Response::error(format!("the command stopped unexpectedly: {e}")))
@@ -198,7 +197,7 @@ pub(crate) async fn run_and_answer(
     if let Ok(done) = tokio::time::timeout_at(received + adapter.config.defer_after, &mut run).await
     {
         let response = joined(done);
-        let rows = adapter.buttons_for(&response, &requester, &command);
+        let rows = adapter.buttons_for(&response, &requester);
         answer_directly(&http, &target, &plan, &response, rows).await;
         return;
     }
@@ -248,7 +247,7 @@ pub(crate) async fn run_and_answer(
             }
         }
     };
-    let rows = adapter.buttons_for(&response, &requester, &command);
+    let rows = adapter.buttons_for(&response, &requester);
     if Instant::now() >= deadline {
         to_channel(&http, &target, &plan, &response, rows).await;
         return;
