@@ -13,6 +13,7 @@ pub mod config_support;
 pub mod host;
 pub mod redact;
 pub mod router;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod sched;
 pub mod secret;

@@ -198,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Starts the cloud sandbox when asked, prints its banner, and points `config` at it.
+#[cfg(feature = "sandbox")]
 async fn start_sandbox(
     wanted: bool,
     config: &mut Config,
@@ -209,6 +210,18 @@ async fn start_sandbox(
     running.apply_to(config);
     eprintln!("{}", running.banner());
     Ok(Some(running))
+}
+
+/// A build without the `sandbox` feature (the container image) refuses `--sandbox`.
+#[cfg(not(feature = "sandbox"))]
+async fn start_sandbox(wanted: bool, _config: &mut Config) -> anyhow::Result<Option<()>> {
+    if wanted {
+        anyhow::bail!(
+            "this deckhand was built without the sandbox (cargo feature `sandbox`); \
+             build with default features to use --sandbox"
+        );
+    }
+    Ok(None)
 }
 
 /// Loads everything `shell` would, reports every problem, and touches no real state.
