@@ -7,3 +7,4 @@ pub mod azure;
 pub mod names;
 pub mod placement;
 pub mod target;
+pub mod writable;
