@@ -164,3 +164,28 @@ fn a_change_azure_did_not_apply_is_said_plainly() {
     );
     test.finish();
 }
+
+#[test]
+fn a_missing_cluster_keeps_azures_code_and_request_id() {
+    let mut test = vk();
+    let mut error = deckhand_plugin_sdk::HostError::new(
+        "upstream",
+        "Azure refused GET …/managedClusters/clustername1: The Resource was not found",
+    );
+    error.status = Some(404);
+    error.upstream_code = Some("ResourceNotFound".into());
+    error.request_id = Some("0c3a1f4e-req".into());
+    test.expect(Expect::arm("GET", CLUSTER), Err(error));
+    let RunError::Plugin(error) = test.run("/vk status").unwrap_err() else {
+        panic!("expected an error");
+    };
+    assert_eq!(error.code, deckhand_plugin_sdk::ErrorCode::NotFound);
+    let text = error.to_string();
+    assert!(
+        text.contains("there is no AKS cluster clustername1 in resource group rg1")
+            && text.contains("ResourceNotFound")
+            && text.contains("0c3a1f4e-req"),
+        "{text}"
+    );
+    test.finish();
+}

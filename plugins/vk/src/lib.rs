@@ -23,8 +23,8 @@ use commands::VkCommand;
 use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_sdk::abi::proto::{ArmCapability, ArmRequest, KubeCapability};
 use deckhand_plugin_sdk::{
-    AutocompleteQuery, Call, CallExt, Capabilities, Choice, Command, Ctx, Host, Manifest, Plugin,
-    PluginError, Reply,
+    AutocompleteQuery, Call, CallExt, Capabilities, Choice, Command, Ctx, Host, HostError,
+    Manifest, Plugin, PluginError, Reply,
 };
 use deckhand_plugin_shared::azure::{AKS_API, ManagedCluster, cluster_path, clusters_address};
 use deckhand_plugin_shared::target::ClusterDefaults;
@@ -62,6 +62,33 @@ pub struct VkConfig {
     pub kube_cluster: Option<String>,
     /// Subnet for ACI pods when enabling the addon.
     pub aci_subnet: Option<String>,
+}
+
+/// A failed read of the cluster, in words, keeping Azure's code and request id: a missing
+/// resource group is a config problem, a missing cluster a bad `--cluster`.
+fn not_found(error: HostError, rg: &str, cluster: &str) -> PluginError {
+    match (error.status, error.upstream_code.as_deref()) {
+        (Some(404), Some("ResourceGroupNotFound")) => {
+            let mut e = PluginError::from_host(
+                error,
+                format!(
+                    "resource group {rg} does not exist (resource_group in [plugins.config.vk])"
+                ),
+            );
+            e.code = ErrorCode::Config;
+            e
+        }
+        (Some(404), _) => {
+            let mut e = PluginError::from_host(
+                error,
+                format!("there is no AKS cluster {cluster} in resource group {rg}"),
+            );
+            e.code = ErrorCode::NotFound;
+            e.option = Some("cluster".into());
+            e
+        }
+        _ => error.into(),
+    }
 }
 
 impl Plugin for Vk {
@@ -217,16 +244,7 @@ impl Vk {
                 api_version: AKS_API.into(),
                 ..Default::default()
             })
-            .map_err(|e| {
-                if e.status == Some(404) {
-                    bad_input(
-                        "cluster",
-                        format!("there is no AKS cluster {cluster} in resource group {rg}"),
-                    )
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| not_found(e, rg, cluster))?;
         let typed: ManagedCluster = serde_json::from_value(response.body.clone()).map_err(|e| {
             PluginError::new(
                 ErrorCode::Protocol,
