@@ -7,14 +7,15 @@
 pub mod alerts;
 pub mod app;
 pub mod chat;
-pub mod cloud;
 pub mod config;
-pub mod config_support;
 pub mod host;
-pub mod redact;
 pub mod router;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod sched;
-pub mod secret;
 pub mod state;
+
+// The lower layers live in their own crates, so Cargo enforces that they never import the bot;
+// re-exported under the names the rest of the bot (and the tests) use.
+pub use deckhand_cloud as cloud;
+pub use deckhand_support::{config_support, redact, secret};

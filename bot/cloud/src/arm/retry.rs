@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 use reqwest::header::HeaderMap;
 
-use crate::cloud::config::RetryConfig;
+use crate::config::RetryConfig;
 
 pub fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)

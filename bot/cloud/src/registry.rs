@@ -27,8 +27,8 @@ use super::arm::CallContext;
 use super::arm::retry;
 use super::config::{RegistryConfig, RetryConfig};
 use super::credential::{CredentialError, TokenSource};
-use crate::cloud::config::AuthProfile;
-use crate::secret::Secret;
+use crate::config::AuthProfile;
+use deckhand_support::secret::Secret;
 
 /// The manifest types asked for: OCI image and index, Docker v2 image and list.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \

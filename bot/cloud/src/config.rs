@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::secret::Secret;
+use deckhand_support::secret::Secret;
 
 /// How the host authenticates to Azure, and where Azure is.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,10 +22,16 @@ pub struct AzureConfig {
     #[serde(default)]
     pub retry: RetryConfig,
     /// Poll interval of long-running operations when Azure sends no Retry-After.
-    #[serde(default = "default_poll", with = "crate::config_support::duration")]
+    #[serde(
+        default = "default_poll",
+        with = "deckhand_support::config_support::duration"
+    )]
     pub poll_interval: Duration,
     /// Longest a followed long-running operation may take (also bounded by the command).
-    #[serde(default = "default_lro_max", with = "crate::config_support::duration")]
+    #[serde(
+        default = "default_lro_max",
+        with = "deckhand_support::config_support::duration"
+    )]
     pub operation_timeout: Duration,
 }
 
@@ -90,17 +96,20 @@ impl CredentialConfig {
 pub struct RetryConfig {
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
-    #[serde(default = "default_base", with = "crate::config_support::duration")]
+    #[serde(
+        default = "default_base",
+        with = "deckhand_support::config_support::duration"
+    )]
     pub base_delay: Duration,
     #[serde(
         default = "default_max_delay",
-        with = "crate::config_support::duration"
+        with = "deckhand_support::config_support::duration"
     )]
     pub max_delay: Duration,
     /// Time limit of one HTTP exchange.
     #[serde(
         default = "default_try_timeout",
-        with = "crate::config_support::duration"
+        with = "deckhand_support::config_support::duration"
     )]
     pub try_timeout: Duration,
 }
