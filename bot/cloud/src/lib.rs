@@ -5,6 +5,7 @@
 pub mod arm;
 pub mod config;
 pub mod credential;
+pub mod executor;
 pub mod kube;
 pub mod net_error;
 pub mod registry;

@@ -24,10 +24,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use super::arm::CallContext;
-use super::arm::retry;
 use super::config::{RegistryConfig, RetryConfig};
 use super::credential::{CredentialError, TokenSource};
 use crate::config::AuthProfile;
+use crate::executor::{Exchange, Failure, Policy, Target, execute};
 use deckhand_support::secret::Secret;
 
 /// The manifest types asked for: OCI image and index, Docker v2 image and list.
@@ -189,14 +189,7 @@ pub struct Registries {
     entries: Vec<Registry>,
 }
 
-/// One HTTP exchange, before interpretation.
-struct Exchange {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    url: String,
-}
-
+/// Reading a registry's answer.
 impl Exchange {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -762,8 +755,9 @@ impl Registries {
         }
     }
 
-    /// One HTTP exchange with retries for 408/429/5xx and connection errors (every request
-    /// here reads, or obtains a token, so all are safe to repeat).
+    /// One HTTP exchange with retries for 408/429/5xx and connection errors, through the
+    /// shared executor (every request here reads, or obtains a token, so all are safe to
+    /// repeat; a 401 is the caller's to answer with a token).
     async fn send(
         &self,
         registry: &Registry,
@@ -771,90 +765,45 @@ impl Registries {
         cx: &CallContext<'_>,
         make: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Exchange, RegistryError> {
-        let policy = &self.retry;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            if (cx.cancelled)() {
-                return Err(RegistryError::Cancelled {
-                    registry: registry.name.clone(),
-                    operation: operation.to_owned(),
-                });
-            }
-            let remaining = cx.deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Err(registry.timeout(operation));
-            }
-            let outcome = make()
-                .timeout(policy.try_timeout.min(remaining))
-                .send()
-                .await;
-            let delay = match outcome {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let headers = response.headers().clone();
-                    let url = response.url().to_string();
-                    let body = match response.bytes().await {
-                        Ok(body) => body.to_vec(),
-                        Err(e) if e.is_timeout() => return Err(registry.timeout(operation)),
-                        Err(_) => Vec::new(),
-                    };
-                    let exchange = Exchange {
-                        status,
-                        headers,
-                        body,
-                        url,
-                    };
-                    if !retry::retryable_status(status) || attempt >= policy.max_attempts {
-                        return Ok(exchange);
-                    }
-                    let delay = retry::server_delay(&exchange.headers)
-                        .unwrap_or_else(|| retry::backoff(policy, attempt));
-                    tracing::info!(
-                        registry = %registry.name,
-                        operation,
-                        status,
-                        attempt,
-                        delay_ms = delay.as_millis() as u64,
-                        "retrying registry request"
-                    );
-                    delay
-                }
-                Err(e) => {
-                    let e = e.without_url();
-                    if attempt >= policy.max_attempts {
-                        if e.is_timeout() {
-                            return Err(registry.timeout(operation));
-                        }
-                        return Err(RegistryError::Unreachable {
-                            registry: registry.name.clone(),
-                            operation: operation.to_owned(),
-                            attempts: attempt,
-                            message: super::net_error::cause(&e),
-                        });
-                    }
-                    tracing::info!(registry = %registry.name, operation, attempt, error = %e, "retrying registry request after a connection error");
-                    retry::backoff(policy, attempt)
-                }
-            };
-            if delay > cx.deadline.saturating_duration_since(Instant::now()) {
-                return Err(registry.timeout(operation));
-            }
-            pause(delay, cx).await;
-        }
-    }
-}
-
-/// Sleeps, waking early when the call is cancelled (the next attempt then reports it).
-async fn pause(wait: Duration, cx: &CallContext<'_>) {
-    let until = Instant::now() + wait;
-    while Instant::now() < until && !(cx.cancelled)() {
-        tokio::time::sleep(
-            until
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(100)),
-        )
+        let policy = Policy {
+            retry: &self.retry,
+            repeatable: true,
+            refresh_on_401: false,
+        };
+        let target = Target {
+            service: &registry.name,
+            operation,
+        };
+        let outcome = execute(target, policy, cx, async |_| {
+            Ok::<_, std::convert::Infallible>(make())
+        })
         .await;
+        match outcome {
+            Ok(exchange) => Ok(exchange),
+            Err(Failure::Cancelled) => Err(RegistryError::Cancelled {
+                registry: registry.name.clone(),
+                operation: operation.to_owned(),
+            }),
+            Err(Failure::Deadline { .. })
+            | Err(Failure::Unreachable {
+                timed_out: true, ..
+            }) => Err(registry.timeout(operation)),
+            Err(Failure::Unreachable {
+                attempts, message, ..
+            }) => Err(RegistryError::Unreachable {
+                registry: registry.name.clone(),
+                operation: operation.to_owned(),
+                attempts,
+                message,
+            }),
+            Err(Failure::Local(message)) => Err(RegistryError::Unreachable {
+                registry: registry.name.clone(),
+                operation: operation.to_owned(),
+                attempts: 1,
+                message,
+            }),
+            Err(Failure::Build(never)) => match never {},
+        }
     }
 }
 

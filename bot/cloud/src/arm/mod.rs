@@ -22,7 +22,8 @@ pub use error::ArmError;
 use error::azure_error;
 
 use super::config::AzureConfig;
-use super::credential::TokenSource;
+use super::credential::{CredentialError, TokenSource};
+use crate::executor::{Failure, Policy, Target, execute};
 
 /// What a caller lends the client for one request: where progress goes, when to give up.
 pub struct CallContext<'a> {
@@ -320,24 +321,14 @@ impl ArmClient {
         operation: &str,
         cx: &CallContext<'_>,
     ) -> Result<(), ArmError> {
-        let until = Instant::now() + wait;
-        while Instant::now() < until {
-            if (cx.cancelled)() {
-                return Err(ArmError::Cancelled {
-                    operation: operation.to_owned(),
-                });
-            }
-            tokio::time::sleep(
-                until
-                    .saturating_duration_since(Instant::now())
-                    .min(Duration::from_millis(100)),
-            )
-            .await;
-        }
-        Ok(())
+        crate::executor::pause(wait, cx)
+            .await
+            .map_err(|()| ArmError::Cancelled {
+                operation: operation.to_owned(),
+            })
     }
 
-    /// One request with authentication and retries.
+    /// One request with authentication and retries, through the shared executor.
     async fn send(
         &self,
         method: &str,
@@ -347,111 +338,56 @@ impl ArmClient {
         operation: &str,
         cx: &CallContext<'_>,
     ) -> Result<Exchange, ArmError> {
-        let policy = &self.config.retry;
-        let may_retry = retry::retry_safe(method, action);
-        let mut refreshed = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            if (cx.cancelled)() {
-                return Err(ArmError::Cancelled {
-                    operation: operation.to_owned(),
-                });
-            }
-            let token = self.tokens.token(false).await?;
-            let method_value = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| {
-                ArmError::BadRequest {
-                    operation: operation.to_owned(),
-                    message: format!("bad method {method}"),
-                }
+        let method_value =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| ArmError::BadRequest {
+                operation: operation.to_owned(),
+                message: format!("bad method {method}"),
             })?;
+        let policy = Policy {
+            retry: &self.config.retry,
+            repeatable: retry::retry_safe(method, action),
+            refresh_on_401: true,
+        };
+        let target = Target {
+            service: "ARM",
+            operation,
+        };
+        let outcome = execute(target, policy, cx, async |refresh| {
+            let token = self.tokens.token(refresh).await?;
             let mut builder = self
                 .http
-                .request(method_value, url)
-                .bearer_auth(&token)
-                .timeout(
-                    policy
-                        .try_timeout
-                        .min(cx.remaining().max(Duration::from_millis(1))),
-                );
+                .request(method_value.clone(), url)
+                .bearer_auth(&token);
             if let Some(body) = body {
                 builder = builder.json(body);
             } else if matches!(method, "PUT" | "PATCH" | "POST") {
                 builder = builder.header("content-length", "0");
             }
-            let outcome = builder.send().await;
-            let retry_in = match outcome {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let headers = response.headers().clone();
-                    let body = response.text().await.unwrap_or_default();
-                    tracing::debug!(
-                        operation,
-                        status,
-                        attempt,
-                        request_id = headers
-                            .get("x-ms-request-id")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or(""),
-                        "ARM answered"
-                    );
-                    let exchange = Exchange {
-                        status,
-                        headers,
-                        body,
-                    };
-                    if status == 401 && !refreshed {
-                        // An expired or revoked token: fetch a fresh one once.
-                        refreshed = true;
-                        self.tokens.token(true).await?;
-                        continue;
-                    }
-                    if !(retry::retryable_status(status) && may_retry)
-                        || attempt >= policy.max_attempts
-                    {
-                        return Ok(exchange);
-                    }
-                    let delay = retry::server_delay(&exchange.headers)
-                        .unwrap_or_else(|| retry::backoff(policy, attempt));
-                    tracing::info!(
-                        operation,
-                        status,
-                        attempt,
-                        delay_ms = delay.as_millis() as u64,
-                        "retrying ARM request"
-                    );
-                    delay
-                }
-                Err(e) => {
-                    let e = e.without_url();
-                    // A request that could not be built is a local fault: never retried, never
-                    // blamed on Azure.
-                    if e.is_builder() {
-                        return Err(ArmError::BadRequest {
-                            operation: operation.to_owned(),
-                            message: super::net_error::cause(&e),
-                        });
-                    }
-                    if !may_retry || attempt >= policy.max_attempts {
-                        return Err(ArmError::Unreachable {
-                            operation: operation.to_owned(),
-                            attempts: attempt,
-                            message: super::net_error::cause(&e),
-                        });
-                    }
-                    let delay = retry::backoff(policy, attempt);
-                    tracing::info!(operation, attempt, error = %e, "retrying ARM request after a connection error");
-                    delay
-                }
-            };
-            if retry_in > cx.remaining() {
-                return Err(ArmError::Timeout {
-                    operation: operation.to_owned(),
-                    secs: cx.remaining().as_secs(),
-                    state: format!("waiting to retry (attempt {attempt})"),
-                });
-            }
-            self.pause(retry_in, operation, cx).await?;
+            Ok::<_, CredentialError>(builder)
+        })
+        .await;
+        let operation = operation.to_owned();
+        match outcome {
+            Ok(exchange) => Ok(Exchange {
+                status: exchange.status,
+                headers: exchange.headers,
+                body: String::from_utf8_lossy(&exchange.body).into_owned(),
+            }),
+            Err(Failure::Build(e)) => Err(e.into()),
+            Err(Failure::Cancelled) => Err(ArmError::Cancelled { operation }),
+            Err(Failure::Deadline { state }) => Err(ArmError::Timeout {
+                operation,
+                secs: cx.remaining().as_secs(),
+                state,
+            }),
+            Err(Failure::Local(message)) => Err(ArmError::BadRequest { operation, message }),
+            Err(Failure::Unreachable {
+                attempts, message, ..
+            }) => Err(ArmError::Unreachable {
+                operation,
+                attempts,
+                message,
+            }),
         }
     }
 }
