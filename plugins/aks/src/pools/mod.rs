@@ -17,10 +17,11 @@
 //! asks for `/confirm` (both need permission `aks.scale`). A person who wants fewer nodes
 //! gets the confirmation they expect; growing never waits.
 //!
-//! Config (`[plugins.config.aks]`, shared with the deploy part, which reads its own keys):
-//! `resource_group` (else clusters are found across the subscription), `default_cluster`
-//! (else the only cluster), `kube_cluster` (the `[[kubernetes.clusters]]` name used for
-//! Kubernetes reads of the default cluster; default: the cluster's name).
+//! The commands are declared in [`commands`]; their handlers get the decoded structs. Config
+//! ([`crate::config::AksConfig`]): `resource_group` (else clusters are found across the
+//! subscription), `default_cluster` (else the only cluster), `kube_cluster` (the
+//! `[[kubernetes.clusters]]` name used for Kubernetes reads of the default cluster; default:
+//! the cluster's name).
 
 mod clusters;
 pub mod commands;
