@@ -1,19 +1,33 @@
 //! The `aks` plugin: AKS clusters and node pools (`/aks …`, in [`pools`]) and app deployments
 //! on them (`/deploy`, `/undeploy`, `/deployments`, in [`deploy`]). Each part declares its own
-//! commands and capabilities and reads its own part of the plugin's config section; this file
-//! only joins them. No I/O: everything goes through the host's ARM, Kubernetes and registry
-//! services.
+//! commands (`commands.rs`, derived) and capabilities; the config section is one typed struct
+//! ([`config::AksConfig`]); this file only joins them. No I/O: everything goes through the
+//! host's ARM, Kubernetes and registry services.
 
+pub mod config;
 pub mod deploy;
 pub mod pools;
 
 #[cfg(test)]
 mod harness_tests;
 
+use config::AksConfig;
 use deckhand_plugin_sdk::{
-    AutocompleteQuery, Call, Capabilities, Choice, Ctx, Host, Manifest, Plugin, PluginError, Reply,
+    AutocompleteQuery, Call, Capabilities, Choice, Command, Ctx, ErrorCode, Host, Manifest, Plugin,
+    PluginError, Reply,
 };
-use serde_json::Value;
+use deploy::commands::{DeployApp, Deployments, Undeploy};
+use pools::commands::AksCommand;
+
+/// The plugin's top-level commands.
+#[derive(Command)]
+#[command(root)]
+enum Commands {
+    Aks(AksCommand),
+    Deploy(DeployApp),
+    Undeploy(Undeploy),
+    Deployments(Deployments),
+}
 
 pub struct Aks {
     pools: pools::Pools,
@@ -33,31 +47,34 @@ fn merge(mut a: Capabilities, b: Capabilities) -> Capabilities {
 }
 
 impl Plugin for Aks {
-    type Config = Value;
+    type Config = AksConfig;
 
     fn manifest() -> Manifest {
-        let mut commands = pools::commands();
-        commands.extend(deploy::commands());
         Manifest {
             name: "aks".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "AKS clusters, node pools and app deployments".into(),
-            commands,
+            commands: Commands::specs(),
             capabilities: merge(pools::capabilities(), deploy::capabilities()),
         }
     }
 
-    fn init(config: Value, _host: &Host) -> Result<Self, PluginError> {
+    fn init(config: AksConfig, _host: &Host) -> Result<Self, PluginError> {
+        let clusters = config.clusters()?;
+        let settings = deploy::app::Settings::new(&config, &clusters)
+            .map_err(|e| PluginError::new(ErrorCode::Config, e.to_string()))?;
         Ok(Aks {
-            pools: pools::Pools::from_config(&config)?,
-            deploy: deploy::Deploy::from_config(&config)?,
+            pools: pools::Pools::new(clusters.clone()),
+            deploy: deploy::Deploy::new(settings, clusters),
         })
     }
 
     fn call(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-        match call.command[0].as_str() {
-            "aks" => self.pools.call(ctx, call),
-            _ => self.deploy.call(ctx, call),
+        match Commands::decode(call)? {
+            Commands::Aks(command) => self.pools.call(ctx, command),
+            Commands::Deploy(args) => self.deploy.deploy(ctx, &args),
+            Commands::Undeploy(args) => self.deploy.undeploy(ctx, &args),
+            Commands::Deployments(args) => self.deploy.deployments(ctx, &args),
         }
     }
 

@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use deckhand_plugin_shared::names::check_dns_label;
+use deckhand_plugin_shared::target::ClusterDefaults;
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::config::AksConfig;
 
 /// Why an app definition or the plugin's deploy settings cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -288,36 +291,34 @@ pub struct Settings {
     pub apps: BTreeMap<String, App>,
 }
 
-fn duration(config: &Value, key: &str, default: Duration) -> Result<Duration, AppError> {
-    match config.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::String(text)) => {
-            humantime::parse_duration(text).map_err(|e| AppError::Setting {
-                key: key.into(),
-                message: format!("{text:?} is not a duration like 90s or 5m: {e}"),
-            })
-        }
-        Some(other) => Err(AppError::Setting {
-            key: key.into(),
-            message: format!("expected a duration like \"5m\", got {other}"),
-        }),
-    }
+fn duration(key: &str, text: Option<&str>, default: Duration) -> Result<Duration, AppError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    humantime::parse_duration(text).map_err(|e| AppError::Setting {
+        key: key.into(),
+        message: format!("{text:?} is not a duration like 90s or 5m: {e}"),
+    })
 }
 
 impl Settings {
-    pub fn from_config(config: &Value) -> Result<Settings, AppError> {
-        let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_owned);
+    /// The deploy part's keys of `[plugins.config.aks]`; `clusters` are its cluster keys, checked.
+    pub fn new(config: &AksConfig, clusters: &ClusterDefaults) -> Result<Settings, AppError> {
         let mut apps = BTreeMap::new();
-        if let Some(files) = config.get("apps").and_then(Value::as_object) {
-            for (name, value) in files {
-                apps.insert(name.clone(), App::parse(name, value)?);
-            }
+        for (name, value) in &config.apps {
+            apps.insert(name.clone(), App::parse(name, value)?);
         }
+        let setting = |key: &str, text: &Option<String>, default: u64| {
+            duration(key, text.as_deref(), Duration::from_secs(default))
+        };
         Ok(Settings {
-            kube_cluster: text("kube_cluster").or_else(|| text("default_cluster")),
-            rollout_timeout: duration(config, "rollout_timeout", Duration::from_secs(300))?,
-            rollout_poll: duration(config, "rollout_poll", Duration::from_secs(2))?,
-            rollout_stuck_after: duration(config, "rollout_stuck_after", Duration::from_secs(90))?,
+            kube_cluster: clusters
+                .kube_cluster
+                .clone()
+                .or_else(|| clusters.default_cluster.clone()),
+            rollout_timeout: setting("rollout_timeout", &config.rollout_timeout, 300)?,
+            rollout_poll: setting("rollout_poll", &config.rollout_poll, 2)?,
+            rollout_stuck_after: setting("rollout_stuck_after", &config.rollout_stuck_after, 90)?,
             apps,
         })
     }
@@ -379,14 +380,20 @@ mod tests {
 
     #[test]
     fn settings_read_durations() {
-        let settings = Settings::from_config(&json!({
+        let config: AksConfig = serde_json::from_value(json!({
             "default_cluster": "c", "rollout_timeout": "20s", "apps": {"simsvc": simsvc()}
         }))
         .unwrap();
+        let settings = Settings::new(&config, &config.clusters().unwrap()).unwrap();
         assert_eq!(settings.kube_cluster.as_deref(), Some("c"));
         assert_eq!(settings.rollout_timeout, Duration::from_secs(20));
+        assert_eq!(settings.rollout_poll, Duration::from_secs(2));
         assert!(settings.apps.contains_key("simsvc"));
-        let bad = Settings::from_config(&json!({"rollout_timeout": "soon"})).unwrap_err();
-        assert!(bad.to_string().contains("rollout_timeout"));
+        let config = AksConfig {
+            rollout_timeout: Some("soon".into()),
+            ..AksConfig::default()
+        };
+        let bad = Settings::new(&config, &ClusterDefaults::default()).unwrap_err();
+        assert!(bad.to_string().contains("rollout_timeout"), "{bad}");
     }
 }

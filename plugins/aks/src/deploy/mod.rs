@@ -9,6 +9,7 @@
 //! Secret and the storage class exist.
 
 pub mod app;
+pub mod commands;
 pub mod manifests;
 pub mod rollout;
 
@@ -17,14 +18,12 @@ use deckhand_plugin_shared::target::ClusterDefaults;
 use std::collections::BTreeMap;
 
 use deckhand_plugin_sdk::abi::proto::{KubeCapability, RegistryRequest, RegistryResponse};
-use deckhand_plugin_sdk::{
-    AutocompleteQuery, Call, CallExt, Capabilities, Choice, CommandSpec, Ctx, OptionKind,
-    OptionSpec, PluginError, Reply,
-};
-use deckhand_plugin_shared::names::{NameRule, check_dns_label};
+use deckhand_plugin_sdk::{AutocompleteQuery, Capabilities, Choice, Ctx, PluginError, Reply};
+use deckhand_plugin_shared::names::check_dns_label;
 use serde_json::Value;
 
 use app::{App, Settings};
+use commands::{DeployApp, Deployments, Undeploy};
 use manifests::{
     INSTANCE_LABEL, KINDS, MANAGED_BY, MANAGED_BY_LABEL, NAME_LABEL, Request, TAG_ANNOTATION,
     URL_ANNOTATION, instance_selector, render,
@@ -35,84 +34,6 @@ pub struct Deploy {
     settings: Settings,
     /// What `--cluster` (an AKS cluster, as in every plugin) falls back to and maps to.
     clusters: ClusterDefaults,
-}
-
-fn string(name: &str, description: &str) -> OptionSpec {
-    OptionSpec::new(name, OptionKind::String, description)
-}
-
-pub fn commands() -> Vec<CommandSpec> {
-    let cluster = || {
-        string(
-            "cluster",
-            "AKS cluster (default: the app's, else the configured one)",
-        )
-        .rule(NameRule::AksCluster)
-    };
-    vec![
-        CommandSpec::new(
-            "deploy",
-            "Deploy or update an instance of an app described in config/apps",
-        )
-        .option(
-            string("app", "App (config/apps/APP.toml)")
-                .required()
-                .positional()
-                .autocomplete()
-                .rule(NameRule::KubeLabel),
-        )
-        .option(
-            string("instance", "Instance name, e.g. the model (mpt)")
-                .required()
-                .positional()
-                .rule(NameRule::KubeLabel),
-        )
-        .option(OptionSpec::new(
-            "replicas",
-            OptionKind::Integer,
-            "Replicas of the app's scalable component (workers)",
-        ))
-        .option(OptionSpec::new(
-            "virtual",
-            OptionKind::Boolean,
-            "Run the components marked virtual on the virtual node (ACI)",
-        ))
-        .option(string("tag", "Image tag (default: the app's)").rule(NameRule::ImageTag))
-        .option(cluster())
-        .permission("deploy.apply")
-        .timeout_secs(1800),
-        CommandSpec::new("undeploy", "Delete everything /deploy made for an instance")
-            .option(
-                string("app", "App")
-                    .required()
-                    .positional()
-                    .autocomplete()
-                    .rule(NameRule::KubeLabel),
-            )
-            .option(
-                string("instance", "Instance")
-                    .required()
-                    .positional()
-                    .autocomplete()
-                    .rule(NameRule::KubeLabel),
-            )
-            .option(cluster())
-            .permission("deploy.delete")
-            .destructive()
-            .timeout_secs(300),
-        CommandSpec::new(
-            "deployments",
-            "App instances deployed by Deckhand, with readiness",
-        )
-        .option(
-            string("app", "Only this app")
-                .positional()
-                .autocomplete()
-                .rule(NameRule::KubeLabel),
-        )
-        .option(cluster())
-        .permission("deploy.list"),
-    ]
 }
 
 pub fn capabilities() -> Capabilities {
@@ -157,23 +78,8 @@ enum Change {
 }
 
 impl Deploy {
-    pub fn from_config(config: &Value) -> Result<Deploy, PluginError> {
-        let settings = Settings::from_config(config)
-            .map_err(|e| PluginError::new(ErrorCode::Config, e.to_string()))?;
-        let clusters = serde_json::from_value(config.clone()).unwrap_or_default();
-        Ok(Deploy { settings, clusters })
-    }
-
-    pub fn call(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-        match call.command[0].as_str() {
-            "deploy" => self.deploy(ctx, call),
-            "undeploy" => self.undeploy(ctx, call),
-            "deployments" => self.deployments(ctx, call),
-            other => Err(PluginError::new(
-                ErrorCode::UnknownCommand,
-                format!("the aks plugin has no command {other}"),
-            )),
-        }
+    pub fn new(settings: Settings, clusters: ClusterDefaults) -> Deploy {
+        Deploy { settings, clusters }
     }
 
     fn app(&self, name: &str) -> Result<&App, PluginError> {
@@ -192,12 +98,11 @@ impl Deploy {
     fn kube<'a>(
         &self,
         ctx: &'a Ctx,
-        call: &Call,
+        cluster: Option<&str>,
         app: Option<&App>,
     ) -> Result<Kube<'a>, PluginError> {
         // `--cluster` names an AKS cluster; an app definition names its Kubernetes cluster.
-        let cluster = call
-            .str_opt("cluster")
+        let cluster = cluster
             .map(|aks| self.clusters.kube_name(aks))
             .or_else(|| app.and_then(|a| a.cluster.clone()))
             .or_else(|| self.settings.kube_cluster.clone())
@@ -210,12 +115,12 @@ impl Deploy {
         Ok(Kube { ctx, cluster })
     }
 
-    fn deploy(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-        let app_name = call.str_opt("app").unwrap_or_default();
-        let instance = call.str_opt("instance").unwrap_or_default();
+    pub fn deploy(&self, ctx: &Ctx, args: &DeployApp) -> Result<Reply, PluginError> {
+        let app_name = args.app.as_str();
+        let instance = args.instance.as_str();
         let app = self.app(app_name)?;
         check_dns_label("instance", instance).map_err(|m| bad_input("instance", m))?;
-        let replicas = match call.int_opt("replicas") {
+        let replicas = match args.replicas {
             None => None,
             Some(n) if !(0..=1000).contains(&n) => {
                 return Err(bad_input(
@@ -233,7 +138,7 @@ impl Deploy {
             }
             Some(n) => Some(n as u32),
         };
-        let r#virtual = call.bool_opt("virtual");
+        let r#virtual = args.on_virtual;
         if r#virtual && !app.components.iter().any(|c| c.r#virtual) {
             return Err(bad_input(
                 "virtual",
@@ -242,8 +147,8 @@ impl Deploy {
                 ),
             ));
         }
-        let tag = call.str_opt("tag").unwrap_or(&app.tag);
-        let kube = self.kube(ctx, call, Some(app))?;
+        let tag = args.tag.as_deref().unwrap_or(&app.tag);
+        let kube = self.kube(ctx, args.cluster.as_deref(), Some(app))?;
         let ns = app.namespace.as_str();
 
         // Render first: names Kubernetes would reject stop here, before anything else.
@@ -484,12 +389,12 @@ impl Deploy {
         }
     }
 
-    fn undeploy(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-        let app_name = call.str_opt("app").unwrap_or_default();
-        let instance = call.str_opt("instance").unwrap_or_default();
+    pub fn undeploy(&self, ctx: &Ctx, args: &Undeploy) -> Result<Reply, PluginError> {
+        let app_name = args.app.as_str();
+        let instance = args.instance.as_str();
         let app = self.app(app_name)?;
         check_dns_label("instance", instance).map_err(|m| bad_input("instance", m))?;
-        let kube = self.kube(ctx, call, Some(app))?;
+        let kube = self.kube(ctx, args.cluster.as_deref(), Some(app))?;
         let ns = app.namespace.as_str();
         let selector = instance_selector(app_name, instance);
         let mut deleted = Vec::new();
@@ -523,10 +428,10 @@ impl Deploy {
         )))
     }
 
-    fn deployments(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-        let only = call.str_opt("app");
+    pub fn deployments(&self, ctx: &Ctx, args: &Deployments) -> Result<Reply, PluginError> {
+        let only = args.app.as_deref();
         let app = only.and_then(|a| self.settings.apps.get(a));
-        let kube = self.kube(ctx, call, app)?;
+        let kube = self.kube(ctx, args.cluster.as_deref(), app)?;
         let mut selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
         if let Some(app) = only {
             selector.push_str(&format!(",{NAME_LABEL}={app}"));

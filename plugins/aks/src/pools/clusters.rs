@@ -1,6 +1,6 @@
 //! `/aks clusters`, `/aks start`, `/aks stop`.
 
-use deckhand_plugin_sdk::{Call, CallExt, Ctx, PluginError, Reply};
+use deckhand_plugin_sdk::{Ctx, PluginError, Reply};
 use deckhand_plugin_shared::azure::{AgentPoolProperties, ManagedCluster, gpus_per_node};
 
 use super::{Pools, arm_wait, cloud_error};
@@ -108,10 +108,10 @@ pub(crate) fn list(pools: &Pools, ctx: &Ctx) -> Result<Reply, PluginError> {
 pub(crate) fn power(
     pools: &Pools,
     ctx: &Ctx,
-    call: &Call,
+    cluster: Option<&str>,
     start: bool,
 ) -> Result<Reply, PluginError> {
-    let target = pools.target(ctx, call.str_opt("cluster"))?;
+    let target = pools.target(ctx, cluster)?;
     let cluster = pools.get_cluster(ctx, &target)?;
     let state = power_of(&cluster).to_owned();
     let name = &target.cluster;

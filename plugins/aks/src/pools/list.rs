@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use deckhand_plugin_sdk::{Call, CallExt, Ctx, PluginError, Reply};
+use deckhand_plugin_sdk::{Ctx, PluginError, Reply};
 use deckhand_plugin_shared::azure::gpus_per_node;
 
 use super::{Pools, Target, kube};
@@ -26,8 +26,8 @@ pub(crate) fn ready_by_pool(
     Ok(by_pool)
 }
 
-pub(crate) fn pools(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-    let target = pools.target(ctx, call.str_opt("cluster"))?;
+pub(crate) fn pools(pools: &Pools, ctx: &Ctx, cluster: Option<&str>) -> Result<Reply, PluginError> {
+    let target = pools.target(ctx, cluster)?;
     let list = pools.list_pools(ctx, &target)?;
     let ready = match pools.kube_unavailable(ctx, &target) {
         Some(why) => Err(why),

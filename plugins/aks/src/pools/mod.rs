@@ -17,12 +17,14 @@
 //! asks for `/confirm` (both need permission `aks.scale`). A person who wants fewer nodes
 //! gets the confirmation they expect; growing never waits.
 //!
-//! Config (`[plugins.config.aks]`, shared with the deploy part, which reads its own keys):
-//! `resource_group` (else clusters are found across the subscription), `default_cluster`
-//! (else the only cluster), `kube_cluster` (the `[[kubernetes.clusters]]` name used for
-//! Kubernetes reads of the default cluster; default: the cluster's name).
+//! The commands are declared in [`commands`]; their handlers get the decoded structs. Config
+//! ([`crate::config::AksConfig`]): `resource_group` (else clusters are found across the
+//! subscription), `default_cluster` (else the only cluster), `kube_cluster` (the
+//! `[[kubernetes.clusters]]` name used for Kubernetes reads of the default cluster; default:
+//! the cluster's name).
 
 mod clusters;
+pub mod commands;
 mod error;
 mod kube;
 mod list;
@@ -32,195 +34,16 @@ mod scale;
 
 use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_sdk::abi::proto::{ArmCapability, ArmRequest, KubeCapability};
-use deckhand_plugin_sdk::{
-    AutocompleteQuery, Call, CallExt, Capabilities, Choice, CommandSpec, Ctx, OptionKind,
-    OptionSpec, PluginError, Reply,
-};
+use deckhand_plugin_sdk::{AutocompleteQuery, Capabilities, Choice, Ctx, PluginError, Reply};
 use deckhand_plugin_shared::azure::{
     AKS_API, AgentPool, List, ManagedCluster, cluster_address, cluster_path, clusters_address,
     pool_path,
 };
-use deckhand_plugin_shared::names::NameRule;
 use deckhand_plugin_shared::target::ClusterDefaults;
 use serde_json::Value;
 
+use commands::{AksCommand, PoolCommand};
 pub(crate) use error::{bad_input, cloud_error};
-
-/// Long-running commands: Azure operations take up to ~15 minutes.
-const LONG_SECS: u64 = 1800;
-/// Reads: ARM and Kubernetes lists.
-const READ_SECS: u64 = 120;
-
-fn cluster_option() -> OptionSpec {
-    OptionSpec::new(
-        "cluster",
-        OptionKind::String,
-        "AKS cluster (default: the configured default cluster)",
-    )
-    .autocomplete()
-    .rule(NameRule::AksCluster)
-}
-
-fn pool_option(name: &str, description: &str) -> OptionSpec {
-    OptionSpec::new(name, OptionKind::String, description)
-        .required()
-        .autocomplete()
-        .rule(NameRule::AgentPool)
-}
-
-fn int(name: &str, description: &str) -> OptionSpec {
-    OptionSpec::new(name, OptionKind::Integer, description)
-}
-
-fn flag(name: &str, description: &str) -> OptionSpec {
-    OptionSpec::new(name, OptionKind::Boolean, description)
-}
-
-pub fn commands() -> Vec<CommandSpec> {
-    let scale = |name: &str, description: &str| {
-        CommandSpec::new(name, description)
-            .option(pool_option("pool", "Node pool"))
-            .option(int("count", "Number of nodes").required())
-            .option(cluster_option())
-            .permission("aks.scale")
-            .timeout_secs(LONG_SECS)
-    };
-    vec![
-        CommandSpec::new("aks", "AKS clusters and node pools")
-            .subcommand(
-                CommandSpec::new(
-                    "clusters",
-                    "Clusters: state, Kubernetes version, power state, pools",
-                )
-                .timeout_secs(READ_SECS),
-            )
-            .subcommand(
-                CommandSpec::new(
-                    "pools",
-                    "Node pools: size, nodes, autoscaler, mode, priority, GPUs, Ready nodes",
-                )
-                .option(cluster_option())
-                .timeout_secs(READ_SECS),
-            )
-            .subcommand(scale(
-                "scale",
-                "Set a pool's node count (growing only; shrinking is /aks scale-down)",
-            ))
-            .subcommand(
-                scale(
-                    "scale-down",
-                    "Reduce a pool's node count (asks for confirmation)",
-                )
-                .destructive(),
-            )
-            .subcommand(
-                CommandSpec::new(
-                    "autoscale",
-                    "Set a pool's autoscaler bounds, or turn it off",
-                )
-                .option(pool_option("pool", "Node pool"))
-                .option(int("min", "Fewest nodes"))
-                .option(int("max", "Most nodes"))
-                .option(flag("off", "Turn the autoscaler off (keeps the count)"))
-                .option(cluster_option())
-                .timeout_secs(LONG_SECS),
-            )
-            .subcommand(
-                CommandSpec::new("pool", "Add or delete node pools")
-                    .subcommand(
-                        CommandSpec::new("add", "Add a node pool")
-                            .option(
-                                OptionSpec::new(
-                                    "name",
-                                    OptionKind::String,
-                                    "Pool name (1-12 lowercase letters and digits)",
-                                )
-                                .required()
-                                .rule(NameRule::AgentPool),
-                            )
-                            .option(
-                                OptionSpec::new("vm-size", OptionKind::String, "VM size")
-                                    .required()
-                                    .autocomplete()
-                                    .rule(NameRule::VmSize),
-                            )
-                            .option(int("count", "Number of nodes").default_value(Value::from(1)))
-                            .option(flag("spot", "Spot VMs (cheaper, may be evicted)"))
-                            .option(int("min", "Autoscaler: fewest nodes"))
-                            .option(int("max", "Autoscaler: most nodes"))
-                            .option(
-                                OptionSpec::new(
-                                    "labels",
-                                    OptionKind::String,
-                                    "Node labels k=v,k2=v2",
-                                )
-                                .rule(NameRule::Labels),
-                            )
-                            .option(
-                                OptionSpec::new(
-                                    "taints",
-                                    OptionKind::String,
-                                    "Node taints k=v:NoSchedule,...",
-                                )
-                                .rule(NameRule::Taints),
-                            )
-                            .option(flag(
-                                "gpu",
-                                "The pool is for GPU work (its VM size must have GPUs)",
-                            ))
-                            .option(flag(
-                                "no-gpu-taint",
-                                "Do not taint GPU nodes with nvidia.com/gpu",
-                            ))
-                            .option(
-                                OptionSpec::choice("mode", &["User", "System"], "Pool mode")
-                                    .default_value(Value::from("User")),
-                            )
-                            .option(cluster_option())
-                            .timeout_secs(LONG_SECS),
-                    )
-                    .subcommand(
-                        CommandSpec::new("delete", "Delete a node pool and its nodes")
-                            .option(pool_option("name", "Node pool"))
-                            .option(cluster_option())
-                            .destructive()
-                            .timeout_secs(LONG_SECS),
-                    ),
-            )
-            .subcommand(
-                CommandSpec::new("start", "Start a stopped cluster")
-                    .option(cluster_option())
-                    .timeout_secs(LONG_SECS),
-            )
-            .subcommand(
-                CommandSpec::new("stop", "Stop a cluster: all nodes go away until /aks start")
-                    .option(cluster_option())
-                    .destructive()
-                    .timeout_secs(LONG_SECS),
-            )
-            .subcommand(
-                CommandSpec::new(
-                    "nodes",
-                    "Kubernetes nodes: pool, size, readiness, GPUs, pods",
-                )
-                .option(cluster_option())
-                .option(
-                    OptionSpec::new("pool", OptionKind::String, "Only this pool")
-                        .autocomplete()
-                        .rule(NameRule::AgentPool),
-                )
-                .timeout_secs(READ_SECS),
-            )
-            .subcommand(
-                CommandSpec::new(
-                    "gpu",
-                    "GPU capacity against GPU requests, and the NVIDIA device plugin",
-                )
-                .option(cluster_option())
-                .timeout_secs(READ_SECS),
-            ),
-    ]
-}
 
 pub fn capabilities() -> Capabilities {
     let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -244,34 +67,6 @@ pub fn capabilities() -> Capabilities {
             verbs: strings(&["get", "list"]),
         }],
         ..Default::default()
-    }
-}
-
-/// The `/aks` part's own config keys.
-#[derive(Debug, Clone, Default)]
-pub struct AksConfig {
-    pub resource_group: Option<String>,
-    pub default_cluster: Option<String>,
-    pub kube_cluster: Option<String>,
-}
-
-impl AksConfig {
-    pub fn from_value(config: &Value) -> Result<AksConfig, PluginError> {
-        let key = |name: &str| -> Result<Option<String>, PluginError> {
-            match config.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
-                Some(other) => Err(PluginError::new(
-                    ErrorCode::Config,
-                    format!("[plugins.config.aks] {name} must be a non-empty string, not {other}"),
-                )),
-            }
-        };
-        Ok(AksConfig {
-            resource_group: key("resource_group")?,
-            default_cluster: key("default_cluster")?,
-            kube_cluster: key("kube_cluster")?,
-        })
     }
 }
 
@@ -316,34 +111,28 @@ pub(crate) fn address_error(error: deckhand_plugin_shared::azure::ArmPathError) 
 }
 
 pub struct Pools {
-    config: AksConfig,
+    /// What `--cluster` falls back to, where clusters are, and their Kubernetes names.
+    clusters: ClusterDefaults,
 }
 
 impl Pools {
-    pub fn from_config(config: &Value) -> Result<Pools, PluginError> {
-        Ok(Pools {
-            config: AksConfig::from_value(config)?,
-        })
+    pub fn new(clusters: ClusterDefaults) -> Pools {
+        Pools { clusters }
     }
 
-    pub fn call(&self, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-        let sub = call.subcommand();
-        match sub.as_slice() {
-            ["clusters"] => clusters::list(self, ctx),
-            ["pools"] => list::pools(self, ctx, call),
-            ["scale"] => scale::scale(self, ctx, call, false),
-            ["scale-down"] => scale::scale(self, ctx, call, true),
-            ["autoscale"] => scale::autoscale(self, ctx, call),
-            ["pool", "add"] => pool_add::add(self, ctx, call),
-            ["pool", "delete"] => pool_add::delete(self, ctx, call),
-            ["start"] => clusters::power(self, ctx, call, true),
-            ["stop"] => clusters::power(self, ctx, call, false),
-            ["nodes"] => nodes::nodes(self, ctx, call),
-            ["gpu"] => nodes::gpu(self, ctx, call),
-            other => Err(PluginError::new(
-                ErrorCode::UnknownCommand,
-                format!("/aks {} is not a command of this plugin", other.join(" ")),
-            )),
+    pub fn call(&self, ctx: &Ctx, command: AksCommand) -> Result<Reply, PluginError> {
+        match command {
+            AksCommand::Clusters(_) => clusters::list(self, ctx),
+            AksCommand::Pools(args) => list::pools(self, ctx, args.cluster.as_deref()),
+            AksCommand::Scale(args) => scale::scale(self, ctx, &args, false),
+            AksCommand::ScaleDown(args) => scale::scale(self, ctx, &args.into(), true),
+            AksCommand::Autoscale(args) => scale::autoscale(self, ctx, &args),
+            AksCommand::Pool(PoolCommand::Add(args)) => pool_add::add(self, ctx, &args),
+            AksCommand::Pool(PoolCommand::Delete(args)) => pool_add::delete(self, ctx, &args),
+            AksCommand::Start(args) => clusters::power(self, ctx, args.cluster.as_deref(), true),
+            AksCommand::Stop(args) => clusters::power(self, ctx, args.cluster.as_deref(), false),
+            AksCommand::Nodes(args) => nodes::nodes(self, ctx, &args),
+            AksCommand::Gpu(args) => nodes::gpu(self, ctx, args.cluster.as_deref()),
         }
     }
 
@@ -388,16 +177,9 @@ impl Pools {
 
     /// Which cluster: `--cluster`, else `default_cluster`, else the only one there is.
     pub(crate) fn target(&self, ctx: &Ctx, cluster: Option<&str>) -> Result<Target, PluginError> {
-        let name = cluster
-            .map(str::to_owned)
-            .or_else(|| self.config.default_cluster.clone());
-        let defaults = ClusterDefaults {
-            resource_group: self.config.resource_group.clone(),
-            default_cluster: self.config.default_cluster.clone(),
-            kube_cluster: self.config.kube_cluster.clone(),
-        };
-        let kube_for = |name: &str| defaults.kube_name(name);
-        if let (Some(rg), Some(name)) = (&self.config.resource_group, &name) {
+        let name = self.clusters.cluster(cluster).map(str::to_owned);
+        let kube_for = |name: &str| self.clusters.kube_name(name);
+        if let (Some(rg), Some(name)) = (&self.clusters.resource_group, &name) {
             return Ok(Target {
                 resource_group: rg.clone(),
                 cluster: name.clone(),
@@ -434,7 +216,7 @@ impl Pools {
             .id
             .as_deref()
             .and_then(resource_group_of)
-            .or_else(|| self.config.resource_group.clone())
+            .or_else(|| self.clusters.resource_group.clone())
             .ok_or_else(|| {
                 PluginError::new(
                     ErrorCode::Upstream,
@@ -450,14 +232,14 @@ impl Pools {
 
     /// "resource group pangeo" or "the subscription".
     pub(crate) fn scope(&self) -> String {
-        match &self.config.resource_group {
+        match &self.clusters.resource_group {
             Some(rg) => format!("resource group {rg}"),
             None => "the subscription".into(),
         }
     }
 
     pub(crate) fn list_clusters(&self, ctx: &Ctx) -> Result<Vec<ManagedCluster>, PluginError> {
-        let path = clusters_address(self.config.resource_group.as_deref())
+        let path = clusters_address(self.clusters.resource_group.as_deref())
             .map_err(address_error)?
             .to_string();
         let body = arm_get(ctx, &path).map_err(|e| cloud_error(e, "listing AKS clusters"))?;
@@ -627,6 +409,7 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use deckhand_plugin_sdk::Command;
 
     #[test]
     fn resource_group_from_an_id() {
@@ -640,20 +423,8 @@ mod tests {
     }
 
     #[test]
-    fn config_keys_are_optional_strings() {
-        let config = AksConfig::from_value(&serde_json::json!({
-            "resource_group": "pangeo", "default_cluster": "c", "apps": {}
-        }))
-        .unwrap();
-        assert_eq!(config.resource_group.as_deref(), Some("pangeo"));
-        assert_eq!(config.kube_cluster, None);
-        let err = AksConfig::from_value(&serde_json::json!({"default_cluster": 3})).unwrap_err();
-        assert!(err.message.contains("default_cluster"), "{}", err.message);
-    }
-
-    #[test]
     fn manifest_marks_only_reductions_stop_and_delete_destructive() {
-        let aks = &commands()[0];
+        let aks = AksCommand::spec();
         let destructive: Vec<String> = aks
             .subcommands
             .iter()

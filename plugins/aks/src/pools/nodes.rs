@@ -3,10 +3,11 @@
 use deckhand_plugin_sdk::ErrorCode;
 use std::collections::BTreeMap;
 
-use deckhand_plugin_sdk::{Call, CallExt, Ctx, PluginError, Reply};
+use deckhand_plugin_sdk::{Ctx, PluginError, Reply};
 use deckhand_plugin_shared::azure::gpus_per_node;
 use serde_json::Value;
 
+use super::commands::Nodes;
 use super::{Pools, Target, cloud_error, kube};
 
 fn kube_error(target: &Target, e: deckhand_plugin_sdk::HostError) -> PluginError {
@@ -54,9 +55,9 @@ fn taints(node: &Value) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn nodes(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-    let target = pools.target(ctx, call.str_opt("cluster"))?;
-    let only = call.str_opt("pool");
+pub(crate) fn nodes(pools: &Pools, ctx: &Ctx, args: &Nodes) -> Result<Reply, PluginError> {
+    let target = pools.target(ctx, args.cluster.as_deref())?;
+    let only = args.pool.as_deref();
     ensure_running(pools, ctx, &target)?;
     let nodes = kube::nodes(ctx, &target.kube).map_err(|e| kube_error(&target, e))?;
     let pods = kube::pods(ctx, &target.kube).map_err(|e| kube_error(&target, e))?;
@@ -134,8 +135,8 @@ fn is_device_plugin(ds: &Value) -> bool {
             })
 }
 
-pub(crate) fn gpu(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-    let target = pools.target(ctx, call.str_opt("cluster"))?;
+pub(crate) fn gpu(pools: &Pools, ctx: &Ctx, cluster: Option<&str>) -> Result<Reply, PluginError> {
+    let target = pools.target(ctx, cluster)?;
     let cluster = &target.cluster;
     ensure_running(pools, ctx, &target)?;
     let agent_pools = pools.list_pools(ctx, &target)?;

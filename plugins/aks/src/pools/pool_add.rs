@@ -1,13 +1,14 @@
 //! `/aks pool add`, `/aks pool delete`, and the VM sizes offered while typing `--vm-size`.
 
 use deckhand_plugin_sdk::abi::proto::ArmRequest;
-use deckhand_plugin_sdk::{Call, CallExt, Ctx, PluginError, Reply};
+use deckhand_plugin_sdk::{Ctx, PluginError, Reply};
 use deckhand_plugin_shared::azure::ArmPath;
 use deckhand_plugin_shared::azure::{AgentPool, AgentPoolProperties, gpus_per_node};
 use deckhand_plugin_shared::names::check_pool_name;
 use deckhand_plugin_shared::placement::{GPU_TAINT_KEY, default_taints};
 use serde_json::{Map, Value};
 
+use super::commands::{PoolAdd, PoolDelete};
 use super::{Pools, arm_get, arm_wait, bad_input, cloud_error, list, names_of, parse};
 
 /// Sizes offered when Azure's size list cannot be read: common general-purpose sizes and the
@@ -183,14 +184,10 @@ pub(crate) struct NewPool {
 }
 
 /// Validates the options of `/aks pool add` into a pool definition (no I/O).
-pub(crate) fn plan(call: &Call) -> Result<NewPool, PluginError> {
-    let name = call.str_opt("name").unwrap_or_default().to_owned();
+pub(crate) fn plan(args: &PoolAdd) -> Result<NewPool, PluginError> {
+    let name = args.name.clone();
     check_pool_name(&name).map_err(|e| bad_input("name", e))?;
-    let size = call
-        .str_opt("vm-size")
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let size = args.vm_size.trim().to_owned();
     if size.is_empty() {
         return Err(bad_input(
             "vm-size",
@@ -198,9 +195,9 @@ pub(crate) fn plan(call: &Call) -> Result<NewPool, PluginError> {
         ));
     }
     let gpus = gpus_per_node(&size);
-    let wants_gpu = call.bool_opt("gpu") || name.starts_with("gpu");
+    let wants_gpu = args.gpu || name.starts_with("gpu");
     if wants_gpu && gpus == 0 {
-        let why = if call.bool_opt("gpu") {
+        let why = if args.gpu {
             "--gpu was given".to_owned()
         } else {
             format!("its name {name:?} starts with \"gpu\"")
@@ -212,7 +209,7 @@ pub(crate) fn plan(call: &Call) -> Result<NewPool, PluginError> {
             ),
         ));
     }
-    let count = call.int_opt("count").unwrap_or(1);
+    let count = args.count;
     if count < 0 {
         return Err(bad_input(
             "count",
@@ -225,9 +222,9 @@ pub(crate) fn plan(call: &Call) -> Result<NewPool, PluginError> {
             format!("--count {count} is more than the 1000 nodes an AKS pool can hold"),
         ));
     }
-    let mode = call.str_opt("mode").unwrap_or("User").to_owned();
+    let mode = args.mode.clone();
     let system = mode == "System";
-    let spot = call.bool_opt("spot");
+    let spot = args.spot;
     if system && spot {
         return Err(bad_input(
             "spot",
@@ -240,7 +237,7 @@ pub(crate) fn plan(call: &Call) -> Result<NewPool, PluginError> {
             "a System pool needs at least 1 node (AKS rule)",
         ));
     }
-    let autoscale = match (call.int_opt("min"), call.int_opt("max")) {
+    let autoscale = match (args.min, args.max) {
         (None, None) => None,
         (Some(_), None) => return Err(bad_input("max", "--min needs --max too")),
         (None, Some(_)) => return Err(bad_input("min", "--max needs --min too")),
@@ -270,15 +267,15 @@ pub(crate) fn plan(call: &Call) -> Result<NewPool, PluginError> {
             Some((min, max))
         }
     };
-    let labels = match call.str_opt("labels") {
+    let labels = match &args.labels {
         Some(text) => parse_labels(text)?,
         None => Map::new(),
     };
-    let mut taints = match call.str_opt("taints") {
+    let mut taints = match &args.taints {
         Some(text) => parse_taints(text)?,
         None => Vec::new(),
     };
-    if gpus > 0 && !call.bool_opt("no-gpu-taint") {
+    if gpus > 0 && !args.no_gpu_taint {
         for taint in default_taints(&size) {
             if !taints.iter().any(|t| t.starts_with(GPU_TAINT_KEY)) {
                 taints.push(taint);
@@ -310,9 +307,9 @@ pub(crate) fn plan(call: &Call) -> Result<NewPool, PluginError> {
     Ok(NewPool { name, properties })
 }
 
-pub(crate) fn add(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-    let new = plan(call)?;
-    let target = pools.target(ctx, call.str_opt("cluster"))?;
+pub(crate) fn add(pools: &Pools, ctx: &Ctx, args: &PoolAdd) -> Result<Reply, PluginError> {
+    let new = plan(args)?;
+    let target = pools.target(ctx, args.cluster.as_deref())?;
     let cluster = &target.cluster;
     let name = &new.name;
     match arm_get(ctx, &target.pool_path(name)?) {
@@ -404,9 +401,9 @@ pub(crate) fn add(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, Plugin
     )))
 }
 
-pub(crate) fn delete(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-    let name = call.str_opt("name").unwrap_or_default();
-    let target = pools.target(ctx, call.str_opt("cluster"))?;
+pub(crate) fn delete(pools: &Pools, ctx: &Ctx, args: &PoolDelete) -> Result<Reply, PluginError> {
+    let name = args.name.as_str();
+    let target = pools.target(ctx, args.cluster.as_deref())?;
     let cluster = &target.cluster;
     let pool = pools.get_pool(ctx, &target, name, "name")?;
     if pool.properties.mode.as_deref() == Some("System") {
@@ -443,17 +440,18 @@ pub(crate) fn delete(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, Plu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use deckhand_plugin_sdk::Caller;
+    use deckhand_plugin_sdk::Command;
 
-    fn call(options: Value) -> Call {
-        Call {
-            invocation_id: "i".into(),
-            command: vec!["aks".into(), "pool".into(), "add".into()],
-            caller: Caller::default(),
-            channel: "c".into(),
-            options: options.as_object().cloned().unwrap(),
-            timeout_ms: 1000,
+    /// `/aks pool add` with these options and the manifest's defaults for the others, as the
+    /// host passes them.
+    fn call(options: Value) -> PoolAdd {
+        let mut options = options.as_object().cloned().unwrap();
+        for option in PoolAdd::spec().options {
+            if let Some(default) = option.default {
+                options.entry(option.name).or_insert(default);
+            }
         }
+        PoolAdd::decode_path(&[], &options).unwrap()
     }
 
     #[test]

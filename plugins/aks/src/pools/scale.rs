@@ -1,17 +1,18 @@
 //! `/aks scale` (grow), `/aks scale-down` (shrink, confirmed by the router), `/aks autoscale`.
 
 use deckhand_plugin_sdk::ErrorCode;
-use deckhand_plugin_sdk::{Call, CallExt, Ctx, PluginError, Reply};
+use deckhand_plugin_sdk::{Ctx, PluginError, Reply};
 use deckhand_plugin_shared::azure::{AgentPool, gpus_per_node};
 
+use super::commands::{Autoscale, Scale};
 use super::{Pools, Target, arm_wait, bad_input, cloud_error, kube, list, parse};
 
 /// AKS's bound on a pool's node count.
 const MAX_NODES: i64 = 1000;
 
 /// ` --cluster C` when the command named one, so suggested commands act on the same cluster.
-fn cluster_suffix(call: &Call) -> String {
-    call.str_opt("cluster")
+fn cluster_suffix(cluster: Option<&str>) -> String {
+    cluster
         .map(|c| format!(" --cluster {c}"))
         .unwrap_or_default()
 }
@@ -90,11 +91,11 @@ fn workloads_on(ctx: &Ctx, target: &Target, pool: &str) -> Option<Vec<String>> {
 pub(crate) fn scale(
     pools: &Pools,
     ctx: &Ctx,
-    call: &Call,
+    args: &Scale,
     confirmed: bool,
 ) -> Result<Reply, PluginError> {
-    let name = call.str_opt("pool").unwrap_or_default();
-    let count = call.int_opt("count").unwrap_or(-1);
+    let name = args.pool.as_str();
+    let count = args.count;
     if count < 0 {
         return Err(bad_input(
             "count",
@@ -107,7 +108,7 @@ pub(crate) fn scale(
             format!("--count {count} is more than the {MAX_NODES} nodes an AKS pool can hold"),
         ));
     }
-    let target = pools.target(ctx, call.str_opt("cluster"))?;
+    let target = pools.target(ctx, args.cluster.as_deref())?;
     let mut pool = pools.get_pool(ctx, &target, name, "pool")?;
     let cluster = &target.cluster;
     let current = pool.properties.count.unwrap_or(0);
@@ -133,7 +134,7 @@ pub(crate) fn scale(
         ));
     }
     if let Some((min, max)) = autoscaled(&pool) {
-        let suffix = cluster_suffix(call);
+        let suffix = cluster_suffix(args.cluster.as_deref());
         if count > max {
             return Err(bad_input(
                 "count",
@@ -174,7 +175,7 @@ pub(crate) fn scale(
             format!(
                 "scaling pool {name} of {cluster} from {current} to {count} node{} reduces capacity{running}. Reductions ask for confirmation: run /aks scale-down --pool {name} --count {count}{}",
                 plural(count),
-                cluster_suffix(call)
+                cluster_suffix(args.cluster.as_deref())
             ),
         )
         .with_option("count"));
@@ -208,13 +209,9 @@ pub(crate) fn scale(
 }
 
 /// `/aks autoscale --pool P --min N --max M`, or `--off`.
-pub(crate) fn autoscale(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, PluginError> {
-    let name = call.str_opt("pool").unwrap_or_default();
-    let (min, max, off) = (
-        call.int_opt("min"),
-        call.int_opt("max"),
-        call.bool_opt("off"),
-    );
+pub(crate) fn autoscale(pools: &Pools, ctx: &Ctx, args: &Autoscale) -> Result<Reply, PluginError> {
+    let name = args.pool.as_str();
+    let (min, max, off) = (args.min, args.max, args.off);
     if off && (min.is_some() || max.is_some()) {
         return Err(bad_input(
             "off",
@@ -250,7 +247,7 @@ pub(crate) fn autoscale(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, 
         }
         Some((min, max))
     };
-    let target = pools.target(ctx, call.str_opt("cluster"))?;
+    let target = pools.target(ctx, args.cluster.as_deref())?;
     let mut pool = pools.get_pool(ctx, &target, name, "pool")?;
     let cluster = &target.cluster;
     let current = pool.properties.count.unwrap_or(0);
@@ -287,7 +284,7 @@ pub(crate) fn autoscale(pools: &Pools, ctx: &Ctx, call: &Call) -> Result<Reply, 
             "max",
             format!(
                 "pool {name} has {current} nodes, more than --max {max}: scale it down first with /aks scale-down --pool {name} --count {max}{} (asks for confirmation), or choose --max {current} or more",
-                cluster_suffix(call)
+                cluster_suffix(args.cluster.as_deref())
             ),
         ));
     }

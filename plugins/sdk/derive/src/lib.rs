@@ -1,6 +1,11 @@
 //! `#[derive(Command)]`: one struct (a leaf command) or enum (a command group) gives both the
 //! manifest entry (`CommandSpec` with its `OptionSpec`s) and the decoder of a call's options,
 //! so the two cannot drift. See `deckhand_plugin_sdk::Command` for the attributes.
+//!
+//! `#[command(root)]` on an enum makes it a plugin's set of top-level commands instead of a
+//! group (for a plugin with several, like aks's `/aks`, `/deploy`, `/undeploy`): it gets
+//! `specs()` (the manifest's `commands`, one per variant) and `decode(&Call)` (the variant of
+//! the call's top-level command), so a command without a handler does not compile either.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
@@ -26,6 +31,7 @@ struct CommandAttrs {
     destructive: bool,
     timeout_secs: Option<u64>,
     permission: Option<String>,
+    root: bool,
 }
 
 /// `#[option(...)]` on a field.
@@ -87,9 +93,11 @@ fn command_attrs(attrs: &[Attribute]) -> syn::Result<CommandAttrs> {
                 out.timeout_secs = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
             } else if meta.path.is_ident("permission") {
                 out.permission = Some(meta.value()?.parse::<LitStr>()?.value());
+            } else if meta.path.is_ident("root") {
+                out.root = true;
             } else {
                 return Err(meta.error(
-                    "unknown #[command] key; use name, destructive, timeout_secs or permission",
+                    "unknown #[command] key; use name, destructive, timeout_secs, permission or root",
                 ));
             }
             Ok(())
@@ -163,9 +171,71 @@ fn type_name(ty: &Type) -> String {
     }
 }
 
+/// The variants of a command enum: `(variant, the command type it wraps)`.
+fn variants(data: &syn::DataEnum) -> syn::Result<Vec<(&syn::Ident, &Type)>> {
+    data.variants
+        .iter()
+        .map(|variant| {
+            let Fields::Unnamed(fields) = &variant.fields else {
+                return Err(syn::Error::new(
+                    variant.span(),
+                    "a command group's variants wrap one command each: `Tags(Tags)`",
+                ));
+            };
+            match fields.unnamed.first() {
+                Some(inner) if fields.unnamed.len() == 1 => Ok((&variant.ident, &inner.ty)),
+                _ => Err(syn::Error::new(variant.span(), "one command per variant")),
+            }
+        })
+        .collect()
+}
+
+/// `#[command(root)]`: the plugin's top-level commands, one per variant.
+fn expand_root(ident: &syn::Ident, data: &Data) -> syn::Result<Tokens> {
+    let Data::Enum(data) = data else {
+        return Err(syn::Error::new(
+            ident.span(),
+            "#[command(root)] is for an enum of top-level commands",
+        ));
+    };
+    let sdk = quote!(::deckhand_plugin_sdk);
+    let (idents, types): (Vec<_>, Vec<_>) = variants(data)?.into_iter().unzip();
+    Ok(quote! {
+        impl #ident {
+            /// The manifest's top-level commands.
+            pub fn specs() -> ::std::vec::Vec<#sdk::CommandSpec> {
+                ::std::vec![#(<#types as #sdk::Command>::spec()),*]
+            }
+
+            /// The call decoded into the variant of its top-level command.
+            pub fn decode(call: &#sdk::Call) -> Result<Self, #sdk::PluginError> {
+                let Some((first, rest)) = call.command.split_first() else {
+                    return Err(#sdk::PluginError::new(
+                        #sdk::ErrorCode::UnknownCommand,
+                        "the call names no command",
+                    ));
+                };
+                #(
+                    if *first == <#types as #sdk::Command>::spec().name {
+                        return <#types as #sdk::Command>::decode_path(rest, &call.options)
+                            .map(#ident::#idents);
+                    }
+                )*
+                Err(#sdk::PluginError::new(
+                    #sdk::ErrorCode::UnknownCommand,
+                    format!("/{first} is not a command of this plugin"),
+                ))
+            }
+        }
+    })
+}
+
 fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let attrs = command_attrs(&input.attrs)?;
     let ident = &input.ident;
+    if attrs.root {
+        return expand_root(ident, &input.data);
+    }
     let name = attrs.name.unwrap_or_else(|| kebab(&ident.to_string()));
     let description = doc(&input.attrs);
     if description.is_empty() {
@@ -226,19 +296,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         Data::Enum(data) => {
             let mut subcommands = Vec::new();
             let mut arms = Vec::new();
-            for variant in &data.variants {
-                let Fields::Unnamed(fields) = &variant.fields else {
-                    return Err(syn::Error::new(
-                        variant.span(),
-                        "a command group's variants wrap one command each: `Tags(Tags)`",
-                    ));
-                };
-                let Some(inner) = fields.unnamed.first().filter(|_| fields.unnamed.len() == 1)
-                else {
-                    return Err(syn::Error::new(variant.span(), "one command per variant"));
-                };
-                let inner = &inner.ty;
-                let variant_ident = &variant.ident;
+            for (variant_ident, inner) in variants(data)? {
                 subcommands.push(quote!(<#inner as #sdk::Command>::spec()));
                 arms.push(quote! {
                     if *first == <#inner as #sdk::Command>::spec().name {
