@@ -27,6 +27,9 @@
 //! - An enum `#[derive(Command)] enum Acr { Tags(Tags), Build(Build) }` is the group `/acr`
 //!   with those subcommands; `call.decode::<Acr>()?` gives the variant to `match` on, so a
 //!   subcommand without a handler does not compile.
+//! - `#[command(root)]` on an enum of a plugin's top-level commands (`/aks`, `/deploy`, …)
+//!   gives `specs()` (the manifest's `commands`) and `decode(&Call)`, so a plugin with several
+//!   top-level commands dispatches with one exhaustive `match` too.
 
 use std::time::Duration;
 
