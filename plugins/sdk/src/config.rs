@@ -14,18 +14,38 @@ pub fn decode<T: DeserializeOwned>(plugin: &str, section: Value) -> Result<T, Pl
         Value::Null => Value::Object(Default::default()),
         other => other,
     };
-    serde_json::from_value(section).map_err(|e| {
-        let text = e.to_string();
-        let mut error = PluginError::new(
-            ErrorCode::Config,
-            format!("[plugins.config.{plugin}]: {text}"),
-        );
-        // serde names the key between backticks: "unknown field `aci_subnt`, expected …",
-        // "missing field `x`".
-        if let Some(key) = text.split('`').nth(1) {
-            error = error.with_option(key);
+    serde_path_to_error::deserialize(section).map_err(|e| {
+        // The path names the key a wrong type is about (`default_cluster`, `apps.simsvc.port`);
+        // an unknown or missing key is named by serde between backticks instead.
+        let path = e.path().to_string();
+        let text = e.into_inner().to_string();
+        let named = text
+            .contains("field `")
+            .then(|| text.split('`').nth(1).map(str::to_owned))
+            .flatten();
+        // Where the problem is: for an unknown field the path ends with that field itself.
+        let place = match &named {
+            Some(name) if path == *name => ".".to_owned(),
+            Some(name) => path
+                .strip_suffix(&format!(".{name}"))
+                .unwrap_or(&path)
+                .to_owned(),
+            None => path.clone(),
+        };
+        let top = place.split(['.', '[']).next().unwrap_or_default();
+        let (message, key) = if place == "." {
+            (format!("[plugins.config.{plugin}]: {text}"), named)
+        } else {
+            (
+                format!("[plugins.config.{plugin}] {place}: {text}"),
+                Some(top.to_owned()),
+            )
+        };
+        let error = PluginError::new(ErrorCode::Config, message);
+        match key {
+            Some(key) => error.with_option(&key),
+            None => error,
         }
-        error
     })
 }
 
@@ -40,6 +60,19 @@ mod tests {
     struct Settings {
         #[serde(default)]
         subnet: Option<String>,
+        #[serde(default)]
+        replicas: Option<u32>,
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_key() {
+        let error = decode::<Settings>("vk", json!({"subnet": 3})).unwrap_err();
+        assert_eq!(error.option.as_deref(), Some("subnet"));
+        assert!(
+            error.message.starts_with("[plugins.config.vk] subnet: invalid type: integer `3`"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
@@ -56,7 +89,10 @@ mod tests {
         );
         assert_eq!(
             decode::<Settings>("vk", Value::Null).unwrap(),
-            Settings { subnet: None }
+            Settings {
+                subnet: None,
+                replicas: None
+            }
         );
     }
 }
