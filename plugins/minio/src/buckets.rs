@@ -52,6 +52,19 @@ pub fn buckets(s3: &S3<'_>) -> Result<Reply, PluginError> {
 
 pub fn make(s3: &S3<'_>, name: &str) -> Result<Reply, PluginError> {
     let bucket = BucketName::parse(name, "name")?;
+    // S3 in us-east-1 (and MinIO) answers 200 to creating a bucket one already owns: ask first,
+    // so that an existing bucket is not reported as created.
+    if s3.bucket_exists(&bucket)? {
+        let mut error = PluginError::new(
+            ErrorCode::Conflict,
+            format!(
+                "bucket {bucket} already exists on endpoint {}",
+                s3.endpoint().name
+            ),
+        );
+        error.upstream_code = Some("BucketAlreadyOwnedByYou".into());
+        return Err(error.with_option("name"));
+    }
     s3.create_bucket(&bucket)?;
     Ok(Reply::text(format!(
         "✓ Bucket {bucket} created on endpoint {}.",

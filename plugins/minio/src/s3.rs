@@ -278,6 +278,25 @@ impl<'a> S3<'a> {
         Ok(totals)
     }
 
+    /// HEAD of the bucket: `false` when S3 says there is none.
+    pub fn bucket_exists(&self, bucket: &BucketName) -> Result<bool, PluginError> {
+        let head = self.request(
+            "HEAD",
+            Subject {
+                bucket: Some(bucket),
+                key: None,
+            },
+            &[],
+            Vec::new(),
+            None,
+        );
+        match head {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn create_bucket(&self, bucket: &BucketName) -> Result<(), PluginError> {
         let body = match &self.endpoint.region {
             Some(region) => Some(

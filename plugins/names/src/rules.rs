@@ -430,7 +430,13 @@ mod tests {
     fn s3_bucket_names() {
         ok(
             S3Bucket,
-            &["experiment-data", "abc", "my.bucket.1", "10.0.0.x", &"b".repeat(63)],
+            &[
+                "experiment-data",
+                "abc",
+                "my.bucket.1",
+                "10.0.0.x",
+                &"b".repeat(63),
+            ],
         );
         bad(
             S3Bucket,
