@@ -178,9 +178,20 @@ mod tests {
             endpoint(true).url(Some(&bucket), Some(&key), &[]).unwrap(),
             "http://10.0.0.4:9000/experiment-data/runs/2024%20q1/model%2Bv2%28%C3%9F%29.bin"
         );
+        // Virtual-hosted addressing puts the bucket in the host name: not on an IP address.
+        let error = endpoint(false)
+            .url(Some(&bucket), Some(&key), &[])
+            .unwrap_err();
+        assert!(
+            error.message.contains("cannot be a host name"),
+            "{}",
+            error.message
+        );
+        let mut named = endpoint(false);
+        named.base = url::Url::parse("https://s3.lab.example").unwrap();
         assert_eq!(
-            endpoint(false).url(Some(&bucket), Some(&key), &[]).unwrap(),
-            "http://experiment-data.10.0.0.4:9000/runs/2024%20q1/model%2Bv2%28%C3%9F%29.bin"
+            named.url(Some(&bucket), Some(&key), &[]).unwrap(),
+            "https://experiment-data.s3.lab.example/runs/2024%20q1/model%2Bv2%28%C3%9F%29.bin"
         );
         assert_eq!(
             endpoint(true)

@@ -87,7 +87,7 @@ pub fn usage(ctx: &Ctx, s3: &S3<'_>) -> Result<Reply, PluginError> {
                 .map(|(n, b)| (n, *b, before.buckets.get(n).copied().unwrap_or(0)))
                 .filter(|(_, now, then)| now > then)
                 .collect();
-            grown.sort_by(|a, b| (b.1 - b.2).cmp(&(a.1 - a.2)));
+            grown.sort_by_key(|g| std::cmp::Reverse(g.1 - g.2));
             if let Some((name, now, then)) = grown.first() {
                 lines.push(format!("Grew most: {name} ({})", delta(*now, *then)));
             }
