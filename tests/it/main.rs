@@ -14,6 +14,7 @@ mod confirm;
 mod deploy;
 mod discord;
 mod hostile;
+mod minio;
 mod permissions;
 mod plugins;
 mod router_input;

@@ -238,7 +238,11 @@ pub enum AuthProfile {
     },
     /// AWS Signature Version 4, as S3 servers (MinIO) expect.
     Sigv4 {
-        access_key: Secret,
+        /// The access key id is an identifier, not a secret: every signed request and every
+        /// presigned URL carries it (`X-Amz-Credential`), so it is not masked in replies.
+        /// `${ENV}` references are expanded as in secrets.
+        #[serde(deserialize_with = "deckhand_support::secret::env_string")]
+        access_key: String,
         secret_key: Secret,
         #[serde(default = "default_region")]
         region: String,

@@ -56,6 +56,12 @@ pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
     Ok(out)
 }
 
+/// A config string that is not secret but may come from the environment (`${NAME}`).
+pub fn env_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    expand_env(&raw, |name| std::env::var(name).ok()).map_err(serde::de::Error::custom)
+}
+
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
         let raw = String::deserialize(d)?;

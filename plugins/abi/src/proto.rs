@@ -133,8 +133,10 @@ pub struct KubeCapability {
 /// An HTTP host a plugin may call, optionally with a named auth profile the host attaches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpCapability {
-    /// `host` or `host:port`; a leading `*.` matches any subdomain.
+    /// `host` or `host:port`; a leading `*.` matches any subdomain; `*` any host (for
+    /// endpoints that come from config, together with an auth profile).
     pub host: String,
+    /// The profile's name, or a prefix ending in `*` (`minio*`) for profiles named in config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_profile: Option<String>,
 }
@@ -436,6 +438,13 @@ pub enum Service {
     Log { level: LogLevel, message: String },
     /// An HTTP request. Answers an [`HttpResponse`].
     Http { request: HttpRequest },
+    /// A presigned URL for `request` (method and URL; no body), signed by the host with the
+    /// request's `sigv4` auth profile and valid for `expires_secs` (1 s to 7 days); nothing is
+    /// sent. Needs the same capability as `http`. Answers a [`PresignedUrl`].
+    HttpPresign {
+        request: HttpRequest,
+        expires_secs: u64,
+    },
     /// Key-value state in the plugin's own namespace. Answers the value or `null`.
     KvGet { key: String },
     /// Answers `null`.
@@ -618,6 +627,12 @@ pub struct HttpResponse {
     pub headers: Vec<(String, String)>,
     /// The body, decoded as UTF-8 with replacement characters for invalid bytes.
     pub body: String,
+}
+
+/// The answer of [`Service::HttpPresign`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresignedUrl {
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

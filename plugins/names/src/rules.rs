@@ -52,6 +52,11 @@ pub enum NameRule {
     Repository,
     /// Image tag: 1-128 of `A-Z a-z 0-9 _ . -`, not starting with `.` or `-`.
     ImageTag,
+    /// S3 bucket (AWS "General purpose bucket naming rules", which MinIO follows): 3-63 of
+    /// `a-z 0-9 . -`, alphanumeric at both ends, no `..`, not an IP address, none of the
+    /// reserved prefixes (`xn--`, `sthree-`, `amzn-s3-demo-`) and suffixes (`-s3alias`,
+    /// `--ol-s3`, `.mrap`, `--x-s3`, `--table-s3`).
+    S3Bucket,
 }
 
 /// A name that breaks its rule: what was given, which rule, why.
@@ -203,6 +208,32 @@ fn repository(value: &str) -> Check {
     Ok(())
 }
 
+fn s3_bucket(value: &str) -> Check {
+    length(value, 3, 63)?;
+    only(value, |c| lower_alnum(c) || matches!(c, '.' | '-'))?;
+    first(value, lower_alnum, "a lowercase letter or digit")?;
+    last(value, lower_alnum, "a lowercase letter or digit")?;
+    if value.contains("..") {
+        return Err("it contains '..'".into());
+    }
+    if value.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("it is formatted as an IP address".into());
+    }
+    if let Some(prefix) = ["xn--", "sthree-", "amzn-s3-demo-"]
+        .into_iter()
+        .find(|p| value.starts_with(p))
+    {
+        return Err(format!("the prefix {} is reserved", quote(prefix)));
+    }
+    if let Some(suffix) = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+        .into_iter()
+        .find(|s| value.ends_with(s))
+    {
+        return Err(format!("the suffix {} is reserved", quote(suffix)));
+    }
+    Ok(())
+}
+
 impl NameRule {
     /// The rule in words, as error messages show it.
     pub fn describe(self) -> &'static str {
@@ -253,6 +284,9 @@ impl NameRule {
             }
             NameRule::ImageTag => {
                 "tags are 1-128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. v1.2.0)"
+            }
+            NameRule::S3Bucket => {
+                "S3 bucket names are 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address, not starting with 'xn--', 'sthree-' or 'amzn-s3-demo-' and not ending with '-s3alias', '--ol-s3', '.mrap', '--x-s3' or '--table-s3' (e.g. experiment-data)"
             }
         }
     }
@@ -330,6 +364,7 @@ impl NameRule {
                 only(value, |c| alnum(c) || matches!(c, '_' | '.' | '-'))?;
                 first(value, |c| alnum(c) || c == '_', "a letter, digit or '_'")
             }
+            NameRule::S3Bucket => s3_bucket(value),
         }
     }
 }
@@ -389,6 +424,46 @@ mod tests {
         bad(ContainerRegistry, &["abc", "in-tens", &"a".repeat(51)]);
         ok(ContainerGroup, &["simsvc-mpt-worker"]);
         bad(ContainerGroup, &["a--b", "-a", "A"]);
+    }
+
+    #[test]
+    fn s3_bucket_names() {
+        ok(
+            S3Bucket,
+            &[
+                "experiment-data",
+                "abc",
+                "my.bucket.1",
+                "10.0.0.x",
+                &"b".repeat(63),
+            ],
+        );
+        bad(
+            S3Bucket,
+            &[
+                "ab",
+                &"b".repeat(64),
+                "Experiment",
+                "my_bucket",
+                "-abc",
+                "abc-",
+                ".abc",
+                "a..b",
+                "192.168.5.4",
+                "xn--abc",
+                "sthree-data",
+                "data-s3alias",
+                "data--ol-s3",
+                "data.mrap",
+                "a/b",
+                "a%2fb",
+            ],
+        );
+        let error = S3Bucket.check("192.168.5.4").unwrap_err().to_string();
+        assert!(error.contains("formatted as an IP address"), "{error}");
+        assert!(error.contains("3-63 lowercase letters"), "{error}");
+        let error = S3Bucket.check("xn--data").unwrap_err().to_string();
+        assert!(error.contains("the prefix \"xn--\" is reserved"), "{error}");
     }
 
     #[test]

@@ -69,7 +69,9 @@ mod tests {
         let error = decode::<Settings>("vk", json!({"subnet": 3})).unwrap_err();
         assert_eq!(error.option.as_deref(), Some("subnet"));
         assert!(
-            error.message.starts_with("[plugins.config.vk] subnet: invalid type: integer `3`"),
+            error
+                .message
+                .starts_with("[plugins.config.vk] subnet: invalid type: integer `3`"),
             "{}",
             error.message
         );

@@ -3,7 +3,7 @@
 use deckhand_plugin_abi::ffi::HostApi;
 use deckhand_plugin_abi::proto::{
     HostError, HostRequest, HostResponse, HttpRequest, HttpResponse, LogLevel, Notification,
-    ProgramOutput, Service,
+    PresignedUrl, ProgramOutput, Service,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -141,6 +141,20 @@ impl Ctx {
 
     pub fn http(&self, request: HttpRequest) -> Result<HttpResponse, HostError> {
         self.service(Service::Http { request })
+    }
+
+    /// A URL for `request` that the host presigns with its `sigv4` auth profile, valid for
+    /// `expires_secs` (S3 allows at most 7 days). Nothing is sent.
+    pub fn http_presign(
+        &self,
+        request: HttpRequest,
+        expires_secs: u64,
+    ) -> Result<String, HostError> {
+        self.service::<PresignedUrl>(Service::HttpPresign {
+            request,
+            expires_secs,
+        })
+        .map(|p| p.url)
     }
 
     pub fn kv_get(&self, key: &str) -> Result<Option<Value>, HostError> {

@@ -84,6 +84,57 @@ impl HttpService {
     }
 }
 
+/// A presigned URL for `request` (method and URL) signed with a `sigv4` profile, valid for
+/// `expires`; nothing is sent. The URL carries the profile's access key id (as every SigV4
+/// request does), never its secret key.
+pub fn presign(
+    request: &HttpRequest,
+    profile: Option<&AuthProfile>,
+    expires: Duration,
+) -> Result<String, HostError> {
+    let Some(AuthProfile::Sigv4 {
+        access_key,
+        secret_key,
+        region,
+        service,
+    }) = profile
+    else {
+        return Err(host_error(
+            "bad_request",
+            "a presigned URL needs an auth profile of kind sigv4",
+        ));
+    };
+    let url = reqwest::Url::parse(&request.url)
+        .map_err(|e| host_error("bad_request", format!("invalid URL: {e}")))?;
+    let host = host_header(&url)?;
+    sigv4::presigned_url(
+        &sigv4::Unsigned {
+            method: &request.method,
+            url: url.as_str(),
+            headers: vec![("host", host.as_str())],
+            body: b"",
+        },
+        &sigv4::Keys {
+            access_key,
+            secret_key: secret_key.expose(),
+            region,
+            service,
+        },
+        SystemTime::now(),
+        expires,
+    )
+    .map_err(|e| host_error("bad_request", e))
+}
+
+/// The `Host` header a request to `url` carries (`host:port` unless the port is the default).
+fn host_header(url: &reqwest::Url) -> Result<String, HostError> {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => Ok(format!("{h}:{p}")),
+        (Some(h), None) => Ok(h.to_owned()),
+        (None, _) => Err(host_error("bad_request", "URL has no host")),
+    }
+}
+
 impl Default for HttpService {
     fn default() -> Self {
         HttpService::new()
@@ -137,11 +188,7 @@ fn authorize(request: &mut reqwest::Request, profile: &AuthProfile) -> Result<()
             service,
         } => {
             let url = request.url().clone();
-            let host = match (url.host_str(), url.port()) {
-                (Some(h), Some(p)) => format!("{h}:{p}"),
-                (Some(h), None) => h.to_owned(),
-                (None, _) => return Err(host_error("bad_request", "URL has no host")),
-            };
+            let host = host_header(&url)?;
             let body = request
                 .body()
                 .and_then(|b| b.as_bytes())
@@ -162,7 +209,7 @@ fn authorize(request: &mut reqwest::Request, profile: &AuthProfile) -> Result<()
                     body: &body,
                 },
                 &sigv4::Keys {
-                    access_key: access_key.expose(),
+                    access_key,
                     secret_key: secret_key.expose(),
                     region,
                     service,

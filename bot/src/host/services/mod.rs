@@ -252,6 +252,10 @@ fn describe(service: &Service) -> (&'static str, String) {
             "http",
             format!("{} {}", request.method, redact_query(&request.url)),
         ),
+        Service::HttpPresign { request, .. } => (
+            "http_presign",
+            format!("{} {}", request.method, redact_query(&request.url)),
+        ),
         Service::KvGet { key } => ("kv_get", key.clone()),
         Service::KvPut { key, .. } => ("kv_put", key.clone()),
         Service::KvDelete { key } => ("kv_delete", key.clone()),
@@ -292,6 +296,8 @@ fn changes_something(service: &Service) -> bool {
         Service::KvPut { .. } | Service::KvDelete { .. } => true,
         Service::Notify { .. } | Service::Run { .. } => true,
         Service::Http { request } => !reads(&request.method),
+        // Signing sends nothing; whoever uses the URL is audited by the server.
+        Service::HttpPresign { .. } => false,
         Service::Arm { request } => !reads(&request.method),
         Service::Kube { request } => {
             !matches!(request.verb.as_str(), "get" | "list" | "watch" | "logs")
@@ -517,7 +523,7 @@ impl PluginServices {
                 }
                 Ok(())
             }
-            Service::Http { request } => {
+            Service::Http { request } | Service::HttpPresign { request, .. } => {
                 let url = reqwest::Url::parse(&request.url).map_err(|e| {
                     error("bad_request", format!("invalid URL {:?}: {e}", request.url))
                 })?;
@@ -528,7 +534,8 @@ impl PluginServices {
                 let port = url.port_or_known_default();
                 let profile = request.auth_profile.as_deref();
                 let allowed = caps.http.iter().any(|cap| {
-                    host_matches(&cap.host, host, port) && cap.auth_profile.as_deref() == profile
+                    host_matches(&cap.host, host, port)
+                        && profile_matches(cap.auth_profile.as_deref(), profile)
                 });
                 if !allowed {
                     let with = profile
@@ -660,6 +667,20 @@ impl PluginServices {
                 ))?;
                 Ok(serde_json::to_value(response).expect("responses serialize"))
             }
+            Service::HttpPresign {
+                request,
+                expires_secs,
+            } => {
+                let profile = request
+                    .auth_profile
+                    .as_deref()
+                    .and_then(|p| services.config.auth_profiles.get(p));
+                let url = http::presign(request, profile, Duration::from_secs(*expires_secs))?;
+                Ok(
+                    serde_json::to_value(deckhand_plugin_abi::proto::PresignedUrl { url })
+                        .expect("responses serialize"),
+                )
+            }
             Service::Run {
                 program,
                 args,
@@ -715,6 +736,9 @@ fn host_matches(pattern: &str, host: &str, port: Option<u16>) -> bool {
     if pattern_port.is_some() && pattern_port != port {
         return false;
     }
+    if pattern_host == "*" {
+        return true;
+    }
     let host = host.to_ascii_lowercase();
     let pattern_host = pattern_host.to_ascii_lowercase();
     match pattern_host.strip_prefix("*.") {
@@ -723,9 +747,36 @@ fn host_matches(pattern: &str, host: &str, port: Option<u16>) -> bool {
     }
 }
 
+/// A capability's auth profile against a request's: equal, or a `prefix*` the name starts with.
+/// No profile matches only no profile.
+fn profile_matches(pattern: Option<&str>, profile: Option<&str>) -> bool {
+    match (pattern, profile) {
+        (Some(pattern), Some(profile)) => match pattern.strip_suffix('*') {
+            Some(prefix) => profile.starts_with(prefix),
+            None => pattern == profile,
+        },
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::host_matches;
+    use super::{host_matches, profile_matches};
+
+    #[test]
+    fn profile_patterns() {
+        assert!(profile_matches(Some("minio"), Some("minio")));
+        assert!(!profile_matches(Some("minio"), Some("minio-lab")));
+        assert!(profile_matches(Some("minio*"), Some("minio-lab")));
+        assert!(!profile_matches(Some("minio*"), Some("rabbitmq")));
+        assert!(!profile_matches(Some("minio*"), None));
+        assert!(!profile_matches(None, Some("minio")));
+        assert!(profile_matches(None, None));
+        assert!(host_matches("*", "10.0.0.5", Some(9000)));
+        assert!(host_matches("*:9000", "10.0.0.5", Some(9000)));
+        assert!(!host_matches("*:9000", "10.0.0.5", Some(443)));
+    }
 
     #[test]
     fn host_patterns() {
