@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::arm::{ArmClient, CallContext};
-use super::config::{ClusterConfig, ClusterSource};
+use super::config::{ClusterConfig, ClusterSource, RetryConfig};
 
 /// The field manager of every server-side apply Deckhand makes.
 pub const FIELD_MANAGER: &str = "deckhand";
@@ -75,14 +75,21 @@ impl From<KubeError> for HostError {
 pub struct Clusters {
     configs: Vec<ClusterConfig>,
     arm: Option<Arc<ArmClient>>,
+    /// The same retry policy as ARM and the registries (attempts, backoff, Retry-After).
+    retry: RetryConfig,
     clients: Mutex<HashMap<String, kube::Client>>,
 }
 
 impl Clusters {
-    pub fn new(configs: Vec<ClusterConfig>, arm: Option<Arc<ArmClient>>) -> Clusters {
+    pub fn new(
+        configs: Vec<ClusterConfig>,
+        arm: Option<Arc<ArmClient>>,
+        retry: RetryConfig,
+    ) -> Clusters {
         Clusters {
             configs,
             arm,
+            retry,
             clients: Mutex::default(),
         }
     }
@@ -152,7 +159,8 @@ impl Clusters {
             ClusterSource::InCluster => kube::Config::incluster()
                 .map_err(|e| credentials(format!("in-cluster config: {e}")))?,
         };
-        build_client(client_config).map_err(|e| credentials(format!("cannot build a client: {e}")))
+        build_client(client_config, &self.retry)
+            .map_err(|e| credentials(format!("cannot build a client: {e}")))
     }
 
     /// `listClusterUserCredential` → the first kubeconfig it returns.
@@ -234,18 +242,30 @@ impl Clusters {
     }
 }
 
-/// A client whose retries suit a command someone is waiting for: kube's default layer retries
+/// A client on the cloud request policy (`[azure.retry]`): kube's default layer retries
 /// 429/503/504 up to 15 times with backoff growing toward 1000 s (right for controllers, but a
-/// stopped cluster would hold a chat command for minutes); this one retries 3 times within ~5 s.
-fn build_client(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+/// stopped cluster would hold a chat command for minutes); this one makes the same attempts,
+/// with the same backoff and `Retry-After`, as ARM and the registries, and every request is
+/// also bounded by its command's time (see [`Clusters::request`]).
+fn build_client(
+    mut config: kube::Config,
+    retry: &RetryConfig,
+) -> Result<kube::Client, kube::Error> {
     use kube::client::ClientBuilder;
     use kube::client::retry::RetryPolicy;
     config.default_retry = false;
+    let policy = RetryPolicy::new(
+        retry.base_delay,
+        retry.max_delay.max(retry.base_delay),
+        retry.max_attempts.saturating_sub(1),
+        true,
+    )
+    .unwrap_or_default();
     let builder = ClientBuilder::try_from(config)?;
     // Retry needs a cloneable service: a buffer in front of the boxed stack makes it one.
     Ok(builder
         .with_layer(&tower::buffer::BufferLayer::new(1024))
-        .with_layer(&tower::retry::RetryLayer::new(RetryPolicy::default()))
+        .with_layer(&tower::retry::RetryLayer::new(policy))
         .build())
 }
 

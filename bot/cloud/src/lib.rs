@@ -38,9 +38,14 @@ impl Cloud {
             Some(azure) => Some(Arc::new(arm::ArmClient::new(azure)?)),
             None => None,
         };
-        let kube = kube::Clusters::new(config.kubernetes.clusters.clone(), arm.clone());
-        let entra = arm.as_ref().map(|arm| arm.tokens());
+        // One retry policy for every cloud call: ARM, Kubernetes and the registries.
         let retry = config.azure.map(|a| a.retry.clone()).unwrap_or_default();
+        let kube = kube::Clusters::new(
+            config.kubernetes.clusters.clone(),
+            arm.clone(),
+            retry.clone(),
+        );
+        let entra = arm.as_ref().map(|arm| arm.tokens());
         let registries = Arc::new(registry::Registries::new(
             config.registries,
             config.auth_profiles,
