@@ -257,6 +257,66 @@ async fn disable_and_enable_change_the_addon_through_arm() {
     assert!(again.text.contains("already on"), "{}", again.text);
 }
 
+/// The sandbox's Microsoft.Network, below the subscription, with Network's api-version.
+async fn network(cloud: &CloudBot, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let url = format!(
+        "{}/subscriptions/{}{path}?api-version=2026-03-01",
+        cloud.sandbox.base_url(),
+        cloud.sandbox.subscription_id()
+    );
+    let response = reqwest::Client::new()
+        .request(method, &url)
+        .bearer_auth(cloud.sandbox.issue_token())
+        .send()
+        .await
+        .expect("sandbox answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Seed 000: after virtual nodes, deleting the vnet fails until ACI's subnet link is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_with_cleanup_network_removes_the_aci_link_so_the_network_can_be_deleted() {
+    let cloud = start_vk(Duration::from_millis(50)).await;
+    let vnet = "/resourceGroups/pangeo/providers/Microsoft.Network/virtualNetworks/pangeo-vnet";
+    let subnet = format!("{vnet}/subnets/virtual-node-aci");
+    let (status, refused) = network(&cloud, reqwest::Method::DELETE, &subnet).await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (400, &json!("InUseSubnetCannotBeDeleted"))
+    );
+
+    let pending = cloud.bot.say("/vk disable --cleanup-network").await;
+    assert_eq!(pending.kind, ResponseKind::Pending, "{}", pending.text);
+    let done = cloud
+        .bot
+        .say(&format!("/confirm {}", pending.confirmation.unwrap()))
+        .await;
+    assert_eq!(done.kind, ResponseKind::Ok, "{}", done.text);
+    assert!(
+        done.text.contains("Virtual nodes are off for pangeoCluster")
+            && done.text.contains(
+                "Removed the link acisal that ACI left on subnet virtual-node-aci of vnet pangeo-vnet"
+            ),
+        "{}",
+        done.text
+    );
+    assert_eq!(addon_enabled(&cloud).await, false);
+    let (_, links) = network(
+        &cloud,
+        reqwest::Method::GET,
+        &format!("{subnet}/serviceAssociationLinks"),
+    )
+    .await;
+    assert_eq!(links["value"], json!([]));
+    // Now Azure lets the network go.
+    assert_eq!(
+        network(&cloud, reqwest::Method::DELETE, &subnet).await.0,
+        200
+    );
+    assert_eq!(network(&cloud, reqwest::Method::DELETE, vnet).await.0, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_cluster_failed_operation_throttling_and_conflict() {
     let cloud = start_vk(Duration::from_millis(300)).await;

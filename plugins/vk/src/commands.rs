@@ -40,6 +40,9 @@ pub struct Disable {
     /// AKS cluster (default: the configured one)
     #[option(autocomplete, rule = AksCluster)]
     pub cluster: Option<String>,
+    /// Also delete the link ACI leaves on its subnet, so the subnet and vnet can be deleted
+    #[option(name = "cleanup-network")]
+    pub cleanup_network: bool,
 }
 
 /// Logs of a pod (ACI container logs on the virtual node)

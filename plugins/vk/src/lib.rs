@@ -4,6 +4,8 @@
 //!   groups behind its pods with state and restarts;
 //! * `/vk enable|disable --cluster C` — the managed cluster's `aciConnectorLinux` addon, by a
 //!   read-modify-write PUT of the cluster (disable is destructive: the pods there stop);
+//!   `--cleanup-network` then deletes the link ACI left on its subnet (seed 000's pain: the
+//!   vnet cannot be deleted until it is gone);
 //! * `/vk logs POD` — through ACI's container logs for pods on the virtual node (`kubectl logs`
 //!   "works funny" there, says the seed), through Kubernetes for the others.
 //!
@@ -14,6 +16,7 @@ mod addresses;
 mod commands;
 mod kube;
 mod logs;
+mod network;
 mod status;
 
 use addresses::address_error;
@@ -112,6 +115,12 @@ impl Plugin for Vk {
                     },
                     ArmCapability {
                         resource_type:
+                            "Microsoft.Network/virtualNetworks/subnets/serviceAssociationLinks"
+                                .into(),
+                        actions: strings(&["read", "delete"]),
+                    },
+                    ArmCapability {
+                        resource_type:
                             "Microsoft.ContainerInstance/containerGroups/containers/logs".into(),
                         actions: strings(&["read"]),
                     },
@@ -148,7 +157,9 @@ impl Plugin for Vk {
             VkCommand::Enable(args) => {
                 self.set_enabled(ctx, args.cluster.as_deref(), args.subnet.as_deref(), true)
             }
-            VkCommand::Disable(args) => self.set_enabled(ctx, args.cluster.as_deref(), None, false),
+            VkCommand::Disable(args) => {
+                self.disable(ctx, args.cluster.as_deref(), args.cleanup_network)
+            }
             VkCommand::Logs(args) => self.logs(ctx, &args),
         }
     }

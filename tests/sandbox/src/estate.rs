@@ -103,6 +103,24 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<Estate, SandboxError> {
         ),
         json!({"location": loc, "sku": {"name": "Standard"}, "properties": {"adminUserEnabled": true}}),
     )?;
+    // Virtual nodes need Azure CNI in a vnet of the operator's, with a second subnet for ACI
+    // (seed 000): the pools live in `aks-subnet`, ACI in `virtual-node-aci`.
+    call(
+        shared,
+        Method::PUT,
+        &format!(
+            "{base}/providers/Microsoft.Network/virtualNetworks/pangeo-vnet?api-version=2026-03-01"
+        ),
+        json!({"location": loc, "properties": {
+        "addressSpace": {"addressPrefixes": ["10.0.0.0/8"]},
+        "subnets": [
+            {"name": "aks-subnet", "properties": {"addressPrefix": "10.240.0.0/16"}},
+            {"name": "virtual-node-aci", "properties": {"addressPrefix": "10.241.0.0/16"}}
+        ]}}),
+    )?;
+    let subnet_id = format!(
+        "{base}/providers/Microsoft.Network/virtualNetworks/pangeo-vnet/subnets/aks-subnet"
+    );
     let mut workers = pool("workers", "Standard_D8s_v3", "User", 0, Some((0, 50)));
     workers["scaleSetPriority"] = json!("Spot");
     workers["scaleSetEvictionPolicy"] = json!("Delete");
@@ -112,6 +130,15 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<Estate, SandboxError> {
     users["nodeLabels"] = json!({"hub.jupyter.org/node-purpose": "user"});
     let mut gpu = pool("gpu", "Standard_NC6s_v3", "User", 0, Some((0, 4)));
     gpu["nodeTaints"] = json!(["nvidia.com/gpu=present:NoSchedule"]);
+    let mut pools = [
+        pool("system", "Standard_D4s_v3", "System", 2, None),
+        users,
+        gpu,
+        workers,
+    ];
+    for p in &mut pools {
+        p["vnetSubnetID"] = json!(subnet_id);
+    }
     call(
         shared,
         Method::PUT,
@@ -120,7 +147,7 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<Estate, SandboxError> {
         ),
         json!({"location": loc, "tags": {"project": "pangeo"},
             "properties": {"dnsPrefix": "pangeocluster", "kubernetesVersion": crate::arm::aks::K8S_VERSION, "enableRBAC": true,
-                "agentPoolProfiles": [pool("system", "Standard_D4s_v3", "System", 2, None), users, gpu, workers],
+                "agentPoolProfiles": pools,
                 "networkProfile": {"networkPlugin": "azure", "serviceCidr": "10.0.0.0/16", "dnsServiceIP": "10.0.0.10", "loadBalancerSku": "standard", "outboundType": "loadBalancer"},
                 "addonProfiles": {"aciConnectorLinux": {"enabled": true, "config": {"SubnetName": "virtual-node-aci"}}}}}),
     )?;

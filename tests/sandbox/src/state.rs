@@ -102,12 +102,28 @@ pub struct World {
     pub registries: BTreeMap<Key, Registry>,
     /// ACI container groups.
     pub aci: BTreeMap<Key, ContainerGroup>,
+    /// Virtual networks.
+    pub vnets: BTreeMap<Key, Vnet>,
     /// Role assignments by lower-case id.
     pub role_assignments: BTreeMap<String, Value>,
     /// Long-running operations by id.
     pub ops: HashMap<String, crate::arm::lro::Operation>,
     /// Kubernetes API state by cluster id.
     pub kube: HashMap<String, KubeCluster>,
+}
+
+/// A virtual network with its subnets.
+#[derive(Debug, Clone)]
+pub struct Vnet {
+    pub name: String,
+    pub rg: String,
+    pub location: String,
+    /// `addressSpace.addressPrefixes` as sent.
+    pub address_space: Value,
+    /// (name, address prefix), in order.
+    pub subnets: Vec<(String, String)>,
+    /// Service association links by lower-case subnet name.
+    pub links: BTreeMap<String, Vec<String>>,
 }
 
 /// A resource group.

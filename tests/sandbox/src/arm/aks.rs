@@ -468,6 +468,7 @@ fn put_cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResu
                     p.props["provisioningState"] = json!("Succeeded");
                 }
             }
+            super::network::link_aci_subnet(w, &k);
             crate::k8s::nodes::sync(s, w, &k);
             Ok(None)
         }),

@@ -8,6 +8,7 @@ pub mod agent_pools;
 pub mod aks;
 pub mod authorization;
 pub mod lro;
+pub mod network;
 pub mod resource_groups;
 
 use std::sync::Arc;
@@ -125,6 +126,9 @@ fn route(shared: &Arc<Shared>, ctx: &Ctx) -> ArmResult {
                 }
                 ("microsoft.containerinstance", "containergroups") => {
                     aci::route(shared, ctx, rg, &lc[5..], &rest_raw)
+                }
+                ("microsoft.network", "virtualnetworks") => {
+                    network::route(shared, ctx, rg, &lc[5..], &rest_raw)
                 }
                 _ => Err(no_provider(ns, ty)),
             }

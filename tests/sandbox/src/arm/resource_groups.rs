@@ -146,6 +146,7 @@ pub fn one(shared: &Arc<Shared>, ctx: &Ctx, name: &str) -> ArmResult {
                     }
                     w.registries.retain(|key, _| key.0 != kk);
                     w.aci.retain(|key, _| key.0 != kk);
+                    w.vnets.retain(|key, _| key.0 != kk);
                     Ok(None)
                 }),
                 Box::new(move |_s, w, _e| {

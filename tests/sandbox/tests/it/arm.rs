@@ -760,3 +760,71 @@ async fn role_assignments_at_any_scope() {
         kubelet
     );
 }
+
+/// Seed 000's pain: the link ACI leaves on its subnet outlives the virtual nodes, and Azure
+/// refuses to delete the subnet or its vnet until the link is deleted.
+#[tokio::test]
+async fn the_aci_subnet_link_blocks_deleting_the_network_until_it_is_removed() {
+    let sb = sandbox().await;
+    sb.seed_realistic_estate().await.unwrap();
+    let arm = Arm::new(&sb);
+    let vnet = "/resourceGroups/pangeo/providers/Microsoft.Network/virtualNetworks/pangeo-vnet";
+    let subnet = format!("{vnet}/subnets/virtual-node-aci");
+    let net = "api-version=2026-03-01";
+    let links = arm
+        .call(
+            Method::GET,
+            &format!("{subnet}/serviceAssociationLinks?{net}"),
+            None,
+        )
+        .await;
+    assert_eq!(links.status, 200, "{:?}", links.body);
+    assert_eq!(links.body["value"][0]["name"], "acisal");
+    assert_eq!(
+        links.body["value"][0]["properties"]["linkedResourceType"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+    // Virtual nodes off: the link stays.
+    let cluster =
+        "/resourceGroups/pangeo/providers/Microsoft.ContainerService/managedClusters/pangeoCluster";
+    let mut body = arm
+        .call(Method::GET, &format!("{cluster}?{API}"), None)
+        .await
+        .body;
+    body["properties"]["addonProfiles"]["aciConnectorLinux"]["enabled"] = json!(false);
+    let put = arm
+        .call(Method::PUT, &format!("{cluster}?{API}"), Some(&body))
+        .await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    arm.wait_async(&put.header("azure-asyncoperation").unwrap())
+        .await;
+    for path in [subnet.clone(), vnet.to_owned()] {
+        let refused = arm
+            .call(Method::DELETE, &format!("{path}?{net}"), None)
+            .await;
+        assert_eq!(refused.status, 400, "{path}");
+        assert_eq!(refused.body["error"]["code"], "InUseSubnetCannotBeDeleted");
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("serviceAssociationLinks/acisal")
+        );
+    }
+    let removed = arm
+        .call(
+            Method::DELETE,
+            &format!("{subnet}/serviceAssociationLinks/acisal?{net}"),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 200);
+    let subnet_gone = arm
+        .call(Method::DELETE, &format!("{subnet}?{net}"), None)
+        .await;
+    assert_eq!(subnet_gone.status, 200);
+    let vnet_gone = arm
+        .call(Method::DELETE, &format!("{vnet}?{net}"), None)
+        .await;
+    assert_eq!(vnet_gone.status, 200);
+}
