@@ -9,7 +9,7 @@ const AKS: &str = "Microsoft.ContainerService";
 
 /// Every `NameRule` variant. `is_path_segment` matches exhaustively, so adding a variant to the
 /// library fails this build until it is listed here too.
-const RULES: [NameRule; 17] = [
+const RULES: [NameRule; 18] = [
     NameRule::ResourceGroup,
     NameRule::AksCluster,
     NameRule::AgentPool,
@@ -27,6 +27,7 @@ const RULES: [NameRule; 17] = [
     NameRule::Taints,
     NameRule::Repository,
     NameRule::ImageTag,
+    NameRule::TaggedImage,
 ];
 
 /// Whether a value the rule accepts must be a single path segment (no '/'). Label keys
@@ -47,7 +48,11 @@ fn is_path_segment(rule: NameRule) -> bool {
         | NameRule::KubeName
         | NameRule::LabelValue
         | NameRule::ImageTag => true,
-        NameRule::LabelKey | NameRule::Labels | NameRule::Taints | NameRule::Repository => false,
+        NameRule::LabelKey
+        | NameRule::Labels
+        | NameRule::Taints
+        | NameRule::Repository
+        | NameRule::TaggedImage => false,
     }
 }
 

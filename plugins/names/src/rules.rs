@@ -52,6 +52,8 @@ pub enum NameRule {
     Repository,
     /// Image tag: 1-128 of `A-Z a-z 0-9 _ . -`, not starting with `.` or `-`.
     ImageTag,
+    /// `repository:tag`: a [`NameRule::Repository`] and a [`NameRule::ImageTag`].
+    TaggedImage,
 }
 
 /// A name that breaks its rule: what was given, which rule, why.
@@ -254,6 +256,9 @@ impl NameRule {
             NameRule::ImageTag => {
                 "tags are 1-128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. v1.2.0)"
             }
+            NameRule::TaggedImage => {
+                "images are repository:tag, the repository lowercase letters and digits separated by '.', '_', '__' or '-' in '/'-separated parts, the tag 1-128 letters, digits, '_', '.' and '-' (e.g. simsvc-mpt:1.2)"
+            }
         }
     }
 
@@ -329,6 +334,15 @@ impl NameRule {
                 length(value, 1, 128)?;
                 only(value, |c| alnum(c) || matches!(c, '_' | '.' | '-'))?;
                 first(value, |c| alnum(c) || c == '_', "a letter, digit or '_'")
+            }
+            NameRule::TaggedImage => {
+                let (repo, tag) = value
+                    .rsplit_once(':')
+                    .ok_or_else(|| "it has no ':tag'".to_owned())?;
+                repository(repo).map_err(|e| format!("the repository: {e}"))?;
+                NameRule::ImageTag
+                    .reason(tag)
+                    .map_err(|e| format!("the tag: {e}"))
             }
         }
     }
@@ -439,6 +453,13 @@ mod tests {
         );
         ok(ImageTag, &["latest", "v1.2.0", "_x"]);
         bad(ImageTag, &["", ".x", "-x", "a:b", &"t".repeat(129)]);
+        ok(TaggedImage, &["simsvc-mpt:1.2", "studio/runner:latest"]);
+        bad(
+            TaggedImage,
+            &[
+                "simsvc", "simsvc:", ":1.0", "Simsvc:1", "a/../b:1", "a:b:.c",
+            ],
+        );
     }
 
     #[test]
