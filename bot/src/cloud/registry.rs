@@ -30,6 +30,8 @@ use super::credential::{CredentialError, TokenSource};
 use crate::config::AuthProfile;
 use crate::secret::Secret;
 
+mod details;
+
 /// The manifest types asked for: OCI image and index, Docker v2 image and list.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.oci.image.index.v1+json, \
@@ -324,8 +326,24 @@ impl Registries {
                 check_reference(reference)?;
                 self.manifest(registry, repository, reference, cx).await
             }
+            "tag_details" => {
+                let repository = repository()?;
+                self.tag_details(registry, repository, cx).await
+            }
+            "delete_tag" => {
+                let repository = repository()?;
+                let tag = request.reference.as_deref().unwrap_or_default();
+                // A tag, never a digest: deleting by digest would take every tag with it.
+                if tag.contains(':') {
+                    return Err(RegistryError::BadRequest(format!(
+                        "{tag:?} is a digest: delete_tag takes a tag"
+                    )));
+                }
+                check_reference(tag)?;
+                self.delete_tag(registry, repository, tag, cx).await
+            }
             other => Err(RegistryError::BadRequest(format!(
-                "unknown op {other:?}: use catalog, tags or manifest"
+                "unknown op {other:?}: use catalog, tags, tag_details, manifest or delete_tag"
             ))),
         }
     }
@@ -763,7 +781,7 @@ impl Registries {
     }
 
     /// One HTTP exchange with retries for 408/429/5xx and connection errors (every request
-    /// here reads, or obtains a token, so all are safe to repeat).
+    /// here reads, obtains a token, or deletes a tag, which a repeat leaves deleted).
     async fn send(
         &self,
         registry: &Registry,
