@@ -271,6 +271,9 @@ impl ArmPath {
         }
         let resource_type = match namespace {
             None => "Microsoft.Resources/resourceGroups".to_owned(),
+            // A provider's own action (`POST /providers/Microsoft.ContainerRegistry/
+            // checkNameAvailability`) is classified under the namespace.
+            Some(namespace) if steps.is_empty() && post_action.is_some() => namespace.clone(),
             Some(namespace) => {
                 if steps.is_empty() {
                     return Err(format!("ARM path {self} names no resource type"));
@@ -542,6 +545,16 @@ mod tests {
         assert_eq!(
             list.resource_type_and_action("GET").unwrap().0,
             "Microsoft.Authorization/roleAssignments"
+        );
+        let check = ArmPath::subscription_provider("Microsoft.ContainerRegistry")
+            .and_then(|p| p.action("checkNameAvailability"))
+            .unwrap();
+        assert_eq!(
+            check.resource_type_and_action("POST").unwrap(),
+            (
+                "Microsoft.ContainerRegistry".into(),
+                "checkNameAvailability".into()
+            )
         );
         // Only below a resource, never in place of a type or a name.
         assert!(
