@@ -1,7 +1,7 @@
 //! "Did you mean …": the known names closest to what was typed.
 
 /// Up to three of `known` close to `given` (case-insensitive Damerau-Levenshtein distance of at
-/// most a third of the longer name, at least 2; or one containing the other), closest first.
+/// most a third of the longer name, at least 2; or containing what was typed), closest first.
 pub fn near<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let given = given.to_ascii_lowercase();
     let mut scored: Vec<(usize, &str)> = known
@@ -10,7 +10,7 @@ pub fn near<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<&'
             let lower = name.to_ascii_lowercase();
             let distance = strsim::damerau_levenshtein(&given, &lower);
             let limit = (given.len().max(lower.len()) / 3).max(2);
-            let contains = !given.is_empty() && (lower.contains(&given) || given.contains(&lower));
+            let contains = !given.is_empty() && lower.contains(&given);
             (distance <= limit || contains).then_some((distance, name))
         })
         .collect();
