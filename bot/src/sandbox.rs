@@ -127,6 +127,11 @@ impl Running {
                         .entry(key)
                         .or_insert_with(|| toml::Value::String(value.clone()));
                 }
+                if plugin == "acr" {
+                    table
+                        .entry("registry")
+                        .or_insert_with(|| toml::Value::String(estate.registry.clone()));
+                }
             }
         }
     }

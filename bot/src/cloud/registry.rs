@@ -980,8 +980,10 @@ impl Registry {
         let prefix = url::Url::parse(&self.base)
             .map(|u| u.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
-        // `/v2/...` from a registry served below a path prefix (a proxy) keeps the prefix.
-        if link.starts_with("/v2/") && !prefix.is_empty() && !link.starts_with(&prefix) {
+        // `/v2/...` (or ACR's `/acr/v1/...`) from a registry served below a path prefix (a
+        // proxy) keeps the prefix.
+        let api_root = link.starts_with("/v2/") || link.starts_with("/acr/v1/");
+        if api_root && !prefix.is_empty() && !link.starts_with(&prefix) {
             return format!("{}{link}", self.base);
         }
         url::Url::parse(current)
@@ -1280,6 +1282,13 @@ mod tests {
                 "/acr/intens/v2/_catalog?last=b"
             ),
             "http://127.0.0.1:8080/acr/intens/v2/_catalog?last=b"
+        );
+        assert_eq!(
+            prefixed.resolve(
+                "http://127.0.0.1:8080/acr/intens/acr/v1/simsvc/_tags?n=2",
+                "/acr/v1/simsvc/_tags?last=b&n=2"
+            ),
+            "http://127.0.0.1:8080/acr/intens/acr/v1/simsvc/_tags?last=b&n=2"
         );
         assert_eq!(prefixed.host_port, "127.0.0.1:8080");
     }

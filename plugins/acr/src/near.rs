@@ -1,6 +1,6 @@
 //! "Did you mean …": the known names closest to what was typed.
 
-/// Up to three of `known` close to `given` (case-insensitive Damerau-Levenshtein distance of at
+/// Up to three of `known` other than `given` itself, close to it (case-insensitive Damerau-Levenshtein distance of at
 /// most a third of the longer name, at least 2; or containing what was typed), closest first.
 pub fn near<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let given = given.to_ascii_lowercase();
@@ -8,6 +8,9 @@ pub fn near<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<&'
         .into_iter()
         .filter_map(|name| {
             let lower = name.to_ascii_lowercase();
+            if lower == given {
+                return None;
+            }
             let distance = strsim::damerau_levenshtein(&given, &lower);
             let limit = (given.len().max(lower.len()) / 3).max(2);
             let contains = !given.is_empty() && lower.contains(&given);
@@ -35,7 +38,7 @@ mod tests {
     fn typos_and_parts_are_near_strangers_are_not() {
         let known = ["simsvc", "simsvc-mpt", "studio-go-runner"];
         assert_eq!(near("simsvc-mtp", known), ["simsvc-mpt"]);
-        assert_eq!(near("SIMSVC", known), ["simsvc", "simsvc-mpt"]);
+        assert_eq!(near("SIMSVC", known), ["simsvc-mpt"]);
         assert!(near("postgres", known).is_empty());
         assert_eq!(
             did_you_mean("intnes", ["intens"]),

@@ -3,6 +3,7 @@
 
 pub mod aks;
 pub mod cloud;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
