@@ -77,7 +77,7 @@ impl Running {
     }
 
     /// Points `[azure]`, `[[kubernetes.clusters]]` and `[[registries]]` at the sandbox, and
-    /// fills the aks and vk plugins' cluster defaults where the config leaves them out.
+    /// fills the aks, vk and acr plugins' cluster defaults where the config leaves them out.
     pub fn apply_to(&self, config: &mut Config) {
         let (sandbox, estate) = (&self.sandbox, &self.estate);
         config.azure = Some(AzureConfig {
@@ -111,7 +111,7 @@ impl Running {
         ))
         .expect("a registry section built from known values parses");
         config.registries = vec![registry];
-        for plugin in ["aks", "vk"] {
+        for plugin in ["aks", "vk", "acr"] {
             let section = config
                 .plugins
                 .config
@@ -126,6 +126,11 @@ impl Running {
                     table
                         .entry(key)
                         .or_insert_with(|| toml::Value::String(value.clone()));
+                }
+                if plugin == "acr" {
+                    table
+                        .entry("registry")
+                        .or_insert_with(|| toml::Value::String(estate.registry.clone()));
                 }
             }
         }

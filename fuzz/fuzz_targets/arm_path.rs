@@ -9,7 +9,7 @@ const AKS: &str = "Microsoft.ContainerService";
 
 /// Every `NameRule` variant. `is_path_segment` matches exhaustively, so adding a variant to the
 /// library fails this build until it is listed here too.
-const RULES: [NameRule; 18] = [
+const RULES: [NameRule; 19] = [
     NameRule::ResourceGroup,
     NameRule::AksCluster,
     NameRule::AgentPool,
@@ -28,6 +28,7 @@ const RULES: [NameRule; 18] = [
     NameRule::Repository,
     NameRule::ImageTag,
     NameRule::S3Bucket,
+    NameRule::TaggedImage,
 ];
 
 /// Whether a value the rule accepts must be a single path segment (no '/'). Label keys
@@ -49,7 +50,11 @@ fn is_path_segment(rule: NameRule) -> bool {
         | NameRule::LabelValue
         | NameRule::ImageTag
         | NameRule::S3Bucket => true,
-        NameRule::LabelKey | NameRule::Labels | NameRule::Taints | NameRule::Repository => false,
+        NameRule::LabelKey
+        | NameRule::Labels
+        | NameRule::Taints
+        | NameRule::Repository
+        | NameRule::TaggedImage => false,
     }
 }
 

@@ -3,8 +3,6 @@
 //! the distribution API) and against the cloud sandbox's ACR data plane (token exchange).
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -12,16 +10,12 @@ use std::time::{Duration, Instant};
 use deckhand::router::ResponseKind;
 use deckhand_it::TestBot;
 use deckhand_it::cloud::CloudBot;
+use deckhand_it::registry::{DOCKER_MANIFEST, LocalRegistry, OCI_MANIFEST, sha256};
 use deckhand_plugin_abi::proto::{
     Capabilities, HostRequest, HostResponse, RegistryRequest, Service,
 };
 use deckhand_sandbox::{FaultKind, FaultSpec};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-
-const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
@@ -33,169 +27,6 @@ fn host_error(text: &str) -> Value {
         .find('{')
         .unwrap_or_else(|| panic!("no structured error in: {text}"));
     json(&text[start..])
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    format!(
-        "sha256:{}",
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
-}
-
-/// A `docker-registry` on a free loopback port, storing in a temp dir, no auth; killed on drop.
-struct LocalRegistry {
-    child: Child,
-    dir: tempfile::TempDir,
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Drop for LocalRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl LocalRegistry {
-    async fn start() -> LocalRegistry {
-        assert!(
-            Path::new(REGISTRY_BIN).exists(),
-            "{REGISTRY_BIN} is missing: run .ci/install-registry.sh (Debian package docker-registry)"
-        );
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: deckhand-it\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new(REGISTRY_BIN)
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry starts");
-        let mut registry = LocalRegistry {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            dir,
-            http: reqwest::Client::new(),
-        };
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = registry
-                .http
-                .get(format!("{}/v2/", registry.url))
-                .send()
-                .await
-                && r.status() == 200
-            {
-                return registry;
-            }
-            if let Ok(Some(status)) = registry.child.try_wait() {
-                panic!("docker-registry exited ({status}): {}", registry.log());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "docker-registry did not answer on {} within 20 s: {}",
-                registry.url,
-                registry.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-
-    /// `POST /v2/<repo>/blobs/uploads/`, then `PUT <location>&digest=...` with the bytes.
-    async fn push_blob(&self, repo: &str, bytes: &[u8]) -> (String, usize) {
-        let digest = sha256(bytes);
-        let start = self
-            .http
-            .post(format!("{}/v2/{repo}/blobs/uploads/", self.url))
-            .header("content-length", "0")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(start.status(), 202, "blob upload start: {start:?}");
-        let location = start.headers()["location"].to_str().unwrap().to_owned();
-        let location = if location.starts_with('/') {
-            format!("{}{location}", self.url)
-        } else {
-            location
-        };
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let done = self
-            .http
-            .put(format!("{location}{separator}digest={digest}"))
-            .header("content-type", "application/octet-stream")
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(done.status(), 201, "blob upload: {:?}", done.text().await);
-        (digest, bytes.len())
-    }
-
-    /// Pushes a config blob, one layer and a manifest of `media_type` as `repo:tag`; returns
-    /// the manifest's bytes.
-    async fn push_image(&self, repo: &str, tag: &str, media_type: &str) -> Vec<u8> {
-        let layer = format!("layer of {repo}:{tag}").into_bytes();
-        let (layer_digest, layer_size) = self.push_blob(repo, &layer).await;
-        let config = serde_json::to_vec(&json!({
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Labels": {"image": format!("{repo}:{tag}")}},
-            "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]},
-        }))
-        .unwrap();
-        let (config_digest, config_size) = self.push_blob(repo, &config).await;
-        let (config_type, layer_type) = if media_type == OCI_MANIFEST {
-            (
-                "application/vnd.oci.image.config.v1+json",
-                "application/vnd.oci.image.layer.v1.tar+gzip",
-            )
-        } else {
-            (
-                "application/vnd.docker.container.image.v1+json",
-                "application/vnd.docker.image.rootfs.diff.tar.gzip",
-            )
-        };
-        let manifest = serde_json::to_vec_pretty(&json!({
-            "schemaVersion": 2,
-            "mediaType": media_type,
-            "config": {"mediaType": config_type, "digest": config_digest, "size": config_size},
-            "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer_size}],
-        }))
-        .unwrap();
-        let put = self
-            .http
-            .put(format!("{}/v2/{repo}/manifests/{tag}", self.url))
-            .header("content-type", media_type)
-            .body(manifest.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(put.status(), 201, "manifest push: {:?}", put.text().await);
-        manifest
-    }
 }
 
 /// The registry with `simsvc:latest` (Docker v2), `simsvc-mpt:{1.1,latest}` (OCI) and

@@ -3,6 +3,7 @@
 //! Run after `cargo build --workspace`: they `dlopen` the built test plugins and run the built
 //! `deckhand` binary.
 
+mod acr;
 mod aks;
 mod alerts;
 mod audit;

@@ -30,6 +30,8 @@ use crate::config::AuthProfile;
 use crate::executor::{Exchange, Failure, Policy, Target, execute};
 use deckhand_support::secret::Secret;
 
+mod details;
+
 /// The manifest types asked for: OCI image and index, Docker v2 image and list.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.oci.image.index.v1+json, \
@@ -317,8 +319,24 @@ impl Registries {
                 check_reference(reference)?;
                 self.manifest(registry, repository, reference, cx).await
             }
+            "tag_details" => {
+                let repository = repository()?;
+                self.tag_details(registry, repository, cx).await
+            }
+            "delete_tag" => {
+                let repository = repository()?;
+                let tag = request.reference.as_deref().unwrap_or_default();
+                // A tag, never a digest: deleting by digest would take every tag with it.
+                if tag.contains(':') {
+                    return Err(RegistryError::BadRequest(format!(
+                        "{tag:?} is a digest: delete_tag takes a tag"
+                    )));
+                }
+                check_reference(tag)?;
+                self.delete_tag(registry, repository, tag, cx).await
+            }
             other => Err(RegistryError::BadRequest(format!(
-                "unknown op {other:?}: use catalog, tags or manifest"
+                "unknown op {other:?}: use catalog, tags, tag_details, manifest or delete_tag"
             ))),
         }
     }
@@ -756,8 +774,8 @@ impl Registries {
     }
 
     /// One HTTP exchange with retries for 408/429/5xx and connection errors, through the
-    /// shared executor (every request here reads, or obtains a token, so all are safe to
-    /// repeat; a 401 is the caller's to answer with a token).
+    /// shared executor (every request here reads, obtains a token, or deletes a tag, which a
+    /// repeat leaves deleted; a 401 is the caller's to answer with a token).
     async fn send(
         &self,
         registry: &Registry,
@@ -911,8 +929,10 @@ impl Registry {
         let prefix = url::Url::parse(&self.base)
             .map(|u| u.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
-        // `/v2/...` from a registry served below a path prefix (a proxy) keeps the prefix.
-        if link.starts_with("/v2/") && !prefix.is_empty() && !link.starts_with(&prefix) {
+        // `/v2/...` (or ACR's `/acr/v1/...`) from a registry served below a path prefix (a
+        // proxy) keeps the prefix.
+        let api_root = link.starts_with("/v2/") || link.starts_with("/acr/v1/");
+        if api_root && !prefix.is_empty() && !link.starts_with(&prefix) {
             return format!("{}{link}", self.base);
         }
         url::Url::parse(current)
@@ -1211,6 +1231,13 @@ mod tests {
                 "/acr/intens/v2/_catalog?last=b"
             ),
             "http://127.0.0.1:8080/acr/intens/v2/_catalog?last=b"
+        );
+        assert_eq!(
+            prefixed.resolve(
+                "http://127.0.0.1:8080/acr/intens/acr/v1/simsvc/_tags?n=2",
+                "/acr/v1/simsvc/_tags?last=b&n=2"
+            ),
+            "http://127.0.0.1:8080/acr/intens/acr/v1/simsvc/_tags?last=b&n=2"
         );
         assert_eq!(prefixed.host_port, "127.0.0.1:8080");
     }

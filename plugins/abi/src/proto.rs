@@ -110,6 +110,9 @@ pub struct Capabilities {
     /// Container registries (login servers, `*.azurecr.io` patterns, or `*` for any configured).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registries: Vec<String>,
+    /// Registries (same patterns) where the plugin may also delete tags (`delete_tag`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_deletes: Vec<String>,
 }
 
 /// ARM access to one resource type, e.g. `Microsoft.ContainerService/managedClusters/agentPools`.
@@ -547,7 +550,8 @@ pub struct KubeResponse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RegistryRequest {
     pub registry: String,
-    /// `catalog`, `tags` or `manifest`.
+    /// `catalog`, `tags`, `tag_details` (tags newest first with digest and creation time),
+    /// `manifest`, or `delete_tag` (needs `registry_deletes`).
     pub op: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
@@ -573,6 +577,31 @@ pub enum RegistryResponse {
         digest: String,
         media_type: String,
     },
+    /// Every tag, newest first (tags whose time is unknown last, by name).
+    TagDetails {
+        repository: String,
+        tags: Vec<TagDetail>,
+    },
+    /// The tag is gone. A registry without an untag operation deletes the manifest, which
+    /// takes `also_removed` (the other tags of the same digest) with it.
+    TagDeleted {
+        repository: String,
+        tag: String,
+        digest: String,
+        #[serde(default)]
+        also_removed: Vec<String>,
+    },
+}
+
+/// One tag of a repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagDetail {
+    pub name: String,
+    /// Manifest digest (`sha256:...`).
+    pub digest: String,
+    /// When the image was made (RFC 3339): ACR's tag time, else the image config's `created`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,6 +43,7 @@ fn merge(mut a: Capabilities, b: Capabilities) -> Capabilities {
     a.arm.extend(b.arm);
     a.kube.extend(b.kube);
     a.registries.extend(b.registries);
+    a.registry_deletes.extend(b.registry_deletes);
     a
 }
 

@@ -180,6 +180,21 @@ impl ArmPath {
         self.push_type(kind)
     }
 
+    /// `.../providers/{namespace}` below a resource: an extension resource such as a role
+    /// assignment on a registry (`.../registries/r/providers/Microsoft.Authorization/...`).
+    /// Its resource type is the extension's own (`Microsoft.Authorization/roleAssignments`).
+    pub fn extension(mut self, namespace: &str) -> Result<ArmPath, ArmPathError> {
+        check_type("provider namespace", namespace)?;
+        match &mut self.provider {
+            Some((_, steps)) if !steps.is_empty() && steps.len() % 2 == 0 => {
+                steps.push("providers".to_owned());
+                steps.push(namespace.to_owned());
+                Ok(self)
+            }
+            _ => Err(self.shape("cannot take an extension provider here")),
+        }
+    }
+
     /// `.../{action}` for a POST (`stop`, `start`, `listClusterUserCredential`).
     pub fn action(self, action: &str) -> Result<ArmPath, ArmPathError> {
         self.push_type(action)
@@ -244,9 +259,22 @@ impl ArmPath {
                 _ => return Err(format!("POST {self} names no action")),
             }
         }
-        let resource_type = match &self.provider {
+        // An extension resource (`.../providers/Microsoft.Authorization/roleAssignments/x`
+        // below a resource) has the extension's type.
+        let mut namespace = self.provider.as_ref().map(|(n, _)| n);
+        while let Some(at) = (0..steps.len())
+            .step_by(2)
+            .find(|i| steps[*i].eq_ignore_ascii_case("providers") && *i + 1 < steps.len())
+        {
+            namespace = Some(&steps[at + 1]);
+            steps = &steps[at + 2..];
+        }
+        let resource_type = match namespace {
             None => "Microsoft.Resources/resourceGroups".to_owned(),
-            Some((namespace, _)) => {
+            // A provider's own action (`POST /providers/Microsoft.ContainerRegistry/
+            // checkNameAvailability`) is classified under the namespace.
+            Some(namespace) if steps.is_empty() && post_action.is_some() => namespace.clone(),
+            Some(namespace) => {
                 if steps.is_empty() {
                     return Err(format!("ARM path {self} names no resource type"));
                 }
@@ -483,6 +511,66 @@ mod tests {
         ] {
             assert!(ArmPath::parse(path).is_err(), "{path:?} should be refused");
         }
+    }
+
+    #[test]
+    fn extension_resources_have_the_extensions_type() {
+        let registry = ArmPath::resource_group("rg")
+            .and_then(|p| p.provider("Microsoft.ContainerRegistry"))
+            .and_then(|p| p.resource("registries", "intens"))
+            .unwrap();
+        let assignment = registry
+            .clone()
+            .extension("Microsoft.Authorization")
+            .and_then(|p| p.resource("roleAssignments", "0b6c1d5e-1111-2222-3333-444455556666"))
+            .unwrap();
+        let text = assignment.to_string();
+        assert_eq!(
+            text,
+            "/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/intens/providers/Microsoft.Authorization/roleAssignments/0b6c1d5e-1111-2222-3333-444455556666"
+        );
+        let parsed = ArmPath::parse(&text).unwrap();
+        assert_eq!(
+            parsed.resource_type_and_action("PUT").unwrap(),
+            (
+                "Microsoft.Authorization/roleAssignments".into(),
+                "write".into()
+            )
+        );
+        let list = registry
+            .clone()
+            .extension("Microsoft.Authorization")
+            .and_then(|p| p.collection("roleAssignments"))
+            .unwrap();
+        assert_eq!(
+            list.resource_type_and_action("GET").unwrap().0,
+            "Microsoft.Authorization/roleAssignments"
+        );
+        let check = ArmPath::subscription_provider("Microsoft.ContainerRegistry")
+            .and_then(|p| p.action("checkNameAvailability"))
+            .unwrap();
+        assert_eq!(
+            check.resource_type_and_action("POST").unwrap(),
+            (
+                "Microsoft.ContainerRegistry".into(),
+                "checkNameAvailability".into()
+            )
+        );
+        // Only below a resource, never in place of a type or a name.
+        assert!(
+            registry
+                .clone()
+                .collection("runs")
+                .unwrap()
+                .extension("Microsoft.Authorization")
+                .is_err()
+        );
+        assert!(
+            ArmPath::resource_group("rg")
+                .unwrap()
+                .extension("Microsoft.Authorization")
+                .is_err()
+        );
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub enum NameRule {
     /// reserved prefixes (`xn--`, `sthree-`, `amzn-s3-demo-`) and suffixes (`-s3alias`,
     /// `--ol-s3`, `.mrap`, `--x-s3`, `--table-s3`).
     S3Bucket,
+    /// `repository:tag`: a [`NameRule::Repository`] and a [`NameRule::ImageTag`].
+    TaggedImage,
 }
 
 /// A name that breaks its rule: what was given, which rule, why.
@@ -288,6 +290,9 @@ impl NameRule {
             NameRule::S3Bucket => {
                 "S3 bucket names are 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address, not starting with 'xn--', 'sthree-' or 'amzn-s3-demo-' and not ending with '-s3alias', '--ol-s3', '.mrap', '--x-s3' or '--table-s3' (e.g. experiment-data)"
             }
+            NameRule::TaggedImage => {
+                "images are repository:tag, the repository lowercase letters and digits separated by '.', '_', '__' or '-' in '/'-separated parts, the tag 1-128 letters, digits, '_', '.' and '-' (e.g. simsvc-mpt:1.2)"
+            }
         }
     }
 
@@ -365,6 +370,15 @@ impl NameRule {
                 first(value, |c| alnum(c) || c == '_', "a letter, digit or '_'")
             }
             NameRule::S3Bucket => s3_bucket(value),
+            NameRule::TaggedImage => {
+                let (repo, tag) = value
+                    .rsplit_once(':')
+                    .ok_or_else(|| "it has no ':tag'".to_owned())?;
+                repository(repo).map_err(|e| format!("the repository: {e}"))?;
+                NameRule::ImageTag
+                    .reason(tag)
+                    .map_err(|e| format!("the tag: {e}"))
+            }
         }
     }
 }
@@ -514,6 +528,13 @@ mod tests {
         );
         ok(ImageTag, &["latest", "v1.2.0", "_x"]);
         bad(ImageTag, &["", ".x", "-x", "a:b", &"t".repeat(129)]);
+        ok(TaggedImage, &["simsvc-mpt:1.2", "studio/runner:latest"]);
+        bad(
+            TaggedImage,
+            &[
+                "simsvc", "simsvc:", ":1.0", "Simsvc:1", "a/../b:1", "a:b:.c",
+            ],
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod aks;
 pub mod cloud;
 pub mod moto;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

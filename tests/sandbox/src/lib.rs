@@ -46,6 +46,7 @@ mod http;
 pub mod journal;
 mod k8s;
 mod registry;
+mod registry_tags;
 mod revoke;
 mod state;
 mod token;
@@ -278,6 +279,35 @@ impl Sandbox {
         w.clusters
             .get(&state::key(resource_group, cluster))
             .map(|c| c.kube_id.clone())
+    }
+
+    /// Tags of `repo` in registry `registry` (any resource group), name order; `None` when the
+    /// registry or repository does not exist.
+    pub fn registry_tags(&self, registry: &str, repo: &str) -> Option<Vec<String>> {
+        let w = self.shared.world();
+        w.registries
+            .values()
+            .find(|r| r.name.eq_ignore_ascii_case(registry))
+            .and_then(|r| r.repos.get(repo))
+            .map(|tags| tags.keys().cloned().collect())
+    }
+
+    /// Pushes a synthetic image `repo:tag` into `registry` (as a `docker push` would), dated
+    /// now; false when the registry does not exist.
+    pub fn push_image(&self, registry: &str, repo: &str, tag: &str) -> bool {
+        let mut w = self.shared.world();
+        let Some(r) = w
+            .registries
+            .values_mut()
+            .find(|r| r.name.eq_ignore_ascii_case(registry))
+        else {
+            return false;
+        };
+        r.repos
+            .entry(repo.to_owned())
+            .or_default()
+            .insert(tag.to_owned(), registry::Image::synthetic(repo, tag));
+        true
     }
 
     /// Waits until no long-running operation is in progress (useful after seeding or in tests).

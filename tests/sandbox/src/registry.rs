@@ -1,6 +1,7 @@
 //! A registry's data plane under `/acr/{name}`: the OCI distribution API (`/v2/`, catalog, tags,
 //! manifests with `Docker-Content-Digest`) behind ACR's token exchange (`/oauth2/exchange`,
-//! `/oauth2/token`) or admin basic auth; plus task-run logs (`/runlogs/{id}`).
+//! `/oauth2/token`) or admin basic auth; ACR's tag API (`/acr/v1/`, in `registry_tags.rs`);
+//! plus task-run logs (`/runlogs/{id}`).
 
 use axum::http::Method;
 use base64::Engine;
@@ -21,6 +22,8 @@ pub struct Image {
     pub digest: String,
     /// Manifest JSON.
     pub manifest: String,
+    /// When the tag was pushed (RFC 3339), as ACR's tag API reports it.
+    pub created: String,
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -46,6 +49,7 @@ impl Image {
         Self {
             digest: sha(manifest.as_bytes()),
             manifest,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         }
     }
 }
@@ -112,6 +116,18 @@ fn basic_ok(shared: &Shared, reg: &str, header: &str) -> bool {
             && user.eq_ignore_ascii_case(&r.name)
             && r.passwords.iter().any(|p| p == pass)
     })
+}
+
+/// A valid ACR access token for `reg` in the `Authorization` header.
+fn bearer_ok(shared: &Shared, ctx: &Ctx, reg: &str) -> bool {
+    ctx.header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()))
+        .is_some_and(|t| token_ok(shared, &t, "access", reg))
+}
+
+/// The registry's OCI error reply (shared with `registry_tags`).
+pub(crate) fn error_reply(status: u16, code: &str, message: &str, detail: Value) -> Reply {
+    oci_error(status, code, message, detail)
 }
 
 /// Serves `/acr/{name}/...`.
@@ -204,6 +220,17 @@ pub fn handle(shared: &Shared, ctx: &Ctx) -> Reply {
                 Some(l) => Reply::text(200, l),
                 None => Reply::text(404, "BlobNotFound"),
             }
+        }
+        ["acr", "v1", tail @ ..] => {
+            if !bearer_ok(shared, ctx, &reg) {
+                let (repo, action) = match tail {
+                    [repo @ .., "_tags"] => (repo.join("/"), "metadata_read"),
+                    [repo @ .., "_tags", _] => (repo.join("/"), "delete"),
+                    other => (other.join("/"), "metadata_read"),
+                };
+                return challenge(shared, &reg, Some(&format!("repository:{repo}:{action}")));
+            }
+            crate::registry_tags::handle(shared, ctx, &reg, tail)
         }
         ["v2", tail @ ..] => {
             let authed = match ctx.header("authorization") {

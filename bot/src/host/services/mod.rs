@@ -276,10 +276,15 @@ fn describe(service: &Service) -> (&'static str, String) {
         Service::Registry { request } => (
             "registry",
             format!(
-                "{} {} {}",
+                "{} {} {}{}",
                 request.op,
                 request.registry,
-                request.repository.as_deref().unwrap_or("")
+                request.repository.as_deref().unwrap_or(""),
+                request
+                    .reference
+                    .as_deref()
+                    .map(|r| format!(":{r}"))
+                    .unwrap_or_default()
             ),
         ),
     }
@@ -302,7 +307,7 @@ fn changes_something(service: &Service) -> bool {
         Service::Kube { request } => {
             !matches!(request.verb.as_str(), "get" | "list" | "watch" | "logs")
         }
-        Service::Registry { .. } => false,
+        Service::Registry { request } => request.op == "delete_tag",
     }
 }
 
@@ -486,15 +491,21 @@ impl PluginServices {
             }
             Service::Registry { request } => {
                 let registry = request.registry.to_ascii_lowercase();
-                let allowed = caps.registries.iter().any(|pattern| {
+                let deletes = request.op == "delete_tag";
+                let patterns = if deletes {
+                    &caps.registry_deletes
+                } else {
+                    &caps.registries
+                };
+                let allowed = patterns.iter().any(|pattern| {
                     pattern == "*"
                         || host_matches(pattern, &registry, None)
                         || pattern.eq_ignore_ascii_case(&registry)
                 });
-                if allowed {
-                    Ok(())
-                } else {
-                    denied(format!("query registry {registry}"))
+                match (allowed, deletes) {
+                    (true, _) => Ok(()),
+                    (false, true) => denied(format!("delete tags in registry {registry}")),
+                    (false, false) => denied(format!("query registry {registry}")),
                 }
             }
             Service::Notify { .. } if caps.notify => Ok(()),
