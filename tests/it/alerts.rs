@@ -593,6 +593,7 @@ fn alert(name: &str, fingerprint: &str, status: Status) -> Alert {
             .into_iter()
             .collect(),
         starts_at: None,
+        ends_at: None,
         url: None,
     }
 }

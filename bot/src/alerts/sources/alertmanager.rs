@@ -114,6 +114,10 @@ fn convert(a: PayloadAlert) -> Result<Alert, DecodeError> {
         summary,
         labels: a.labels,
         starts_at: a.starts_at.filter(|t| t.timestamp() > 0),
+        // A firing alert's endsAt is only Alertmanager's expiry guess: keep it for resolved ones.
+        ends_at: a
+            .ends_at
+            .filter(|t| t.timestamp() > 0 && a.status == "resolved"),
         url: Some(a.generator_url).filter(|u| !u.is_empty()),
     })
 }
