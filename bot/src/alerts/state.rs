@@ -266,6 +266,51 @@ mod tests {
     use super::*;
     use crate::alerts::{Severity, Status};
 
+    /// Issue 12, point 10: a short id two active alerts share is refused with both long ids;
+    /// the long id (the Ack button's) and the fingerprint work.
+    #[test]
+    fn ambiguous_short_ids_are_refused_with_the_candidates() {
+        let (a, b) = crate::alerts::alert::colliding_fingerprints();
+        let now = Utc::now();
+        let record = |f: &str| Record {
+            alert: Alert {
+                source: Source::Alertmanager,
+                fingerprint: f.into(),
+                status: Status::Firing,
+                severity: Severity::Error,
+                name: "PodDown".into(),
+                summary: String::new(),
+                labels: BTreeMap::new(),
+                starts_at: None,
+                ends_at: None,
+                url: None,
+            },
+            first_seen: now,
+            last_seen: now,
+            repeats: 0,
+            acked_by: None,
+            destinations: Vec::new(),
+        };
+        let (ra, rb) = (record(&a), record(&b));
+        let mut book = Book::default();
+        book.active.insert(ra.alert.key(), ra.clone());
+        book.active.insert(rb.alert.key(), rb.clone());
+        let short = ra.alert.id();
+        match book.find(&short) {
+            Err(AlertsError::AmbiguousAlert { candidates, .. }) => {
+                assert!(candidates.contains(&ra.alert.long_id()), "{candidates}");
+                assert!(candidates.contains(&rb.alert.long_id()), "{candidates}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(book.find(&rb.alert.long_id()).unwrap(), rb.alert.key());
+        assert_eq!(book.find(&a).unwrap(), ra.alert.key());
+        assert!(matches!(
+            book.find("ffffffff"),
+            Err(AlertsError::UnknownAlert(_))
+        ));
+    }
+
     #[test]
     fn stale_active_alerts_are_forgotten() {
         let now = Utc::now();

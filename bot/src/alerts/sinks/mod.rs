@@ -218,3 +218,94 @@ fn compose_text(outgoing: &Outgoing, flavor: Flavor) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+    use crate::alerts::alert::{Severity, Source};
+    use crate::alerts::route::Destination;
+
+    fn pod(i: usize, status: Status, summary: &str) -> Alert {
+        Alert {
+            source: Source::Alertmanager,
+            fingerprint: format!("f{i}"),
+            status,
+            severity: Severity::Warning,
+            name: "KubePodCrashLooping".into(),
+            summary: summary.into(),
+            labels: [
+                ("alertname".to_owned(), "KubePodCrashLooping".to_owned()),
+                ("namespace".to_owned(), "shop".to_owned()),
+                ("pod".to_owned(), format!("checkout-{i}")),
+            ]
+            .into_iter()
+            .collect(),
+            starts_at: Some(Utc.with_ymd_and_hms(2026, 2, 6, 13, 0, 0).unwrap()),
+            ends_at: None,
+            url: None,
+        }
+    }
+
+    fn text(status: Status, reminder: bool, alerts: Vec<Alert>) -> String {
+        compose_text(
+            &Outgoing {
+                destination: Destination::Channel("c".into()),
+                notice: Notice::Alerts {
+                    status,
+                    reminder,
+                    group: "g".into(),
+                    alerts,
+                },
+            },
+            Flavor::Plain,
+        )
+    }
+
+    /// Issue 12, point 15: ten alerts with one summary say it once.
+    #[test]
+    fn a_shared_summary_is_said_once() {
+        let summary = "Pod is restarting more than 3 times in 10 minutes";
+        let alerts: Vec<Alert> = (0..10).map(|i| pod(i, Status::Firing, summary)).collect();
+        let out = text(Status::Firing, false, alerts);
+        assert_eq!(out.matches(summary).count(), 1, "{out}");
+        assert!(out.contains("(10 alerts)"), "{out}");
+        for i in 0..10 {
+            assert!(out.contains(&format!("pod=checkout-{i}")), "{out}");
+        }
+        assert!(
+            !out.contains("namespace=shop"),
+            "shared labels are not repeated: {out}"
+        );
+        // Different summaries stay on their lines.
+        let out = text(
+            Status::Firing,
+            false,
+            vec![pod(1, Status::Firing, "one"), pod(2, Status::Firing, "two")],
+        );
+        assert!(out.contains(" one") && out.contains(" two"), "{out}");
+    }
+
+    /// Issue 12, point 15: "was firing for" is from the alert's own startsAt to its endsAt.
+    #[test]
+    fn was_firing_for_uses_the_alerts_own_end() {
+        let mut a = pod(1, Status::Resolved, "a");
+        a.ends_at = Some(Utc.with_ymd_and_hms(2026, 2, 6, 13, 10, 0).unwrap());
+        let mut b = pod(2, Status::Resolved, "b");
+        b.ends_at = Some(Utc.with_ymd_and_hms(2026, 2, 6, 15, 0, 0).unwrap());
+        let out = text(Status::Resolved, false, vec![a, b]);
+        assert!(
+            out.contains("was firing for 10m (13:00–13:10 UTC)"),
+            "{out}"
+        );
+        assert!(out.contains("was firing for 2h (13:00–15:00 UTC)"), "{out}");
+    }
+
+    #[test]
+    fn reminders_say_so() {
+        let out = text(Status::Firing, true, vec![pod(1, Status::Firing, "a")]);
+        assert!(out.starts_with("🔁 REMINDER: still firing"), "{out}");
+        assert!(out.contains("since 13:00 UTC"), "{out}");
+    }
+}
