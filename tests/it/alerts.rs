@@ -535,6 +535,7 @@ async fn basic_auth_receiver_on_a_bound_port() {
     let right = http
         .post(&url)
         .basic_auth("am", Some("pw"))
+        .header("content-type", "application/json")
         .body(AM_PAYLOAD)
         .send()
         .await
@@ -1642,4 +1643,42 @@ channels = ["ch-b"]
     let acked = bot.say(&format!("/alerts ack {long}")).await;
     assert_eq!(acked.kind, ResponseKind::Ok, "{}", acked.text);
     drop(am);
+}
+
+/// Issue 12, point 14: `deckhand check` warns (without failing) about a receiver listening
+/// beyond loopback without `[alerts.auth]`, and says nothing when it is on loopback.
+#[test]
+fn check_warns_about_an_open_receiver() {
+    let run = |listen: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        let config = dir.path().join("deckhand.toml");
+        let section =
+            format!("[alerts]\nlisten = \"{listen}\"\ndefault_channel = \"alerts-default\"\n");
+        std::fs::write(
+            &config,
+            deckhand_it::config_text(&plugins, &dir.path().join("state.db"), &section),
+        )
+        .unwrap();
+        let out = Command::new(deckhand_it::deckhand_binary())
+            .args(["check", "--config"])
+            .arg(&config)
+            .env("DECKHAND_IT_TOKEN", "x")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = run("0.0.0.0:9095");
+    assert!(ok, "a warning, not a failure: {stderr}");
+    assert!(
+        stderr.contains("warning: [alerts] the receiver listens on 0.0.0.0:9095, beyond loopback, without [alerts.auth]"),
+        "{stderr}"
+    );
+    let (ok, stderr) = run("127.0.0.1:9095");
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
 }

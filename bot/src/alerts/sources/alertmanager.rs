@@ -198,6 +198,12 @@ mod tests {
         assert_eq!(alerts[1].status, Status::Resolved);
         assert_eq!(alerts[1].fingerprint.len(), 16, "computed from labels");
         assert_eq!(alerts[1].url, None);
+        // endsAt is kept for the resolved alert only ("was firing for" uses it).
+        assert_eq!(alerts[0].ends_at, None);
+        assert_eq!(
+            alerts[1].ends_at.map(|t| t.to_rfc3339()),
+            Some("2026-02-06T13:10:00+00:00".to_owned())
+        );
     }
 
     #[test]
