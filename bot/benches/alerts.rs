@@ -237,6 +237,7 @@ async fn end_to_end_latency(samples: usize) {
     for i in 0..samples {
         let request = Request::post("/alerts/alertmanager")
             .header("authorization", "Bearer bench-token")
+            .header("content-type", "application/json")
             .body(Body::from(payload(1_000_000 + i, 1)))
             .unwrap();
         let t = Instant::now();
@@ -272,6 +273,7 @@ fn alert(i: usize) -> Alert {
         .into_iter()
         .collect(),
         starts_at: None,
+        ends_at: None,
         url: None,
     }
 }
@@ -297,6 +299,8 @@ fn storm(channels: usize, spread_ms: u64) {
             next += 1;
         }
         for o in storm.poll(now) {
+            // Each message is one post, sent instantly.
+            storm.posted(&o.destination, now);
             let digest = matches!(o.notice, Notice::Digest(_));
             sent.push((now, o.destination.clone(), o.covers(), digest));
         }

@@ -287,6 +287,9 @@ fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode>
             }
         }
     }
+    for warning in deckhand::alerts::warnings(app.config.alerts.as_ref()) {
+        eprintln!("warning: {warning}");
+    }
     let count = app.host.registry().plugins.len();
     if problems.is_empty() {
         println!("{}: ok ({count} plugins loaded)", path.display());

@@ -117,15 +117,31 @@ pub struct Alert {
     /// Routing labels; `cluster`, `namespace` and `plugin` have their usual meaning.
     pub labels: BTreeMap<String, String>,
     pub starts_at: Option<DateTime<Utc>>,
+    /// When it stopped firing, as the source says (Alertmanager's `endsAt` of a resolved
+    /// alert); `None` when the source does not say.
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
     /// Link back to the source (generator URL, Azure portal, ...).
     pub url: Option<String>,
 }
 
 impl Alert {
-    /// A short id people type in `/alerts ack ID`: 8 hex digits of a stable hash of source and
-    /// fingerprint, so it survives restarts and is the same in every channel.
+    /// The identity storm control and the book key on: source and the full fingerprint
+    /// (Alertmanager's 64-bit fingerprint, Azure's alert id, ...), never a hash of it.
+    pub fn key(&self) -> AlertKey {
+        AlertKey::new(self.source, &self.fingerprint)
+    }
+
+    /// A short id for people (8 hex digits, stable across restarts and channels). Two alerts
+    /// can share one (32 bits): it is shown and accepted by `/alerts ack` when unambiguous,
+    /// never used as a key.
     pub fn id(&self) -> String {
         alert_id(self.source, &self.fingerprint)
+    }
+
+    /// 16 hex digits that tell any two alerts apart in practice (64 bits); Ack buttons use it.
+    pub fn long_id(&self) -> String {
+        format!("{:016x}", fnv1a(&[self.source.as_str(), &self.fingerprint]))
     }
 
     /// A label, with `alertname`, `severity` and `source` always available.
@@ -180,8 +196,50 @@ pub fn fnv1a(parts: &[&str]) -> u64 {
     hash
 }
 
+/// The short id: the low 32 bits of [`Alert::long_id`].
 pub fn alert_id(source: Source, fingerprint: &str) -> String {
     format!("{:08x}", fnv1a(&[source.as_str(), fingerprint]) as u32)
+}
+
+/// Source and full fingerprint: what deduplication, acks and `/alerts list` key on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlertKey(String);
+
+impl AlertKey {
+    pub fn new(source: Source, fingerprint: &str) -> AlertKey {
+        AlertKey(format!("{}:{fingerprint}", source.as_str()))
+    }
+
+    /// As stored in the state database.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn from_stored(text: String) -> AlertKey {
+        AlertKey(text)
+    }
+}
+
+impl fmt::Display for AlertKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Two Alertmanager fingerprints whose short ids collide, found by search.
+#[cfg(test)]
+pub(crate) fn colliding_fingerprints() -> (String, String) {
+    let mut seen = std::collections::HashMap::new();
+    (0u32..)
+        .find_map(|i| {
+            let fingerprint = format!("checkout-{i:07}");
+            seen.insert(
+                alert_id(Source::Alertmanager, &fingerprint),
+                fingerprint.clone(),
+            )
+            .map(|other| (other, fingerprint))
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -210,5 +268,29 @@ mod tests {
             alert_id(Source::Kubernetes, "abc")
         );
         assert_eq!(alert_id(Source::Plugin, "x").len(), 8);
+    }
+
+    /// Two fingerprints whose short ids collide (32 bits collide after ~80,000 alerts) still
+    /// have different keys and long ids.
+    #[test]
+    fn colliding_short_ids_keep_distinct_keys() {
+        let (a, b) = colliding_fingerprints();
+        let alert = |f: &str| Alert {
+            source: Source::Alertmanager,
+            fingerprint: f.into(),
+            status: Status::Firing,
+            severity: Severity::Error,
+            name: "PodDown".into(),
+            summary: String::new(),
+            labels: BTreeMap::new(),
+            starts_at: None,
+            ends_at: None,
+            url: None,
+        };
+        let (a, b) = (alert(&a), alert(&b));
+        assert_eq!(a.id(), b.id());
+        assert_ne!(a.key(), b.key());
+        assert_ne!(a.long_id(), b.long_id());
+        assert!(a.long_id().ends_with(&a.id()));
     }
 }

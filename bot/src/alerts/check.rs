@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use super::AlertsConfig;
 use super::route::Routes;
+use super::{AlertsConfig, ReceiverAuth};
 
 /// For `deckhand check`: every problem of the `[alerts]` section (routes, webhook URLs, the
 /// Alertmanager URL, each watched cluster's credentials source), without starting anything.
@@ -63,4 +63,52 @@ pub fn check(
         }
     }
     problems
+}
+
+/// Why a receiver at `listen` with `auth` is exposed: it listens beyond loopback and takes
+/// alerts from anyone who can reach it.
+pub fn exposed_receiver(alerts: &AlertsConfig) -> Option<String> {
+    let listen = alerts.listen?;
+    if listen.ip().is_loopback() || !matches!(alerts.auth, ReceiverAuth::None) {
+        return None;
+    }
+    Some(format!(
+        "[alerts] the receiver listens on {listen}, beyond loopback, without [alerts.auth]: \
+         anyone who reaches it can post alerts; set [alerts.auth] (bearer or basic) or listen \
+         on 127.0.0.1"
+    ))
+}
+
+/// For `deckhand check`: what is allowed but risky in `[alerts]` (printed, not failing).
+pub fn warnings(alerts: Option<&AlertsConfig>) -> Vec<String> {
+    alerts
+        .filter(|a| a.enabled)
+        .and_then(exposed_receiver)
+        .into_iter()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(listen: &str, auth: &str) -> AlertsConfig {
+        toml::from_str(&format!(
+            "listen = \"{listen}\"\ndefault_channel = \"a\"\n{auth}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn warns_about_an_open_receiver_beyond_loopback_only() {
+        let open = config("0.0.0.0:9095", "");
+        let warnings = warnings(Some(&open));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("0.0.0.0:9095"), "{warnings:?}");
+        assert!(warnings[0].contains("[alerts.auth]"), "{warnings:?}");
+        assert!(super::warnings(Some(&config("127.0.0.1:9095", ""))).is_empty());
+        assert!(super::warnings(Some(&config("[::1]:9095", ""))).is_empty());
+        let with_auth = config("0.0.0.0:9095", "[auth]\nkind = \"bearer\"\ntoken = \"t\"");
+        assert!(super::warnings(Some(&with_auth)).is_empty());
+    }
 }

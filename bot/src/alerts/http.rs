@@ -1,7 +1,8 @@
 //! The alert receiver: `POST /alerts/alertmanager` (webhook payload v4),
 //! `POST /alerts/azure-monitor` (common alert schema), `GET /metrics`, `GET /healthz`.
 //!
-//! Every refusal is a 4xx (401 auth, 413 size, 400 body) and counted in
+//! Every refusal is a 4xx (401 auth, 415 not `Content-Type: application/json`, 413 size,
+//! 400 body) and counted in
 //! `alerts_dropped_total{stage}`; a full pipeline queue is 503 so the sender retries.
 
 use std::sync::Arc;
@@ -72,6 +73,15 @@ fn authorized(auth: &ReceiverAuth, headers: &HeaderMap, query: &TokenQuery) -> b
     }
 }
 
+/// `Content-Type: application/json`, parameters (`; charset=utf-8`) allowed.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
 fn refuse(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
@@ -99,6 +109,15 @@ fn receive(
             header::HeaderValue::from_static(challenge),
         );
         return response;
+    }
+    // A web page can POST text/plain or a form cross-origin without asking first; JSON makes
+    // the browser ask (CORS preflight), which this receiver never grants.
+    if !is_json(headers) {
+        state.metrics.dropped(DropStage::Decode, 1);
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json".into(),
+        );
     }
     let body = match body {
         Ok(body) => body,

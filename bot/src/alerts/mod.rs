@@ -40,7 +40,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 pub use alert::{Alert, Severity, Source, Status};
-pub use check::check;
+pub use check::{check, warnings};
 pub use config::{AlertmanagerApi, AlertsConfig, ReceiverAuth};
 use metrics::{AlertMetrics, DropStage};
 use route::{RouteError, Routes};
@@ -67,6 +67,10 @@ pub enum AlertsError {
     Matchers(#[from] MatcherError),
     #[error("no active alert has id {0}; /alerts list shows them")]
     UnknownAlert(String),
+    #[error(
+        "{id} names several active alerts: {candidates}; use the long id (the Ack button does)"
+    )]
+    AmbiguousAlert { id: String, candidates: String },
     #[error("no active silence has id {0}; /alerts list shows them")]
     UnknownSilence(String),
     #[error("Alertmanager silence not created: {0}")]
@@ -163,8 +167,8 @@ pub async fn start(
         let bound = listener
             .local_addr()
             .map_err(|source| AlertsError::Listen { addr, source })?;
-        if !bound.ip().is_loopback() && matches!(state.config.auth, ReceiverAuth::None) {
-            tracing::warn!(%bound, "alert receiver listens beyond loopback without [alerts.auth]");
+        if let Some(warning) = check::exposed_receiver(&state.config) {
+            tracing::warn!(%bound, "{warning}");
         }
         local_addr = Some(bound);
         let app = http::router(state.clone());
@@ -303,7 +307,7 @@ name = "unknown-cluster"
         let doc: Doc = toml::from_str(&text).unwrap();
         let config = doc.alerts;
         assert_eq!(config.routes.len(), 4);
-        assert_eq!(config.storm.channel_messages, 5);
+        assert_eq!(config.storm.channel_messages, 4);
         assert_eq!(config.kubernetes[0].name, "pangeoCluster");
         let hooks = config.webhooks.keys().cloned().collect();
         assert!(Routes::new(&config.routes, &config.default_channel, &hooks).is_ok());

@@ -1,6 +1,7 @@
 //! The driver: takes batches from the receiver's queue, applies silences and acks, routes,
 //! feeds storm control, and delivers what it releases to channels and webhooks.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use super::route::{Destination, Routes};
 use super::sinks::webhook::WebhookSink;
 use super::storm::{self, Ingested, Storm};
 use super::{Alert, AlertsState, Record, Status, sinks, sources, store};
-use crate::chat::Outbox;
+use crate::chat::discord::respond::chunks;
+use crate::chat::{OutboundMessage, Outbox};
 
 /// Applies silences and acks, routes, and feeds storm control.
 pub(super) fn process(
@@ -30,7 +32,7 @@ pub(super) fn process(
             state.metrics.dropped(DropStage::Silenced, 1);
             continue;
         }
-        let id = alert.id();
+        let id = alert.key();
         let mut routed = routes.route(&alert);
         if routed.rules.is_empty()
             && let Some(channel) = alert.label(sources::plugin::PREFERRED_CHANNEL)
@@ -86,6 +88,42 @@ pub(super) fn process(
     }
 }
 
+/// The Discord posts one chat message becomes: split where the Discord adapter splits
+/// ([`chunks`]), each a message of its own so storm control can pace and count it. A
+/// continuation says what it continues; the buttons go with the last post.
+pub(super) fn posts(message: OutboundMessage) -> Vec<OutboundMessage> {
+    let parts = chunks(&message.text);
+    if parts.len() <= 1 {
+        return vec![message];
+    }
+    let head: String = message
+        .text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(80)
+        .collect();
+    let last = parts.len() - 1;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| OutboundMessage {
+            channel: message.channel.clone(),
+            text: if i == 0 {
+                part
+            } else {
+                format!("(continued) {head}\n{part}")
+            },
+            actions: if i == last {
+                message.actions.clone()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect()
+}
+
 pub(super) async fn drive(
     state: Arc<AlertsState>,
     mut rx: mpsc::Receiver<Vec<Alert>>,
@@ -96,6 +134,8 @@ pub(super) async fn drive(
 ) {
     let start = tokio::time::Instant::now();
     let elapsed = |start: tokio::time::Instant| start.elapsed().as_millis() as u64;
+    // Posts of released chat messages, waiting for their slot in the channel's window.
+    let mut waiting: BTreeMap<Destination, Waiting> = BTreeMap::new();
     loop {
         let deadline = storm
             .next_deadline()
@@ -117,24 +157,27 @@ pub(super) async fn drive(
             } => {}
         }
         let outgoing = storm.poll(elapsed(start));
-        *state.stats.lock().unwrap_or_else(|p| p.into_inner()) = storm.stats().clone();
         for out in outgoing {
             let folded = match &out.notice {
-                storm::Notice::Digest(d) => d.count,
+                storm::Notice::Digest(d) => d.events,
                 storm::Notice::Alerts { .. } => 0,
             };
             match &out.destination {
                 Destination::Channel(_) => {
                     let Some(message) = sinks::channel::render(&out) else {
+                        storm.abandon(&out.destination);
                         continue;
                     };
-                    match outbox.post(message).await {
-                        Ok(()) => state.metrics.message_sent(folded),
-                        Err(e) => {
-                            tracing::warn!(destination = %out.destination, error = %e, "alert message not delivered");
-                            state.metrics.dropped(DropStage::Send, out.covers());
-                        }
-                    }
+                    let posts: VecDeque<OutboundMessage> = posts(message).into();
+                    storm.split(&out.destination, posts.len() as u32);
+                    waiting.insert(
+                        out.destination.clone(),
+                        Waiting {
+                            posts,
+                            covers: out.covers(),
+                            folded,
+                        },
+                    );
                 }
                 Destination::Webhook(name) => {
                     let (s, hooks, name) = (state.clone(), webhooks.clone(), name.clone());
@@ -150,5 +193,46 @@ pub(super) async fn drive(
                 }
             }
         }
+        send_waiting(&state, &mut storm, outbox.as_ref(), &mut waiting, || {
+            elapsed(start)
+        })
+        .await;
+        *state.stats.lock().unwrap_or_else(|p| p.into_inner()) = storm.stats().clone();
     }
+}
+
+/// A released chat message's posts not sent yet.
+struct Waiting {
+    posts: VecDeque<OutboundMessage>,
+    covers: u64,
+    folded: u64,
+}
+
+/// Sends every waiting post its channel's window allows now, one at a time, each stamped
+/// when its send finished.
+async fn send_waiting(
+    state: &AlertsState,
+    storm: &mut Storm,
+    outbox: &dyn Outbox,
+    waiting: &mut BTreeMap<Destination, Waiting>,
+    now: impl Fn() -> u64,
+) {
+    for (destination, message) in waiting.iter_mut() {
+        while !message.posts.is_empty() && storm.may_post(destination, now()) {
+            let Some(post) = message.posts.pop_front() else {
+                break;
+            };
+            let result = outbox.post(post).await;
+            storm.posted(destination, now());
+            if let Err(e) = result {
+                tracing::warn!(%destination, error = %e, "alert message not delivered");
+                state.metrics.dropped(DropStage::Send, message.covers);
+                storm.abandon(destination);
+                message.posts.clear();
+            } else if message.posts.is_empty() {
+                state.metrics.message_sent(message.folded);
+            }
+        }
+    }
+    waiting.retain(|_, m| !m.posts.is_empty());
 }

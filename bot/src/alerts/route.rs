@@ -258,6 +258,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             starts_at: None,
+            ends_at: None,
             url: None,
         }
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use super::alert::AlertKey;
 use super::metrics::{AlertMetrics, DropStage};
 use super::route::Destination;
 use super::silence::{Matcher, Silence};
@@ -28,12 +29,12 @@ pub struct Record {
 
 #[derive(Default)]
 pub(super) struct Book {
-    pub(super) active: BTreeMap<String, Record>,
+    pub(super) active: BTreeMap<AlertKey, Record>,
     pub(super) silences: Vec<Silence>,
     pub(super) next_silence: u64,
     pub(super) last_forget: Option<DateTime<Utc>>,
-    /// Alert id → (who, when); outlives the in-memory record across restarts.
-    pub(super) acks: HashMap<String, (String, DateTime<Utc>)>,
+    /// Alert key → (who, when); outlives the in-memory record across restarts.
+    pub(super) acks: HashMap<AlertKey, (String, DateTime<Utc>)>,
 }
 
 impl Book {
@@ -52,6 +53,38 @@ impl Book {
         let active = &self.active;
         self.acks
             .retain(|id, (_, at)| active.contains_key(id) || now - *at < horizon);
+    }
+}
+
+impl Book {
+    /// The active alert a person means by `id` (short id, long id or fingerprint).
+    fn find(&self, id: &str) -> Result<AlertKey, AlertsError> {
+        let matches: Vec<(&AlertKey, &Record)> = self
+            .active
+            .iter()
+            .filter(|(_, r)| {
+                r.alert.id() == id || r.alert.long_id() == id || r.alert.fingerprint == id
+            })
+            .collect();
+        match matches.as_slice() {
+            [] => Err(AlertsError::UnknownAlert(id.to_owned())),
+            [(key, _)] => Ok((*key).clone()),
+            several => Err(AlertsError::AmbiguousAlert {
+                id: id.to_owned(),
+                candidates: several
+                    .iter()
+                    .map(|(_, r)| {
+                        format!(
+                            "{} ({} {})",
+                            r.alert.long_id(),
+                            r.alert.name,
+                            r.alert.scope()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
     }
 }
 
@@ -143,18 +176,20 @@ impl AlertsState {
     }
 
     /// Marks an active alert acknowledged: its repeats stop notifying until it resolves.
+    /// `id` is the short id of the message (when no other active alert shares it), the long
+    /// id of an Ack button, or the source's fingerprint.
     pub fn ack(&self, id: &str, by: &str) -> Result<Record, AlertsError> {
         let mut book = self.book();
-        let record = book
-            .active
-            .get_mut(id)
-            .ok_or_else(|| AlertsError::UnknownAlert(id.to_owned()))?;
+        let key = book.find(id)?;
+        let now = Utc::now();
+        let Some(record) = book.active.get_mut(&key) else {
+            return Err(AlertsError::UnknownAlert(id.to_owned()));
+        };
         record.acked_by = Some(by.to_owned());
         let record = record.clone();
-        let now = Utc::now();
-        book.acks.insert(id.to_owned(), (by.to_owned(), now));
+        book.acks.insert(key.clone(), (by.to_owned(), now));
         if let Some(db) = &self.db {
-            store::save_ack(db, id, by, now)?;
+            store::save_ack(db, &key, by, now)?;
         }
         Ok(record)
     }
@@ -231,6 +266,51 @@ mod tests {
     use super::*;
     use crate::alerts::{Severity, Status};
 
+    /// Issue 12, point 10: a short id two active alerts share is refused with both long ids;
+    /// the long id (the Ack button's) and the fingerprint work.
+    #[test]
+    fn ambiguous_short_ids_are_refused_with_the_candidates() {
+        let (a, b) = crate::alerts::alert::colliding_fingerprints();
+        let now = Utc::now();
+        let record = |f: &str| Record {
+            alert: Alert {
+                source: Source::Alertmanager,
+                fingerprint: f.into(),
+                status: Status::Firing,
+                severity: Severity::Error,
+                name: "PodDown".into(),
+                summary: String::new(),
+                labels: BTreeMap::new(),
+                starts_at: None,
+                ends_at: None,
+                url: None,
+            },
+            first_seen: now,
+            last_seen: now,
+            repeats: 0,
+            acked_by: None,
+            destinations: Vec::new(),
+        };
+        let (ra, rb) = (record(&a), record(&b));
+        let mut book = Book::default();
+        book.active.insert(ra.alert.key(), ra.clone());
+        book.active.insert(rb.alert.key(), rb.clone());
+        let short = ra.alert.id();
+        match book.find(&short) {
+            Err(AlertsError::AmbiguousAlert { candidates, .. }) => {
+                assert!(candidates.contains(&ra.alert.long_id()), "{candidates}");
+                assert!(candidates.contains(&rb.alert.long_id()), "{candidates}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(book.find(&rb.alert.long_id()).unwrap(), rb.alert.key());
+        assert_eq!(book.find(&a).unwrap(), ra.alert.key());
+        assert!(matches!(
+            book.find("ffffffff"),
+            Err(AlertsError::UnknownAlert(_))
+        ));
+    }
+
     #[test]
     fn stale_active_alerts_are_forgotten() {
         let now = Utc::now();
@@ -244,6 +324,7 @@ mod tests {
                 summary: String::new(),
                 labels: BTreeMap::new(),
                 starts_at: None,
+                ends_at: None,
                 url: None,
             },
             first_seen: now - chrono::Duration::hours(age_hours),
@@ -253,9 +334,10 @@ mod tests {
             destinations: Vec::new(),
         };
         let mut book = Book::default();
-        book.active.insert("old".into(), record(25));
-        book.active.insert("new".into(), record(1));
+        let key = |f: &str| AlertKey::new(Source::Kubernetes, f);
+        book.active.insert(key("old"), record(25));
+        book.active.insert(key("new"), record(1));
         book.forget_stale(now, Duration::from_secs(24 * 3600));
-        assert_eq!(book.active.keys().collect::<Vec<_>>(), ["new"]);
+        assert_eq!(book.active.keys().collect::<Vec<_>>(), [&key("new")]);
     }
 }

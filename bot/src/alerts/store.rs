@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use super::alert::AlertKey;
 use super::silence::{Matcher, Silence};
 use crate::state::{Db, StateError};
 
@@ -20,7 +21,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         alertmanager_id TEXT,
         created_at TEXT NOT NULL
     );",
-    // 2: acknowledgements survive restarts (until the alert resolves).
+    // 2: acknowledgements survive restarts (until the alert resolves). `alert_id` holds the
+    // alert's key (`source:fingerprint`); rows from before keys (short ids) match nothing
+    // and are forgotten after `forget_after`.
     "CREATE TABLE alerts_acks (
         alert_id TEXT PRIMARY KEY,
         acked_by TEXT NOT NULL,
@@ -28,7 +31,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );",
 ];
 
-pub(super) fn load_acks(db: &Db) -> Result<HashMap<String, (String, DateTime<Utc>)>, StateError> {
+pub(super) fn load_acks(db: &Db) -> Result<HashMap<AlertKey, (String, DateTime<Utc>)>, StateError> {
     let conn = db.conn();
     let mut statement = conn.prepare("SELECT alert_id, acked_by, acked_at FROM alerts_acks")?;
     let rows = statement.query_map([], |row| {
@@ -44,7 +47,7 @@ pub(super) fn load_acks(db: &Db) -> Result<HashMap<String, (String, DateTime<Utc
         let at = DateTime::parse_from_rfc3339(&at)
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_else(|_| Utc::now());
-        acks.insert(id, (by, at));
+        acks.insert(AlertKey::from_stored(id), (by, at));
     }
     Ok(acks)
 }
@@ -93,19 +96,26 @@ pub(super) fn load_silences(db: &Db) -> Result<(Vec<Silence>, u64), StateError> 
     Ok((silences, highest))
 }
 
-pub(super) fn save_ack(db: &Db, id: &str, by: &str, at: DateTime<Utc>) -> Result<(), StateError> {
+pub(super) fn save_ack(
+    db: &Db,
+    key: &AlertKey,
+    by: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StateError> {
     db.conn().execute(
         "INSERT INTO alerts_acks (alert_id, acked_by, acked_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (alert_id) DO UPDATE SET acked_by = excluded.acked_by,
          acked_at = excluded.acked_at",
-        rusqlite::params![id, by, at.to_rfc3339()],
+        rusqlite::params![key.as_str(), by, at.to_rfc3339()],
     )?;
     Ok(())
 }
 
-pub(super) fn delete_ack(db: &Db, id: &str) -> Result<(), StateError> {
-    db.conn()
-        .execute("DELETE FROM alerts_acks WHERE alert_id = ?1", [id])?;
+pub(super) fn delete_ack(db: &Db, key: &AlertKey) -> Result<(), StateError> {
+    db.conn().execute(
+        "DELETE FROM alerts_acks WHERE alert_id = ?1",
+        [key.as_str()],
+    )?;
     Ok(())
 }
 

@@ -22,10 +22,11 @@ pub fn render(outgoing: &Outgoing) -> Option<OutboundMessage> {
         for alert in alerts.iter().take(3) {
             actions.push(Action {
                 label: format!("Ack {}", alert.id()),
-                command: format!("/alerts ack {}", alert.id()),
+                // The long id: a short one may be shared by another active alert.
+                command: format!("/alerts ack {}", alert.long_id()),
             });
         }
-        let first = &alerts[0];
+        let first = alerts.first()?;
         let mut matchers = vec![format!("alertname={}", quote(&first.name))];
         for label in ["cluster", "namespace"] {
             if let Some(value) = first.label(label)

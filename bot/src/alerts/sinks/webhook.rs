@@ -70,6 +70,11 @@ pub fn body(kind: WebhookKind, config: &WebhookConfig, outgoing: &Outgoing) -> V
         }),
         WebhookKind::Json => {
             let (kind, alerts) = match &outgoing.notice {
+                Notice::Alerts {
+                    reminder: true,
+                    alerts,
+                    ..
+                } => ("reminder", json!(alerts)),
                 Notice::Alerts { status, alerts, .. } => (status.as_str(), json!(alerts)),
                 Notice::Digest(_) => ("digest", json!([])),
             };
@@ -174,6 +179,7 @@ mod tests {
             destination: Destination::Webhook("hook".into()),
             notice: Notice::Alerts {
                 status: Status::Firing,
+                reminder: false,
                 group: "g".into(),
                 alerts: vec![Alert {
                     source: Source::Kubernetes,
@@ -184,6 +190,7 @@ mod tests {
                     summary: "node aks-gpu-0 is NotReady".into(),
                     labels: Default::default(),
                     starts_at: None,
+                    ends_at: None,
                     url: None,
                 }],
             },

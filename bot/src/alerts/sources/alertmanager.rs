@@ -114,6 +114,10 @@ fn convert(a: PayloadAlert) -> Result<Alert, DecodeError> {
         summary,
         labels: a.labels,
         starts_at: a.starts_at.filter(|t| t.timestamp() > 0),
+        // A firing alert's endsAt is only Alertmanager's expiry guess: keep it for resolved ones.
+        ends_at: a
+            .ends_at
+            .filter(|t| t.timestamp() > 0 && a.status == "resolved"),
         url: Some(a.generator_url).filter(|u| !u.is_empty()),
     })
 }
@@ -194,6 +198,12 @@ mod tests {
         assert_eq!(alerts[1].status, Status::Resolved);
         assert_eq!(alerts[1].fingerprint.len(), 16, "computed from labels");
         assert_eq!(alerts[1].url, None);
+        // endsAt is kept for the resolved alert only ("was firing for" uses it).
+        assert_eq!(alerts[0].ends_at, None);
+        assert_eq!(
+            alerts[1].ends_at.map(|t| t.to_rfc3339()),
+            Some("2026-02-06T13:10:00+00:00".to_owned())
+        );
     }
 
     #[test]

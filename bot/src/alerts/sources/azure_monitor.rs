@@ -46,6 +46,9 @@ pub struct Essentials {
     pub configuration_items: Vec<String>,
     #[serde(default)]
     pub fired_date_time: Option<DateTime<Utc>>,
+    /// Set on a `Resolved` notification.
+    #[serde(default)]
+    pub resolved_date_time: Option<DateTime<Utc>>,
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -145,6 +148,7 @@ pub fn parse(body: &[u8]) -> Result<Alert, DecodeError> {
         summary,
         labels,
         starts_at: e.fired_date_time,
+        ends_at: e.resolved_date_time,
         url,
     })
 }

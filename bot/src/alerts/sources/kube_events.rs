@@ -90,6 +90,7 @@ fn alert(
         summary,
         labels,
         starts_at: Some(Utc::now()),
+        ends_at: None,
         url: None,
     }
 }

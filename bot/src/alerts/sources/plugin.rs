@@ -49,6 +49,7 @@ pub fn to_alert(n: &PluginNotification) -> Alert {
         summary: n.notification.text.clone(),
         labels,
         starts_at: Some(chrono::Utc::now()),
+        ends_at: None,
         url: None,
     }
 }
