@@ -59,6 +59,9 @@ pub struct Config {
     /// Named credentials the host attaches to plugin HTTP calls.
     #[serde(default)]
     pub auth_profiles: BTreeMap<String, AuthProfile>,
+    /// AMQP brokers plugins may query by name (`[amqp.NAME]`), credentials from an auth profile.
+    #[serde(default)]
+    pub amqp: BTreeMap<String, crate::host::services::amqp::BrokerConfig>,
     #[serde(default)]
     pub terminal: TerminalConfig,
     #[serde(default)]
