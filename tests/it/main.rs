@@ -17,6 +17,7 @@ mod hostile;
 mod permissions;
 mod plugins;
 mod router_input;
+mod runner;
 mod sched;
 mod secrets;
 mod vk;

@@ -26,7 +26,8 @@ pub struct Settings {
 /// What `/runner watch` remembers about one queue between runs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueueState {
-    /// When the queue was first seen holding work in this episode (unix seconds).
+    /// When the queue was first seen holding work in this episode (unix milliseconds, as
+    /// every time here).
     busy_since: Option<u64>,
     /// Most messages (waiting + in progress) seen in this episode.
     peak: u64,
@@ -51,7 +52,12 @@ pub enum Event {
     Stranded { waiting: u64, secs: u64 },
 }
 
-/// One queue's next state from a sample at `now`, and the event it confirms, if any.
+/// Seconds as milliseconds, for comparing with the times kept.
+fn ms(secs: u64) -> u64 {
+    secs.saturating_mul(1000)
+}
+
+/// One queue's next state from a sample at `now` (ms), and the event it confirms, if any.
 pub fn step(
     mut state: QueueState,
     q: &QueueStatus,
@@ -68,10 +74,10 @@ pub fn step(
         state.empty_since = None;
     } else if let Some(busy) = state.busy_since {
         let empty = *state.empty_since.get_or_insert(now);
-        if held(empty) >= settings.confirm_secs {
+        if held(empty) >= ms(settings.confirm_secs) {
             event = Some(Event::Drained {
                 jobs: state.peak,
-                secs: empty.saturating_sub(busy),
+                secs: empty.saturating_sub(busy) / 1000,
             });
             state.busy_since = None;
             state.empty_since = None;
@@ -87,10 +93,10 @@ pub fn step(
     if stranded {
         let since = *state.stranded_since.get_or_insert(now);
         let limit = settings.stranded_secs.max(settings.confirm_secs);
-        if held(since) >= limit && !state.stranded_notified {
+        if held(since) >= ms(limit) && !state.stranded_notified {
             event = event.or(Some(Event::Stranded {
                 waiting: q.waiting,
-                secs: held(since),
+                secs: held(since) / 1000,
             }));
             state.stranded_notified = true;
         } else if !state.stranded_notified {
@@ -98,7 +104,7 @@ pub fn step(
                 "{} has {} waiting and no runner for {} s (reported after {limit} s)",
                 q.name,
                 q.waiting,
-                held(since)
+                held(since) / 1000
             )));
         }
     } else {
@@ -122,17 +128,17 @@ pub fn pool_step(
     }
     let since = *state.zero_since.get_or_insert(now);
     let held = now.saturating_sub(since);
-    if held >= settings.confirm_secs && !state.notified {
+    if held >= ms(settings.confirm_secs) && !state.notified {
         state.notified = true;
-        return (state, Some(held));
+        return (state, Some(held / 1000));
     }
     (state, None)
 }
 
-fn now_secs() -> u64 {
+fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn load<T: for<'de> Deserialize<'de> + Default>(ctx: &Ctx, key: &str) -> Result<T, PluginError> {
@@ -161,7 +167,7 @@ pub fn run(
     settings: &Settings,
     gpu: Option<(&Target, &str)>,
 ) -> Result<Reply, PluginError> {
-    let now = now_secs();
+    let now = now_ms();
     let (queues, note) = jobs::collect(ctx, endpoint, None)?;
     let mut sent = Vec::new();
     let mut pending = Vec::new();
@@ -274,7 +280,7 @@ mod tests {
         let mut state = QueueState::default();
         let mut events = Vec::new();
         for (t, sample) in samples {
-            let (next, event, _) = step(state, sample, *t, &settings());
+            let (next, event, _) = step(state, sample, ms(*t), &settings());
             state = next;
             events.extend(event.map(|e| (*t, e)));
         }
@@ -345,11 +351,13 @@ mod tests {
         let s = settings();
         let (state, fire) = pool_step(PoolState::default(), 0, 5, 0, &s);
         assert_eq!(fire, None);
-        let (state, fire) = pool_step(state, 0, 5, 16, &s);
-        assert_eq!(fire, Some(16));
-        let (state, fire) = pool_step(state, 0, 5, 40, &s);
+        let (state, fire) = pool_step(state, 0, 5, 14_999, &s);
         assert_eq!(fire, None);
-        let (state, _) = pool_step(state, 0, 0, 50, &s);
+        let (state, fire) = pool_step(state, 0, 5, 16_000, &s);
+        assert_eq!(fire, Some(16));
+        let (state, fire) = pool_step(state, 0, 5, 40_000, &s);
+        assert_eq!(fire, None);
+        let (state, _) = pool_step(state, 0, 0, 50_000, &s);
         assert_eq!(state, PoolState::default());
     }
 }
