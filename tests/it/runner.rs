@@ -774,4 +774,40 @@ async fn deploy_checks_first_then_applies_the_runner_idempotently() {
         "{}",
         status.text
     );
+
+    // A runner that crash-loops is reported by /runner watch, once, even with RabbitMQ
+    // unreachable (this bot has none configured: that is the command's answer).
+    let mut rx = bot.app.host.services().subscribe_notifications();
+    cloud.sandbox.inject(deckhand_sandbox::FaultSpec::always(
+        deckhand_sandbox::FaultKind::CrashLoop {
+            pod_prefix: "studioml-go-runner".into(),
+            namespace: None,
+        },
+    ));
+    let crashing = until(bot, "/runner status", |t| t.contains("CrashLoopBackOff")).await;
+    assert!(
+        crashing.text.contains("last exit: Error"),
+        "{}",
+        crashing.text
+    );
+    let watch = bot.say("/runner watch").await;
+    assert_eq!(watch.kind, ResponseKind::Error, "{}", watch.text);
+    assert!(
+        watch.text.contains("runner pods checked: "),
+        "{}",
+        watch.text
+    );
+    let mut seen = Vec::new();
+    drain(&mut rx, &mut seen);
+    assert!(!seen.is_empty(), "{}", watch.text);
+    let first = &seen[0].1.notification;
+    assert!(
+        first.title.starts_with("Runner pod studioml-go-runner-"),
+        "{first:?}"
+    );
+    assert!(first.title.ends_with(" is crash-looping"), "{first:?}");
+    let crashed = seen.len();
+    bot.say("/runner watch").await;
+    drain(&mut rx, &mut seen);
+    assert_eq!(seen.len(), crashed, "reported twice: {seen:?}");
 }

@@ -579,6 +579,42 @@ fn pod_line(pod: &Value) -> (String, u64) {
     )
 }
 
+/// The runner Deployment's pods.
+pub fn runner_pods(
+    ctx: &Ctx,
+    settings: &Settings,
+    target: &Target,
+) -> Result<Vec<Value>, PluginError> {
+    let mut request = kube(target, "list", "v1", "Pod");
+    request.namespace = Some(settings.namespace.clone());
+    request.label_selector = Some(format!("app={}", settings.deployment));
+    Ok(ctx.kube(request)?.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// A runner pod in trouble: crash-looping or OOM-killed, with its restarts so far.
+pub fn pod_trouble(pod: &Value) -> Option<(String, u64)> {
+    let mut restarts = 0u64;
+    let mut reason = None;
+    for status in pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        restarts = restarts.saturating_add(status["restartCount"].as_u64().unwrap_or(0));
+        let oom = status["lastState"]["terminated"]["reason"] == "OOMKilled"
+            || status["state"]["terminated"]["reason"] == "OOMKilled";
+        if oom {
+            reason = Some("OOM-killed".to_owned());
+        } else if status["state"]["waiting"]["reason"] == "CrashLoopBackOff" {
+            reason = reason.or(Some("crash-looping".to_owned()));
+        }
+    }
+    reason.map(|r| (r, restarts))
+}
+
 pub fn status(ctx: &Ctx, settings: &Settings, target: &Target) -> Result<Reply, PluginError> {
     let deployment =
         get_deployment(ctx, settings, target)?.ok_or_else(|| not_deployed(settings, target))?;
@@ -587,13 +623,7 @@ pub fn status(ctx: &Ctx, settings: &Settings, target: &Target) -> Result<Reply, 
         .unwrap_or("?");
     let wanted = deployment["spec"]["replicas"].as_i64().unwrap_or(0);
     let ready = deployment["status"]["readyReplicas"].as_i64().unwrap_or(0);
-    let mut request = kube(target, "list", "v1", "Pod");
-    request.namespace = Some(settings.namespace.clone());
-    request.label_selector = Some(format!("app={}", settings.deployment));
-    let pods = ctx.kube(request)?.body["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let pods = runner_pods(ctx, settings, target)?;
     let mut lines = vec![format!(
         "Runner Deployment {}/{} on {}: {ready}/{wanted} ready, image {image}.",
         settings.namespace, settings.deployment, target.cluster

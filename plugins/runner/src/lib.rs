@@ -275,7 +275,7 @@ impl Plugin for Runner {
                     ctx,
                     &self.endpoint,
                     &self.watch,
-                    target.as_ref().map(|t| (t, self.settings.pool.as_str())),
+                    target.as_ref().map(|t| (t, &self.settings)),
                 )
             }
         }

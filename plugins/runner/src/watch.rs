@@ -135,6 +135,15 @@ pub fn pool_step(
     (state, None)
 }
 
+/// ` (a; b)` for a non-empty list of what was sent.
+fn listed(sent: &[String]) -> String {
+    if sent.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", sent.join("; "))
+    }
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -165,10 +174,14 @@ pub fn run(
     ctx: &Ctx,
     endpoint: &Endpoint,
     settings: &Settings,
-    gpu: Option<(&Target, &str)>,
+    gpu: Option<(&Target, &crate::deploy::Settings)>,
 ) -> Result<Reply, PluginError> {
     let now = now_ms();
-    let (queues, note) = jobs::collect(ctx, endpoint, None)?;
+    // RabbitMQ out of reach does not stop the pod checks; it is the answer once they are done.
+    let (queues, note, queue_error) = match jobs::collect(ctx, endpoint, None) {
+        Ok((queues, note)) => (queues, note, None),
+        Err(e) => (Vec::new(), None, Some(e)),
+    };
     let mut sent = Vec::new();
     let mut pending = Vec::new();
     for q in &queues {
@@ -211,8 +224,23 @@ pub fn run(
     let waiting: u64 = queues.iter().map(|q| q.waiting).sum();
     let mut notes = Vec::new();
     notes.extend(note);
-    if let Some((target, pool)) = gpu {
-        match pool_nodes(ctx, target, pool) {
+    if let Some((target, deploy)) = gpu {
+        match pods(ctx, target, deploy, settings) {
+            Ok(titles) => sent.extend(titles),
+            Err(e) => notes.push(format!("runner pods not checked: {}", e.message)),
+        }
+        let pool = deploy.pool.as_str();
+        match pool_nodes(ctx, target, pool).and_then(|nodes| {
+            // Without the queues nothing is known about waiting jobs: keep the pool's state.
+            if queue_error.is_some() {
+                Err(PluginError::new(
+                    deckhand_plugin_sdk::ErrorCode::Unavailable,
+                    "the job queues could not be read",
+                ))
+            } else {
+                Ok(nodes)
+            }
+        }) {
             Ok(nodes) => {
                 let key = format!("watch/pool/{}/{pool}", target.cluster);
                 let (state, fire) = pool_step(load(ctx, &key)?, nodes, waiting, now, settings);
@@ -241,15 +269,63 @@ pub fn run(
         "Checked {} job queue(s): {waiting} job(s) waiting; {} notification(s) sent{}.",
         queues.len(),
         sent.len(),
-        if sent.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", sent.join("; "))
-        }
+        listed(&sent)
     )];
     lines.extend(pending.into_iter().map(|p| format!("Pending: {p}.")));
     lines.extend(notes.into_iter().map(|n| format!("Note: {n}.")));
+    if let Some(mut e) = queue_error {
+        e.message = format!(
+            "{}; runner pods checked: {} notification(s) sent{}",
+            e.message,
+            sent.len(),
+            listed(&sent)
+        );
+        return Err(e);
+    }
     Ok(Reply::text(lines.join("\n")))
+}
+
+/// A runner pod that crash-loops or was OOM-killed: reported once per episode (until the pod
+/// is healthy again). Kubernetes' own state, not a lagging sample: no window needed.
+fn pods(
+    ctx: &Ctx,
+    target: &Target,
+    deploy: &crate::deploy::Settings,
+    settings: &Settings,
+) -> Result<Vec<String>, PluginError> {
+    let mut sent = Vec::new();
+    for pod in crate::deploy::runner_pods(ctx, deploy, target)? {
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let key = format!("watch/pod/{}/{name}", target.cluster);
+        let Some((trouble, restarts)) = crate::deploy::pod_trouble(&pod) else {
+            // Healthy again: a later failure is a new episode.
+            ctx.kv_delete(&key)?;
+            continue;
+        };
+        if ctx.kv_get(&key)?.is_some() {
+            continue;
+        }
+        ctx.kv_put(&key, json!(trouble))?;
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or("no node");
+        let title = format!("Runner pod {name} is {trouble}");
+        ctx.notify(Notification {
+            title: title.clone(),
+            text: format!(
+                "Runner pod {name} on {node} ({}) is {trouble} after {restarts} restart(s); jobs it held go back to their queues. `/runner status` shows the pods{}.",
+                target.cluster,
+                if trouble == "OOM-killed" {
+                    "; the job needs more memory than the pod's limit"
+                } else {
+                    ""
+                }
+            ),
+            severity: "warning".into(),
+            labels: labels(&[("cluster", &target.cluster), ("pod", name)]),
+            channel: settings.channel.clone(),
+        })?;
+        sent.push(title);
+    }
+    Ok(sent)
 }
 
 fn pool_nodes(ctx: &Ctx, target: &Target, pool: &str) -> Result<i64, PluginError> {
