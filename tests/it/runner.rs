@@ -564,6 +564,35 @@ async fn watch_notifies_confirmed_changes_and_never_one_stale_sample() {
         "{}",
         pool.notification.text
     );
+
+    // The scale-down guard: the basic.get runner's job holds the GPU pool awake...
+    let deferred = bot.say("/runner guard").await;
+    assert_eq!(deferred.kind, ResponseKind::Error, "{}", deferred.text);
+    assert!(
+        deferred.text.contains(
+            "deferred: 1 job(s) in progress on pool gpu of pangeoCluster (0 runner pod(s) holding 0 GPU(s)); "
+        ),
+        "{}",
+        deferred.text
+    );
+    assert!(
+        deferred
+            .text
+            .contains("queue rmq_mnist_exp3: 1 in progress, 2 waiting"),
+        "{}",
+        deferred.text
+    );
+    // ...until it is acknowledged; jobs waiting with no runner up do not.
+    held.expect("held")
+        .ack(BasicAckOptions::default())
+        .await
+        .expect("ack");
+    let idle = until(bot, "/runner guard", |t| t.starts_with("idle")).await;
+    assert_eq!(idle.kind, ResponseKind::Ok, "{}", idle.text);
+    assert_eq!(
+        idle.text,
+        "idle: no job in flight on pool gpu of pangeoCluster; 0 runner pod(s) hold 0 GPU(s) with nothing to do."
+    );
 }
 
 async fn config_map_exists(cloud: &CloudBot) -> bool {

@@ -20,6 +20,7 @@ pub enum RunnerCommand {
     Scale(Scale),
     Status(Status),
     Watch(Watch),
+    Guard(Guard),
 }
 
 /// Deploy or update the runner: ConfigMap studioml-env and a GPU Deployment (server-side apply)
@@ -67,6 +68,18 @@ pub struct Status {
 #[command(timeout_secs = 120)]
 pub struct Watch {
     /// AKS cluster whose GPU pool runs the jobs (default: the configured one)
+    #[option(rule = AksCluster)]
+    pub cluster: Option<String>,
+}
+
+/// Is work in flight on the GPU pool? Fails with "deferred: …" when it is (for schedules)
+#[derive(Command, Debug)]
+#[command(timeout_secs = 60)]
+pub struct Guard {
+    /// GPU node pool (default: the configured one)
+    #[option(rule = AgentPool)]
+    pub pool: Option<String>,
+    /// AKS cluster (default: the configured one)
     #[option(rule = AksCluster)]
     pub cluster: Option<String>,
 }

@@ -530,12 +530,14 @@ pub fn scale(
     )))
 }
 
-/// One pod: `name on node: phase, N GPU, restarts R (reason)`.
-fn pod_line(pod: &Value) -> (String, u64) {
-    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+/// GPUs a pod holds: its containers' `nvidia.com/gpu` limits once it is on a node and until it
+/// has finished.
+pub fn allocated_gpus(pod: &Value) -> u64 {
     let phase = pod["status"]["phase"].as_str().unwrap_or("Unknown");
-    let node = pod["spec"]["nodeName"].as_str().unwrap_or("no node yet");
-    let gpus: u64 = pod["spec"]["containers"]
+    if !pod["spec"]["nodeName"].is_string() || matches!(phase, "Succeeded" | "Failed") {
+        return 0;
+    }
+    pod["spec"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
@@ -546,13 +548,15 @@ fn pod_line(pod: &Value) -> (String, u64) {
                 .and_then(|s| s.parse::<u64>().ok())
                 .or_else(|| limit.as_u64())
         })
-        .sum();
-    let allocated =
-        if pod["spec"]["nodeName"].is_string() && phase != "Succeeded" && phase != "Failed" {
-            gpus
-        } else {
-            0
-        };
+        .sum()
+}
+
+/// One pod: `name on node: phase, N GPU, restarts R (reason)`.
+fn pod_line(pod: &Value) -> (String, u64) {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let phase = pod["status"]["phase"].as_str().unwrap_or("Unknown");
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or("no node yet");
+    let allocated = allocated_gpus(pod);
     let mut restarts = 0u64;
     let mut trouble = Vec::new();
     for status in pod["status"]["containerStatuses"]

@@ -24,6 +24,8 @@ pub struct QueueStatus {
     pub ack_rate: f64,
     /// Deliveries (consume and get) per second: activity of `basic.get` pollers too.
     pub deliver_rate: f64,
+    /// Ready messages in the management API's sample (equal to `waiting` unless it lags).
+    pub sampled_ready: u64,
     pub exact: bool,
 }
 
@@ -40,6 +42,7 @@ impl QueueStatus {
             consumers,
             ack_rate,
             deliver_rate: 0.0,
+            sampled_ready: waiting,
             exact: true,
         }
     }
@@ -161,6 +164,7 @@ fn merge(name: &str, managed: &ManagedQueue, exact: Option<Exact>) -> QueueStatu
         consumers: exact.map_or(managed.consumers, |e| u64::from(e.consumers)),
         ack_rate: managed.message_stats.ack_details.rate,
         deliver_rate: managed.message_stats.deliver_get_details.rate,
+        sampled_ready: managed.messages_ready,
         exact: exact.is_some(),
     }
 }

@@ -7,7 +7,10 @@
 //!   the GPU pool, by server-side apply, after checking the image tag, the pool and the NVIDIA
 //!   device plugin;
 //! * `/runner watch` — job status notifications (drained, waiting with no runner, GPU pool at
-//!   0 while jobs wait), never on one stale management-API sample.
+//!   0 while jobs wait, runner pods crash-looping or OOM-killed), never on one stale
+//!   management-API sample;
+//! * `/runner guard [--pool gpu]` — "idle" or "deferred: N jobs in progress …", for a schedule
+//!   about to scale the GPU pool to zero.
 //!
 //! No I/O of its own: the management API through the host's HTTP service (auth profile
 //! `rabbitmq`), exact counts through the host's AMQP service (broker `rabbitmq`), ARM,
@@ -15,6 +18,7 @@
 
 mod commands;
 mod deploy;
+mod guard;
 mod jobs;
 mod rabbit;
 mod watch;
@@ -268,6 +272,11 @@ impl Plugin for Runner {
             RunnerCommand::Status(args) => {
                 let target = self.target(args.cluster.as_deref())?;
                 deploy::status(ctx, &self.settings, &target)
+            }
+            RunnerCommand::Guard(args) => {
+                let target = self.target(args.cluster.as_deref())?;
+                let pool = args.pool.as_deref().unwrap_or(&self.settings.pool);
+                guard::run(ctx, &self.endpoint, &self.settings, &target, pool)
             }
             RunnerCommand::Watch(args) => {
                 let target = self.target(args.cluster.as_deref()).ok();
