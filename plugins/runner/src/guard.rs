@@ -11,8 +11,9 @@ use deckhand_plugin_sdk::{Ctx, ErrorCode, PluginError, Reply};
 
 use deckhand_plugin_shared::placement::AGENTPOOL_LABEL;
 
-use crate::deploy::{self, Settings, Target};
+use crate::deploy::{Settings, Target};
 use crate::jobs::{self, QueueStatus, human_secs};
+use crate::pods;
 use crate::rabbit::Endpoint;
 
 /// Why a queue keeps the pool awake, if it does.
@@ -49,7 +50,7 @@ pub fn run(
     target: &Target,
     pool: &str,
 ) -> Result<Reply, PluginError> {
-    let all = deploy::runner_pods(ctx, settings, target)?;
+    let all = pods::runner_pods(ctx, settings, target)?;
     let pool_of = |p: &serde_json::Value| {
         p["spec"]["nodeSelector"][AGENTPOOL_LABEL]
             .as_str()
@@ -67,11 +68,8 @@ pub fn run(
             target.cluster
         )));
     }
-    let gpus: u64 = pods.iter().map(|p| deploy::allocated_gpus(p)).sum();
-    let holding = pods
-        .iter()
-        .filter(|p| deploy::allocated_gpus(p) > 0)
-        .count();
+    let gpus: u64 = pods.iter().map(|p| pods::allocated_gpus(p)).sum();
+    let holding = pods.iter().filter(|p| pods::allocated_gpus(p) > 0).count();
     let (queues, note) = jobs::collect(ctx, endpoint, None).map_err(|e| {
         let message = format!(
             "deferred: cannot tell whether jobs are in progress on pool {pool} ({}); not scaling down blind",

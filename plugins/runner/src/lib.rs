@@ -20,6 +20,7 @@ mod commands;
 mod deploy;
 mod guard;
 mod jobs;
+mod pods;
 mod rabbit;
 mod watch;
 
@@ -267,11 +268,11 @@ impl Plugin for Runner {
             }
             RunnerCommand::Scale(args) => {
                 let target = self.target(args.cluster.as_deref())?;
-                deploy::scale(ctx, &self.settings, &target, args.replicas)
+                pods::scale(ctx, &self.settings, &target, args.replicas)
             }
             RunnerCommand::Status(args) => {
                 let target = self.target(args.cluster.as_deref())?;
-                deploy::status(ctx, &self.settings, &target)
+                pods::status(ctx, &self.settings, &target)
             }
             RunnerCommand::Guard(args) => {
                 let target = self.target(args.cluster.as_deref())?;

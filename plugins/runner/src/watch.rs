@@ -294,10 +294,10 @@ fn pods(
     settings: &Settings,
 ) -> Result<Vec<String>, PluginError> {
     let mut sent = Vec::new();
-    for pod in crate::deploy::runner_pods(ctx, deploy, target)? {
+    for pod in crate::pods::runner_pods(ctx, deploy, target)? {
         let name = pod["metadata"]["name"].as_str().unwrap_or_default();
         let key = format!("watch/pod/{}/{name}", target.cluster);
-        let Some((trouble, restarts)) = crate::deploy::pod_trouble(&pod) else {
+        let Some((trouble, restarts)) = crate::pods::pod_trouble(&pod) else {
             // Healthy again: a later failure is a new episode.
             ctx.kv_delete(&key)?;
             continue;
