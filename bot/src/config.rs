@@ -37,6 +37,9 @@ pub struct Config {
     /// Named credentials the host attaches to plugin HTTP calls.
     #[serde(default)]
     pub auth_profiles: BTreeMap<String, AuthProfile>,
+    /// AMQP brokers plugins may query by name (`[amqp.NAME]`), credentials from an auth profile.
+    #[serde(default)]
+    pub amqp: BTreeMap<String, crate::host::services::amqp::BrokerConfig>,
     #[serde(default)]
     pub terminal: TerminalConfig,
     #[serde(default)]
@@ -108,11 +111,12 @@ impl Config {
         }
     }
 
-    /// What the host's services read: `[host]` and `[auth_profiles]`.
+    /// What the host's services read: `[host]`, `[auth_profiles]` and `[amqp]`.
     pub fn services_config(&self) -> ServicesConfig {
         ServicesConfig {
             host: self.host.clone(),
             auth_profiles: self.auth_profiles.clone(),
+            amqp: self.amqp.clone(),
         }
     }
 

@@ -277,6 +277,15 @@ fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode>
                 ));
             }
         }
+        for broker in &caps.amqp {
+            if !app.config.amqp.contains_key(broker) {
+                problems.push(format!(
+                    "{}: plugin {} queries AMQP broker {broker:?}, which [amqp] does not define (its exact queue counts will be unavailable)",
+                    path.display(),
+                    plugin.manifest.name
+                ));
+            }
+        }
         for program in &caps.programs {
             if !app.config.host.programs.contains_key(program) {
                 problems.push(format!(

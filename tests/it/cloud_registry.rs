@@ -11,9 +11,7 @@ use deckhand::router::ResponseKind;
 use deckhand_it::TestBot;
 use deckhand_it::cloud::CloudBot;
 use deckhand_it::registry::{DOCKER_MANIFEST, LocalRegistry, OCI_MANIFEST, sha256};
-use deckhand_plugin_abi::proto::{
-    Capabilities, HostRequest, HostResponse, RegistryRequest, Service,
-};
+use deckhand_plugin_abi::proto::{Capabilities, HostResponse, RegistryRequest, Service};
 use deckhand_sandbox::{FaultKind, FaultSpec};
 use serde_json::{Value, json};
 
@@ -194,18 +192,13 @@ async fn a_missing_tag_repository_or_registry_is_reported_clearly() {
 
 /// A plugin whose manifest declares only `allowed` as its registry, served by the bot's host.
 fn call_as_plugin(bot: &TestBot, allowed: &str, registry: &str) -> HostResponse {
-    let services = bot.app.host.services().clone();
-    let table = deckhand::host::services::HostTable::new(
+    bot.call_as_plugin(
         "narrowprobe",
         Capabilities {
             registries: vec![allowed.to_owned()],
             ..Capabilities::default()
         },
-        services,
-    );
-    let request = serde_json::to_vec(&HostRequest {
-        invocation: None,
-        service: Service::Registry {
+        Service::Registry {
             request: RegistryRequest {
                 registry: registry.to_owned(),
                 op: "catalog".into(),
@@ -213,14 +206,7 @@ fn call_as_plugin(bot: &TestBot, allowed: &str, registry: &str) -> HostResponse 
                 reference: None,
             },
         },
-    })
-    .unwrap();
-    // SAFETY: the table outlives the call; the answer buffer comes from the host and is
-    // turned back into the Vec it was made from.
-    let api = unsafe { &*table.api() };
-    let answer = (api.call)(api.ctx, request.as_ptr(), request.len());
-    let bytes = unsafe { answer.into_vec() };
-    serde_json::from_slice(&bytes).unwrap()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@ mod minio;
 mod permissions;
 mod plugins;
 mod router_input;
+mod runner;
 mod sched;
 mod secrets;
 mod vk;

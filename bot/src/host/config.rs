@@ -77,6 +77,8 @@ fn default_http_timeout() -> Duration {
 pub struct ServicesConfig {
     pub host: HostConfig,
     pub auth_profiles: BTreeMap<String, AuthProfile>,
+    /// `[amqp.NAME]` brokers.
+    pub amqp: BTreeMap<String, crate::host::services::amqp::BrokerConfig>,
 }
 
 /// `[plugins]` with the config file's directory, against which its relative paths resolve.

@@ -113,6 +113,9 @@ pub struct Capabilities {
     /// Registries (same patterns) where the plugin may also delete tags (`delete_tag`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registry_deletes: Vec<String>,
+    /// AMQP brokers, by their `[amqp.NAME]` name in the host's config.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amqp: Vec<String>,
 }
 
 /// ARM access to one resource type, e.g. `Microsoft.ContainerService/managedClusters/agentPools`.
@@ -472,6 +475,39 @@ pub enum Service {
     Kube { request: KubeRequest },
     /// A container registry query over the OCI distribution API. Answers a [`RegistryResponse`].
     Registry { request: RegistryRequest },
+    /// An AMQP 0.9.1 query on a broker the host's config names (`[amqp.NAME]`); the host holds
+    /// the broker's address and credentials. Answers an [`AmqpResponse`].
+    Amqp { request: AmqpRequest },
+}
+
+/// An AMQP request on the broker `broker` (a `[amqp.NAME]` of the host's config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AmqpRequest {
+    pub broker: String,
+    #[serde(flatten)]
+    pub op: AmqpOp,
+}
+
+/// What to ask the broker. Only reads: nothing here changes a queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum AmqpOp {
+    /// `queue.declare` with `passive`: the broker's exact counts of a queue that exists (a
+    /// missing queue fails with `not_found`, it is never created).
+    QueueDeclarePassive { queue: String },
+}
+
+/// The broker's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum AmqpResponse {
+    /// Messages ready for delivery (not the unacknowledged ones) and `basic.consume`
+    /// consumers (runners polling with `basic.get` are not counted), as the broker has them now.
+    QueueDeclarePassive {
+        queue: String,
+        message_count: u32,
+        consumer_count: u32,
+    },
 }
 
 /// An ARM request. The host adds the subscription, credentials and `api-version`.

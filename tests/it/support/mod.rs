@@ -4,6 +4,7 @@
 pub mod aks;
 pub mod cloud;
 pub mod moto;
+pub mod rabbitmq;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
@@ -225,6 +226,33 @@ pub fn user(id: &str, roles: &[&str]) -> Caller {
 }
 
 impl TestBot {
+    /// Sends `service` to the bot's host as a plugin named `plugin` declaring `capabilities`,
+    /// through the real C table, outside any command. Call it off the async workers
+    /// (`block_in_place`): host services block on the runtime.
+    pub fn call_as_plugin(
+        &self,
+        plugin: &str,
+        capabilities: deckhand_plugin_abi::proto::Capabilities,
+        service: deckhand_plugin_abi::proto::Service,
+    ) -> deckhand_plugin_abi::proto::HostResponse {
+        let table = deckhand::host::services::HostTable::new(
+            plugin,
+            capabilities,
+            self.app.host.services().clone(),
+        );
+        let request = serde_json::to_vec(&deckhand_plugin_abi::proto::HostRequest {
+            invocation: None,
+            service,
+        })
+        .expect("host requests serialize");
+        // SAFETY: the table outlives the call; the answer buffer comes from the host and is
+        // turned back into the Vec it was made from.
+        let api = unsafe { &*table.api() };
+        let answer = (api.call)(api.ctx, request.as_ptr(), request.len());
+        let bytes = unsafe { answer.into_vec() };
+        serde_json::from_slice(&bytes).expect("host answers are JSON")
+    }
+
     pub fn new(plugins: &[&str]) -> TestBot {
         TestBot::with_config(plugins, "")
     }

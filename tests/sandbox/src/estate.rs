@@ -1,7 +1,8 @@
 //! The realistic estate from the seeds: what `deckhand shell --sandbox` starts with.
 //!
 //! * resource group `pangeo` in `westeurope` (seed 003);
-//! * registry `intens` (seed 000) with `simsvc:latest` and `simsvc-mpt:latest`, admin user on;
+//! * registry `intens` (seed 000) with `simsvc:latest` and `simsvc-mpt:latest` (and seed 002's
+//!   `studio-go-runner:0.9.21`), admin user on;
 //! * cluster `pangeoCluster` (seed 003) with pools `system` (System, 2 × Standard_D4s_v3),
 //!   `users` (Standard_D8s_v3, autoscaler 0..5, count 1, label `hub.jupyter.org/node-purpose=user`),
 //!   `gpu` (Standard_NC6s_v3, autoscaler 0..4, count 0, taint `nvidia.com/gpu=present:NoSchedule`;
@@ -165,6 +166,8 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<Estate, SandboxError> {
                 ("simsvc", "latest"),
                 ("simsvc", "1.0"),
                 ("simsvc-mpt", "latest"),
+                // seed 002's runner image, pushed as `${azure_registry_name}/studio-go-runner`
+                ("studio-go-runner", "0.9.21"),
             ] {
                 r.repos
                     .entry(repo.into())

@@ -1,6 +1,7 @@
 //! Host services: what a plugin may ask of the host, and the one place that checks the
 //! plugin's declared capabilities, applies time limits, meters and audits each call.
 
+pub mod amqp;
 pub mod http;
 pub mod programs;
 pub mod sigv4;
@@ -25,6 +26,8 @@ use crate::state::audit::ServiceCallRecord;
 
 /// Longest one Kubernetes request may take (watch-free verbs answer in well under this).
 const KUBE_REQUEST_LIMIT: Duration = Duration::from_secs(30);
+/// Longest one AMQP request may take, connection and login included.
+const AMQP_REQUEST_LIMIT: Duration = Duration::from_secs(15);
 
 /// A notification a plugin pushed, tagged with its source.
 #[derive(Debug, Clone)]
@@ -287,6 +290,15 @@ fn describe(service: &Service) -> (&'static str, String) {
                     .unwrap_or_default()
             ),
         ),
+        Service::Amqp { request } => ("amqp", amqp_target(request)),
+    }
+}
+
+fn amqp_target(request: &deckhand_plugin_abi::proto::AmqpRequest) -> String {
+    match &request.op {
+        deckhand_plugin_abi::proto::AmqpOp::QueueDeclarePassive { queue } => {
+            format!("queue_declare_passive {} {queue}", request.broker)
+        }
     }
 }
 
@@ -308,6 +320,8 @@ fn changes_something(service: &Service) -> bool {
             !matches!(request.verb.as_str(), "get" | "list" | "watch" | "logs")
         }
         Service::Registry { request } => request.op == "delete_tag",
+        // Every AMQP operation offered is a read (a passive declare never creates a queue).
+        Service::Amqp { .. } => false,
     }
 }
 
@@ -508,6 +522,13 @@ impl PluginServices {
                     (false, false) => denied(format!("query registry {registry}")),
                 }
             }
+            Service::Amqp { request } => {
+                if caps.amqp.contains(&request.broker) {
+                    Ok(())
+                } else {
+                    denied(format!("query AMQP broker {:?}", request.broker))
+                }
+            }
             Service::Notify { .. } if caps.notify => Ok(()),
             Service::Notify { .. } => denied("push notifications".into()),
             Service::KvGet { .. }
@@ -611,6 +632,15 @@ impl PluginServices {
                         .block_on(services.cloud.registries.call(request, cx))
                 })
                 .map_err(HostError::from)?;
+                Ok(serde_json::to_value(response).expect("responses serialize"))
+            }
+            Service::Amqp { request } => {
+                let response = services.runtime.block_on(amqp::serve(
+                    request,
+                    &services.config.amqp,
+                    &services.config.auth_profiles,
+                    remaining(AMQP_REQUEST_LIMIT),
+                ))?;
                 Ok(serde_json::to_value(response).expect("responses serialize"))
             }
             Service::Progress { message } => {

@@ -315,7 +315,10 @@ async fn registry_data_plane_with_token_exchange_and_admin_user() {
         .json()
         .await
         .unwrap();
-    assert_eq!(cat["repositories"], json!(["simsvc", "simsvc-mpt"]));
+    assert_eq!(
+        cat["repositories"],
+        json!(["simsvc", "simsvc-mpt", "studio-go-runner"])
+    );
     let tags: Value = http
         .get(format!("{reg}/v2/simsvc/tags/list"))
         .bearer_auth(&at)
