@@ -243,6 +243,17 @@ impl Sandbox {
         estate::seed(&self.shared).await
     }
 
+    /// Adds User pools `names` (`count` × `vm_size` each) to the estate's cluster as setup,
+    /// without spending the AKS write budget; returns once they exist.
+    pub async fn add_pools(
+        &self,
+        estate: &Estate,
+        names: &[&str],
+        size: (&str, u32),
+    ) -> Result<(), SandboxError> {
+        estate::add_pools(&self.shared, estate, names, size).await
+    }
+
     /// A kubeconfig (YAML) for a cluster's Kubernetes API, as `listClusterUserCredential` returns it.
     pub fn kubeconfig(&self, resource_group: &str, cluster: &str) -> Result<String, SandboxError> {
         arm::aks::kubeconfig_for(&self.shared, resource_group, cluster)

@@ -212,18 +212,19 @@ impl ArmClient {
         let done = self
             .follow(&first, async_op, location, &label, &operation, cx)
             .await?;
+        let read_back = format!("GET {} (reading back the result)", short(&path));
         // The final resource: PUT/PATCH read the resource back; POST answers with the final
         // Location response; DELETE has none.
         match method.as_str() {
             // The operation succeeded: whatever happens to the read now, the change is done,
             // so a failed read is a note on a success, never an error.
-            "PUT" | "PATCH" => match self.send("GET", &url, None, None, &operation, cx).await {
+            "PUT" | "PATCH" => match self.send("GET", &url, None, None, &read_back, cx).await {
                 Ok(read) if read.is_success() => {
                     Ok(answer(read.status, read.json(), read.remaining("reads")))
                 }
                 Ok(read) => Ok(ArmResponse {
                     read_back_error: Some(
-                        azure_error(&operation, read.status, &read.body, read.request_id()).into(),
+                        azure_error(&read_back, read.status, &read.body, read.request_id()).into(),
                     ),
                     ..answer(done.status, Value::Null, read.remaining("reads"))
                 }),
