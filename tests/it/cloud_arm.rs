@@ -414,3 +414,39 @@ async fn a_failed_read_back_after_a_succeeded_operation_is_a_success_with_the_re
         "the change is done"
     );
 }
+
+/// Issue 12 point 2: Azure accepted the change but its status could not be read: that is
+/// neither "refused" nor "failed", and the change goes on in Azure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_operation_status_is_an_unknown_outcome_not_a_refusal() {
+    let cloud = start().await;
+    let path = format!("{}/agentPools/users", cloud.cluster_path());
+    let mut body = arm_read(&cloud, &path).await["body"].clone();
+    body["properties"]["count"] = 2.into();
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::ServerError { status: 500 })
+            .on_path("/operations/")
+            .on_method("GET"),
+    );
+    let reply = cloud
+        .bot
+        .say(&format!("/arm PUT {path} --api {AKS_API} --body '{body}'"))
+        .await;
+    assert_eq!(reply.kind, ResponseKind::Error, "{}", reply.text);
+    let error = host_error(&reply.text);
+    assert_eq!(error["code"], "outcome_unknown", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().starts_with(
+            "Azure accepted PUT managedClusters/pangeoCluster/agentPools/users, but its progress could not be read (its status URL answered HTTP 500: InternalServerError: "
+        ),
+        "{error}"
+    );
+    assert!(error["request_id"].is_string(), "{error}");
+    cloud.sandbox.clear_faults();
+    deckhand_it::aks::settle(&cloud).await;
+    assert_eq!(
+        arm_read(&cloud, &path).await["body"]["properties"]["count"],
+        2,
+        "Azure carried the change out"
+    );
+}

@@ -509,3 +509,30 @@ fn a_missing_cluster_or_resource_group_is_named_from_azures_code() {
     assert_quotes_azure(&text, "ResourceGroupNotFound");
     test.finish();
 }
+
+/// A start that succeeded is reported done even when the cluster cannot be read after it.
+#[test]
+fn a_start_whose_read_back_fails_is_done_with_a_note() {
+    let mut test = aks();
+    let mut stopped = azure_example("aks/ManagedClustersGet.json", "200");
+    stopped["properties"]["powerState"] = json!({"code": "Stopped"});
+    test.expect(
+        Expect::arm("GET", "/managedClusters/clustername1"),
+        arm_ok(stopped),
+    )
+    .expect(
+        Expect::arm("POST", "/managedClusters/clustername1/start"),
+        arm_ok(json!(null)),
+    )
+    .expect(
+        Expect::arm("GET", "/managedClusters/clustername1"),
+        refused(503, "ServiceUnavailable", "Azure refused GET managedClusters/clustername1: ServiceUnavailable: try later (HTTP 503)"),
+    );
+    let reply = test.run("/aks start").unwrap();
+    assert!(
+        reply.text.starts_with("✓ clustername1 started (Azure reports the operation Succeeded), but the cluster could not be read back (reading cluster clustername1: Azure refused GET managedClusters/clustername1: ServiceUnavailable"),
+        "{}",
+        reply.text
+    );
+    test.finish();
+}

@@ -267,10 +267,13 @@ impl ArmClient {
                 if !poll.is_success() {
                     // The status document itself could not be read: that says nothing about
                     // the operation, which Azure accepted.
-                    let unread = azure_error(operation, poll.status, &poll.body, poll.request_id());
+                    let (code, message) = error::error_fields(poll.status, &poll.body);
                     return Err(ArmError::OutcomeUnknown {
                         operation: operation.to_owned(),
-                        reason: format!("its status URL answered {unread}"),
+                        reason: format!(
+                            "its status URL answered HTTP {}: {code}: {message}",
+                            poll.status
+                        ),
                         request_id: first.request_id(),
                     });
                 }

@@ -11,6 +11,11 @@
 //! * [`pool_add`]: `/aks pool add`, `/aks pool delete`;
 //! * [`nodes`]: `/aks nodes`, `/aks gpu`.
 //!
+//! Writes are reported from what Azure reports after them ([`outcome`]): a refusal, an
+//! operation that failed while running, and a change done but not read back (a note on a
+//! success) read differently; the subscription's remaining write budget is shown when low.
+//! Scale requests for a pool already scaling are merged into it ([`merge`]).
+//!
 //! **Why two scale commands.** The router confirms per command (`destructive` in the
 //! manifest), but only a *reduction* of capacity deserves a confirmation. `/aks scale` grows a
 //! pool at once and refuses to shrink it, naming `/aks scale-down`, which is destructive and so
