@@ -830,6 +830,16 @@ mod tests {
         // The host's service codes keep their kind across `From<HostError>`.
         let denied: PluginError = HostError::new("capability_denied", "not declared").into();
         assert_eq!(denied.code, ErrorCode::Denied);
+        // How an ARM write ended keeps its kind: failed while running is upstream, an unknown
+        // outcome is a timeout (it may still finish).
+        for (code, kind) in [
+            ("azure", ErrorCode::Upstream),
+            ("operation_failed", ErrorCode::Upstream),
+            ("outcome_unknown", ErrorCode::Timeout),
+        ] {
+            let error: PluginError = HostError::new(code, "m").into();
+            assert_eq!(error.code, kind, "{code}");
+        }
     }
 
     #[test]
