@@ -667,10 +667,8 @@ async fn a_failed_operation_is_reported_with_azures_words() {
     assert!(
         reply
             .text
-            .contains("scaling pool users of pangeoCluster: Azure refused PUT")
-            && reply.text.contains(
-                "ScaleVMSSAgentPoolFailed: The VMSS could not be scaled: allocation failed"
-            ),
+            .contains("scaling pool users of pangeoCluster: Azure accepted PUT managedClusters/pangeoCluster/agentPools/users, but the operation failed while running: ScaleVMSSAgentPoolFailed: The VMSS could not be scaled: allocation failed (operation Failed, request id ")
+            && reply.text.contains("/aks pools shows the pool's state now"),
         "{}",
         reply.text
     );
@@ -933,4 +931,190 @@ fn one_scale_logs_its_invocation_id_from_parse_to_arm_call() {
     assert_eq!(span["command"], "aks scale", "{put}");
     assert_eq!(span["plugin"], "aks", "{put}");
     assert_eq!(span["user"], "local", "{put}");
+}
+
+/// PUTs of pool `pool` the sandbox served.
+fn pool_puts(cloud: &CloudBot, pool: &str) -> usize {
+    let end = format!("/agentPools/{pool}").to_ascii_lowercase();
+    cloud
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.to_ascii_lowercase().ends_with(&end))
+        .count()
+}
+
+/// Issue 12 point 8: AKS gives a subscription 20 pool writes, refilled 1 a minute. The
+/// nightly warm-up of 20 pools spends exactly one write each, fits, and the replies show the
+/// budget once it runs low.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_up_of_20_pools_fits_the_aks_write_bucket_and_shows_the_budget_when_low() {
+    let cloud = start_aks_with(
+        SandboxOptions {
+            lro_delay: LRO,
+            cluster_autoscaler: false,
+            ..SandboxOptions::default()
+        },
+        "",
+    )
+    .await;
+    let extra: Vec<String> = (1..=16).map(|i| format!("p{i:02}")).collect();
+    let names: Vec<&str> = extra.iter().map(String::as_str).collect();
+    cloud
+        .sandbox
+        .add_pools(&cloud.estate, &names, ("Standard_D4s_v3", 0))
+        .await
+        .expect("pools added");
+    let mut plan: Vec<(String, i64)> = vec![
+        ("gpu".into(), 1),
+        ("workers".into(), 1),
+        ("users".into(), 2),
+        ("system".into(), 3),
+    ];
+    plan.extend(extra.iter().map(|p| (p.clone(), 1)));
+    cloud.sandbox.clear_requests();
+    let mut replies = Vec::new();
+    for (pool, count) in &plan {
+        let reply = cloud
+            .bot
+            .say(&format!("/aks scale --pool {pool} --count {count}"))
+            .await;
+        ok(&reply);
+        assert!(reply.text.starts_with("✓ Pool "), "{}", reply.text);
+        replies.push(reply.text);
+    }
+    for (pool, count) in &plan {
+        assert_eq!(pool_count(&cloud, pool).await, *count, "{pool}");
+        assert_eq!(pool_puts(&cloud, pool), 1, "{pool}: one write each");
+    }
+    // 20 writes from a bucket of 20: the budget is shown once fewer than 5 are left.
+    for (i, text) in replies.iter().enumerate() {
+        let left = 19 - i;
+        let shown = format!(
+            "Azure write budget: {left} write{} left for this subscription",
+            if left == 1 { "" } else { "s" }
+        );
+        assert_eq!(text.contains(&shown), left < 5, "reply {i}: {text}");
+        assert_eq!(
+            text.contains("Azure write budget"),
+            left < 5,
+            "reply {i}: {text}"
+        );
+    }
+}
+
+/// Issue 12 point 8: scales of one pool that arrive while one runs are merged into one more
+/// write with the newest count, instead of three writes (two of which AKS would refuse as an
+/// operation in progress).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_scales_of_one_pool_are_merged_into_one_more_write() {
+    let cloud = start_aks_with(
+        SandboxOptions {
+            lro_delay: Duration::from_secs(2),
+            cluster_autoscaler: false,
+            ..SandboxOptions::default()
+        },
+        "",
+    )
+    .await;
+    cloud.sandbox.clear_requests();
+    let (a, b, c) = tokio::join!(
+        cloud.bot.say("/aks scale --pool gpu --count 1"),
+        cloud.bot.say("/aks scale --pool gpu --count 2"),
+        cloud.bot.say("/aks scale --pool gpu --count 3"),
+    );
+    let replies = [a, b, c];
+    for reply in &replies {
+        ok(reply);
+    }
+    let texts: Vec<&str> = replies.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(pool_puts(&cloud, "gpu"), 2, "{texts:#?}");
+    let last = pool_count(&cloud, "gpu").await;
+    let led: Vec<&&str> = texts
+        .iter()
+        .filter(|t| t.contains("2 other scale requests for pool gpu arrived while it ran and were merged into one more write"))
+        .collect();
+    assert_eq!(led.len(), 1, "{texts:#?}");
+    let joined = texts
+        .iter()
+        .filter(|t| t.contains("This request joined a scale of pool gpu already running instead of spending another write."))
+        .count();
+    assert_eq!(joined, 2, "{texts:#?}");
+    // Every reply reports the pool as Azure has it at the end.
+    let now = format!("{last} node");
+    for text in &texts {
+        assert!(
+            text.contains(&format!("to {now}")) || text.contains(&format!("now has {now}")),
+            "{text}"
+        );
+    }
+}
+
+/// Issue 12 point 2: the operation succeeded and only the read-back failed: the pool is
+/// reported created, with a note, and it is there in Azure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_add_whose_read_back_fails_is_reported_done_with_a_note() {
+    let cloud = start().await;
+    // The existence check before the PUT passes; every GET of the pool after it fails.
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::ServerError { status: 500 })
+            .on_path("agentPools/spot1")
+            .on_method("GET")
+            .after(1),
+    );
+    let reply = cloud
+        .bot
+        .say(
+            "/aks pool add --name spot1 --vm-size Standard_D8s_v3 --spot --count 0 --min 0 --max 3",
+        )
+        .await;
+    ok(&reply);
+    assert!(
+        reply.text.starts_with(
+            "✓ Pool spot1 created in pangeoCluster (0 × Standard_D8s_v3 asked). Azure reports the operation Succeeded, but the pool could not be read back (Azure refused GET managedClusters/pangeoCluster/agentPools/spot1 (reading back the result): InternalServerError: "
+        ) && reply.text.ends_with("/aks pools shows its state."),
+        "{}",
+        reply.text
+    );
+    cloud.sandbox.clear_faults();
+    let pool = arm_pool(&cloud, "spot1").await;
+    assert_eq!(pool["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(pool["properties"]["scaleSetPriority"], "Spot");
+}
+
+/// Issue 12 point 7: a missing pool or resource group keeps Azure's code and request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_pool_or_resource_group_keeps_azures_code() {
+    let cloud = start().await;
+    let reply = cloud.bot.say("/aks scale --pool nosuch --count 1").await;
+    err(&reply);
+    assert!(
+        reply.text.contains(
+            "there is no pool \"nosuch\" in cluster pangeoCluster; its pools are gpu, system, users, workers (see /aks pools)"
+        ) && reply.text.contains("ResourceNotFound")
+            && reply.text.contains("request id"),
+        "{}",
+        reply.text
+    );
+
+    // A resource group that does not exist is a config problem, said with Azure's code.
+    let wrong = CloudBot::start_with(
+        SandboxOptions {
+            lro_delay: LRO,
+            ..SandboxOptions::default()
+        },
+        &[deckhand_it::product_plugin_library("aks")],
+        |estate| deckhand_it::aks::aks_config("nosuchrg", &estate.cluster),
+    )
+    .await;
+    let reply = wrong.bot.say("/aks scale --pool gpu --count 1").await;
+    err(&reply);
+    assert!(
+        reply.text.contains(
+            "/aks scale failed: resource group nosuchrg does not exist in the subscription (resource_group in [plugins.config.aks])"
+        ) && reply.text.contains("ResourceGroupNotFound")
+            && reply.text.contains("request id"),
+        "{}",
+        reply.text
+    );
 }

@@ -23,6 +23,17 @@ fn host_error(text: &str) -> Value {
     json(&text[start..])
 }
 
+/// `/arm GET path` through the probe plugin: the host's answer as JSON.
+async fn arm_read(cloud: &CloudBot, path: &str) -> Value {
+    json(
+        &cloud
+            .bot
+            .say(&format!("/arm GET {path} --api {AKS_API}"))
+            .await
+            .text,
+    )
+}
+
 async fn start() -> CloudBot {
     CloudBot::start(&["cloudprobe"], Duration::from_millis(300), "").await
 }
@@ -42,13 +53,7 @@ async fn reads_a_cluster_and_follows_a_pool_scale_to_the_end_with_progress() {
     assert!(read["request_id"].is_string());
 
     let pool_path = format!("{cluster}/agentPools/users");
-    let pool = json(
-        &cloud
-            .bot
-            .say(&format!("/arm GET {pool_path} --api {AKS_API}"))
-            .await
-            .text,
-    );
+    let pool = arm_read(&cloud, &pool_path).await;
     let mut body = pool["body"].clone();
     let count = body["properties"]["count"].as_i64().unwrap();
     body["properties"]["count"] = (count + 1).into();
@@ -147,13 +152,7 @@ async fn a_failed_long_running_operation_is_reported_with_its_code() {
         message: "Provisioning of VM extension vmssCSE has timed out".into(),
     }));
     let path = format!("{}/agentPools/users", cloud.cluster_path());
-    let pool = json(
-        &cloud
-            .bot
-            .say(&format!("/arm GET {path} --api {AKS_API}"))
-            .await
-            .text,
-    );
+    let pool = arm_read(&cloud, &path).await;
     let body = pool["body"].clone();
     let reply = cloud
         .bot
@@ -161,6 +160,14 @@ async fn a_failed_long_running_operation_is_reported_with_its_code() {
         .await;
     assert_eq!(reply.kind, ResponseKind::Error);
     let error = host_error(&reply.text);
+    // Accepted, then failed while running: not a refusal.
+    assert_eq!(error["code"], "operation_failed", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().starts_with(
+            "Azure accepted PUT managedClusters/pangeoCluster/agentPools/users, but the operation failed while running: VMExtensionProvisioningError: "
+        ),
+        "{error}"
+    );
     assert_eq!(
         error["upstream_code"], "VMExtensionProvisioningError",
         "{error}"
@@ -179,13 +186,7 @@ async fn a_failed_long_running_operation_is_reported_with_its_code() {
 async fn a_conflicting_operation_is_reported_as_azure_409() {
     let cloud = CloudBot::start(&["cloudprobe"], Duration::from_secs(3), "").await;
     let path = format!("{}/agentPools/users", cloud.cluster_path());
-    let pool = json(
-        &cloud
-            .bot
-            .say(&format!("/arm GET {path} --api {AKS_API}"))
-            .await
-            .text,
-    );
+    let pool = arm_read(&cloud, &path).await;
     let body = pool["body"].clone();
     let first = cloud
         .bot
@@ -309,12 +310,11 @@ async fn calls_outside_declared_arm_capabilities_are_refused_and_audited() {
     assert_eq!(still.kind, ResponseKind::Ok);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_credential_failure_names_the_method_and_the_reason() {
-    let cloud = start().await;
-    // Same sandbox, but a bot whose client secret is wrong.
-    let config = deckhand_it::cloud::cloud_config(&cloud.sandbox, &cloud.estate, "")
-        .replace(cloud.sandbox.client_secret(), "not-the-secret");
+/// The message of the credential failure a bot gets when its config has `from` replaced by
+/// `to` (the same sandbox otherwise).
+async fn credential_failure(cloud: &CloudBot, from: &str, to: &str) -> String {
+    let config =
+        deckhand_it::cloud::cloud_config(&cloud.sandbox, &cloud.estate, "").replace(from, to);
     let bot = deckhand_it::TestBot::with_config(&["cloudprobe"], &config);
     let reply = bot
         .say(&format!(
@@ -325,13 +325,128 @@ async fn a_credential_failure_names_the_method_and_the_reason() {
     assert_eq!(reply.kind, ResponseKind::Error);
     let error = host_error(&reply.text);
     assert_eq!(error["code"], "auth", "{error}");
-    let message = error["message"].as_str().unwrap();
+    error["message"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A wrong secret: the method, the token endpoint's status and Entra's own error and AADSTS
+/// code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_failure_names_the_method_and_the_reason() {
+    let cloud = start().await;
+    let message = credential_failure(&cloud, cloud.sandbox.client_secret(), "not-the-secret").await;
     assert!(
-        message.starts_with("Azure credential (client secret) failed:"),
+        message.starts_with(&format!(
+            "Azure credential (client secret) failed: the token endpoint {}/{}/oauth2/v2.0/token answered HTTP 401: invalid_client: AADSTS7000215",
+            cloud.sandbox.base_url(),
+            cloud.sandbox.tenant_id()
+        )),
+        "{message}"
+    );
+}
+
+/// Issue 12 point 6: a wrong authority host is reported with the HTTP status, the endpoint and
+/// what it answered, not azure_identity's "Failed to parse server response".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_authority_host_is_reported_with_the_status_and_the_endpoint() {
+    let cloud = start().await;
+    let base = cloud.sandbox.base_url();
+    // `{base}/common` is no token endpoint: the sandbox answers ARM's 404 shape there.
+    let message = credential_failure(
+        &cloud,
+        &format!("authority_host = \"{base}\""),
+        &format!("authority_host = \"{base}/common\""),
+    )
+    .await;
+    let endpoint = format!(
+        "{base}/common/{}/oauth2/v2.0/token",
+        cloud.sandbox.tenant_id()
+    );
+    assert!(
+        message.starts_with(&format!(
+            "Azure credential (client secret) failed: the token endpoint {endpoint} answered HTTP 404: not an Entra ID token endpoint's answer ("
+        )),
         "{message}"
     );
     assert!(
-        message.contains("AADSTS") || message.contains("invalid_client"),
+        message.contains("authority_host") && !message.contains("Failed to parse"),
         "{message}"
+    );
+}
+
+/// Issue 12 points 2 and 8: the operation succeeded and only the read-back failed: the host
+/// answers a success carrying why the read failed (not "Azure refused"), and Azure's
+/// remaining write budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_read_back_after_a_succeeded_operation_is_a_success_with_the_reason() {
+    let cloud = start().await;
+    let path = format!("{}/agentPools/users", cloud.cluster_path());
+    let pool = arm_read(&cloud, &path).await;
+    let mut body = pool["body"].clone();
+    body["properties"]["count"] = 2.into();
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::ServerError { status: 500 })
+            .on_path("agentPools/users")
+            .on_method("GET"),
+    );
+    let reply = cloud
+        .bot
+        .say(&format!("/arm PUT {path} --api {AKS_API} --body '{body}'"))
+        .await;
+    assert_eq!(reply.kind, ResponseKind::Ok, "{}", reply.text);
+    let done = json(&reply.text);
+    assert!(done["body"].is_null(), "{done}");
+    let unread = &done["read_back_error"];
+    assert_eq!(unread["status"], 500, "{done}");
+    assert_eq!(unread["upstream_code"], "InternalServerError", "{done}");
+    assert!(
+        unread["message"].as_str().unwrap().starts_with(
+            "Azure refused GET managedClusters/pangeoCluster/agentPools/users (reading back the result): InternalServerError"
+        ),
+        "{done}"
+    );
+    // One AKS write spent from the bucket of 20.
+    assert_eq!(done["remaining_writes"], 19, "{done}");
+    assert!(done["remaining_reads"].as_u64().is_some(), "{done}");
+    cloud.sandbox.clear_faults();
+    let after = arm_read(&cloud, &path).await;
+    assert_eq!(
+        after["body"]["properties"]["count"], 2,
+        "the change is done"
+    );
+}
+
+/// Issue 12 point 2: Azure accepted the change but its status could not be read: that is
+/// neither "refused" nor "failed", and the change goes on in Azure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_operation_status_is_an_unknown_outcome_not_a_refusal() {
+    let cloud = start().await;
+    let path = format!("{}/agentPools/users", cloud.cluster_path());
+    let mut body = arm_read(&cloud, &path).await["body"].clone();
+    body["properties"]["count"] = 2.into();
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::ServerError { status: 500 })
+            .on_path("/operations/")
+            .on_method("GET"),
+    );
+    let reply = cloud
+        .bot
+        .say(&format!("/arm PUT {path} --api {AKS_API} --body '{body}'"))
+        .await;
+    assert_eq!(reply.kind, ResponseKind::Error, "{}", reply.text);
+    let error = host_error(&reply.text);
+    assert_eq!(error["code"], "outcome_unknown", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().starts_with(
+            "Azure accepted PUT managedClusters/pangeoCluster/agentPools/users, but its progress could not be read (its status URL answered HTTP 500: InternalServerError: "
+        ),
+        "{error}"
+    );
+    assert!(error["request_id"].is_string(), "{error}");
+    cloud.sandbox.clear_faults();
+    deckhand_it::aks::settle(&cloud).await;
+    assert_eq!(
+        arm_read(&cloud, &path).await["body"]["properties"]["count"],
+        2,
+        "Azure carried the change out"
     );
 }

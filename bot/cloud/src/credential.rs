@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::config::{AzureConfig, CredentialConfig};
+use crate::token_answer::TokenRequest;
 
 /// Refresh this long before a token expires, so no request carries a token about to lapse.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
@@ -71,10 +72,10 @@ impl TokenSource {
         // Built per fetch: the workload-identity token file rotates, and the SDK's own cache
         // would otherwise hand back a token the server just refused.
         let credential = self.credential()?;
-        let token = credential
-            .get_token(&[self.scope.as_str()])
-            .await
-            .map_err(|e| self.error(error_chain(&e)))?;
+        let token = match credential.get_token(&[self.scope.as_str()]).await {
+            Ok(token) => token,
+            Err(e) => return Err(self.error(self.explain(&e).await)),
+        };
         let lifetime = (token.expires_on - time::OffsetDateTime::now_utc())
             .try_into()
             .unwrap_or(Duration::ZERO);
@@ -91,6 +92,106 @@ impl TokenSource {
         Ok(value)
     }
 
+    /// Why a token request failed: what the token endpoint answered when it can be asked
+    /// again (see [`crate::token_answer`]), else azure_identity's own words.
+    async fn explain(&self, error: &azure_core::Error) -> String {
+        let chain = error_chain(error);
+        let request = match self.token_request() {
+            Ok(Some(request)) => request,
+            _ => return chain,
+        };
+        match crate::token_answer::describe(&request).await {
+            Some(answer) => answer,
+            None => chain,
+        }
+    }
+
+    /// The token request the configured credential sends, for the methods that send one to
+    /// `authority_host` (client secret, workload identity): the same URL and form as
+    /// azure_identity 0.21 builds.
+    fn token_request(&self) -> Result<Option<TokenRequest>, CredentialError> {
+        let scope = self.scope.clone();
+        let grant = ("grant_type", "client_credentials".to_owned());
+        Ok(Some(match &self.config {
+            CredentialConfig::ClientSecret {
+                tenant_id,
+                client_id,
+                client_secret,
+            } => {
+                let mut url = self.authority.clone();
+                let Ok(mut segments) = url.path_segments_mut() else {
+                    return Ok(None);
+                };
+                segments.extend(&[tenant_id.as_str(), "oauth2", "v2.0", "token"]);
+                drop(segments);
+                TokenRequest {
+                    url,
+                    form: vec![
+                        grant,
+                        ("client_id", client_id.clone()),
+                        ("client_secret", client_secret.expose().to_owned()),
+                        ("scope", scope),
+                    ],
+                }
+            }
+            CredentialConfig::WorkloadIdentity { .. } => {
+                let (tenant, client, assertion) = self.workload_identity()?;
+                let Ok(url) = self.authority.join(&format!("/{tenant}/oauth2/v2.0/token")) else {
+                    return Ok(None);
+                };
+                TokenRequest {
+                    url,
+                    form: vec![
+                        ("client_id", client),
+                        ("scope", scope),
+                        (
+                            "client_assertion_type",
+                            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                        ),
+                        ("client_assertion", assertion),
+                        grant,
+                    ],
+                }
+            }
+            CredentialConfig::ManagedIdentity | CredentialConfig::AzureCli => return Ok(None),
+        }))
+    }
+
+    /// Workload identity's tenant, client and assertion (config, else the environment AKS's
+    /// webhook sets).
+    fn workload_identity(&self) -> Result<(String, String, String), CredentialError> {
+        let CredentialConfig::WorkloadIdentity {
+            tenant_id,
+            client_id,
+            token_file,
+        } = &self.config
+        else {
+            return Err(self.error("not a workload identity credential".into()));
+        };
+        let env = |name: &str| std::env::var(name).ok();
+        let tenant = tenant_id
+            .clone()
+            .or_else(|| env("AZURE_TENANT_ID"))
+            .ok_or_else(|| self.error("no tenant id: set tenant_id or AZURE_TENANT_ID".into()))?;
+        let client = client_id
+            .clone()
+            .or_else(|| env("AZURE_CLIENT_ID"))
+            .ok_or_else(|| self.error("no client id: set client_id or AZURE_CLIENT_ID".into()))?;
+        let file = token_file
+            .clone()
+            .or_else(|| env("AZURE_FEDERATED_TOKEN_FILE").map(Into::into))
+            .ok_or_else(|| {
+                self.error("no token file: set token_file or AZURE_FEDERATED_TOKEN_FILE".into())
+            })?;
+        let assertion = std::fs::read_to_string(&file).map_err(|e| {
+            self.error(format!(
+                "cannot read federated token file {}: {e}",
+                file.display()
+            ))
+        })?;
+        Ok((tenant, client, assertion.trim().to_owned()))
+    }
+
     fn error(&self, message: String) -> CredentialError {
         CredentialError {
             method: self.method(),
@@ -102,7 +203,6 @@ impl TokenSource {
         let http = azure_core::new_http_client();
         let mut options = TokenCredentialOptions::from(http.clone());
         options.set_authority_host(self.authority.to_string());
-        let env = |name: &str| std::env::var(name).ok();
         Ok(match &self.config {
             CredentialConfig::ClientSecret {
                 tenant_id,
@@ -115,43 +215,14 @@ impl TokenSource {
                 client_id.clone(),
                 client_secret.expose().to_owned(),
             )),
-            CredentialConfig::WorkloadIdentity {
-                tenant_id,
-                client_id,
-                token_file,
-            } => {
-                let tenant = tenant_id
-                    .clone()
-                    .or_else(|| env("AZURE_TENANT_ID"))
-                    .ok_or_else(|| {
-                        self.error("no tenant id: set tenant_id or AZURE_TENANT_ID".into())
-                    })?;
-                let client = client_id
-                    .clone()
-                    .or_else(|| env("AZURE_CLIENT_ID"))
-                    .ok_or_else(|| {
-                        self.error("no client id: set client_id or AZURE_CLIENT_ID".into())
-                    })?;
-                let file = token_file
-                    .clone()
-                    .or_else(|| env("AZURE_FEDERATED_TOKEN_FILE").map(Into::into))
-                    .ok_or_else(|| {
-                        self.error(
-                            "no token file: set token_file or AZURE_FEDERATED_TOKEN_FILE".into(),
-                        )
-                    })?;
-                let assertion = std::fs::read_to_string(&file).map_err(|e| {
-                    self.error(format!(
-                        "cannot read federated token file {}: {e}",
-                        file.display()
-                    ))
-                })?;
+            CredentialConfig::WorkloadIdentity { .. } => {
+                let (tenant, client, assertion) = self.workload_identity()?;
                 Arc::new(WorkloadIdentityCredential::new(
                     http,
                     self.authority.clone(),
                     tenant,
                     client,
-                    assertion.trim().to_owned(),
+                    assertion,
                 ))
             }
             CredentialConfig::ManagedIdentity => {

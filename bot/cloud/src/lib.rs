@@ -10,6 +10,7 @@ pub mod kube;
 pub mod net_error;
 pub mod registry;
 pub mod resource;
+mod token_answer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -277,7 +277,8 @@ impl ErrorCode {
             "conflict" => ErrorCode::Conflict,
             "precondition" => ErrorCode::Precondition,
             "denied" | "capability_denied" | "auth" => ErrorCode::Denied,
-            "upstream" | "azure" | "registry" => ErrorCode::Upstream,
+            "upstream" | "azure" | "operation_failed" | "registry" => ErrorCode::Upstream,
+            "outcome_unknown" => ErrorCode::Timeout,
             "unavailable" | "audit_unavailable" => ErrorCode::Unavailable,
             "timeout" => ErrorCode::Timeout,
             "cancelled" => ErrorCode::Cancelled,
@@ -540,6 +541,17 @@ pub struct ArmResponse {
     pub body: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// A followed operation that succeeded but whose final resource could not be read back:
+    /// why (`body` is then `null`). The change is done; a reply reports it with this as a note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_back_error: Option<HostError>,
+    /// Azure's `x-ms-ratelimit-remaining-subscription-writes` on the request's answer: writes
+    /// this subscription may still send before Azure throttles it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_writes: Option<u32>,
+    /// `x-ms-ratelimit-remaining-subscription-reads` on the last read of the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_reads: Option<u32>,
 }
 
 /// A Kubernetes request on a cluster named in the host's config (`[[kubernetes.clusters]]`).
@@ -716,7 +728,10 @@ pub enum HostResponse {
 }
 
 /// Why a host service refused or failed. Codes: `capability_denied`, `cancelled`, `timeout`,
-/// `bad_request`, `unavailable`, `upstream`.
+/// `bad_request`, `unavailable`, `upstream`; for ARM: `azure` (Azure refused the request),
+/// `operation_failed` (Azure accepted it, then its long-running operation failed or was
+/// cancelled; `upstream_code` is the operation's error code) and `outcome_unknown` (accepted,
+/// but the operation's status could not be read: it may still finish).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostError {
     pub code: String,
@@ -880,6 +895,16 @@ mod tests {
         // The host's service codes keep their kind across `From<HostError>`.
         let denied: PluginError = HostError::new("capability_denied", "not declared").into();
         assert_eq!(denied.code, ErrorCode::Denied);
+        // How an ARM write ended keeps its kind: failed while running is upstream, an unknown
+        // outcome is a timeout (it may still finish).
+        for (code, kind) in [
+            ("azure", ErrorCode::Upstream),
+            ("operation_failed", ErrorCode::Upstream),
+            ("outcome_unknown", ErrorCode::Timeout),
+        ] {
+            let error: PluginError = HostError::new(code, "m").into();
+            assert_eq!(error.code, kind, "{code}");
+        }
     }
 
     #[test]

@@ -85,6 +85,38 @@ fn pool(name: &str, size: &str, mode: &str, count: u32, auto: Option<(u32, u32)>
     p
 }
 
+/// Waits until no long-running operation is in progress.
+async fn operations_done(shared: &Arc<Shared>) {
+    while shared.world().ops.values().any(|o| !o.is_done()) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Adds User pools `names` (each `count` × `vm_size`, no autoscaler) to a cluster, as setup
+/// (not through the HTTP front door, so no AKS write budget is spent), and waits for them.
+pub async fn add_pools(
+    shared: &Arc<Shared>,
+    at: &Estate,
+    names: &[&str],
+    (vm_size, count): (&str, u32),
+) -> Result<(), SandboxError> {
+    let sub = &shared.opts.subscription_id;
+    let (resource_group, cluster) = (&at.resource_group, &at.cluster);
+    for name in names {
+        call(
+            shared,
+            Method::PUT,
+            &format!(
+                "/subscriptions/{sub}/resourceGroups/{resource_group}/providers/Microsoft.ContainerService/managedClusters/{cluster}/agentPools/{name}?api-version=2026-08-01"
+            ),
+            json!({"properties": pool(name, vm_size, "User", count, None)}),
+        )?;
+    }
+    operations_done(shared).await;
+    crate::k8s::reconcile_all(shared);
+    Ok(())
+}
+
 /// Seeds the estate and waits for its operations to finish.
 pub async fn seed(shared: &Arc<Shared>) -> Result<Estate, SandboxError> {
     let sub = shared.opts.subscription_id.clone();
@@ -152,13 +184,7 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<Estate, SandboxError> {
                 "networkProfile": {"networkPlugin": "azure", "serviceCidr": "10.0.0.0/16", "dnsServiceIP": "10.0.0.10", "loadBalancerSku": "standard", "outboundType": "loadBalancer"},
                 "addonProfiles": {"aciConnectorLinux": {"enabled": true, "config": {"SubnetName": "virtual-node-aci"}}}}}),
     )?;
-    loop {
-        let busy = shared.world().ops.values().any(|o| !o.is_done());
-        if !busy {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    operations_done(shared).await;
     {
         let mut w = shared.world();
         if let Some(r) = w.registries.get_mut(&key(rg, acr)) {

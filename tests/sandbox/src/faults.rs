@@ -23,6 +23,10 @@ pub struct FaultSpec {
     /// How many times the rule fires; `None` = until removed.
     #[serde(default)]
     pub count: Option<u32>,
+    /// Matching requests let through before the rule starts firing (e.g. to fail the read
+    /// after a change but not the read before it).
+    #[serde(default)]
+    pub skip: u32,
     /// What happens.
     pub fault: FaultKind,
 }
@@ -34,6 +38,7 @@ impl FaultSpec {
             path_contains: None,
             method: None,
             count: None,
+            skip: 0,
             fault,
         }
     }
@@ -47,6 +52,12 @@ impl FaultSpec {
     /// Restricts to one method.
     pub fn on_method(mut self, m: &str) -> Self {
         self.method = Some(m.to_string());
+        self
+    }
+
+    /// Lets the first `n` matching requests through.
+    pub fn after(mut self, n: u32) -> Self {
+        self.skip = n;
         self
     }
 
@@ -168,6 +179,10 @@ fn take<T>(shared: &Shared, ctx: &Ctx, pick: impl Fn(&FaultKind) -> Option<T>) -
         .rules
         .iter()
         .position(|(_, r)| matches(r, ctx) && pick(&r.fault).is_some())?;
+    if f.rules[idx].1.skip > 0 {
+        f.rules[idx].1.skip -= 1;
+        return None;
+    }
     let out = pick(&f.rules[idx].1.fault);
     if let Some(c) = f.rules[idx].1.count.as_mut() {
         *c = c.saturating_sub(1);

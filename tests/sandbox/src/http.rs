@@ -245,13 +245,26 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response {
         });
     }
 
+    // AKS requests draw from AKS's buckets (and report those); other ARM requests from the
+    // subscription's hourly budgets below.
+    let mut aks = false;
     let reply = match crate::faults::before(&shared, &ctx, kind).await {
         Some(r) => r,
-        None => route(&shared, &ctx, kind).await,
+        None => match (kind == Area::Arm)
+            .then(|| shared.aks_limits.admit(&ctx))
+            .flatten()
+        {
+            Some(Err(throttled)) => throttled,
+            Some(Ok((header, left))) => {
+                aks = true;
+                route(&shared, &ctx, kind).await.with(&header, left)
+            }
+            None => route(&shared, &ctx, kind).await,
+        },
     };
     let mut reply = reply.with("x-ms-request-id", uuid::Uuid::new_v4().to_string());
     reply = reply.with("x-ms-correlation-request-id", correlation);
-    if kind == Area::Arm {
+    if kind == Area::Arm && !aks {
         let counter = match ctx.method {
             Method::GET | Method::HEAD => ("reads", &shared.rate.reads),
             Method::DELETE => ("deletes", &shared.rate.deletes),

@@ -49,6 +49,7 @@ mod registry;
 mod registry_tags;
 mod revoke;
 mod state;
+mod throttle;
 mod token;
 pub mod vmsizes;
 
@@ -89,6 +90,14 @@ pub struct SandboxOptions {
     /// Run the cluster autoscaler for pools with `enableAutoScaling` (default true). Turn it off
     /// to keep pending pods pending.
     pub cluster_autoscaler: bool,
+    /// AKS's write bucket (PUT managedClusters and agentPools) per subscription (20).
+    pub aks_write_bucket: u32,
+    /// The time AKS takes to give one write back (1 minute).
+    pub aks_write_refill: Duration,
+    /// AKS's read bucket per subscription (250).
+    pub aks_read_bucket: u32,
+    /// The time to earn one read back (40 ms: 25 per second).
+    pub aks_read_refill: Duration,
 }
 
 impl Default for SandboxOptions {
@@ -105,6 +114,10 @@ impl Default for SandboxOptions {
             port: 0,
             scale_down_after: Duration::from_secs(600),
             cluster_autoscaler: true,
+            aks_write_bucket: 20,
+            aks_write_refill: Duration::from_secs(60),
+            aks_read_bucket: 250,
+            aks_read_refill: Duration::from_millis(40),
         }
     }
 }
@@ -136,6 +149,7 @@ impl Sandbox {
             .local_addr()
             .map_err(|source| SandboxError::Bind { source })?;
         let shared = Arc::new(Shared {
+            aks_limits: throttle::AksLimits::new(&opts),
             opts,
             base: format!("http://{addr}"),
             world: Default::default(),
@@ -228,6 +242,17 @@ impl Sandbox {
     /// virtual nodes on. Returns once its long-running operations have finished (one LRO delay).
     pub async fn seed_realistic_estate(&self) -> Result<Estate, SandboxError> {
         estate::seed(&self.shared).await
+    }
+
+    /// Adds User pools `names` (`count` × `vm_size` each) to the estate's cluster as setup,
+    /// without spending the AKS write budget; returns once they exist.
+    pub async fn add_pools(
+        &self,
+        estate: &Estate,
+        names: &[&str],
+        size: (&str, u32),
+    ) -> Result<(), SandboxError> {
+        estate::add_pools(&self.shared, estate, names, size).await
     }
 
     /// A kubeconfig (YAML) for a cluster's Kubernetes API, as `listClusterUserCredential` returns it.

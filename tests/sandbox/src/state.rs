@@ -26,6 +26,8 @@ pub struct Shared {
     pub faults: Mutex<Faults>,
     /// ARM throttling counters reported in `x-ms-ratelimit-remaining-*`.
     pub rate: Rate,
+    /// AKS's own write and read buckets (`crate::throttle`).
+    pub aks_limits: crate::throttle::AksLimits,
     /// Requests served, for tests that assert none was sent.
     pub journal: crate::journal::Journal,
 }

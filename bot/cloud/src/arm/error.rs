@@ -16,6 +16,22 @@ pub enum ArmError {
         message: String,
         request_id: Option<String>,
     },
+    /// Azure accepted the request, then its long-running operation ended Failed or Canceled.
+    #[error("Azure accepted {operation}, but the operation failed while running: {code}: {message} (operation {state}{})", request_id.as_deref().map(|id| format!(", request id {id}")).unwrap_or_default())]
+    OperationFailed {
+        operation: String,
+        state: String,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+    /// Azure accepted the request, but how its operation went could not be read.
+    #[error("Azure accepted {operation}, but its progress could not be read ({reason}); it may still finish, so check the resource before trying again{}", request_id.as_deref().map(|id| format!(" (request id {id})")).unwrap_or_default())]
+    OutcomeUnknown {
+        operation: String,
+        reason: String,
+        request_id: Option<String>,
+    },
     #[error(
         "{operation} did not finish within {secs} s (still {state}); check the resource in the portal or run the command again later"
     )]
@@ -54,6 +70,17 @@ impl From<ArmError> for HostError {
                 request_id,
                 status: Some(status),
             },
+            ArmError::OperationFailed {
+                code, request_id, ..
+            } => HostError {
+                upstream_code: Some(code),
+                request_id,
+                ..HostError::new("operation_failed", message)
+            },
+            ArmError::OutcomeUnknown { request_id, .. } => HostError {
+                request_id,
+                ..HostError::new("outcome_unknown", message)
+            },
             ArmError::Credential(_) => HostError::new("auth", message),
             ArmError::Timeout { .. } => HostError::new("timeout", message),
             ArmError::Unreachable { .. } => HostError::new("unavailable", message),
@@ -70,6 +97,18 @@ pub fn azure_error(
     body: &str,
     request_id: Option<String>,
 ) -> ArmError {
+    let (code, message) = error_fields(status, body);
+    ArmError::Azure {
+        operation: operation.to_owned(),
+        status,
+        code,
+        message,
+        request_id,
+    }
+}
+
+/// Azure's `(code, message)` from an error body, else `HTTP{status}` and the start of the text.
+pub fn error_fields(status: u16, body: &str) -> (String, String) {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let error = parsed.as_ref().and_then(|v| v.get("error"));
     let field = |name: &str| {
@@ -78,11 +117,8 @@ pub fn azure_error(
             .and_then(|v| v.as_str())
             .map(str::to_owned)
     };
-    ArmError::Azure {
-        operation: operation.to_owned(),
-        status,
-        code: field("code").unwrap_or_else(|| format!("HTTP{status}")),
-        message: field("message").unwrap_or_else(|| body.chars().take(300).collect()),
-        request_id,
-    }
+    (
+        field("code").unwrap_or_else(|| format!("HTTP{status}")),
+        field("message").unwrap_or_else(|| body.chars().take(300).collect()),
+    )
 }

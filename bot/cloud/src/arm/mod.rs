@@ -68,6 +68,17 @@ impl Exchange {
     fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
+
+    /// `x-ms-ratelimit-remaining-subscription-{kind}` (`writes`, `reads`): what Azure says
+    /// this subscription may still send.
+    fn remaining(&self, kind: &str) -> Option<u32> {
+        self.header(&format!("x-ms-ratelimit-remaining-subscription-{kind}"))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
 }
 
 impl ArmClient {
@@ -180,12 +191,20 @@ impl ArmClient {
         let is_lro = async_op.is_some()
             || location.is_some()
             || (matches!(method.as_str(), "PUT" | "PATCH") && unfinished);
+        let remaining_writes = first.remaining("writes");
+        if let Some(left) = remaining_writes {
+            tracing::debug!(%operation, left, "ARM writes left for the subscription");
+        }
+        let answer = |status: u16, body: Value, reads: Option<u32>| ArmResponse {
+            status,
+            body,
+            request_id: first.request_id(),
+            read_back_error: None,
+            remaining_writes,
+            remaining_reads: reads,
+        };
         if !request.wait || !is_lro {
-            return Ok(ArmResponse {
-                status: first.status,
-                body: first.json(),
-                request_id: first.request_id(),
-            });
+            return Ok(answer(first.status, first.json(), first.remaining("reads")));
         }
         // Without a status URL, the resource itself is polled until its provisioningState ends.
         let async_op = async_op.or_else(|| location.is_none().then(|| url.clone()));
@@ -193,35 +212,29 @@ impl ArmClient {
         let done = self
             .follow(&first, async_op, location, &label, &operation, cx)
             .await?;
+        let read_back = format!("GET {} (reading back the result)", short(&path));
         // The final resource: PUT/PATCH read the resource back; POST answers with the final
         // Location response; DELETE has none.
         match method.as_str() {
-            "PUT" | "PATCH" => {
-                let read = self.send("GET", &url, None, None, &operation, cx).await?;
-                if !(200..300).contains(&read.status) {
-                    return Err(azure_error(
-                        &operation,
-                        read.status,
-                        &read.body,
-                        read.request_id(),
-                    ));
+            // The operation succeeded: whatever happens to the read now, the change is done,
+            // so a failed read is a note on a success, never an error.
+            "PUT" | "PATCH" => match self.send("GET", &url, None, None, &read_back, cx).await {
+                Ok(read) if read.is_success() => {
+                    Ok(answer(read.status, read.json(), read.remaining("reads")))
                 }
-                Ok(ArmResponse {
-                    status: read.status,
-                    body: read.json(),
-                    request_id: first.request_id(),
-                })
-            }
-            "DELETE" => Ok(ArmResponse {
-                status: 200,
-                body: Value::Null,
-                request_id: first.request_id(),
-            }),
-            _ => Ok(ArmResponse {
-                status: done.status,
-                body: done.json(),
-                request_id: first.request_id(),
-            }),
+                Ok(read) => Ok(ArmResponse {
+                    read_back_error: Some(
+                        azure_error(&read_back, read.status, &read.body, read.request_id()).into(),
+                    ),
+                    ..answer(done.status, Value::Null, read.remaining("reads"))
+                }),
+                Err(e) => Ok(ArmResponse {
+                    read_back_error: Some(e.into()),
+                    ..answer(done.status, Value::Null, done.remaining("reads"))
+                }),
+            },
+            "DELETE" => Ok(answer(200, Value::Null, done.remaining("reads"))),
+            _ => Ok(answer(done.status, done.json(), done.remaining("reads"))),
         }
     }
 
@@ -250,14 +263,19 @@ impl ArmClient {
             self.pause(wait, operation, cx).await?;
             let elapsed = started.elapsed().as_secs();
             if let Some(url) = &async_op {
-                let poll = self.send("GET", url, None, None, operation, cx).await?;
-                if !(200..300).contains(&poll.status) {
-                    return Err(azure_error(
-                        operation,
-                        poll.status,
-                        &poll.body,
-                        poll.request_id(),
-                    ));
+                let poll = self.poll(url, first, operation, cx).await?;
+                if !poll.is_success() {
+                    // The status document itself could not be read: that says nothing about
+                    // the operation, which Azure accepted.
+                    let (code, message) = error::error_fields(poll.status, &poll.body);
+                    return Err(ArmError::OutcomeUnknown {
+                        operation: operation.to_owned(),
+                        reason: format!(
+                            "its status URL answered HTTP {}: {code}: {message}",
+                            poll.status
+                        ),
+                        request_id: first.request_id(),
+                    });
                 }
                 let body = poll.json();
                 state = body
@@ -282,36 +300,60 @@ impl ArmClient {
                                 .and_then(Value::as_str)
                                 .map(str::to_owned)
                         };
-                        return Err(ArmError::Azure {
+                        return Err(ArmError::OperationFailed {
                             operation: operation.to_owned(),
-                            status: poll.status,
                             code: field("code").unwrap_or_else(|| state.clone()),
                             message: field("message")
                                 .unwrap_or_else(|| format!("the operation ended {state}")),
+                            state,
                             request_id: first.request_id(),
                         });
                     }
                     _ => wait = poll_delay(&poll.headers, self.config.poll_interval),
                 }
             } else if let Some(url) = &location {
-                let poll = self.send("GET", url, None, None, operation, cx).await?;
+                let poll = self.poll(url, first, operation, cx).await?;
                 match poll.status {
                     202 => {
                         (cx.progress)(format!("{label}… {elapsed} s"));
                         wait = poll_delay(&poll.headers, self.config.poll_interval);
                     }
                     200..=299 => return Ok(poll),
+                    // A Location URL answers the operation's own error once it has failed.
                     status => {
-                        return Err(azure_error(
-                            operation,
-                            status,
-                            &poll.body,
-                            poll.request_id(),
-                        ));
+                        let (code, message) = error::error_fields(status, &poll.body);
+                        return Err(ArmError::OperationFailed {
+                            operation: operation.to_owned(),
+                            state: "Failed".into(),
+                            code,
+                            message,
+                            request_id: first.request_id(),
+                        });
                     }
                 }
             }
         }
+    }
+
+    /// One poll of an accepted operation. Azure unreachable now does not undo what it accepted:
+    /// that is an unknown outcome, not a refusal.
+    async fn poll(
+        &self,
+        url: &str,
+        first: &Exchange,
+        operation: &str,
+        cx: &CallContext<'_>,
+    ) -> Result<Exchange, ArmError> {
+        self.send("GET", url, None, None, operation, cx)
+            .await
+            .map_err(|e| match e {
+                ArmError::Unreachable { message, .. } => ArmError::OutcomeUnknown {
+                    operation: operation.to_owned(),
+                    reason: message,
+                    request_id: first.request_id(),
+                },
+                other => other,
+            })
     }
 
     /// Sleeps, waking early to notice cancellation.

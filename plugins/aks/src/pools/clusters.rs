@@ -135,7 +135,15 @@ pub(crate) fn power(
     )
     .map_err(|e| cloud_error(e, &format!("{doing} cluster {name}")))?;
     let text = if start {
-        let after = pools.get_cluster(ctx, &target)?;
+        // The start is done; a read of the cluster that fails now is a note, not a failure.
+        let after = match pools.get_cluster(ctx, &target) {
+            Ok(after) => after,
+            Err(e) => {
+                return Ok(Reply::text(format!(
+                    "✓ {name} {verb} (Azure reports the operation Succeeded), but the cluster could not be read back ({e}); /aks clusters shows its state."
+                )));
+            }
+        };
         let nodes: i64 = after
             .properties
             .agent_pool_profiles

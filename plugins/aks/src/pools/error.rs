@@ -20,6 +20,30 @@ pub(crate) fn cloud_error(error: HostError, doing: &str) -> PluginError {
     PluginError::from_host(error, message)
 }
 
+/// What a 404 from Azure says is missing, by Azure's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// The resource asked for (`ResourceNotFound`, `NotFound`, …).
+    Resource,
+    /// Its parent (`ParentResourceNotFound`: the cluster of a pool).
+    Parent,
+    ResourceGroup,
+    Subscription,
+}
+
+/// `None` unless the error is a 404.
+pub(crate) fn missing(error: &HostError) -> Option<Missing> {
+    if error.status != Some(404) {
+        return None;
+    }
+    Some(match error.upstream_code.as_deref() {
+        Some("ParentResourceNotFound") => Missing::Parent,
+        Some("ResourceGroupNotFound") => Missing::ResourceGroup,
+        Some("SubscriptionNotFound" | "InvalidSubscriptionId") => Missing::Subscription,
+        _ => Missing::Resource,
+    })
+}
+
 fn hint(error: &HostError) -> Option<&'static str> {
     let upstream = error.upstream_code.as_deref().unwrap_or_default();
     let lower = error.message.to_ascii_lowercase();
@@ -41,7 +65,10 @@ fn hint(error: &HostError) -> Option<&'static str> {
                 "A System pool must keep at least one node: scale a User pool instead, or add another System pool first",
             )
         }
-        ("timeout", _) => Some(
+        ("operation_failed", _) => Some(
+            "Azure accepted the change but could not carry it out: /aks pools shows the pool's state now; fix the cause above and run the command again",
+        ),
+        ("timeout" | "outcome_unknown", _) => Some(
             "The operation may still finish in Azure: check /aks pools in a few minutes before trying again",
         ),
         ("unavailable", _) => Some("Azure or the cluster did not answer: try again shortly"),

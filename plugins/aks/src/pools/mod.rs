@@ -11,6 +11,11 @@
 //! * [`pool_add`]: `/aks pool add`, `/aks pool delete`;
 //! * [`nodes`]: `/aks nodes`, `/aks gpu`.
 //!
+//! Writes are reported from what Azure reports after them ([`outcome`]): a refusal, an
+//! operation that failed while running, and a change done but not read back (a note on a
+//! success) read differently; the subscription's remaining write budget is shown when low.
+//! Scale requests for a pool already scaling are merged into it ([`merge`]).
+//!
 //! **Why two scale commands.** The router confirms per command (`destructive` in the
 //! manifest), but only a *reduction* of capacity deserves a confirmation. `/aks scale` grows a
 //! pool at once and refuses to shrink it, naming `/aks scale-down`, which is destructive and so
@@ -28,13 +33,17 @@ pub mod commands;
 mod error;
 mod kube;
 mod list;
+mod merge;
 mod nodes;
+mod outcome;
 mod pool_add;
 mod scale;
 
 use deckhand_plugin_sdk::ErrorCode;
-use deckhand_plugin_sdk::abi::proto::{ArmCapability, ArmRequest, KubeCapability};
-use deckhand_plugin_sdk::{AutocompleteQuery, Capabilities, Choice, Ctx, PluginError, Reply};
+use deckhand_plugin_sdk::abi::proto::{ArmCapability, ArmRequest, ArmResponse, KubeCapability};
+use deckhand_plugin_sdk::{
+    AutocompleteQuery, Capabilities, Choice, Ctx, HostError, PluginError, Reply,
+};
 use deckhand_plugin_shared::azure::{
     AKS_API, AgentPool, List, ManagedCluster, cluster_address, cluster_path, clusters_address,
     pool_path,
@@ -43,6 +52,7 @@ use deckhand_plugin_shared::target::ClusterDefaults;
 use serde_json::Value;
 
 use commands::{AksCommand, PoolCommand};
+use error::Missing;
 pub(crate) use error::{bad_input, cloud_error};
 
 pub fn capabilities() -> Capabilities {
@@ -113,11 +123,16 @@ pub(crate) fn address_error(error: deckhand_plugin_shared::azure::ArmPathError) 
 pub struct Pools {
     /// What `--cluster` falls back to, where clusters are, and their Kubernetes names.
     clusters: ClusterDefaults,
+    /// Scale requests for a pool already scaling join it (see [`merge`]).
+    merger: merge::ScaleMerger,
 }
 
 impl Pools {
     pub fn new(clusters: ClusterDefaults) -> Pools {
-        Pools { clusters }
+        Pools {
+            clusters,
+            merger: merge::ScaleMerger::default(),
+        }
     }
 
     pub fn call(&self, ctx: &Ctx, command: AksCommand) -> Result<Reply, PluginError> {
@@ -191,7 +206,7 @@ impl Pools {
             Some(name) => clusters
                 .iter()
                 .find(|c| c.name.eq_ignore_ascii_case(name))
-                .ok_or_else(|| unknown_cluster(name, self.scope(), &clusters))?,
+                .ok_or_else(|| unknown_cluster(name, self.scope(), Ok(clusters.as_slice())))?,
             None => match clusters.as_slice() {
                 [only] => only,
                 [] => {
@@ -254,14 +269,7 @@ impl Pools {
     ) -> Result<ManagedCluster, PluginError> {
         match arm_get(ctx, &target.path()?) {
             Ok(body) => parse(body, "the cluster"),
-            Err(e) if e.status == Some(404) => {
-                let clusters = self.list_clusters(ctx).unwrap_or_default();
-                Err(unknown_cluster(&target.cluster, self.scope(), &clusters))
-            }
-            Err(e) => Err(cloud_error(
-                e,
-                &format!("reading cluster {}", target.cluster),
-            )),
+            Err(e) => Err(self.missing_cluster(ctx, target, e, "reading cluster")),
         }
     }
 
@@ -272,14 +280,7 @@ impl Pools {
     ) -> Result<Vec<AgentPool>, PluginError> {
         match arm_get(ctx, &target.pools_path()?) {
             Ok(body) => Ok(parse::<List<AgentPool>>(body, "the pool list")?.value),
-            Err(e) if e.status == Some(404) => {
-                let clusters = self.list_clusters(ctx).unwrap_or_default();
-                Err(unknown_cluster(&target.cluster, self.scope(), &clusters))
-            }
-            Err(e) => Err(cloud_error(
-                e,
-                &format!("listing the pools of {}", target.cluster),
-            )),
+            Err(e) => Err(self.missing_cluster(ctx, target, e, "listing the pools of")),
         }
     }
 
@@ -306,34 +307,95 @@ impl Pools {
     ) -> Result<AgentPool, PluginError> {
         match arm_get(ctx, &target.pool_path(pool)?) {
             Ok(body) => parse(body, "the pool"),
-            Err(e) if e.status == Some(404) => {
-                let pools = self.list_pools(ctx, target)?;
-                Err(PluginError::new(
-                    ErrorCode::NotFound,
-                    format!(
-                        "there is no pool {pool:?} in cluster {}; its pools are {} (see /aks pools)",
-                        target.cluster,
-                        names_of(pools.iter().map(|p| p.name.as_str()))
-                    ),
-                )
-                .with_option(option))
-            }
-            Err(e) => Err(cloud_error(
-                e,
-                &format!("reading pool {pool} of {}", target.cluster),
-            )),
+            Err(e) => Err(self.missing_pool(ctx, target, pool, option, e)),
         }
+    }
+
+    /// A failed read of pool `pool` in words: a missing pool is named with the pools that do
+    /// exist, a missing cluster, resource group or subscription as such; Azure's code and
+    /// request id are kept.
+    pub(crate) fn missing_pool(
+        &self,
+        ctx: &Ctx,
+        target: &Target,
+        pool: &str,
+        option: &str,
+        error: HostError,
+    ) -> PluginError {
+        if error::missing(&error) != Some(Missing::Resource) {
+            return self.missing_cluster(ctx, target, error, &format!("reading pool {pool} of"));
+        }
+        let known = match self.list_pools(ctx, target) {
+            Ok(pools) => format!(
+                "its pools are {} (see /aks pools)",
+                names_of(pools.iter().map(|p| p.name.as_str()))
+            ),
+            Err(e) => format!("its pools could not be listed either ({e})"),
+        };
+        let mut e = PluginError::from_host(
+            error,
+            format!(
+                "there is no pool {pool:?} in cluster {}; {known}",
+                target.cluster
+            ),
+        )
+        .with_option(option);
+        e.code = ErrorCode::NotFound;
+        e
+    }
+
+    /// A failed read of the cluster (or of something in it, `doing` "reading pool p of"): a
+    /// 404 says which of cluster, resource group or subscription is missing.
+    fn missing_cluster(
+        &self,
+        ctx: &Ctx,
+        target: &Target,
+        error: HostError,
+        doing: &str,
+    ) -> PluginError {
+        let cluster = &target.cluster;
+        let (code, message) = match error::missing(&error) {
+            None => return cloud_error(error, &format!("{doing} {cluster}")),
+            Some(Missing::ResourceGroup) => (
+                ErrorCode::Config,
+                format!(
+                    "resource group {} does not exist in the subscription (resource_group in [plugins.config.aks])",
+                    target.resource_group
+                ),
+            ),
+            Some(Missing::Subscription) => (
+                ErrorCode::Config,
+                "the subscription does not exist or this identity cannot see it (subscription_id in [azure])".to_owned(),
+            ),
+            Some(Missing::Resource | Missing::Parent) => {
+                let clusters = self.list_clusters(ctx);
+                let unknown = unknown_cluster(cluster, self.scope(), clusters.as_deref());
+                (ErrorCode::NotFound, unknown.message)
+            }
+        };
+        let mut e = PluginError::from_host(error, message);
+        e.code = code;
+        if e.code == ErrorCode::NotFound {
+            e.option = Some("cluster".into());
+        }
+        e
     }
 }
 
-fn unknown_cluster(name: &str, scope: String, clusters: &[ManagedCluster]) -> PluginError {
-    let known = if clusters.is_empty() {
-        "there are none".to_owned()
-    } else {
-        format!(
+/// "there is no AKS cluster …" with the clusters that do exist, or why they could not be
+/// listed (a failing list is never "none").
+fn unknown_cluster(
+    name: &str,
+    scope: String,
+    clusters: Result<&[ManagedCluster], &PluginError>,
+) -> PluginError {
+    let known = match clusters {
+        Ok([]) => "there are none".to_owned(),
+        Ok(clusters) => format!(
             "clusters there: {}",
             names_of(clusters.iter().map(|c| c.name.as_str()))
-        )
+        ),
+        Err(e) => format!("the clusters there could not be listed ({e})"),
     };
     PluginError::new(
         ErrorCode::NotFound,
@@ -382,7 +444,7 @@ pub(crate) fn arm_wait(
     path: &str,
     body: Option<Value>,
     label: String,
-) -> Result<Value, deckhand_plugin_sdk::HostError> {
+) -> Result<ArmResponse, HostError> {
     ctx.arm(ArmRequest {
         method: method.into(),
         path: path.into(),
@@ -391,7 +453,6 @@ pub(crate) fn arm_wait(
         wait: true,
         label: Some(label),
     })
-    .map(|r| r.body)
 }
 
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(

@@ -9,6 +9,7 @@ use deckhand_plugin_shared::placement::{GPU_TAINT_KEY, default_taints};
 use serde_json::{Map, Value};
 
 use super::commands::{PoolAdd, PoolDelete};
+use super::outcome::{PoolWrite, budget_note};
 use super::{Pools, arm_get, arm_wait, bad_input, cloud_error, list, names_of, parse};
 
 /// Sizes offered when Azure's size list cannot be read: common general-purpose sizes and the
@@ -325,17 +326,19 @@ pub(crate) fn add(pools: &Pools, ctx: &Ctx, args: &PoolAdd) -> Result<Reply, Plu
                 ),
             ));
         }
-        Err(e) if e.status == Some(404) => {
-            // Make sure it is the pool that is missing, not the cluster.
+        // The pool is missing, as it should be: make sure the cluster is there.
+        Err(e) if super::error::missing(&e) == Some(super::error::Missing::Resource) => {
             pools.get_cluster(ctx, &target)?;
         }
-        Err(e) => return Err(cloud_error(e, &format!("reading pool {name} of {cluster}"))),
+        // Anything else (the cluster, resource group or subscription missing, a refusal) is
+        // said with Azure's code.
+        Err(e) => return Err(pools.missing_pool(ctx, &target, name, "name", e)),
     }
     let p = &new.properties;
     let size = p.vm_size.clone().unwrap_or_default();
     let count = p.count.unwrap_or(0);
     let body = serde_json::json!({ "properties": p });
-    let done = arm_wait(
+    let response = arm_wait(
         ctx,
         "PUT",
         &target.pool_path(name)?,
@@ -343,15 +346,15 @@ pub(crate) fn add(pools: &Pools, ctx: &Ctx, args: &PoolAdd) -> Result<Reply, Plu
         format!("Creating pool {name} ({count} × {size}) in {cluster}"),
     )
     .map_err(|e| cloud_error(e, &format!("creating pool {name} in {cluster}")))?;
-    let done: AgentPool = if done.is_null() {
-        AgentPool {
-            name: name.clone(),
-            properties: new.properties.clone(),
-            ..Default::default()
-        }
-    } else {
-        parse(done, "the new pool")?
+    let written = PoolWrite::from_response(response)?;
+    let Some(done) = &written.pool else {
+        return Ok(Reply::text(format!(
+            "✓ Pool {name} created in {cluster} ({count} × {size} asked).{}{}",
+            written.unread_note(),
+            written.budget_note()
+        )));
     };
+    let differences = differences(&new.properties, &done.properties);
     let d = &done.properties;
     let mut notes = Vec::new();
     let gpus = gpus_per_node(&size);
@@ -390,15 +393,67 @@ pub(crate) fn add(pools: &Pools, ctx: &Ctx, args: &PoolAdd) -> Result<Reply, Plu
     } else {
         ""
     };
+    let size = d.vm_size.as_deref().unwrap_or("?");
+    let differs = if differences.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Azure reports it differently from what was asked: {}.",
+            differences.join("; ")
+        )
+    };
     Ok(Reply::text(format!(
-        "✓ Pool {name} created in {cluster}: {} × {size}{}.{kube}{gpu_hint}",
-        d.count.unwrap_or(count),
+        "✓ Pool {name} created in {cluster}: {} × {size}{}.{differs}{kube}{gpu_hint}{}",
+        d.count.unwrap_or(0),
         if notes.is_empty() {
             String::new()
         } else {
             format!(" ({})", notes.join("; "))
-        }
+        },
+        written.budget_note()
     )))
+}
+
+/// What the pool Azure reports differs in from the one asked for, in words.
+fn differences(asked: &AgentPoolProperties, got: &AgentPoolProperties) -> Vec<String> {
+    let mut out = Vec::new();
+    if asked.count != got.count {
+        out.push(format!(
+            "{} node(s), not {}",
+            got.count.unwrap_or(0),
+            asked.count.unwrap_or(0)
+        ));
+    }
+    if asked.vm_size != got.vm_size {
+        out.push(format!(
+            "VM size {}, not {}",
+            got.vm_size.as_deref().unwrap_or("unknown"),
+            asked.vm_size.as_deref().unwrap_or("unknown")
+        ));
+    }
+    let bounds = |p: &AgentPoolProperties| {
+        (p.enable_auto_scaling == Some(true)).then_some((p.min_count, p.max_count))
+    };
+    if bounds(asked) != bounds(got) {
+        let say = |b: Option<(Option<i64>, Option<i64>)>| match b {
+            Some((min, max)) => format!(
+                "autoscale {}..{}",
+                min.unwrap_or(0),
+                max.map_or("?".to_owned(), |m| m.to_string())
+            ),
+            None => "no autoscaler".to_owned(),
+        };
+        out.push(format!("{}, not {}", say(bounds(got)), say(bounds(asked))));
+    }
+    let spot = |p: &AgentPoolProperties| p.scale_set_priority.as_deref() == Some("Spot");
+    if spot(asked) != spot(got) {
+        out.push(if spot(got) {
+            "Spot VMs, not regular ones".to_owned()
+        } else {
+            "regular VMs, not Spot".to_owned()
+        });
+    }
+    out
 }
 
 pub(crate) fn delete(pools: &Pools, ctx: &Ctx, args: &PoolDelete) -> Result<Reply, PluginError> {
@@ -423,7 +478,7 @@ pub(crate) fn delete(pools: &Pools, ctx: &Ctx, args: &PoolDelete) -> Result<Repl
         }
     }
     let count = pool.properties.count.unwrap_or(0);
-    arm_wait(
+    let deleted = arm_wait(
         ctx,
         "DELETE",
         &target.pool_path(name)?,
@@ -432,8 +487,9 @@ pub(crate) fn delete(pools: &Pools, ctx: &Ctx, args: &PoolDelete) -> Result<Repl
     )
     .map_err(|e| cloud_error(e, &format!("deleting pool {name} of {cluster}")))?;
     Ok(Reply::text(format!(
-        "✓ Pool {name} deleted from {cluster} ({count} node{} removed; pods there are rescheduled elsewhere if they fit).",
-        if count == 1 { "" } else { "s" }
+        "✓ Pool {name} deleted from {cluster} ({count} node{} removed; pods there are rescheduled elsewhere if they fit).{}",
+        if count == 1 { "" } else { "s" },
+        budget_note(deleted.remaining_writes)
     )))
 }
 

@@ -3,9 +3,12 @@
 use deckhand_plugin_sdk::ErrorCode;
 use deckhand_plugin_sdk::{Ctx, PluginError, Reply};
 use deckhand_plugin_shared::azure::{AgentPool, gpus_per_node};
+use deckhand_plugin_shared::writable::writable_pool;
 
 use super::commands::{Autoscale, Scale};
-use super::{Pools, Target, arm_wait, bad_input, cloud_error, kube, list, parse};
+use super::merge::Merged;
+use super::outcome::PoolWrite;
+use super::{Pools, Target, arm_wait, bad_input, cloud_error, kube, list};
 
 /// AKS's bound on a pool's node count.
 const MAX_NODES: i64 = 1000;
@@ -27,17 +30,18 @@ fn autoscaled(pool: &AgentPool) -> Option<(i64, i64)> {
         .then(|| (p.min_count.unwrap_or(0), p.max_count.unwrap_or(MAX_NODES)))
 }
 
-/// Writes the pool back (read-modify-write keeps every field Azure sent) and follows the
-/// operation to its end.
+/// Writes the pool back and follows the operation to its end. Read-modify-write: every
+/// property the client may write goes back as read (so nothing is reset), read-only ones and
+/// AKS's own labels and taints stay with Azure.
 fn put_pool(
     ctx: &Ctx,
     target: &Target,
     pool: &AgentPool,
     label: String,
     doing: &str,
-) -> Result<AgentPool, PluginError> {
-    let body = serde_json::json!({ "properties": pool.properties });
-    let done = arm_wait(
+) -> Result<PoolWrite, PluginError> {
+    let body = writable_pool(&serde_json::json!({ "properties": pool.properties }));
+    let response = arm_wait(
         ctx,
         "PUT",
         &target.pool_path(&pool.name)?,
@@ -45,10 +49,106 @@ fn put_pool(
         label,
     )
     .map_err(|e| cloud_error(e, doing))?;
-    if done.is_null() {
-        return Ok(pool.clone());
+    PoolWrite::from_response(response)
+}
+
+/// `(Standard_NC6s_v3, 2 GPUs)` for `nodes` nodes of `size`.
+fn size_note(size: &str, nodes: i64) -> String {
+    let gpus = i64::from(gpus_per_node(size)).saturating_mul(nodes);
+    if gpus > 0 {
+        format!("({size}, {gpus} GPU{})", plural(gpus))
+    } else {
+        format!("({size})")
     }
-    parse(done, "the pool")
+}
+
+/// The words of a finished `/aks scale`: what Azure reports after the change, whether that is
+/// what this request asked for, and how it was merged with others.
+fn scale_reply(
+    ctx: &Ctx,
+    target: &Target,
+    name: &str,
+    (current, count): (i64, i64),
+    size: &str,
+    merged: Merged,
+) -> Result<Reply, PluginError> {
+    let cluster = &target.cluster;
+    let last = merged.last_asked;
+    let written = merged.outcome.map_err(|mut e| {
+        if merged.joined {
+            e.message = format!(
+                "this request joined a scale of pool {name} already running, which failed: {}",
+                e.message
+            );
+        }
+        e
+    })?;
+    let merge_note = match (merged.joined, merged.others) {
+        (true, _) => format!(
+            " (This request joined a scale of pool {name} already running instead of spending another write.)"
+        ),
+        (false, 0) => String::new(),
+        (false, n) => format!(
+            " ({n} other scale request{} for pool {name} arrived while it ran and {} merged into one more write.)",
+            plural(n as i64),
+            if n == 1 { "was" } else { "were" }
+        ),
+    };
+    let text = match &written.pool {
+        Some(done) => {
+            let now = done.properties.count.unwrap_or(0);
+            let autoscale = autoscaled(done);
+            let head = if now == count {
+                format!(
+                    "✓ Pool {name} of {cluster} scaled from {current} to {now} node{} {}.",
+                    plural(now),
+                    size_note(size, now)
+                )
+            } else if now == last {
+                format!(
+                    "✓ Pool {name} of {cluster} now has {now} node{} {}, not the {count} asked here: a request for {last} that came while it scaled was applied last.",
+                    plural(now),
+                    size_note(size, now)
+                )
+            } else {
+                format!(
+                    "Azure accepted the scale of pool {name} of {cluster} to {last} node{}, but reports {now} node{} after it (it had {current}){}.",
+                    plural(last),
+                    plural(now),
+                    if autoscale.is_some() {
+                        "; its autoscaler may have changed the count"
+                    } else {
+                        ""
+                    }
+                )
+            };
+            let autoscale = autoscale
+                .map(|(min, max)| {
+                    format!(
+                        " The autoscaler keeps it within {min}..{max} and may change the count."
+                    )
+                })
+                .unwrap_or_default();
+            format!("{head}{}{autoscale}", kube_line(ctx, target, name))
+        }
+        None => format!(
+            "✓ Azure scaled pool {name} of {cluster} from {current} to {last} node{}.{}",
+            plural(last),
+            written.unread_note()
+        ),
+    };
+    Ok(Reply::text(format!(
+        "{text}{merge_note}{}",
+        written.budget_note()
+    )))
+}
+
+/// `--min 1 --max 3` / `off`, for saying what Azure reports.
+fn describe_autoscale(bounds: Option<(i64, i64)>) -> String {
+    match bounds {
+        Some((min, max)) => format!("autoscaling between {min} and {max}"),
+        None => "no autoscaler".to_owned(),
+    }
 }
 
 /// ` Kubernetes: 2/2 nodes Ready.` after a change, or why it could not be read.
@@ -109,7 +209,7 @@ pub(crate) fn scale(
         ));
     }
     let target = pools.target(ctx, args.cluster.as_deref())?;
-    let mut pool = pools.get_pool(ctx, &target, name, "pool")?;
+    let pool = pools.get_pool(ctx, &target, name, "pool")?;
     let cluster = &target.cluster;
     let current = pool.properties.count.unwrap_or(0);
     if pool
@@ -180,32 +280,31 @@ pub(crate) fn scale(
         )
         .with_option("count"));
     }
-    pool.properties.count = Some(count);
     let size = pool.properties.vm_size.clone().unwrap_or_default();
-    let done = put_pool(
-        ctx,
-        &target,
-        &pool,
-        format!("Scaling pool {name} of {cluster} from {current} to {count} nodes"),
-        &format!("scaling pool {name} of {cluster}"),
-    )?;
-    let now = done.properties.count.unwrap_or(count);
-    let gpus = i64::from(gpus_per_node(&size)) * now;
-    let gpus = if gpus > 0 {
-        format!(", {gpus} GPU{}", plural(gpus))
-    } else {
-        String::new()
-    };
-    let autoscale = autoscaled(&done)
-        .map(|(min, max)| {
-            format!(" The autoscaler keeps it within {min}..{max} and may change the count.")
-        })
-        .unwrap_or_default();
-    Ok(Reply::text(format!(
-        "✓ Pool {name} of {cluster} scaled from {current} to {now} node{} ({size}{gpus}).{}{autoscale}",
-        plural(now),
-        kube_line(ctx, &target, name)
-    )))
+    let key = format!("{}/{cluster}/{name}", target.resource_group);
+    let merged = pools.merger.run(&key, count, |asked, round| {
+        // A later round writes what a request that joined meanwhile asked for, on the pool
+        // as it is now.
+        let mut pool = if round == 0 {
+            pool.clone()
+        } else {
+            let fresh = pools.get_pool(ctx, &target, name, "pool")?;
+            if fresh.properties.count == Some(asked) {
+                return Ok(PoolWrite::unchanged(fresh));
+            }
+            fresh
+        };
+        let from = pool.properties.count.unwrap_or(0);
+        pool.properties.count = Some(asked);
+        put_pool(
+            ctx,
+            &target,
+            &pool,
+            format!("Scaling pool {name} of {cluster} from {from} to {asked} nodes"),
+            &format!("scaling pool {name} of {cluster}"),
+        )
+    });
+    scale_reply(ctx, &target, name, (current, count), &size, merged)
 }
 
 /// `/aks autoscale --pool P --min N --max M`, or `--off`.
@@ -261,17 +360,32 @@ pub(crate) fn autoscale(pools: &Pools, ctx: &Ctx, args: &Autoscale) -> Result<Re
         pool.properties.enable_auto_scaling = Some(false);
         pool.properties.min_count = None;
         pool.properties.max_count = None;
-        put_pool(
+        let written = put_pool(
             ctx,
             &target,
             &pool,
             format!("Turning off the autoscaler of pool {name} of {cluster}"),
             &format!("turning off the autoscaler of pool {name}"),
         )?;
-        return Ok(Reply::text(format!(
-            "✓ Autoscaler of pool {name} of {cluster} is off; the pool stays at {current} node{} (change it with /aks scale or /aks scale-down).",
-            plural(current)
-        )));
+        let text = match &written.pool {
+            None => format!(
+                "✓ Azure turned off the autoscaler of pool {name} of {cluster}.{}",
+                written.unread_note()
+            ),
+            Some(done) if autoscaled(done).is_none() => {
+                let now = done.properties.count.unwrap_or(0);
+                format!(
+                    "✓ Autoscaler of pool {name} of {cluster} is off; the pool stays at {now} node{} (change it with /aks scale or /aks scale-down).",
+                    plural(now)
+                )
+            }
+            Some(done) => format!(
+                "Azure accepted turning off the autoscaler of pool {name} of {cluster}, but reports the pool still {} ({} nodes); /aks pools shows it.",
+                describe_autoscale(autoscaled(done)),
+                done.properties.count.unwrap_or(0)
+            ),
+        };
+        return Ok(Reply::text(format!("{text}{}", written.budget_note())));
     };
     if is_system(&pool) && min < 1 {
         return Err(bad_input(
@@ -300,20 +414,35 @@ pub(crate) fn autoscale(pools: &Pools, ctx: &Ctx, args: &Autoscale) -> Result<Re
     if grown {
         pool.properties.count = Some(min);
     }
-    let done = put_pool(
+    let written = put_pool(
         ctx,
         &target,
         &pool,
         format!("Setting the autoscaler of pool {name} of {cluster} to {min}..{max}"),
         &format!("setting the autoscaler of pool {name}"),
     )?;
-    let now = done.properties.count.unwrap_or(current);
-    let grown = if grown {
-        format!(" It grew from {current} to {now} nodes to reach the new minimum.")
-    } else {
-        String::new()
+    let text = match &written.pool {
+        None => format!(
+            "✓ Azure set the autoscaler of pool {name} of {cluster} to {min}..{max} nodes.{}",
+            written.unread_note()
+        ),
+        Some(done) if autoscaled(done) == Some((min, max)) => {
+            let now = done.properties.count.unwrap_or(0);
+            let grown = if grown {
+                format!(" It grew from {current} to {now} nodes to reach the new minimum.")
+            } else {
+                String::new()
+            };
+            format!(
+                "✓ Pool {name} of {cluster} autoscales between {min} and {max} nodes (now {now}).{grown}"
+            )
+        }
+        Some(done) => format!(
+            "Azure accepted the autoscaler {min}..{max} for pool {name} of {cluster}, but reports the pool with {} ({} node{}) after the change; /aks pools shows it.",
+            describe_autoscale(autoscaled(done)),
+            done.properties.count.unwrap_or(0),
+            plural(done.properties.count.unwrap_or(0))
+        ),
     };
-    Ok(Reply::text(format!(
-        "✓ Pool {name} of {cluster} autoscales between {min} and {max} nodes (now {now}).{grown}"
-    )))
+    Ok(Reply::text(format!("{text}{}", written.budget_note())))
 }
