@@ -1145,3 +1145,92 @@ async fn a_destructive_command_waits_for_the_owner_to_confirm_from_the_channel()
         )]
     );
 }
+
+/// Issue 16's job-aware scale-down: a guarded schedule waits while its guard says jobs are in
+/// flight, re-asks on its interval, runs once it may, and gives up (recorded, said) at the deadline.
+/// The guard here is the echo test plugin's `/busy` (fails while kv `busy` is yes), standing in for
+/// `/runner guard --pool gpu`.
+#[tokio::test]
+async fn a_guarded_scale_down_waits_for_running_jobs_and_never_forces_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schedules.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[schedule]]
+name = "nightly-off"
+cron = "0 0 20 * * *"
+channel = "gpu-ops"
+commands = ["/echo gpu-off"]
+guard = { command = "/busy", recheck = "10m", until = "30m" }
+"#,
+    )
+    .unwrap();
+    let mut rig = Rig::new(
+        &format!(
+            "file = {:?}\n\n[[permissions]]\nusers = [\"sched-bot\"]\nallow = [\"*\"]\n",
+            file.display().to_string()
+        ),
+        "2026-11-23T12:00:00Z",
+    );
+    assert!(
+        rig.handle.load_errors.is_empty(),
+        "{:?}",
+        rig.handle.load_errors
+    );
+    assert_eq!(rig.say("/kv put busy yes").await, "stored busy");
+
+    let deferred = rig.at("2026-11-23T20:00:00Z").await;
+    assert_eq!(deferred.len(), 1, "{:?}", texts(&deferred));
+    assert!(
+        deferred[0].text.starts_with("⏸ Schedule nightly-off deferred: /busy failed: deferred: 3 jobs in progress on pool gpu"),
+        "{}",
+        deferred[0].text
+    );
+    let actions: Vec<&str> = deferred[0]
+        .actions
+        .iter()
+        .map(|a| a.command.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["/schedule run nightly-off", "/schedule skip nightly-off"]
+    );
+    // Still busy at the re-check: nothing runs and nothing is said again.
+    assert!(rig.at("2026-11-23T20:10:00Z").await.is_empty());
+
+    assert_eq!(rig.say("/kv put busy no").await, "stored busy");
+    let ran = rig.at("2026-11-23T20:20:00Z").await;
+    assert_eq!(ran.len(), 1, "{:?}", texts(&ran));
+    assert!(
+        ran[0]
+            .text
+            .contains("/echo gpu-off (deferred 20 min by /busy)")
+            && ran[0].text.contains("✓ gpu-off"),
+        "{}",
+        ran[0].text
+    );
+
+    // The next night the jobs never finish: the run is given up at the deadline, once.
+    assert_eq!(rig.say("/kv put busy yes").await, "stored busy");
+    assert_eq!(rig.at("2026-11-24T20:00:00Z").await.len(), 1);
+    assert!(rig.at("2026-11-24T20:10:00Z").await.is_empty());
+    assert!(rig.at("2026-11-24T20:20:00Z").await.is_empty());
+    let gave_up = rig.at("2026-11-24T20:30:00Z").await;
+    assert_eq!(gave_up.len(), 1, "{:?}", texts(&gave_up));
+    assert!(
+        gave_up[0]
+            .text
+            .contains("not run: /busy still said no after 30 min")
+            && gave_up[0].text.contains("Nothing was changed"),
+        "{}",
+        gave_up[0].text
+    );
+    assert!(rig.at("2026-11-24T21:00:00Z").await.is_empty());
+    assert!(
+        !texts(&rig.outbox.messages())
+            .iter()
+            .any(|t| t.contains("2026-11-24") && t.contains("✓ gpu-off")),
+        "no forced run"
+    );
+}

@@ -111,6 +111,31 @@ pub struct ScheduleDef {
     /// Warn this long before each run (`"15m"`).
     #[serde(default, with = "crate::config_support::duration::option")]
     pub warn: Option<Duration>,
+    /// Asked before each run; while it fails the run is deferred (see [`GuardDef`]).
+    #[serde(default)]
+    pub guard: Option<GuardDef>,
+}
+
+/// `[schedule.guard]`: a command asked before each run, e.g. `/runner guard --pool gpu` before
+/// a GPU scale-down. While it fails (jobs in progress, or it cannot tell) the run is deferred and
+/// asked again every `recheck`, never forced; after `until` past the due time the run is given up
+/// for that night and said so. Config schedules only.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GuardDef {
+    pub command: String,
+    #[serde(default = "default_recheck", with = "crate::config_support::duration")]
+    pub recheck: Duration,
+    #[serde(default = "default_until", with = "crate::config_support::duration")]
+    pub until: Duration,
+}
+
+fn default_recheck() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_until() -> Duration {
+    Duration::from_secs(2 * 3600)
 }
 
 fn default_tz() -> String {

@@ -15,6 +15,11 @@ impl Inner {
     ) -> Result<Vec<String>, SchedError> {
         let checked = checked_config(&self.router, section, base_dir);
         let now = self.now();
+        *self.guards.lock().unwrap_or_else(|p| p.into_inner()) = checked
+            .valid
+            .iter()
+            .filter_map(|d| d.guard.clone().map(|g| (d.name.clone(), g)))
+            .collect();
         for def in &checked.valid {
             self.store.upsert_config(&ScheduleRow {
                 name: def.name.clone(),
@@ -84,6 +89,20 @@ fn checked_config(
         names.push(def.name.clone());
         let checked =
             commands::validate(router, &owner, &def.name, &def.cron, &def.tz, &def.commands)
+                .map(|_| ())
+                .and_then(|()| match &def.guard {
+                    Some(guard) => commands::validate(
+                        router,
+                        &owner,
+                        &def.name,
+                        &def.cron,
+                        &def.tz,
+                        std::slice::from_ref(&guard.command),
+                    )
+                    .map(|_| ())
+                    .map_err(|e| format!("its guard: {e}")),
+                    None => Ok(()),
+                })
                 .and_then(|_| {
                     if def.channel.trim().is_empty() {
                         Err("its channel is empty".to_owned())

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use super::guard::Verdict;
 use super::store::{self, RunKind, ScheduleRow};
 use super::timing::{Timing, TimingError};
 use super::{Inner, MAX_OVERDUE, MAX_WARN_SECS, SchedError, Upcoming};
@@ -312,12 +313,21 @@ impl Inner {
                 .await;
             }
         }
+        let mut deferred = None;
+        if runs && let Some(guard) = self.guard_of(&row.name) {
+            match self.ask_guard(row, &guard, last.due, now).await? {
+                Verdict::Run(note) => deferred = note,
+                Verdict::Hold => return Ok(()),
+            }
+        }
         if runs {
             let Some(run) = self.claim(&row.name, RunKind::Cron, last.due, now)? else {
                 tracing::info!(schedule = %row.name, "firing already claimed elsewhere");
                 return Ok(());
             };
-            let note = if late > chrono::Duration::seconds(60) {
+            let note = if let Some(deferred) = deferred {
+                Some(deferred)
+            } else if late > chrono::Duration::seconds(60) {
                 Some(format!(
                     "{} late, inside the grace window",
                     humantime::format_duration(std::time::Duration::from_secs(

@@ -39,6 +39,7 @@ pub mod commands;
 pub mod config;
 mod declared;
 mod engine;
+mod guard;
 pub mod leader;
 pub mod store;
 pub mod summary;
@@ -105,7 +106,14 @@ pub struct Upcoming {
     pub effective: DateTime<Utc>,
 }
 
+/// One firing of a schedule: its name and due instant.
+type Firing = (String, DateTime<Utc>);
+
 pub(crate) struct Inner {
+    /// Guards of config schedules, by schedule name.
+    guards: Mutex<HashMap<String, config::GuardDef>>,
+    /// Firings deferred by their guard, and when each deferral began.
+    deferred: Mutex<HashMap<Firing, DateTime<Utc>>>,
     router: Arc<Router>,
     store: Store,
     outbox: Arc<dyn Outbox>,
@@ -155,6 +163,8 @@ impl Scheduler {
         let store = Store::open(parts.db.clone())?;
         let config = &parts.config;
         let inner = Arc::new(Inner {
+            guards: Mutex::default(),
+            deferred: Mutex::default(),
             router: parts.router.clone(),
             store,
             outbox,

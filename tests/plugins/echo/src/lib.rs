@@ -106,6 +106,10 @@ fn manifest() -> Manifest {
                     .positional(),
             ),
             CommandSpec::new("wipe", "A destructive command").destructive(),
+            CommandSpec::new(
+                "busy",
+                "A schedule guard: fails while kv `busy` is yes (jobs in progress)",
+            ),
         ],
         capabilities: Capabilities {
             http: vec![
@@ -180,6 +184,13 @@ impl Plugin for Echo {
                 Ok(Reply::text("notified"))
             }
             "wipe" => Ok(Reply::text("wiped")),
+            "busy" => match ctx.kv_get("busy")? {
+                Some(Value::String(s)) if s == "yes" => Err(PluginError::new(
+                    ErrorCode::Precondition,
+                    "deferred: 3 jobs in progress on pool gpu",
+                )),
+                _ => Ok(Reply::text("idle: nothing in flight")),
+            },
             other => Err(PluginError::new(
                 ErrorCode::UnknownCommand,
                 format!("echo has no command {other}"),
