@@ -158,7 +158,8 @@ async fn registration_matches_the_manifests_and_follows_reloads() {
         .collect();
     let expected: BTreeSet<&str> = [
         "approve", "audit", "cancel", "confirm", "help", "plugins", "whoami", // built-ins
-        "count", "echo", "fetch", "kv", "notify", "run", "slow", "wipe", // echo plugin
+        "busy", "count", "echo", "fetch", "kv", "notify", "run", "slow",
+        "wipe", // echo plugin
     ]
     .into();
     assert_eq!(names, expected);
