@@ -3,6 +3,7 @@
 
 pub mod aks;
 pub mod cloud;
+pub mod daskhub;
 pub mod moto;
 
 use std::path::{Path, PathBuf};
