@@ -43,6 +43,18 @@ fn shell(
     gateway_token: &str,
     lines: &[&str],
 ) -> Session {
+    shell_with_scheme(hub, gateway, hub_token, gateway_token, "jupyterhub", lines)
+}
+
+/// [`shell`] with the gateway profile's `Authorization` scheme.
+fn shell_with_scheme(
+    hub: &str,
+    gateway: &str,
+    hub_token: &str,
+    gateway_token: &str,
+    scheme: &str,
+    lines: &[&str],
+) -> Session {
     let dir = tempfile::tempdir().unwrap();
     let config = deckhand_it::write_config(
         dir.path(),
@@ -55,7 +67,7 @@ token = "${{DASKHUB_IT_HUB_TOKEN}}"
 
 [auth_profiles.daskhub-gateway]
 kind = "bearer"
-scheme = "jupyterhub"
+scheme = "{scheme}"
 token = "${{DASKHUB_IT_GATEWAY_TOKEN}}"
 
 [plugins.config.daskhub]
@@ -124,7 +136,6 @@ fn status_clusters_and_stop_against_a_real_jupyterhub_and_dask_gateway() {
             "/daskhub clusters",
             "/daskhub stop no-such-cluster --yes",
             &format!("/daskhub stop {cluster} --yes"),
-            &format!("/daskhub stop {cluster} --yes"),
         ],
     );
     let out = &session.stdout;
@@ -170,13 +181,29 @@ fn status_clusters_and_stop_against_a_real_jupyterhub_and_dask_gateway() {
         )),
         "{out}"
     );
+    wait_for_status(&hub, &cluster, "STOPPED");
+    let again = shell(
+        &hub.hub_url,
+        &hub.gateway_url,
+        &hub.admin_token,
+        &hub.ops_token,
+        &[
+            &format!("/daskhub stop {cluster} --yes"),
+            "/daskhub stop ../x --yes",
+        ],
+    );
     assert!(
-        out.contains(&format!(
+        again.stdout.contains(&format!(
             "Dask Gateway cluster {cluster} is already STOPPED"
         )),
-        "{out}"
+        "{}",
+        again.stdout
     );
-    wait_for_status(&hub, &cluster, "STOPPED");
+    assert!(
+        again.stdout.contains("is not a Dask Gateway cluster name"),
+        "{}",
+        again.stdout
+    );
     for token in [&hub.admin_token, &hub.ops_token] {
         assert!(
             !session.everything.contains(token.as_str()),
@@ -184,8 +211,9 @@ fn status_clusters_and_stop_against_a_real_jupyterhub_and_dask_gateway() {
         );
     }
 
-    // Refused tokens: the hub answers 403, the gateway 401; each reply names the service,
-    // its URL and the auth profile to fix.
+    // Refused tokens: the hub answers 403; the gateway, which asks the hub, answers 500 for
+    // a token the hub refuses and 401 when the profile sends no `jupyterhub` credential. Each
+    // reply names the service, its URL and the auth profile to fix.
     let refused = shell(
         &hub.hub_url,
         &hub.gateway_url,
@@ -196,17 +224,33 @@ fn status_clusters_and_stop_against_a_real_jupyterhub_and_dask_gateway() {
     let out = &refused.stdout;
     assert!(
         out.contains(&format!(
-            "JupyterHub: ✗ JupyterHub at {}/hub/api/users refused the credentials of auth profile \"daskhub-hub\" (HTTP 403",
+            "JupyterHub: ✗ JupyterHub at {}/hub/api/users refused the credentials of auth profile \"daskhub-hub\" (HTTP 403: Missing or invalid credentials.)",
             hub.hub_url
         )),
         "{out}"
     );
     assert!(
         out.contains(&format!(
-            "Dask Gateway at {}/api/v1/clusters/ refused the credentials of auth profile \"daskhub-gateway\" (HTTP 401",
+            "Dask Gateway at {}/api/v1/clusters/ could not verify the token of auth profile \"daskhub-gateway\" with JupyterHub (HTTP 500",
             hub.gateway_url
         )),
         "{out}"
+    );
+    let wrong_scheme = shell_with_scheme(
+        &hub.hub_url,
+        &hub.gateway_url,
+        &hub.admin_token,
+        &hub.ops_token,
+        "Bearer",
+        &["/daskhub clusters"],
+    );
+    assert!(
+        wrong_scheme.stdout.contains(&format!(
+            "Dask Gateway at {}/api/v1/clusters/ refused the credentials of auth profile \"daskhub-gateway\" (HTTP 401: Authentication required)",
+            hub.gateway_url
+        )),
+        "{}",
+        wrong_scheme.stdout
     );
 
     // Nothing listens: the reply names what is unreachable, and where.
@@ -580,12 +624,7 @@ async fn plain_dask_deploy_scale_endpoints_and_delete_on_kubernetes() {
         "✓ Dask arl workers: 2 → 3 in pangeoCluster/default."
     );
     assert_eq!(
-        deployments
-            .get("arl-worker")
-            .await
-            .unwrap()
-            .spec
-            .replicas,
+        deployments.get("arl-worker").await.unwrap().spec.replicas,
         Some(3)
     );
     let endpoints = cloud.bot.say("/dask endpoints arl").await;

@@ -72,6 +72,13 @@ pub struct Api {
     pub auth_profile: String,
 }
 
+impl Api {
+    /// The base URL as replies show it (no trailing slash).
+    pub fn shown(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -66,7 +66,12 @@ fn host_failure(api: &Api, url: &url::Url, error: HostError) -> PluginError {
 fn upstream_message(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .and_then(|v| {
+            v["message"]
+                .as_str()
+                .or(v["error"].as_str())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
 
@@ -93,7 +98,19 @@ pub fn call(
         return Ok((status, response.body));
     }
     let said = upstream_message(&response.body);
+    // Dask Gateway answers 500 when JupyterHub refuses the token it was given to verify.
+    let token_refused = status == 500 && said.contains("JupyterHub API token");
     let (code, message) = match status {
+        _ if token_refused => (
+            ErrorCode::Denied,
+            format!(
+                "{} at {} could not verify the token of auth profile {:?} with JupyterHub (HTTP {status}: {said}): check its token in [auth_profiles.{}]",
+                api.what,
+                shown(url),
+                api.auth_profile,
+                api.auth_profile
+            ),
+        ),
         401 | 403 => (
             ErrorCode::Denied,
             format!(

@@ -141,14 +141,15 @@ pub fn clusters(ctx: &Ctx, settings: &Settings) -> Result<Reply, PluginError> {
     if clusters.is_empty() {
         return Ok(Reply::text(format!(
             "No Dask Gateway clusters at {} (for the identity of auth profile {:?}).",
-            api.base, api.auth_profile
+            api.shown(),
+            api.auth_profile
         )));
     }
     let mut lines = vec![format!(
         "{} Dask Gateway cluster{} at {}:",
         clusters.len(),
         if clusters.len() == 1 { "" } else { "s" },
-        api.base
+        api.shown()
     )];
     for cluster in &clusters {
         lines.push(gateway::line(
@@ -179,7 +180,7 @@ pub fn stop(ctx: &Ctx, settings: &Settings, name: &str) -> Result<Reply, PluginE
         )
         .with_option("cluster"));
     };
-    if matches!(cluster.status.as_str(), "STOPPED" | "FAILED") {
+    if matches!(cluster.status.as_str(), "STOPPING" | "STOPPED" | "FAILED") {
         return Ok(Reply::text(format!(
             "Dask Gateway cluster {name} is already {}.",
             cluster.status

@@ -31,6 +31,14 @@ pub fn random_hex() -> String {
     out
 }
 
+/// Distinct free loopback ports (held together while asked for, so none repeats).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("bound").port())
+}
+
 fn find(program: &str, install: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -211,10 +219,13 @@ impl DaskHub {
         let gateway_dir = dir.path().join("gateway");
         std::fs::create_dir_all(&hub_dir).expect("hub dir");
         std::fs::create_dir_all(&gateway_dir).expect("gateway dir");
-        let (proxy_port, proxy_api_port, hub_port) =
-            (crate::free_port(), crate::free_port(), crate::free_port());
-        let (gateway_api_port, gateway_port, gateway_tcp_port) =
-            (crate::free_port(), crate::free_port(), crate::free_port());
+        let [
+            proxy_port,
+            proxy_api_port,
+            hub_port,
+            gateway_api_port,
+            gateway_port,
+        ] = free_ports();
         let admin_token = random_hex();
         let gateway_service_token = random_hex();
         let hub_url = format!("http://127.0.0.1:{hub_port}");
@@ -256,7 +267,7 @@ c.JupyterHub.load_roles = [
             r#"
 c.DaskGateway.address = "127.0.0.1:{gateway_api_port}"
 c.Proxy.address = "127.0.0.1:{gateway_port}"
-c.Proxy.tcp_address = "127.0.0.1:{gateway_tcp_port}"
+# Scheduler traffic (TLS) shares the HTTP port, as the client expects by default.
 c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
 c.UnsafeLocalBackend.clusters_directory = "{dir}/clusters"
 c.DaskGateway.authenticator_class = "dask_gateway_server.auth.JupyterHubAuthenticator"
