@@ -77,7 +77,7 @@ impl Running {
     }
 
     /// Points `[azure]`, `[[kubernetes.clusters]]` and `[[registries]]` at the sandbox, and
-    /// fills the aks, vk, acr and runner plugins' cluster defaults where the config leaves them out.
+    /// fills the aks, vk, acr, runner and daskhub plugins' cluster defaults where the config leaves them out.
     pub fn apply_to(&self, config: &mut Config) {
         let (sandbox, estate) = (&self.sandbox, &self.estate);
         config.azure = Some(AzureConfig {
@@ -111,7 +111,7 @@ impl Running {
         ))
         .expect("a registry section built from known values parses");
         config.registries = vec![registry];
-        for plugin in ["aks", "vk", "acr", "runner"] {
+        for plugin in ["aks", "vk", "acr", "runner", "daskhub"] {
             let section = config
                 .plugins
                 .config

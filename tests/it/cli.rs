@@ -281,5 +281,5 @@ fn the_shipped_config_checks_clean() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("ok (5 plugins loaded)"), "{stdout}");
+    assert!(stdout.contains("ok (6 plugins loaded)"), "{stdout}");
 }

@@ -229,8 +229,12 @@ fn default_registry_auth() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthProfile {
+    /// `Authorization: SCHEME TOKEN`, the scheme `Bearer` unless `scheme` names another (Dask
+    /// Gateway's JupyterHub authentication reads `jupyterhub TOKEN`).
     Bearer {
         token: Secret,
+        #[serde(default)]
+        scheme: Option<String>,
     },
     Basic {
         username: String,

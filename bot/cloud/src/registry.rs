@@ -858,7 +858,7 @@ impl Registry {
                     username: username.clone(),
                     password: password.clone(),
                 },
-                Some(AuthProfile::Bearer { token }) => Auth::Bearer(token.clone()),
+                Some(AuthProfile::Bearer { token, .. }) => Auth::Bearer(token.clone()),
                 Some(_) => Auth::Invalid(format!(
                     "auth profile {profile:?} is not of kind \"basic\" or \"bearer\""
                 )),

@@ -3,6 +3,7 @@
 
 pub mod aks;
 pub mod cloud;
+pub mod daskhub;
 pub mod moto;
 pub mod rabbitmq;
 pub mod registry;

@@ -217,6 +217,7 @@ mod tests {
             "token".to_owned(),
             AuthProfile::Bearer {
                 token: Secret::new("t"),
+                scheme: None,
             },
         );
         map

@@ -170,8 +170,9 @@ fn authorize(request: &mut reqwest::Request, profile: &AuthProfile) -> Result<()
         Ok::<_, HostError>(value)
     };
     match profile {
-        AuthProfile::Bearer { token } => {
-            let value = header(format!("Bearer {}", token.expose()))?;
+        AuthProfile::Bearer { token, scheme } => {
+            let scheme = scheme.as_deref().unwrap_or("Bearer");
+            let value = header(format!("{scheme} {}", token.expose()))?;
             request.headers_mut().insert(AUTHORIZATION, value);
         }
         AuthProfile::Basic { username, password } => {
