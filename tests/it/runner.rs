@@ -56,9 +56,19 @@ auth_profile = "rabbitmq"
 }
 
 async fn connect(rabbit: &RabbitMq) -> (Connection, Channel) {
-    let connection = Connection::connect(&rabbit.amqp_uri(), ConnectionProperties::default())
-        .await
-        .expect("the test connects to RabbitMQ");
+    // The broker can accept TCP before its AMQP listener finishes booting (seen on CI: the
+    // handshake aborted): wait until a handshake succeeds, with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let connection = loop {
+        match Connection::connect(&rabbit.amqp_uri(), ConnectionProperties::default()).await {
+            Ok(connection) => break connection,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("RabbitMQ handshake not ready yet: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("the test connects to RabbitMQ: {e:?}"),
+        }
+    };
     let channel = connection.create_channel().await.expect("a channel");
     (connection, channel)
 }
