@@ -197,6 +197,14 @@ impl Exchange {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// A manifest answer's digest: `Docker-Content-Digest`, else the sha256 of the body (some
+    /// registries send no header).
+    fn manifest_digest(&self) -> String {
+        self.header("docker-content-digest")
+            .map(str::to_owned)
+            .unwrap_or_else(|| sha256_digest(&self.body))
+    }
+
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
@@ -486,10 +494,7 @@ impl Registries {
                 .await);
         }
         ensure_success(registry, &operation, &get)?;
-        let digest = get
-            .header("docker-content-digest")
-            .map(str::to_owned)
-            .unwrap_or_else(|| sha256_digest(&get.body));
+        let digest = get.manifest_digest();
         Ok(answer(&get, digest))
     }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{
     Auth, MANIFEST_ACCEPT, MAX_PAGES, Registries, Registry, RegistryError, ensure_success,
-    next_link, pull_scope, sha256_digest,
+    next_link, pull_scope,
 };
 use crate::arm::CallContext;
 
@@ -160,10 +160,7 @@ impl Registries {
                 continue;
             }
             ensure_success(registry, &operation, &manifest)?;
-            let digest = manifest
-                .header("docker-content-digest")
-                .map(str::to_owned)
-                .unwrap_or_else(|| sha256_digest(&manifest.body));
+            let digest = manifest.manifest_digest();
             let config = manifest
                 .json()
                 .pointer("/config/digest")
