@@ -160,17 +160,14 @@ impl Plugin for Acr {
             api_version: AKS_API.into(),
             ..Default::default()
         })?;
-        Ok(list.body["value"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["name"].as_str())
-            .filter(|n| n.starts_with(&query.partial))
-            .map(|n| Choice {
-                name: n.to_owned(),
-                value: n.to_owned(),
-            })
-            .collect())
+        Ok(deckhand_plugin_sdk::choices_starting_with(
+            list.body["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str()),
+            &query.partial,
+        ))
     }
 }
 

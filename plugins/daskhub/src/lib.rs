@@ -147,15 +147,9 @@ impl Plugin for Daskhub {
             (Some("daskhub"), "values") => deploy::value_names(&self.settings),
             _ => Vec::new(),
         };
-        Ok(names
-            .into_iter()
-            .filter(|n| n.starts_with(&query.partial))
-            .take(25)
-            .map(|n| Choice {
-                name: n.clone(),
-                value: n,
-            })
-            .collect())
+        let mut choices = deckhand_plugin_sdk::choices_starting_with(names, &query.partial);
+        choices.truncate(25);
+        Ok(choices)
     }
 }
 

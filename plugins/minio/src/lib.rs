@@ -108,27 +108,21 @@ impl Plugin for Minio {
         ctx: &Ctx,
         query: &AutocompleteQuery,
     ) -> Result<Vec<Choice>, PluginError> {
-        let choice = |s: &str| Choice {
-            name: s.to_owned(),
-            value: s.to_owned(),
-        };
         match query.option.as_str() {
-            "endpoint" => Ok(self
-                .endpoints
-                .names()
-                .filter(|n| n.starts_with(&query.partial))
-                .map(choice)
-                .collect()),
+            "endpoint" => Ok(deckhand_plugin_sdk::choices_starting_with(
+                self.endpoints.names(),
+                &query.partial,
+            )),
             "name" | "target" => {
                 let endpoint = query.options.get("endpoint").and_then(|v| v.as_str());
                 let s3 = self.s3(ctx, endpoint)?;
-                Ok(s3
-                    .list_buckets()?
-                    .iter()
-                    .filter(|b| b.name.starts_with(&query.partial))
-                    .take(25)
-                    .map(|b| choice(&b.name))
-                    .collect())
+                let buckets = s3.list_buckets()?;
+                let mut choices = deckhand_plugin_sdk::choices_starting_with(
+                    buckets.iter().map(|b| b.name.as_str()),
+                    &query.partial,
+                );
+                choices.truncate(25);
+                Ok(choices)
             }
             _ => Ok(Vec::new()),
         }

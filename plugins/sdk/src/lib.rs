@@ -32,6 +32,22 @@ pub use deckhand_plugin_abi::proto::{
     OptionSpec, PluginError, ProgramOutput, Reply,
 };
 
+/// Autocomplete choices: the `names` that start with what was typed (`partial`), in their
+/// order, each shown as itself.
+pub fn choices_starting_with<S: AsRef<str>>(
+    names: impl IntoIterator<Item = S>,
+    partial: &str,
+) -> Vec<Choice> {
+    names
+        .into_iter()
+        .filter(|n| n.as_ref().starts_with(partial))
+        .map(|n| Choice {
+            name: n.as_ref().to_owned(),
+            value: n.as_ref().to_owned(),
+        })
+        .collect()
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::command::{boolean_option, duration_option, integer_option, string_option};
