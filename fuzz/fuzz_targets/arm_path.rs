@@ -9,7 +9,7 @@ const AKS: &str = "Microsoft.ContainerService";
 
 /// Every `NameRule` variant. `is_path_segment` matches exhaustively, so adding a variant to the
 /// library fails this build until it is listed here too.
-const RULES: [NameRule; 19] = [
+const RULES: [NameRule; 20] = [
     NameRule::ResourceGroup,
     NameRule::AksCluster,
     NameRule::AgentPool,
@@ -29,6 +29,7 @@ const RULES: [NameRule; 19] = [
     NameRule::ImageTag,
     NameRule::S3Bucket,
     NameRule::TaggedImage,
+    NameRule::DaskCluster,
 ];
 
 /// Whether a value the rule accepts must be a single path segment (no '/'). Label keys
@@ -49,7 +50,8 @@ fn is_path_segment(rule: NameRule) -> bool {
         | NameRule::KubeName
         | NameRule::LabelValue
         | NameRule::ImageTag
-        | NameRule::S3Bucket => true,
+        | NameRule::S3Bucket
+        | NameRule::DaskCluster => true,
         NameRule::LabelKey
         | NameRule::Labels
         | NameRule::Taints

@@ -200,7 +200,9 @@ fn status_clusters_and_stop_against_a_real_jupyterhub_and_dask_gateway() {
         again.stdout
     );
     assert!(
-        again.stdout.contains("is not a Dask Gateway cluster name"),
+        again.stdout.contains(
+            "option --cluster of /daskhub stop: \"../x\" is not valid: Dask Gateway cluster names are"
+        ),
         "{}",
         again.stdout
     );

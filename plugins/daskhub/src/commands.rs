@@ -34,7 +34,7 @@ pub struct Clusters {}
 #[command(destructive, timeout_secs = 120)]
 pub struct Stop {
     /// Cluster name, as /daskhub clusters shows it
-    #[option(positional, autocomplete)]
+    #[option(positional, autocomplete, rule = DaskCluster)]
     pub cluster: String,
 }
 

@@ -7,8 +7,8 @@ use deckhand_plugin_sdk::{Ctx, ErrorCode, PluginError, Reply};
 use serde_json::Value;
 
 use crate::config::Settings;
-use crate::names::check_gateway_cluster;
 use crate::{gateway, hub, kube};
+use deckhand_plugin_shared::names::NameRule;
 
 /// The release's parts and how their pods are recognised (the jupyterhub chart's `component`
 /// label, the dask-gateway chart's `app.kubernetes.io/component`).
@@ -161,7 +161,9 @@ pub fn clusters(ctx: &Ctx, settings: &Settings) -> Result<Reply, PluginError> {
 }
 
 pub fn stop(ctx: &Ctx, settings: &Settings, name: &str) -> Result<Reply, PluginError> {
-    check_gateway_cluster(name).map_err(|e| PluginError::bad_input("cluster", e))?;
+    NameRule::DaskCluster
+        .check(name)
+        .map_err(|e| PluginError::bad_input("cluster", e.to_string()))?;
     let api = settings.gateway()?;
     let Some(cluster) = gateway::cluster(ctx, api, name)? else {
         let known: Vec<String> = gateway::clusters(ctx, api)

@@ -59,6 +59,9 @@ pub enum NameRule {
     S3Bucket,
     /// `repository:tag`: a [`NameRule::Repository`] and a [`NameRule::ImageTag`].
     TaggedImage,
+    /// Dask Gateway cluster, as the gateway names them (`[namespace.]hex-id`): 1-253 of
+    /// `A-Z a-z 0-9 . - _`, not starting with `.`, no `..`.
+    DaskCluster,
 }
 
 /// A name that breaks its rule: what was given, which rule, why.
@@ -290,6 +293,9 @@ impl NameRule {
             NameRule::S3Bucket => {
                 "S3 bucket names are 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit, without '..', not an IP address, not starting with 'xn--', 'sthree-' or 'amzn-s3-demo-' and not ending with '-s3alias', '--ol-s3', '.mrap', '--x-s3' or '--table-s3' (e.g. experiment-data)"
             }
+            NameRule::DaskCluster => {
+                "Dask Gateway cluster names are letters, digits, '.', '-' and '_' as /daskhub clusters shows them (e.g. dhub.0d1f3c6a4b5e4f2a9c3b1e2d4f5a6b7c)"
+            }
             NameRule::TaggedImage => {
                 "images are repository:tag, the repository lowercase letters and digits separated by '.', '_', '__' or '-' in '/'-separated parts, the tag 1-128 letters, digits, '_', '.' and '-' (e.g. simsvc-mpt:1.2)"
             }
@@ -370,6 +376,15 @@ impl NameRule {
                 first(value, |c| alnum(c) || c == '_', "a letter, digit or '_'")
             }
             NameRule::S3Bucket => s3_bucket(value),
+            NameRule::DaskCluster => {
+                length(value, 1, 253)?;
+                only(value, |c| alnum(c) || matches!(c, '.' | '-' | '_'))?;
+                first(value, |c| c != '.', "a letter, digit, '-' or '_'")?;
+                if value.contains("..") {
+                    return Err("it contains '..'".into());
+                }
+                Ok(())
+            }
             NameRule::TaggedImage => {
                 let (repo, tag) = value
                     .rsplit_once(':')
@@ -529,6 +544,14 @@ mod tests {
         ok(ImageTag, &["latest", "v1.2.0", "_x"]);
         bad(ImageTag, &["", ".x", "-x", "a:b", &"t".repeat(129)]);
         ok(TaggedImage, &["simsvc-mpt:1.2", "studio/runner:latest"]);
+        ok(
+            DaskCluster,
+            &["dhub.0d1f3c6a4b5e", "0d1f3c6a4b5e4f2a9c3b1e2d4f5a6b7c"],
+        );
+        bad(
+            DaskCluster,
+            &["", "../x", "a/b", "a?b", "..", "a b", "%2e%2e"],
+        );
         bad(
             TaggedImage,
             &[
