@@ -725,7 +725,7 @@ async fn past_the_token_lifetime_the_result_goes_to_the_channel() {
 
 #[tokio::test]
 async fn outbox_posts_buttons_that_run_as_the_presser() {
-    let fx = Fixture::start(DiscordDouble::builder(), "").await;
+    let fx = Fixture::start(DiscordDouble::builder().channel(555, "gpu-ops"), "").await;
     let outbox = fx.handle.as_ref().unwrap().outbox.clone();
     outbox
         .post(OutboundMessage {

@@ -30,10 +30,13 @@
 #![warn(missing_docs)]
 
 mod gateway;
+mod guild;
 mod interaction;
+mod mentions;
 mod payloads;
 mod record;
 mod rest;
+mod rules;
 mod tls;
 
 use std::collections::HashMap;
@@ -129,6 +132,8 @@ pub struct DoubleBuilder {
     enforce_rate_limits: bool,
     application_id: u64,
     guild_id: u64,
+    channels: Vec<(u64, String)>,
+    denied: Vec<(u64, u64)>,
 }
 
 impl Default for DoubleBuilder {
@@ -142,6 +147,8 @@ impl Default for DoubleBuilder {
             enforce_rate_limits: false,
             application_id: payloads::example_application_id(),
             guild_id: payloads::example_guild_id(),
+            channels: vec![(payloads::example_channel_id(), "deckhand".into())],
+            denied: Vec::new(),
         }
     }
 }
@@ -187,6 +194,22 @@ impl DoubleBuilder {
         self
     }
 
+    /// A text channel of the guild (`GET /guilds/{id}/channels` lists it; messages to a channel
+    /// the guild does not have get 404 Unknown Channel, 10003). The examples' channel is there
+    /// by default, named `deckhand`.
+    #[must_use]
+    pub fn channel(mut self, id: u64, name: &str) -> Self {
+        self.channels.push((id, name.into()));
+        self
+    }
+    /// The bot may not post in channel `id`: messages there get 403 with `code` (50001 Missing
+    /// Access or 50013 Missing Permissions), as on Discord.
+    #[must_use]
+    pub fn deny_channel(mut self, id: u64, code: u64) -> Self {
+        self.denied.push((id, code));
+        self
+    }
+
     /// Bind the listeners on 127.0.0.1 (ephemeral ports) and start serving.
     ///
     /// # Panics
@@ -202,6 +225,8 @@ pub(crate) struct InteractionState {
     pub(crate) sent_at: Instant,
     pub(crate) acknowledged: Option<u64>,
     pub(crate) original_message: Option<u64>,
+    /// A deferred original not yet edited: the first followup edits it instead (Discord).
+    pub(crate) original_loading: bool,
     pub(crate) clicked_message: Option<u64>,
 }
 
@@ -231,6 +256,7 @@ pub(crate) struct State {
     pub(crate) interactions: HashMap<String, InteractionState>,
     pub(crate) interaction_tokens: HashMap<u64, String>,
     pub(crate) messages: Vec<Value>,
+    pub(crate) channels: Vec<Value>,
     pub(crate) next_id: u64,
     pub(crate) session: Option<Session>,
     pub(crate) active: Option<(u64, mpsc::UnboundedSender<Outbound>)>,
@@ -312,11 +338,19 @@ impl DiscordDouble {
         let proxy_addr = proxy_listener.local_addr().expect("addr");
         let pki = tls::generate().expect("generate test CA");
 
+        let state = State {
+            channels: cfg
+                .channels
+                .iter()
+                .map(|(id, name)| guild::channel(*id, name, cfg.guild_id))
+                .collect(),
+            ..State::default()
+        };
         let shared = Arc::new(Shared {
             cfg,
             requests: record::Log::new(),
             frames: record::Log::new(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             http_addr,
         });
         let connect_targets = Arc::new(Mutex::new(Vec::new()));
@@ -438,9 +472,29 @@ impl DiscordDouble {
             .cloned()
             .unwrap_or_default()
     }
-    /// Every message created through the API, in its current (edited) state.
+    /// Every message created through the API and not deleted, in its current (edited) state.
     pub fn messages(&self) -> Vec<Value> {
         self.shared.state().messages.clone()
+    }
+    /// The guild's channels (as `GET /guilds/{id}/channels` returns them).
+    pub fn channels(&self) -> Vec<Value> {
+        self.shared.state().channels.clone()
+    }
+    /// Creates a text channel and sends CHANNEL_CREATE, as Discord does when an admin adds one.
+    pub async fn create_channel(&self, id: u64, name: &str) -> u64 {
+        self.create_channel_event(id, name, "CHANNEL_CREATE").await
+    }
+    /// Renames a channel and sends CHANNEL_UPDATE.
+    pub async fn rename_channel(&self, id: u64, name: &str) -> u64 {
+        self.create_channel_event(id, name, "CHANNEL_UPDATE").await
+    }
+    async fn create_channel_event(&self, id: u64, name: &str, event: &str) -> u64 {
+        let channel = guild::channel(id, name, self.shared.cfg.guild_id);
+        self.await_session().await;
+        let mut st = self.shared.state();
+        st.channels.retain(|c| c["id"] != channel["id"]);
+        st.channels.push(channel.clone());
+        gateway::dispatch(&mut st, event, channel)
     }
 
     // ----- gateway -----
@@ -560,6 +614,7 @@ impl DiscordDouble {
                 sent_at: Instant::now(),
                 acknowledged: None,
                 original_message: None,
+                original_loading: false,
                 clicked_message: clicked,
             },
         );

@@ -23,6 +23,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The JSON body; for `multipart/form-data` the `payload_json` part.
     pub body: Option<Value>,
+    /// Files of a multipart body (`files[n]` parts): `(filename, content as text)`.
+    pub files: Vec<(String, String)>,
     /// Status the double answered with (429 for scripted rate limits).
     pub status: u16,
     /// Whether it arrived over TLS (the `discord.com` listener or the CONNECT proxy).
@@ -74,6 +76,25 @@ impl RecordedRequest {
     /// Whether the body asks for an ephemeral message (flag 64).
     pub fn is_ephemeral(&self) -> bool {
         self.message_flags() & crate::EPHEMERAL != 0
+    }
+
+    /// The mentions in the message content that would notify someone, by the body's
+    /// `allowed_mentions` (or `data.allowed_mentions`) as Discord applies them.
+    pub fn pings(&self) -> Vec<String> {
+        let Some(content) = self.content() else {
+            return Vec::new();
+        };
+        let body = self.body.as_ref();
+        let allowed = body.and_then(|b| {
+            b.get("allowed_mentions")
+                .or_else(|| b.get("data").and_then(|d| d.get("allowed_mentions")))
+        });
+        crate::mentions::pings(content, allowed)
+    }
+
+    /// Files attached to a multipart body: `(filename, content)`.
+    pub fn files(&self) -> &[(String, String)] {
+        &self.files
     }
 
     /// Message content of the body (`content` or `data.content`).

@@ -87,6 +87,7 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
         .unwrap_or_default()
         .to_string();
     let body = parse_body(&content_type, &bytes);
+    let files = parse_files(&content_type, &bytes);
 
     let shared = &app.shared;
     let reply = {
@@ -105,6 +106,7 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
         query,
         headers,
         body,
+        files,
         status: reply.status,
         tls: app.tls,
         at,
@@ -154,6 +156,22 @@ fn parse_body(content_type: &str, bytes: &[u8]) -> Option<Value> {
         return None;
     }
     serde_json::from_slice(bytes).ok()
+}
+
+/// The file parts of a multipart body: `(filename, content)`.
+fn parse_files(content_type: &str, bytes: &[u8]) -> Vec<(String, String)> {
+    let Some(boundary) = content_type.split("boundary=").nth(1) else {
+        return Vec::new();
+    };
+    let boundary = format!("--{}", boundary.trim_matches('"'));
+    let text = String::from_utf8_lossy(bytes);
+    text.split(boundary.as_str())
+        .filter_map(|part| {
+            let (head, body) = part.split_once("\r\n\r\n")?;
+            let name = head.split("filename=\"").nth(1)?.split('"').next()?;
+            Some((name.to_owned(), body.trim_end_matches("\r\n").to_owned()))
+        })
+        .collect()
 }
 
 fn secs(d: Duration) -> String {
@@ -310,6 +328,16 @@ fn route(
             Reply::json(200, g)
         }
         ("GET", ["users", "@me"]) => Reply::json(200, shared.bot_user()),
+        ("GET", ["users", "@me", "guilds"]) => {
+            Reply::json(200, json!([crate::guild::partial_guild(shared)]))
+        }
+        ("GET", ["guilds", g, "channels"]) => {
+            if id(g) == Some(cfg.guild_id) {
+                Reply::json(200, Value::Array(st.channels.clone()))
+            } else {
+                Reply::error(403, 50001, "Missing Access")
+            }
+        }
         ("GET", ["oauth2", "applications", "@me"]) => Reply::json(200, application(shared)),
 
         // Commands: bulk overwrite, list, create, delete.
@@ -331,6 +359,11 @@ fn route(
         }
 
         ("POST", ["channels", ch, "messages"]) if id(ch).is_some() => {
+            if let Some((status, code, message)) =
+                crate::guild::refuse_post(shared, st, id(ch).unwrap_or(0))
+            {
+                return Reply::error(status, code, message);
+            }
             if let Some(err) = validate_message(body_or_empty) {
                 return err;
             }
@@ -365,7 +398,15 @@ fn route(
                 None => Reply::error(404, 10008, "Unknown Message"),
             }
         }
-        ("DELETE", ["channels", _ch, "messages", _mid]) => Reply::empty(204),
+        ("DELETE", ["channels", _ch, "messages", mid]) => {
+            let before = st.messages.len();
+            st.messages.retain(|m| m["id"].as_str() != Some(*mid));
+            if st.messages.len() == before {
+                Reply::error(404, 10008, "Unknown Message")
+            } else {
+                Reply::empty(204)
+            }
+        }
         _ => Reply::error(404, 0, "404: Not Found"),
     }
 }
@@ -412,13 +453,7 @@ fn commands(
                     json!({ "_errors": [{ "code": "BASE_TYPE_ARRAY", "message": "Must be an array." }] }),
                 );
             };
-            let mut errors = serde_json::Map::new();
-            for (i, c) in list.iter().enumerate() {
-                let e = validate_command(c);
-                if !e.is_empty() {
-                    errors.insert(i.to_string(), Value::Object(e));
-                }
-            }
+            let errors = crate::rules::validate_list(list);
             if !errors.is_empty() {
                 return Reply::invalid_form(Value::Object(errors));
             }
@@ -444,7 +479,7 @@ fn commands(
         ),
         ("POST", []) => {
             let c = body.cloned().unwrap_or_else(|| json!({}));
-            let e = validate_command(&c);
+            let e = crate::rules::validate_command(&c);
             if !e.is_empty() {
                 return Reply::invalid_form(Value::Object(e));
             }
@@ -516,131 +551,7 @@ fn complete_command(
     out
 }
 
-fn err(code: &str, message: &str) -> Value {
-    json!({ "_errors": [{ "code": code, "message": message }] })
-}
-
-/// Discord's documented limits for application commands (a subset, enough to catch mistakes).
-fn validate_command(c: &Value) -> serde_json::Map<String, Value> {
-    let mut e = serde_json::Map::new();
-    let kind = c["type"].as_u64().unwrap_or(1);
-    let name = c["name"].as_str().unwrap_or_default();
-    let name_ok = (1..=32).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|ch| ch == '-' || ch == '_' || ch.is_alphanumeric())
-        && (kind != 1 || name.chars().all(|ch| !ch.is_uppercase()));
-    if !name_ok {
-        e.insert(
-            "name".into(),
-            err(
-                "APPLICATION_COMMAND_INVALID_NAME",
-                "Command name is invalid",
-            ),
-        );
-    }
-    if kind == 1 {
-        let d = c["description"]
-            .as_str()
-            .unwrap_or_default()
-            .chars()
-            .count();
-        if !(1..=100).contains(&d) {
-            e.insert(
-                "description".into(),
-                err(
-                    "BASE_TYPE_BAD_LENGTH",
-                    "Must be between 1 and 100 in length.",
-                ),
-            );
-        }
-    }
-    if let Some(opts) = c["options"].as_array() {
-        let o = validate_options(opts);
-        if !o.is_empty() {
-            e.insert("options".into(), Value::Object(o));
-        }
-    }
-    e
-}
-
-fn validate_options(opts: &[Value]) -> serde_json::Map<String, Value> {
-    let mut e = serde_json::Map::new();
-    if opts.len() > 25 {
-        e.insert(
-            "_errors".into(),
-            err("BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")["_errors"].clone(),
-        );
-    }
-    let mut seen_optional = false;
-    for (i, o) in opts.iter().enumerate() {
-        let mut oe = serde_json::Map::new();
-        let name = o["name"].as_str().unwrap_or_default();
-        if !(1..=32).contains(&name.chars().count()) || name.chars().any(char::is_uppercase) {
-            oe.insert(
-                "name".into(),
-                err(
-                    "APPLICATION_COMMAND_INVALID_NAME",
-                    "Command name is invalid",
-                ),
-            );
-        }
-        let d = o["description"]
-            .as_str()
-            .unwrap_or_default()
-            .chars()
-            .count();
-        if !(1..=100).contains(&d) {
-            oe.insert(
-                "description".into(),
-                err(
-                    "BASE_TYPE_BAD_LENGTH",
-                    "Must be between 1 and 100 in length.",
-                ),
-            );
-        }
-        let choices = o["choices"].as_array().map_or(0, Vec::len);
-        if choices > 25 {
-            oe.insert(
-                "choices".into(),
-                err("BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."),
-            );
-        }
-        if choices > 0 && o["autocomplete"] == json!(true) {
-            oe.insert(
-                "autocomplete".into(),
-                err(
-                    "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_AND_CHOICES",
-                    "Autocomplete cannot be set with choices",
-                ),
-            );
-        }
-        let required = o["required"] == json!(true);
-        let kind = o["type"].as_u64().unwrap_or(0);
-        if kind > 2 {
-            if required && seen_optional {
-                oe.insert(
-                    "required".into(),
-                    err(
-                        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                        "Required options must be placed before non-required options",
-                    ),
-                );
-            }
-            seen_optional |= !required;
-        }
-        if let Some(sub) = o["options"].as_array() {
-            let se = validate_options(sub);
-            if !se.is_empty() {
-                oe.insert("options".into(), Value::Object(se));
-            }
-        }
-        if !oe.is_empty() {
-            e.insert(i.to_string(), Value::Object(oe));
-        }
-    }
-    e
-}
+use crate::rules::err;
 
 /// Content and embed limits of messages.
 fn validate_message(m: &Value) -> Option<Reply> {
@@ -778,6 +689,7 @@ fn callback(
     if let Some(i) = st.interactions.get_mut(token) {
         i.acknowledged = Some(rtype);
         i.original_message = original;
+        i.original_loading = rtype == 5;
     }
     Reply::empty(204)
 }
@@ -798,7 +710,12 @@ fn webhook(
     if now.duration_since(i.sent_at) > cfg.token_lifetime {
         return Reply::error(401, 50027, "Invalid Webhook Token");
     }
-    let (acknowledged, original, channel_id) = (i.acknowledged, i.original_message, i.channel_id);
+    let (acknowledged, original, channel_id, loading) = (
+        i.acknowledged,
+        i.original_message,
+        i.channel_id,
+        i.original_loading,
+    );
     if acknowledged.is_none() {
         return Reply::error(404, 10015, "Unknown Webhook");
     }
@@ -814,7 +731,35 @@ fn webhook(
             seg.parse().ok()
         }
     };
+    let edits_original = matches!((method, rest), ("PATCH", ["messages", "@original"]));
+    if (edits_original || (method == "DELETE" && rest == ["messages", "@original"]))
+        && let Some(i) = st.interactions.get_mut(token)
+    {
+        i.original_loading = false;
+    }
     match (method, rest) {
+        // Discord: the first followup after a deferral edits the deferred original, keeping
+        // its flags (an ephemeral flag on the followup is ignored).
+        ("POST", []) if loading => {
+            if let Some(i) = st.interactions.get_mut(token) {
+                i.original_loading = false;
+            }
+            match original.and_then(|id| st.message_mut(id)) {
+                Some(m) => {
+                    let mut body = body.clone();
+                    if let Some(o) = body.as_object_mut() {
+                        o.remove("flags");
+                    }
+                    payloads::merge_message_fields(m, &body);
+                    if let Some(flags) = m["flags"].as_u64() {
+                        m["flags"] = json!(flags & !128);
+                    }
+                    m["edited_timestamp"] = json!(payloads::rfc3339_now());
+                    Reply::json(200, m.clone())
+                }
+                None => Reply::error(404, 10008, "Unknown Message"),
+            }
+        }
         ("POST", []) => {
             let mid = st.new_id();
             let m = payloads::message(
@@ -843,7 +788,20 @@ fn webhook(
             Some(m) => Reply::json(200, m.clone()),
             None => Reply::error(404, 10008, "Unknown Message"),
         },
-        ("DELETE", ["messages", _]) => Reply::empty(204),
+        ("DELETE", ["messages", seg]) => match target(seg) {
+            Some(mid) if st.message_mut(mid).is_some() => {
+                let id = mid.to_string();
+                st.messages
+                    .retain(|m| m["id"].as_str() != Some(id.as_str()));
+                if *seg == "@original"
+                    && let Some(i) = st.interactions.get_mut(token)
+                {
+                    i.original_message = None;
+                }
+                Reply::empty(204)
+            }
+            _ => Reply::error(404, 10008, "Unknown Message"),
+        },
         _ => Reply::error(404, 0, "404: Not Found"),
     }
 }
@@ -858,28 +816,6 @@ mod tests {
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n\r\n{\"content\":\"hi\"}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"files[0]\"; filename=\"a.txt\"\r\n\r\nabc\r\n--XyZ--\r\n";
         let v = parse_body("multipart/form-data; boundary=XyZ", body).expect("parsed");
         assert_eq!(v["content"], "hi");
-    }
-
-    #[test]
-    fn command_limits_are_checked() {
-        let bad = json!({"name": "Deploy", "description": "", "options": [
-            {"type": 3, "name": "svc", "description": "s", "required": false},
-            {"type": 3, "name": "model", "description": "m", "required": true, "autocomplete": true, "choices": [{"name": "a", "value": "a"}]}
-        ]});
-        let e = validate_command(&bad);
-        assert!(
-            e.contains_key("name") && e.contains_key("description"),
-            "{e:?}"
-        );
-        let o = &e["options"]["1"];
-        assert!(
-            o.get("required").is_some() && o.get("autocomplete").is_some(),
-            "{o}"
-        );
-        let good = json!({"name": "deploy", "description": "Deploy", "options": [
-            {"type": 3, "name": "svc", "description": "s", "required": true, "autocomplete": true}
-        ]});
-        assert!(validate_command(&good).is_empty());
     }
 
     #[test]

@@ -449,7 +449,7 @@ async fn rate_limit_without_ratelimiter_is_an_error() {
 
 async fn check_retry_after_honoured(mode: Mode, scope: RateLimitScope) {
     // Mode (b): serenity's real https://discord.com URLs reach the double, ratelimiter on.
-    let double = DiscordDouble::start().await;
+    let double = DiscordDouble::builder().channel(7, "ops").start().await;
     let bot = ready_bot(&double, mode).await;
     let wait = Duration::from_millis(1500);
     double.script_rate_limit(
@@ -620,6 +620,8 @@ async fn advertised_buckets_keep_serenity_below_the_limit() {
     // X-RateLimit-* headers and waits instead.
     let window = Duration::from_millis(800);
     let double = DiscordDouble::builder()
+        .channel(9, "notes")
+        .channel(10, "burst")
         .bucket(2, window)
         .enforce_rate_limits(true)
         .start()
