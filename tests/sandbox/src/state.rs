@@ -224,6 +224,12 @@ pub struct Registry {
     pub runs: BTreeMap<String, crate::arm::acr_tasks::Run>,
     /// Admin passwords (password, password2).
     pub passwords: [String; 2],
+    /// Scope maps by lower-case name (full ARM bodies).
+    pub scope_maps: BTreeMap<String, Value>,
+    /// Tokens by lower-case name (full ARM bodies, without password values).
+    pub tokens: BTreeMap<String, Value>,
+    /// Token passwords: token -> password name -> value (what a registry login accepts).
+    pub token_passwords: BTreeMap<String, BTreeMap<String, String>>,
     /// Operation in progress.
     pub busy: Option<String>,
 }

@@ -7,6 +7,7 @@ use axum::http::Method;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use super::acr_tokens::{self, Child};
 use super::{body_object, list_body, lro, merge, rand_hex, require_rg, resource_id};
 use crate::error::{ArmError, ArmResult};
 use crate::http::{Ctx, Reply};
@@ -90,6 +91,16 @@ pub fn route(
         [_, "webhooks"] => webhooks(shared, ctx, rg, raw[0], None),
         [_, "webhooks", _] => webhooks(shared, ctx, rg, raw[0], Some(raw[2])),
         [_, "webhooks", _, "operationstatuses", id] => Ok(lro::poll(shared, ctx, id, false)),
+        [_, "scopemaps"] => acr_tokens::route(shared, ctx, rg, raw[0], Child::ScopeMaps, None),
+        [_, "scopemaps", _] => {
+            acr_tokens::route(shared, ctx, rg, raw[0], Child::ScopeMaps, Some(raw[2]))
+        }
+        [_, "tokens"] => acr_tokens::route(shared, ctx, rg, raw[0], Child::Tokens, None),
+        [_, "tokens", _] => acr_tokens::route(shared, ctx, rg, raw[0], Child::Tokens, Some(raw[2])),
+        [_, "scopemaps" | "tokens", _, "operationstatuses", id] => {
+            Ok(lro::poll(shared, ctx, id, false))
+        }
+        [_, "generatecredentials"] => acr_tokens::generate_credentials(shared, ctx, rg, raw[0]),
         _ => Err(super::not_served(ctx)),
     }
 }
@@ -141,6 +152,9 @@ pub fn insert(shared: &Shared, w: &mut World, rg: &str, name: &str, body: Value)
             webhooks: Default::default(),
             runs: Default::default(),
             passwords: [password(), password()],
+            scope_maps: Default::default(),
+            tokens: Default::default(),
+            token_passwords: Default::default(),
             busy: None,
         },
     );

@@ -4,6 +4,7 @@
 pub mod aci;
 pub mod acr;
 pub mod acr_tasks;
+pub mod acr_tokens;
 pub mod agent_pools;
 pub mod aks;
 pub mod authorization;
