@@ -9,7 +9,7 @@ const AKS: &str = "Microsoft.ContainerService";
 
 /// Every `NameRule` variant. `is_path_segment` matches exhaustively, so adding a variant to the
 /// library fails this build until it is listed here too.
-const RULES: [NameRule; 20] = [
+const RULES: [NameRule; 21] = [
     NameRule::ResourceGroup,
     NameRule::AksCluster,
     NameRule::AgentPool,
@@ -30,6 +30,7 @@ const RULES: [NameRule; 20] = [
     NameRule::S3Bucket,
     NameRule::TaggedImage,
     NameRule::DaskCluster,
+    NameRule::AcrToken,
 ];
 
 /// Whether a value the rule accepts must be a single path segment (no '/'). Label keys
@@ -51,7 +52,8 @@ fn is_path_segment(rule: NameRule) -> bool {
         | NameRule::LabelValue
         | NameRule::ImageTag
         | NameRule::S3Bucket
-        | NameRule::DaskCluster => true,
+        | NameRule::DaskCluster
+        | NameRule::AcrToken => true,
         NameRule::LabelKey
         | NameRule::Labels
         | NameRule::Taints

@@ -275,7 +275,8 @@ async fn a_real_registry_gives_every_tag_newest_first_and_deletes_one() {
 }
 
 /// `deckhand shell --sandbox` with the shipped section: the commands run end to end, and the
-/// admin password shown to the caller is nowhere in the audit log or the logs.
+/// admin password and a new token's password shown to the caller are nowhere in the audit log or
+/// the logs.
 #[test]
 fn shell_with_sandbox_runs_acr_and_keeps_credentials_out_of_logs() {
     let dir = tempfile::tempdir().unwrap();
@@ -284,7 +285,7 @@ fn shell_with_sandbox_runs_acr_and_keeps_credentials_out_of_logs() {
         &["--log-format", "json", "shell", "--sandbox"],
         &config,
         &[("RUST_LOG", std::ffi::OsStr::new("deckhand=debug"))],
-        b"/acr registries\n/acr tags simsvc\n/acr import hello-world hello:1\n/acr tags hello\n/acr credentials\n",
+        b"/acr registries\n/acr tags simsvc\n/acr import hello-world hello:1\n/acr tags hello\n/acr credentials\n/acr token create ci-simsvc --repos simsvc\n",
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -303,25 +304,34 @@ fn shell_with_sandbox_runs_acr_and_keeps_credentials_out_of_logs() {
         stdout.contains("intens/hello: 1 tag, newest first"),
         "{stdout}"
     );
-    let password = stdout
+    assert!(
+        stdout.contains("Token ci-simsvc for intens.azurecr.io: pull on simsvc"),
+        "{stdout}"
+    );
+    // The admin password, then the token's.
+    let passwords: Vec<String> = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("password: "))
-        .unwrap_or_else(|| panic!("no password shown: {stdout}"))
-        .trim()
-        .to_owned();
-    assert!(password.len() >= 16, "{password}");
-    assert!(!stderr.contains(&password), "the password is in the log");
+        .filter_map(|l| l.strip_prefix("password: "))
+        .map(|p| p.trim().to_owned())
+        .collect();
+    assert_eq!(passwords.len(), 2, "{stdout}");
+    for password in &passwords {
+        assert!(password.len() >= 16, "{password}");
+        assert!(!stderr.contains(password), "a password is in the log");
+    }
     let mut audited = 0;
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.to_string_lossy().contains("state.db") {
             let bytes = std::fs::read(&path).unwrap();
             audited += bytes.len();
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains(&password),
-                "the password is in {}",
-                path.display()
-            );
+            for password in &passwords {
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(password),
+                    "a password is in {}",
+                    path.display()
+                );
+            }
         }
     }
     assert!(audited > 0, "the state database was written");

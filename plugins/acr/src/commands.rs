@@ -17,6 +17,7 @@ pub enum AcrCommand {
     Attach(Attach),
     Check(Check),
     Credentials(Credentials),
+    Token(TokenCommand),
 }
 
 /// Registries: login server, SKU, admin user, provisioning state
@@ -148,6 +149,34 @@ pub struct Check {
 #[derive(Command, Debug)]
 #[command(timeout_secs = 60)]
 pub struct Credentials {
+    /// Registry (default: the configured one, else the only one)
+    #[option(rule = ContainerRegistry)]
+    pub registry: Option<String>,
+}
+
+/// Repository-scoped tokens (the docker login of one team or pipeline)
+#[derive(Command, Debug)]
+#[command(name = "token")]
+pub enum TokenCommand {
+    Create(TokenCreate),
+}
+
+/// Create a token for some repositories; its password is shown only to you
+#[derive(Command, Debug)]
+#[command(name = "create", timeout_secs = 300)]
+pub struct TokenCreate {
+    /// Token name, also the docker login user name: 5-50 letters, digits and '-'
+    #[option(positional, rule = AcrToken)]
+    pub name: String,
+    /// Repositories it may use, separated by commas (simsvc-mpt,studio/runner)
+    pub repos: String,
+    /// Allow pushing as well as pulling
+    pub push: bool,
+    /// Days until the password expires (1-365)
+    #[option(default = 30)]
+    pub days: i64,
+    /// Replace the password of an existing token of that name
+    pub rotate: bool,
     /// Registry (default: the configured one, else the only one)
     #[option(rule = ContainerRegistry)]
     pub registry: Option<String>,

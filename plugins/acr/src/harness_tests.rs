@@ -558,3 +558,166 @@ fn a_registry_that_is_not_there_is_named_with_the_ones_that_are() {
     );
     test.finish();
 }
+
+fn arm_not_found(code: &str) -> Result<Value, HostError> {
+    Err(HostError {
+        upstream_code: Some(code.into()),
+        status: Some(404),
+        ..HostError::new("upstream", format!("{code}: not found"))
+    })
+}
+
+fn token_prelude(test: &mut PluginTest<Acr>, existing_token: bool) {
+    list_registries(test);
+    test.expect(
+        registry_call("catalog"),
+        Ok(json!({"op": "catalog", "repositories": ["simsvc", "simsvc-mpt"]})),
+    );
+    let token = Expect::arm("GET", "/registries/myRegistry/tokens/ci-simsvc");
+    if existing_token {
+        test.expect(token, arm_ok(azure_example("acr/TokenCreate.json", "200")));
+    } else {
+        test.expect(token, arm_not_found("ResourceNotFound"));
+    }
+}
+
+#[test]
+fn a_token_is_scoped_to_its_repositories_and_its_password_only_for_the_caller() {
+    let mut test = acr();
+    token_prelude(&mut test, false);
+    test.expect(
+        Expect::arm("PUT", "/registries/myRegistry/scopeMaps/ci-simsvc"),
+        arm_ok(azure_example("acr/ScopeMapCreate.json", "200")),
+    );
+    test.expect(
+        Expect::arm("PUT", "/registries/myRegistry/tokens/ci-simsvc"),
+        arm_ok(azure_example("acr/TokenCreate.json", "200")),
+    );
+    // The REST specs' RegistryGenerateCredentials.json answer (not in ../shared).
+    test.expect(
+        Expect::arm("POST", "/registries/myRegistry/generateCredentials"),
+        arm_ok(json!({"username": "myToken", "passwords": [
+            {"expiry": "2020-12-31T15:59:59.0707808Z", "name": "password1", "value": "0123456789abcdef0123456789abcdef"},
+            {"expiry": "2020-12-31T15:59:59.0707808Z", "name": "password2", "value": "fedcba9876543210fedcba9876543210"},
+        ]})),
+    );
+    let reply = test
+        .run("/acr token create ci-simsvc --repos simsvc,simsvc-mpt --days 7")
+        .unwrap();
+    assert!(reply.ephemeral);
+    assert!(
+        reply
+            .text
+            .contains("password: 0123456789abcdef0123456789abcdef"),
+        "{}",
+        reply.text
+    );
+    assert!(!reply.text.contains("fedcba"), "only password1 is shown");
+    assert!(
+        reply.text.contains("pull on simsvc, simsvc-mpt"),
+        "{}",
+        reply.text
+    );
+    let map = sent(&test, 3);
+    assert_eq!(
+        map["properties"]["actions"],
+        json!([
+            "repositories/simsvc/content/read",
+            "repositories/simsvc/metadata/read",
+            "repositories/simsvc-mpt/content/read",
+            "repositories/simsvc-mpt/metadata/read"
+        ])
+    );
+    let token = sent(&test, 4);
+    assert_eq!(
+        token["properties"]["scopeMapId"],
+        azure_example("acr/ScopeMapCreate.json", "200")["id"]
+    );
+    let generate = sent(&test, 5);
+    assert_eq!(generate["name"], "password1");
+    assert_eq!(
+        generate["tokenId"],
+        azure_example("acr/TokenCreate.json", "200")["id"]
+    );
+    let expiry =
+        chrono::DateTime::parse_from_rfc3339(generate["expiry"].as_str().unwrap()).unwrap();
+    let days = (expiry.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_hours();
+    assert!((7 * 24 - 1..=7 * 24).contains(&days), "{days} hours");
+    test.finish();
+}
+
+#[test]
+fn a_pull_token_for_an_unknown_repository_is_refused_with_near_names_and_nothing_created() {
+    let mut test = acr();
+    list_registries(&mut test);
+    test.expect(
+        registry_call("catalog"),
+        Ok(json!({"op": "catalog", "repositories": ["simsvc", "simsvc-mpt"]})),
+    );
+    let RunError::Plugin(error) = test
+        .run("/acr token create ci-simsvc --repos simsvc-mtp")
+        .unwrap_err()
+    else {
+        panic!()
+    };
+    assert_eq!(error.code, ErrorCode::NotFound);
+    assert!(
+        error
+            .message
+            .contains("simsvc-mtp (did you mean simsvc-mpt?)")
+            && error.message.contains("nothing was created"),
+        "{}",
+        error.message
+    );
+    test.finish();
+}
+
+#[test]
+fn an_existing_token_keeps_its_password_unless_rotate_is_given() {
+    let mut test = acr();
+    token_prelude(&mut test, true);
+    let RunError::Plugin(error) = test
+        .run("/acr token create ci-simsvc --repos simsvc")
+        .unwrap_err()
+    else {
+        panic!()
+    };
+    assert!(error.message.contains("--rotate"), "{}", error.message);
+    test.finish();
+}
+
+#[test]
+fn token_names_days_and_repositories_are_checked_before_any_call() {
+    for (line, option) in [
+        ("/acr token create ../x --repos simsvc", "name"),
+        ("/acr token create ci_simsvc --repos simsvc", "name"),
+        ("/acr token create tok --repos simsvc", "name"),
+        ("/acr token create ci-simsvc --repos Simsvc", "repos"),
+        ("/acr token create ci-simsvc --repos simsvc,a/../b", "repos"),
+        (
+            "/acr token create ci-simsvc --repos simsvc --days 0",
+            "days",
+        ),
+        (
+            "/acr token create ci-simsvc --repos simsvc --days 366",
+            "days",
+        ),
+    ] {
+        let test = acr();
+        match test.run(line).unwrap_err() {
+            // Rules of the manifest (the name) are the grammar's: refused before the plugin runs.
+            RunError::Parse(error) => {
+                assert_eq!(option, "name", "{line}: {error}");
+                assert!(
+                    error.to_string().contains("token names are 5-50"),
+                    "{error}"
+                );
+            }
+            RunError::Plugin(error) => {
+                assert_eq!(error.option.as_deref(), Some(option), "{line}: {error:?}")
+            }
+            other => panic!("{line}: {other}"),
+        }
+        assert!(test.served().is_empty(), "{line}");
+    }
+}

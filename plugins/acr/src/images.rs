@@ -53,7 +53,7 @@ pub fn age(created: Option<&str>, now: DateTime<Utc>) -> String {
 }
 
 /// The repositories of `registry`.
-fn catalog(ctx: &Ctx, registry: &str) -> Result<Vec<String>, PluginError> {
+pub(crate) fn catalog(ctx: &Ctx, registry: &str) -> Result<Vec<String>, PluginError> {
     match ctx.registry(request(registry, "catalog", None))? {
         RegistryResponse::Catalog { repositories } => Ok(repositories),
         _ => Err(unexpected()),

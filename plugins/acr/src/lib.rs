@@ -7,6 +7,8 @@
 //! * `/acr build IMAGE --context GIT_URL --arg k=v,…` (ACR Tasks, log streamed to the thread);
 //! * `/acr attach|check --cluster C` (AcrPull for the kubelet identity, or a pull secret);
 //! * `/acr credentials` (admin user; a reply only the caller sees).
+//! * `/acr token create NAME --repos R[,R…]` (a repository-scoped token; its password only for the
+//!   caller).
 //!
 //! No I/O of its own: ARM, the registry, Kubernetes and the run log through host services.
 
@@ -17,6 +19,7 @@ mod images;
 mod manage;
 mod near;
 mod target;
+mod tokens;
 
 use std::time::Duration;
 
@@ -80,8 +83,20 @@ impl Plugin for Acr {
                 arm: vec![
                     arm(
                         "Microsoft.ContainerRegistry/registries",
-                        &["read", "write", "importImage", "scheduleRun", "listCredentials"],
+                        &[
+                            "read",
+                            "write",
+                            "importImage",
+                            "scheduleRun",
+                            "listCredentials",
+                            "generateCredentials",
+                        ],
                     ),
+                    arm(
+                        "Microsoft.ContainerRegistry/registries/scopeMaps",
+                        &["read", "write"],
+                    ),
+                    arm("Microsoft.ContainerRegistry/registries/tokens", &["read", "write"]),
                     arm("Microsoft.ContainerRegistry", &["checkNameAvailability"]),
                     arm(
                         "Microsoft.ContainerRegistry/registries/runs",
@@ -141,6 +156,9 @@ impl Plugin for Acr {
             AcrCommand::Attach(args) => self.attach(ctx, &args),
             AcrCommand::Check(args) => self.check(ctx, &args),
             AcrCommand::Credentials(args) => self.credentials(ctx, &args),
+            AcrCommand::Token(commands::TokenCommand::Create(args)) => {
+                self.create_token(ctx, &args)
+            }
         }
     }
 

@@ -62,6 +62,8 @@ pub enum NameRule {
     /// Dask Gateway cluster, as the gateway names them (`[namespace.]hex-id`): 1-253 of
     /// `A-Z a-z 0-9 . - _`, not starting with `.`, no `..`.
     DaskCluster,
+    /// ACR token (repository-scoped credential) or its scope map: 5-50 letters, digits and `-`.
+    AcrToken,
 }
 
 /// A name that breaks its rule: what was given, which rule, why.
@@ -296,6 +298,7 @@ impl NameRule {
             NameRule::DaskCluster => {
                 "Dask Gateway cluster names are letters, digits, '.', '-' and '_' as /daskhub clusters shows them (e.g. dhub.0d1f3c6a4b5e4f2a9c3b1e2d4f5a6b7c)"
             }
+            NameRule::AcrToken => "token names are 5-50 letters, digits and '-' (e.g. ci-simsvc)",
             NameRule::TaggedImage => {
                 "images are repository:tag, the repository lowercase letters and digits separated by '.', '_', '__' or '-' in '/'-separated parts, the tag 1-128 letters, digits, '_', '.' and '-' (e.g. simsvc-mpt:1.2)"
             }
@@ -376,6 +379,10 @@ impl NameRule {
                 first(value, |c| alnum(c) || c == '_', "a letter, digit or '_'")
             }
             NameRule::S3Bucket => s3_bucket(value),
+            NameRule::AcrToken => {
+                length(value, 5, 50)?;
+                only(value, |c| alnum(c) || c == '-')
+            }
             NameRule::DaskCluster => {
                 length(value, 1, 253)?;
                 only(value, |c| alnum(c) || matches!(c, '.' | '-' | '_'))?;
@@ -551,6 +558,18 @@ mod tests {
         bad(
             DaskCluster,
             &["", "../x", "a/b", "a?b", "..", "a b", "%2e%2e"],
+        );
+        ok(AcrToken, &["ci-simsvc", "token1", &"t".repeat(50)]);
+        bad(
+            AcrToken,
+            &[
+                "tok",
+                "ci_simsvc",
+                "../x",
+                "a/b-c",
+                "%2e%2e",
+                &"t".repeat(51),
+            ],
         );
         bad(
             TaggedImage,

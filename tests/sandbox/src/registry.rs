@@ -97,7 +97,8 @@ fn token_ok(shared: &Shared, t: &str, kind: &str, reg: &str) -> bool {
     })
 }
 
-/// Checks admin basic credentials for `reg`.
+/// Checks basic credentials for `reg`: the admin user's, or an enabled repository token's (the
+/// sandbox does not narrow a token's access to its scope map's repositories).
 fn basic_ok(shared: &Shared, reg: &str, header: &str) -> bool {
     let Some(b) = header.strip_prefix("Basic ") else {
         return false;
@@ -115,6 +116,15 @@ fn basic_ok(shared: &Shared, reg: &str, header: &str) -> bool {
             && r.body["properties"]["adminUserEnabled"] == json!(true)
             && user.eq_ignore_ascii_case(&r.name)
             && r.passwords.iter().any(|p| p == pass)
+    }) || w.registries.values().any(|r| {
+        let token = user.to_ascii_lowercase();
+        r.name.eq_ignore_ascii_case(reg)
+            && r.tokens
+                .get(&token)
+                .is_some_and(|t| t["properties"]["status"] == json!("enabled"))
+            && r.token_passwords
+                .get(&token)
+                .is_some_and(|p| p.values().any(|v| v == pass))
     })
 }
 

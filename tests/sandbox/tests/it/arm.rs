@@ -831,3 +831,80 @@ async fn the_aci_subnet_link_blocks_deleting_the_network_until_it_is_removed() {
         .await;
     assert_eq!(vnet_gone.status, 200);
 }
+
+/// A repository token made over ARM logs in to the registry with the password
+/// `generateCredentials` answered; a wrong password and a disabled token do not.
+#[tokio::test]
+async fn a_generated_token_password_logs_in_to_the_registry() {
+    let sb = sandbox().await;
+    let e = sb.seed_realistic_estate().await.unwrap();
+    let arm = Arm::new(&sb);
+    let registry = format!(
+        "/resourceGroups/{}/providers/Microsoft.ContainerRegistry/registries/{}",
+        e.resource_group, e.registry
+    );
+    let api = "?api-version=2025-11-01";
+    let map = arm
+        .call(
+            Method::PUT,
+            &format!("{registry}/scopeMaps/ci-simsvc{api}"),
+            Some(&json!({"properties": {"actions": ["repositories/simsvc/content/read"]}})),
+        )
+        .await;
+    assert_eq!(map.status, 201, "{:?}", map.body);
+    let token_path = format!("{registry}/tokens/ci-simsvc{api}");
+    let token = arm
+        .call(
+            Method::PUT,
+            &token_path,
+            Some(&json!({"properties": {"scopeMapId": map.body["id"]}})),
+        )
+        .await;
+    assert_eq!(token.status, 201, "{:?}", token.body);
+    let generated = arm
+        .call(
+            Method::POST,
+            &format!("{registry}/generateCredentials{api}"),
+            Some(&json!({"tokenId": token.body["id"], "name": "password1"})),
+        )
+        .await;
+    assert_eq!(generated.status, 200, "{:?}", generated.body);
+    let passwords = generated.body["passwords"].as_array().unwrap();
+    assert_eq!(passwords.len(), 1, "only the named password is generated");
+    let password = passwords[0]["value"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let login = |password: String| {
+        let http = http.clone();
+        let url = format!("{}/oauth2/token", sb.registry_url(&e.registry));
+        async move {
+            http.post(url)
+                .form(&[
+                    ("grant_type", "password"),
+                    ("service", "intens.azurecr.io"),
+                    ("scope", "repository:simsvc:pull"),
+                    ("username", "ci-simsvc"),
+                    ("password", &password),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(login(password.clone()).await, 200);
+    assert_eq!(login(format!("{password}x")).await, 401);
+    let disabled = arm
+        .call(
+            Method::PUT,
+            &token_path,
+            Some(&json!({"properties": {"scopeMapId": map.body["id"], "status": "disabled"}})),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{:?}", disabled.body);
+    assert_eq!(
+        login(password).await,
+        401,
+        "a disabled token does not log in"
+    );
+}
