@@ -121,8 +121,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let schedules = app.start_scheduler_for_terminal().await?;
             let alerts = app.start_alerts_for_terminal().await?;
+            let follow_ups =
+                app.start_follow_ups(std::sync::Arc::new(deckhand::chat::TerminalOutbox));
             let result =
                 deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await;
+            // Piped input ends before a build that outlived its command is done: wait for it.
+            app.host.services().follow_ups_settled().await;
+            if let Some(runner) = follow_ups {
+                runner.abort();
+            }
             // Stop the engines and drop the app here (not in a leak or at exit), so the plugin
             // host removes its folder of plugin copies.
             schedules.shutdown().await;
@@ -147,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 std::sync::Arc::new(deckhand::sched::SystemClock),
             )?;
             let _alerts = app.start_alerts(discord.outbox()).await?;
+            let _follow_ups = app.start_follow_ups(discord.outbox());
             discord.run().await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -9,7 +9,7 @@ const AKS: &str = "Microsoft.ContainerService";
 
 /// Every `NameRule` variant. `is_path_segment` matches exhaustively, so adding a variant to the
 /// library fails this build until it is listed here too.
-const RULES: [NameRule; 21] = [
+const RULES: [NameRule; 22] = [
     NameRule::ResourceGroup,
     NameRule::AksCluster,
     NameRule::AgentPool,
@@ -31,6 +31,7 @@ const RULES: [NameRule; 21] = [
     NameRule::TaggedImage,
     NameRule::DaskCluster,
     NameRule::AcrToken,
+    NameRule::AcrRun,
 ];
 
 /// Whether a value the rule accepts must be a single path segment (no '/'). Label keys
@@ -53,7 +54,8 @@ fn is_path_segment(rule: NameRule) -> bool {
         | NameRule::ImageTag
         | NameRule::S3Bucket
         | NameRule::DaskCluster
-        | NameRule::AcrToken => true,
+        | NameRule::AcrToken
+        | NameRule::AcrRun => true,
         NameRule::LabelKey
         | NameRule::Labels
         | NameRule::Taints

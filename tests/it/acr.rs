@@ -14,13 +14,19 @@ use deckhand_it::{TestBot, product_plugin_library};
 use deckhand_sandbox::{FaultKind, FaultSpec, SandboxOptions};
 
 async fn start_acr() -> CloudBot {
+    start_acr_with(Duration::from_millis(200), "").await
+}
+
+/// The acr plugin against a sandbox whose operations take `lro_delay`; `extra` is added to
+/// its config section.
+async fn start_acr_with(lro_delay: Duration, extra: &str) -> CloudBot {
     let options = SandboxOptions {
-        lro_delay: Duration::from_millis(200),
+        lro_delay,
         ..SandboxOptions::default()
     };
     let cloud = CloudBot::start_with(options, &[product_plugin_library("acr")], |estate| {
         format!(
-            "\n[plugins.config.acr]\nresource_group = \"{}\"\ndefault_cluster = \"{}\"\nregistry = \"{}\"\nbuild_poll_ms = 50\n",
+            "\n[plugins.config.acr]\nresource_group = \"{}\"\ndefault_cluster = \"{}\"\nregistry = \"{}\"\nbuild_poll_ms = 50\n{extra}",
             estate.resource_group, estate.cluster, estate.registry
         )
     })
@@ -335,4 +341,53 @@ fn shell_with_sandbox_runs_acr_and_keeps_credentials_out_of_logs() {
         }
     }
     assert!(audited > 0, "the state database was written");
+}
+
+/// A build that outlives what its command may wait (`build_wait_secs`) keeps being followed by
+/// follow-ups, and its result is posted in the conversation once, when the run ends; the links
+/// that only handed over post nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_outliving_its_command_posts_its_result_when_it_ends() {
+    // The sandbox's run takes 3 s; each command follows it for 1 s.
+    let cloud = start_acr_with(Duration::from_secs(3), "build_wait_secs = 1\n").await;
+    let outbox = std::sync::Arc::new(deckhand::chat::MemoryOutbox::default());
+    let runner = cloud
+        .bot
+        .app
+        .start_follow_ups(outbox.clone())
+        .expect("one runner");
+    let first = cloud
+        .bot
+        .say("/acr build simsvc-mpt:1.4 --context https://github.com/intens/simsvc.git")
+        .await;
+    ok(&first);
+    assert!(
+        first
+            .text
+            .contains("Run ca1 of simsvc-mpt:1.4 is still Queued after")
+            && first
+                .text
+                .contains("its result will be posted here when it ends"),
+        "{}",
+        first.text
+    );
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        cloud.bot.app.host.services().follow_ups_settled(),
+    )
+    .await
+    .expect("the follow-ups end with the run");
+    let posts = outbox.messages();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].channel, "test-channel");
+    assert!(
+        posts[0]
+            .text
+            .starts_with("Built and pushed intens.azurecr.io/simsvc-mpt:1.4 in run ca1 (sha256:"),
+        "{}",
+        posts[0].text
+    );
+    let tags = cloud.sandbox.registry_tags("intens", "simsvc-mpt").unwrap();
+    assert!(tags.contains(&"1.4".to_owned()), "{tags:?}");
+    runner.abort();
 }

@@ -91,6 +91,12 @@ impl App {
         Ok(handle)
     }
 
+    /// Starts the follow-up runner: commands plugins ask to run after their own post their
+    /// replies to `outbox` (see [`crate::followup`]).
+    pub fn start_follow_ups(&self, outbox: Arc<dyn Outbox>) -> Option<tokio::task::JoinHandle<()>> {
+        crate::followup::start(self.router.clone(), outbox)
+    }
+
     /// Connects the router to Discord as `[discord]` says. The handle's
     /// [`DiscordHandle::outbox`] is where alerts and schedules post their messages.
     pub async fn start_discord(&self) -> Result<DiscordHandle, DiscordError> {

@@ -335,8 +335,7 @@ impl PluginHost {
     ) -> Result<Reply, InvokeError> {
         let name = plugin.manifest.name.clone();
         let timeout = Duration::from_millis(call.timeout_ms);
-        self.services
-            .begin_call(&call.invocation_id, &name, timeout, progress);
+        self.services.begin_call(call, &name, progress);
         let bytes = serde_json::to_vec(call).expect("calls serialize");
         tracing::debug!(plugin = %name, timeout_ms = call.timeout_ms, "calling the plugin");
         let result =

@@ -433,6 +433,9 @@ pub struct HostRequest {
     pub service: Service,
 }
 
+/// How many follow-ups ([`Service::FollowUp`]) one typed command may lead to in a row.
+pub const MAX_FOLLOW_UPS: u32 = 48;
+
 /// The services, tagged by `service`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "service", rename_all = "snake_case")]
@@ -441,6 +444,11 @@ pub enum Service {
     Progress { message: String },
     /// An unsolicited notification for the alert router. Answers `null`.
     Notify { notification: Notification },
+    /// Asks the host to run `line`, a command of this same plugin, once the current command
+    /// has answered and `after_secs` have passed: as the same caller, in the same conversation,
+    /// its reply posted there. For work that outlives a command's limit (an ACR build still
+    /// running). A chain of follow-ups stops after [`MAX_FOLLOW_UPS`]. Answers `null`.
+    FollowUp { line: String, after_secs: u32 },
     /// A log line in the host's log, attributed to the plugin.
     Log { level: LogLevel, message: String },
     /// An HTTP request. Answers an [`HttpResponse`].

@@ -10,7 +10,7 @@ use deckhand_plugin_shared::azure::{ACR_TASKS_API, Run};
 use serde_json::{Value, json};
 
 use crate::Acr;
-use crate::commands::Build;
+use crate::commands::{Build, RunStatus};
 use crate::images::short_digest;
 use crate::target::{Target, address_error};
 
@@ -186,32 +186,121 @@ impl Acr {
             args.image,
             run.properties.status.as_deref().unwrap_or("Queued")
         ));
-        let mut status = run.properties.status.clone().unwrap_or_default();
-        let mut announced = status.clone();
+        let deadline = self.follow_limit(timeout);
+        self.follow(ctx, &target, &run_id, Some(&args.image), started, deadline)
+    }
+
+    /// How long a command follows a run before handing it to a follow-up: the configured
+    /// `build_wait_secs`, at most the command's limit less a margin to answer in.
+    fn follow_limit(&self, timeout: Duration) -> Duration {
+        let limit = timeout.saturating_sub(Duration::from_secs(5));
+        match self.config.build_wait_secs {
+            Some(secs) => limit.min(Duration::from_secs(secs)),
+            None => limit,
+        }
+    }
+
+    /// `/acr run ID [--follow]`: a run's status and log tail; with `--follow`, until it ends
+    /// (handing over to another follow-up at this command's limit).
+    pub fn run_status(
+        &self,
+        ctx: &Ctx,
+        args: &RunStatus,
+        timeout: Duration,
+    ) -> Result<Reply, PluginError> {
+        let target = self.target(ctx, args.registry.as_deref())?;
+        if args.follow {
+            let deadline = self.follow_limit(timeout);
+            return self.follow(ctx, &target, &args.id, None, Instant::now(), deadline);
+        }
+        let run = self.read_run(ctx, &target, &args.id)?;
+        let status = run.properties.status.clone().unwrap_or_default();
+        let log = match status.as_str() {
+            "Queued" => String::new(),
+            _ => match self.log_link(ctx, &target, &args.id)? {
+                Some(link) => self.run_log(ctx, &link)?,
+                None => String::new(),
+            },
+        };
+        let images = output_images(&run);
+        Ok(Reply::text(format!(
+            "Run {} in {}: {status}{}{}",
+            args.id,
+            target.name,
+            if images.is_empty() {
+                String::new()
+            } else {
+                format!(", pushed {}", images.join(", "))
+            },
+            if log.is_empty() {
+                String::new()
+            } else {
+                format!(". Log tail:\n```\n{}\n```", tail(&log, TAIL))
+            }
+        )))
+    }
+
+    fn read_run(&self, ctx: &Ctx, target: &Target, run_id: &str) -> Result<Run, PluginError> {
+        let answer = ctx
+            .arm(self.run_request(target, run_id, None)?)
+            .map_err(|e| {
+                if e.status == Some(404) {
+                    PluginError::bad_input(
+                        "id",
+                        format!(
+                            "{} has no run {run_id} (`/acr build` names its run)",
+                            target.name
+                        ),
+                    )
+                } else {
+                    e.into()
+                }
+            })?;
+        serde_json::from_value(answer.body).map_err(|e| {
+            PluginError::new(
+                ErrorCode::Protocol,
+                format!("run {run_id} is not readable: {e}"),
+            )
+        })
+    }
+
+    fn log_link(
+        &self,
+        ctx: &Ctx,
+        target: &Target,
+        run_id: &str,
+    ) -> Result<Option<String>, PluginError> {
+        let answer = ctx.arm(self.run_request(target, run_id, Some("listLogSasUrl"))?)?;
+        Ok(answer.body["logLink"].as_str().map(str::to_owned))
+    }
+
+    /// Follows run `run_id` until it ends or `deadline` (since `started`) comes, streaming its
+    /// status and log as progress. A run still going at the deadline is handed to a follow-up
+    /// (`/acr run ID --follow`), whose reply is posted in this conversation when it ends.
+    fn follow(
+        &self,
+        ctx: &Ctx,
+        target: &Target,
+        run_id: &str,
+        image: Option<&str>,
+        started: Instant,
+        deadline: Duration,
+    ) -> Result<Reply, PluginError> {
+        let of_image = image.map(|i| format!(" of {i}")).unwrap_or_default();
+        let mut announced = String::new();
         let mut link: Option<String> = None;
         let mut shown = 0usize;
         let mut log = String::new();
-        // Stop early enough to answer before the host's limit.
-        let deadline = timeout.saturating_sub(Duration::from_secs(5));
-        let final_run = loop {
-            let current: Run =
-                serde_json::from_value(ctx.arm(self.run_request(&target, &run_id, None)?)?.body)
-                    .map_err(|e| {
-                        PluginError::new(
-                            ErrorCode::Protocol,
-                            format!("run {run_id} is not readable: {e}"),
-                        )
-                    })?;
-            status = current.properties.status.clone().unwrap_or_default();
+        let (final_run, status) = loop {
+            let current = self.read_run(ctx, target, run_id)?;
+            let status = current.properties.status.clone().unwrap_or_default();
             if status != announced {
                 ctx.progress(format!("Run {run_id}: {status}"));
                 announced = status.clone();
             }
             if status != "Queued" {
                 if link.is_none() {
-                    let answer =
-                        ctx.arm(self.run_request(&target, &run_id, Some("listLogSasUrl"))?)?;
-                    link = answer.body["logLink"].as_str().map(str::to_owned);
+                    link = self.log_link(ctx, target, run_id)?;
                 }
                 if let Some(link) = &link {
                     log = self.run_log(ctx, link)?;
@@ -224,7 +313,7 @@ impl Acr {
                 }
             }
             if TERMINAL.contains(&status.as_str()) {
-                break current;
+                break (current, status);
             }
             if ctx.is_cancelled() {
                 return Err(PluginError::new(
@@ -233,12 +322,20 @@ impl Acr {
                 ));
             }
             if started.elapsed() + self.poll >= deadline {
+                let line = format!("/acr run {run_id} --registry {} --follow", target.name);
+                let after = u32::try_from(self.poll.as_secs())
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                let handed_over = match ctx.follow_up(&line, after) {
+                    Ok(()) => "its result will be posted here when it ends".to_owned(),
+                    Err(e) => format!(
+                        "it cannot be followed further ({}): `/acr run {run_id}` shows it",
+                        e.message
+                    ),
+                };
                 return Ok(Reply::text(format!(
-                    "Run {run_id} is still {status} after {} s, the command's limit: it keeps running in ACR; `/acr tags {}` shows the tag once it is pushed.",
+                    "Run {run_id}{of_image} is still {status} after {} s: it keeps running in ACR; {handed_over}.",
                     started.elapsed().as_secs(),
-                    args.image
-                        .rsplit_once(':')
-                        .map_or(args.image.as_str(), |(r, _)| r)
                 )));
             }
             std::thread::sleep(self.poll);
@@ -250,7 +347,7 @@ impl Acr {
                 .unwrap_or_default();
             return Err(PluginError::new(
                 ErrorCode::Upstream,
-                format!("Build run {run_id} of {} ended {status}{step}. Log tail:\n```\n{log_tail}\n```", args.image),
+                format!("Build run {run_id}{of_image} ended {status}{step}. Log tail:\n```\n{log_tail}\n```"),
             )
             .with_upstream(status));
         }
@@ -262,12 +359,32 @@ impl Acr {
             .find_map(|i| i["digest"].as_str().filter(|d| !d.is_empty()))
             .map(short_digest)
             .unwrap_or_else(|| "digest not reported".into());
+        let pushed = match output_images(&final_run).as_slice() {
+            [] => format!("{}/{}", target.login_server(), image.unwrap_or("its image")),
+            images => images.join(", "),
+        };
         Ok(Reply::text(format!(
-            "Built and pushed {login}/{} in run {run_id} ({digest}, {} s). Log tail:\n```\n{log_tail}\n```",
-            args.image,
+            "Built and pushed {pushed} in run {run_id} ({digest}, {} s). Log tail:\n```\n{log_tail}\n```",
             started.elapsed().as_secs()
         )))
     }
+}
+
+/// `registry/repository:tag` of each image a run pushed.
+fn output_images(run: &Run) -> Vec<String> {
+    run.properties
+        .output_images
+        .iter()
+        .flatten()
+        .filter_map(|i| {
+            Some(format!(
+                "{}/{}:{}",
+                i["registry"].as_str()?,
+                i["repository"].as_str()?,
+                i["tag"].as_str()?
+            ))
+        })
+        .collect()
 }
 
 trait WithUpstream {

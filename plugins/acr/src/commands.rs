@@ -14,6 +14,7 @@ pub enum AcrCommand {
     DeleteTag(DeleteTag),
     Import(Import),
     Build(Build),
+    Run(RunStatus),
     Attach(Attach),
     Check(Check),
     Credentials(Credentials),
@@ -116,6 +117,20 @@ pub struct Build {
     /// Registry that builds and stores it (default: the configured one, else the only one)
     #[option(rule = ContainerRegistry)]
     pub registry: Option<String>,
+}
+
+/// An ACR Tasks run: status and log tail; with --follow, until it ends
+#[derive(Command, Debug)]
+#[command(name = "run", timeout_secs = 3600)]
+pub struct RunStatus {
+    /// Run id, as /acr build names it (e.g. ca1)
+    #[option(positional, rule = AcrRun)]
+    pub id: String,
+    /// Registry that runs it (default: the configured one, else the only one)
+    #[option(rule = ContainerRegistry)]
+    pub registry: Option<String>,
+    /// Keep following until the run ends, posting its result here
+    pub follow: bool,
 }
 
 /// Let a cluster pull from the registry (AcrPull for its kubelet identity)

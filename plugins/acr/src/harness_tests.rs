@@ -721,3 +721,67 @@ fn token_names_days_and_repositories_are_checked_before_any_call() {
         assert!(test.served().is_empty(), "{line}");
     }
 }
+
+/// A run still going at `build_wait_secs` is handed to a follow-up of the plugin's own
+/// `/acr run ID --follow`, and the reply says its result will be posted.
+#[test]
+fn a_build_outliving_its_wait_is_handed_to_a_follow_up() {
+    let mut test = PluginTest::<Acr>::new(
+        json!({"resource_group": RG, "default_cluster": "clustername1", "build_poll_ms": 10, "build_wait_secs": 0}),
+    );
+    list_registries(&mut test);
+    test.expect(
+        Expect::arm("POST", "/registries/myRegistry/scheduleRun"),
+        run("Queued", json!([])),
+    );
+    test.expect(Expect::arm("GET", "/runs/ca1"), run("Queued", json!([])));
+    test.expect(
+        Expect::call("follow-up", |s| {
+            matches!(s, Service::FollowUp { line, after_secs: 1 } if line == "/acr run ca1 --registry myRegistry --follow")
+        }),
+        Ok(Value::Null),
+    );
+    let reply = test
+        .run("/acr build simsvc-mpt:1.2 --context https://github.com/intens/simsvc.git")
+        .unwrap();
+    assert!(
+        reply.text.starts_with("Run ca1 of simsvc-mpt:1.2 is still Queued after 0 s: it keeps running in ACR; its result will be posted here when it ends."),
+        "{}",
+        reply.text
+    );
+    test.finish();
+}
+
+/// `/acr run ID --follow` (what a follow-up runs) follows to the end like the build did.
+#[test]
+fn a_followed_run_ends_with_what_it_pushed() {
+    let mut test = acr();
+    list_registries(&mut test);
+    test.expect(
+        Expect::arm("GET", "/runs/ca1"),
+        run(
+            "Succeeded",
+            json!([{"registry": "myregistry.azurecr.io", "repository": "simsvc-mpt", "tag": "1.2", "digest": "sha256:abcdef0123456789"}]),
+        ),
+    );
+    test.expect(
+        Expect::arm("POST", "/runs/ca1/listLogSasUrl"),
+        arm_ok(azure_example("acr/RunsGetLogSasUrl.json", "200")),
+    );
+    test.expect(
+        Expect::call(
+            "log blob",
+            |s| matches!(s, Service::Http { request } if request.url.contains("rawtext.log")),
+        ),
+        Ok(json!({"status": 200, "headers": [], "body": "Run ID: ca1 was successful after 1s"})),
+    );
+    let reply = test.run("/acr run ca1 --follow").unwrap();
+    assert!(
+        reply.text.starts_with(
+            "Built and pushed myregistry.azurecr.io/simsvc-mpt:1.2 in run ca1 (sha256:abcdef012345,"
+        ),
+        "{}",
+        reply.text
+    );
+    test.finish();
+}

@@ -51,6 +51,9 @@ pub struct AcrConfig {
     pub kube_cluster: Option<String>,
     /// How often a build's status and log are read, in milliseconds (default 2000).
     pub build_poll_ms: Option<u64>,
+    /// How long `/acr build` and `/acr run --follow` follow a run before handing it to a
+    /// follow-up (default: the command's limit less 5 s).
+    pub build_wait_secs: Option<u64>,
 }
 
 pub struct Acr {
@@ -152,6 +155,9 @@ impl Plugin for Acr {
             AcrCommand::Import(args) => self.import(ctx, &args),
             AcrCommand::Build(args) => {
                 self.build(ctx, &args, Duration::from_millis(call.timeout_ms))
+            }
+            AcrCommand::Run(args) => {
+                self.run_status(ctx, &args, Duration::from_millis(call.timeout_ms))
             }
             AcrCommand::Attach(args) => self.attach(ctx, &args),
             AcrCommand::Check(args) => self.check(ctx, &args),

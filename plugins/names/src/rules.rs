@@ -64,6 +64,8 @@ pub enum NameRule {
     DaskCluster,
     /// ACR token (repository-scoped credential) or its scope map: 5-50 letters, digits and `-`.
     AcrToken,
+    /// ACR Tasks run id (`ca1`): 1-50 letters, digits, `-` and `_`.
+    AcrRun,
 }
 
 /// A name that breaks its rule: what was given, which rule, why.
@@ -299,6 +301,7 @@ impl NameRule {
                 "Dask Gateway cluster names are letters, digits, '.', '-' and '_' as /daskhub clusters shows them (e.g. dhub.0d1f3c6a4b5e4f2a9c3b1e2d4f5a6b7c)"
             }
             NameRule::AcrToken => "token names are 5-50 letters, digits and '-' (e.g. ci-simsvc)",
+            NameRule::AcrRun => "run ids are 1-50 letters, digits, '-' and '_' (e.g. ca1)",
             NameRule::TaggedImage => {
                 "images are repository:tag, the repository lowercase letters and digits separated by '.', '_', '__' or '-' in '/'-separated parts, the tag 1-128 letters, digits, '_', '.' and '-' (e.g. simsvc-mpt:1.2)"
             }
@@ -382,6 +385,10 @@ impl NameRule {
             NameRule::AcrToken => {
                 length(value, 5, 50)?;
                 only(value, |c| alnum(c) || c == '-')
+            }
+            NameRule::AcrRun => {
+                length(value, 1, 50)?;
+                only(value, |c| alnum(c) || matches!(c, '-' | '_'))
             }
             NameRule::DaskCluster => {
                 length(value, 1, 253)?;
@@ -559,6 +566,8 @@ mod tests {
             DaskCluster,
             &["", "../x", "a/b", "a?b", "..", "a b", "%2e%2e"],
         );
+        ok(AcrRun, &["ca1", "cb3k", "run_2-b"]);
+        bad(AcrRun, &["", "..", "ca1/x", "%2e", &"r".repeat(51)]);
         ok(AcrToken, &["ci-simsvc", "token1", &"t".repeat(50)]);
         bad(
             AcrToken,

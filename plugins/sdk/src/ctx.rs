@@ -139,6 +139,17 @@ impl Ctx {
             .map(drop)
     }
 
+    /// Runs `line` (a command of this plugin) again after this command has answered and
+    /// `after_secs` have passed, its reply posted in the same conversation: how a command keeps
+    /// following work that outlives its limit.
+    pub fn follow_up(&self, line: impl Into<String>, after_secs: u32) -> Result<(), HostError> {
+        self.service::<Value>(Service::FollowUp {
+            line: line.into(),
+            after_secs,
+        })
+        .map(drop)
+    }
+
     pub fn http(&self, request: HttpRequest) -> Result<HttpResponse, HostError> {
         self.service(Service::Http { request })
     }

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use deckhand_plugin_abi::ffi::{Buf, HostApi};
 use deckhand_plugin_abi::proto::{
-    Capabilities, HostError, HostRequest, HostResponse, LogLevel, Notification, Service,
+    Call, Caller, Capabilities, HostError, HostRequest, HostResponse, LogLevel, MAX_FOLLOW_UPS,
+    Notification, Service,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
@@ -37,12 +38,32 @@ pub struct PluginNotification {
     pub notification: Notification,
 }
 
+/// A command a plugin asked to run after its own ([`Service::FollowUp`]), handed to the
+/// follow-up runner once the asking command has answered.
+#[derive(Debug, Clone)]
+pub struct FollowUpRequest {
+    pub plugin: String,
+    /// The command that asked.
+    pub invocation: String,
+    pub caller: Caller,
+    pub channel: String,
+    pub line: String,
+    pub after: Duration,
+    /// How many follow-ups led to this one (1 for the first).
+    pub depth: u32,
+}
+
 /// One command in flight: where its progress goes and whether it was cancelled.
 pub struct ActiveCall {
     pub plugin: String,
     pub deadline: Instant,
     cancelled: AtomicBool,
     progress: mpsc::UnboundedSender<String>,
+    invocation: String,
+    caller: Caller,
+    channel: String,
+    /// Follow-ups this call asked for, sent when it ends.
+    follow_ups: Mutex<Vec<FollowUpRequest>>,
 }
 
 impl ActiveCall {
@@ -73,6 +94,24 @@ pub struct Services {
     active: Mutex<HashMap<String, Arc<ActiveCall>>>,
     meters: Mutex<BTreeMap<String, Arc<Meter>>>,
     notifications: broadcast::Sender<PluginNotification>,
+    follow_ups: FollowUps,
+}
+
+/// The follow-up queue: requests of ended calls, the runner's receiver (taken once), the depth
+/// of follow-ups in flight and how many are not finished yet.
+#[derive(Default)]
+struct FollowUps {
+    sender: Mutex<Option<mpsc::UnboundedSender<FollowUpRequest>>>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<FollowUpRequest>>>,
+    depths: Mutex<HashMap<String, u32>>,
+    /// Invocations that asked for a follow-up (so a follow-up that hands over posts nothing).
+    asked: Mutex<std::collections::HashSet<String>>,
+    pending: std::sync::atomic::AtomicUsize,
+    settled: tokio::sync::Notify,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn error(code: &str, message: impl Into<String>) -> HostError {
@@ -83,6 +122,12 @@ impl Services {
     /// Must be called inside a tokio runtime; plugin threads use its handle for async I/O.
     pub fn new(config: ServicesConfig, db: Db, cloud: crate::cloud::Cloud) -> Arc<Services> {
         let (notifications, _) = broadcast::channel(256);
+        let (follow_up_tx, follow_up_rx) = mpsc::unbounded_channel();
+        let follow_ups = FollowUps {
+            sender: Mutex::new(Some(follow_up_tx)),
+            receiver: Mutex::new(Some(follow_up_rx)),
+            ..Default::default()
+        };
         Arc::new(Services {
             db,
             cloud,
@@ -92,7 +137,50 @@ impl Services {
             active: Mutex::default(),
             meters: Mutex::default(),
             notifications,
+            follow_ups,
         })
+    }
+
+    /// The follow-ups plugins ask for, each sent once its asking command has answered. Only the
+    /// first caller gets the receiver (the one follow-up runner of the bot).
+    pub fn take_follow_ups(&self) -> Option<mpsc::UnboundedReceiver<FollowUpRequest>> {
+        lock(&self.follow_ups.receiver).take()
+    }
+
+    /// Marks `invocation` as a follow-up `depth` links down a chain (before it is run).
+    pub fn mark_follow_up(&self, invocation: &str, depth: u32) {
+        lock(&self.follow_ups.depths).insert(invocation.to_owned(), depth);
+    }
+
+    /// Whether follow-up `invocation` asked for a follow-up of its own (handed its work over).
+    pub fn handed_over(&self, invocation: &str) -> bool {
+        lock(&self.follow_ups.asked).remove(invocation)
+    }
+
+    /// A follow-up was run and its reply posted (or it was refused): it no longer counts as
+    /// pending.
+    pub fn follow_up_done(&self, invocation: &str) {
+        lock(&self.follow_ups.depths).remove(invocation);
+        self.settle_one();
+    }
+
+    fn settle_one(&self) {
+        let before = self.follow_ups.pending.fetch_sub(1, Ordering::SeqCst);
+        if before <= 1 {
+            self.follow_ups.settled.notify_waiters();
+        }
+    }
+
+    /// Waits until every follow-up asked for so far has been run (`deckhand shell` at the end
+    /// of its input).
+    pub async fn follow_ups_settled(&self) {
+        loop {
+            let settled = self.follow_ups.settled.notified();
+            if self.follow_ups.pending.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            settled.await;
+        }
     }
 
     pub fn config(&self) -> &ServicesConfig {
@@ -111,16 +199,20 @@ impl Services {
     /// Registers a command about to cross into `plugin`; its progress lines go to `progress`.
     pub fn begin_call(
         &self,
-        invocation: &str,
+        call: &Call,
         plugin: &str,
-        timeout: Duration,
         progress: mpsc::UnboundedSender<String>,
     ) -> Arc<ActiveCall> {
+        let invocation = &call.invocation_id;
         let call = Arc::new(ActiveCall {
             plugin: plugin.to_owned(),
-            deadline: Instant::now() + timeout,
+            deadline: Instant::now() + Duration::from_millis(call.timeout_ms),
             cancelled: AtomicBool::new(false),
             progress,
+            invocation: invocation.clone(),
+            caller: call.caller.clone(),
+            channel: call.channel.clone(),
+            follow_ups: Mutex::default(),
         });
         self.lock_active()
             .insert(invocation.to_owned(), call.clone());
@@ -131,6 +223,14 @@ impl Services {
     pub fn end_call(&self, invocation: &str) {
         if let Some(call) = self.lock_active().remove(invocation) {
             call.cancel();
+            let sender = lock(&self.follow_ups.sender).clone();
+            for request in std::mem::take(&mut *lock(&call.follow_ups)) {
+                let sent = sender.as_ref().is_some_and(|s| s.send(request).is_ok());
+                if !sent {
+                    tracing::warn!(invocation, "no follow-up runner: a follow-up is dropped");
+                    self.settle_one();
+                }
+            }
         }
     }
 
@@ -250,6 +350,9 @@ fn describe(service: &Service) -> (&'static str, String) {
     match service {
         Service::Progress { .. } => ("progress", String::new()),
         Service::Notify { notification } => ("notify", notification.title.clone()),
+        Service::FollowUp { line, after_secs } => {
+            ("follow_up", format!("{line} after {after_secs} s"))
+        }
         Service::Log { .. } => ("log", String::new()),
         Service::Http { request } => (
             "http",
@@ -309,6 +412,8 @@ fn changes_something(service: &Service) -> bool {
         |method: &str| method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD");
     match service {
         Service::Progress { .. } | Service::Log { .. } => false,
+        // The follow-up is a command of its own, audited when it runs.
+        Service::FollowUp { .. } => false,
         Service::KvGet { .. } | Service::KvList { .. } => false,
         Service::KvPut { .. } | Service::KvDelete { .. } => true,
         Service::Notify { .. } | Service::Run { .. } => true,
@@ -469,7 +574,8 @@ impl PluginServices {
             ))
         };
         match service {
-            Service::Progress { .. } | Service::Log { .. } => Ok(()),
+            // Only the plugin's own commands: checked when the follow-up runs.
+            Service::Progress { .. } | Service::Log { .. } | Service::FollowUp { .. } => Ok(()),
             Service::Arm { request } => {
                 // The same parse the ARM client sends from: what is authorised is what is sent.
                 let address = deckhand_cloud_names::ArmPath::parse(&request.path)
@@ -659,6 +765,42 @@ impl PluginServices {
                     LogLevel::Info => tracing::info!(plugin, "{message}"),
                     LogLevel::Debug => tracing::debug!(plugin, "{message}"),
                 }
+                Ok(Value::Null)
+            }
+            Service::FollowUp { line, after_secs } => {
+                let call = call.ok_or_else(|| {
+                    error(
+                        "bad_request",
+                        "a follow-up can only be asked for during a command",
+                    )
+                })?;
+                let invocation = call.invocation.clone();
+                let depth = lock(&services.follow_ups.depths)
+                    .get(&invocation)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_add(1);
+                if depth > MAX_FOLLOW_UPS {
+                    return Err(error(
+                        "limit",
+                        format!(
+                            "a command may lead to at most {MAX_FOLLOW_UPS} follow-ups in a row"
+                        ),
+                    ));
+                }
+                services.follow_ups.pending.fetch_add(1, Ordering::SeqCst);
+                if depth > 1 {
+                    lock(&services.follow_ups.asked).insert(invocation.clone());
+                }
+                lock(&call.follow_ups).push(FollowUpRequest {
+                    plugin: self.plugin.clone(),
+                    invocation,
+                    caller: call.caller.clone(),
+                    channel: call.channel.clone(),
+                    line: line.clone(),
+                    after: Duration::from_secs(u64::from(*after_secs)),
+                    depth,
+                });
                 Ok(Value::Null)
             }
             Service::Notify { notification } => {

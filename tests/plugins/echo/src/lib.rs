@@ -106,6 +106,12 @@ fn manifest() -> Manifest {
                     .positional(),
             ),
             CommandSpec::new("wipe", "A destructive command").destructive(),
+            CommandSpec::new("later", "Ask the host to run LINE after this command").option(
+                OptionSpec::new("line", OptionKind::String, "Command line")
+                    .required()
+                    .positional(),
+            ),
+            CommandSpec::new("forever", "Follows up with itself, again and again"),
             CommandSpec::new(
                 "busy",
                 "A schedule guard: fails while kv `busy` is yes (jobs in progress)",
@@ -184,6 +190,15 @@ impl Plugin for Echo {
                 Ok(Reply::text("notified"))
             }
             "wipe" => Ok(Reply::text("wiped")),
+            "later" => {
+                let line = call.str_opt("line").unwrap_or_default();
+                ctx.follow_up(line, 0)?;
+                Ok(Reply::text(format!("{line} follows")))
+            }
+            "forever" => {
+                ctx.follow_up("/forever", 0)?;
+                Ok(Reply::text("and again"))
+            }
             "busy" => match ctx.kv_get("busy")? {
                 Some(Value::String(s)) if s == "yes" => Err(PluginError::new(
                     ErrorCode::Precondition,
