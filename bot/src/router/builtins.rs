@@ -44,7 +44,8 @@ pub fn specs() -> Vec<CommandSpec> {
                     OptionKind::String,
                     "Command path, e.g. `aks scale`",
                 )
-                .positional(),
+                .positional()
+                .autocomplete(),
             )
             .permission(""),
         CommandSpec::new("plugins", "Loaded plugins")

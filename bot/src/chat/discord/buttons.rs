@@ -64,7 +64,8 @@ async fn private_answer(http: &Http, press: &ComponentInteraction, text: String)
     let answer = CreateInteractionResponse::Message(
         CreateInteractionResponseMessage::new()
             .content(text)
-            .ephemeral(true),
+            .ephemeral(true)
+            .allowed_mentions(super::mentions::Pings::none().allowed()),
     );
     if let Err(e) = press.create_response(http, answer).await {
         tracing::warn!(error = %e, "cannot answer a button press");
@@ -79,7 +80,13 @@ fn refused_plan(label: String) -> Plan {
         label,
         errors_private: true,
         force_private: true,
+        long: false,
     }
+}
+
+/// A press from a guild not in config: refused to the presser only, nothing runs.
+pub(crate) async fn refuse_foreign(http: &Http, press: &ComponentInteraction) {
+    private_answer(http, press, super::FOREIGN_GUILD.into()).await;
 }
 
 pub(crate) async fn press(adapter: Arc<Adapter>, http: Arc<Http>, press: ComponentInteraction) {
@@ -118,6 +125,7 @@ pub(crate) async fn press(adapter: Arc<Adapter>, http: Arc<Http>, press: Compone
                     label: pending.command,
                     errors_private: false,
                     force_private: false,
+                    long: false,
                 }
             }
             // Someone else, or a button this process did not show (restart): the router
@@ -162,6 +170,7 @@ pub(crate) async fn press(adapter: Arc<Adapter>, http: Arc<Http>, press: Compone
             label: action.command.clone(),
             errors_private: true,
             force_private: false,
+            long: false,
         };
         let invocation = Invocation::new("discord", &channel, caller, &action.command);
         run_and_answer(
