@@ -257,6 +257,8 @@ pub(crate) struct State {
     pub(crate) interaction_tokens: HashMap<u64, String>,
     pub(crate) messages: Vec<Value>,
     pub(crate) channels: Vec<Value>,
+    /// Threads the bot created (not in the guild's channel list, as on Discord).
+    pub(crate) threads: Vec<Value>,
     pub(crate) next_id: u64,
     pub(crate) session: Option<Session>,
     pub(crate) active: Option<(u64, mpsc::UnboundedSender<Outbound>)>,
@@ -479,6 +481,11 @@ impl DiscordDouble {
     /// The guild's channels (as `GET /guilds/{id}/channels` returns them).
     pub fn channels(&self) -> Vec<Value> {
         self.shared.state().channels.clone()
+    }
+    /// Threads created through the API (`POST /channels/{id}/messages/{id}/threads` or
+    /// `/channels/{id}/threads`); messages posted into one have its id as `channel_id`.
+    pub fn threads(&self) -> Vec<Value> {
+        self.shared.state().threads.clone()
     }
     /// Creates a text channel and sends CHANNEL_CREATE, as Discord does when an admin adds one.
     pub async fn create_channel(&self, id: u64, name: &str) -> u64 {
