@@ -253,6 +253,8 @@ pub(crate) struct State {
     pub(crate) buckets: HashMap<String, Bucket>,
     pub(crate) commands: HashMap<Option<u64>, Vec<Value>>,
     pub(crate) registrations: Vec<(Option<u64>, Value)>,
+    /// Bulk overwrites still to refuse (`refuse_registrations`).
+    pub(crate) refuse_registrations: usize,
     pub(crate) interactions: HashMap<String, InteractionState>,
     pub(crate) interaction_tokens: HashMap<u64, String>,
     pub(crate) messages: Vec<Value>,
@@ -460,6 +462,12 @@ impl DiscordDouble {
     /// Answer the next matching request(s) with 429.
     pub fn script_rate_limit(&self, limit: RateLimit) {
         self.shared.state().scripted.push(limit);
+    }
+    /// Refuse the next `n` bulk overwrites with 400 Invalid Form Body naming the first command
+    /// (`errors["0"]["name"]`), as Discord does when a rule the client did not know about is
+    /// broken (Discord tightens rules; a client's validator can lag).
+    pub fn refuse_registrations(&self, n: usize) {
+        self.shared.state().refuse_registrations = n;
     }
     /// Bodies of every command registration (`PUT .../commands`): `(guild_id, body)`.
     pub fn registrations(&self) -> Vec<(Option<u64>, Value)> {

@@ -516,6 +516,13 @@ fn commands(
                     json!({ "_errors": [{ "code": "BASE_TYPE_ARRAY", "message": "Must be an array." }] }),
                 );
             };
+            if st.refuse_registrations > 0 {
+                st.refuse_registrations -= 1;
+                return Reply::invalid_form(json!({ "0": { "name": err(
+                    "APPLICATION_COMMAND_INVALID_NAME",
+                    "Command name is invalid",
+                ) } }));
+            }
             let errors = crate::rules::validate_list(list);
             if !errors.is_empty() {
                 return Reply::invalid_form(Value::Object(errors));
