@@ -517,3 +517,97 @@ async fn a_dm_without_a_member_is_answered_as_the_user_without_roles() {
     assert!(text.contains(&example_user_id().to_string()), "{text}");
     assert!(text.contains("roles: none"), "no member, no roles: {text}");
 }
+
+/// A slow built-in whose manifest says its reply is private.
+struct SlowPrivate;
+
+impl BuiltinGroup for SlowPrivate {
+    fn specs(&self) -> Vec<CommandSpec> {
+        vec![
+            CommandSpec::new("mykeys", "Your keys, slowly")
+                .permission("")
+                .private(),
+        ]
+    }
+
+    fn run<'a>(
+        &'a self,
+        _router: &'a Router,
+        _invocation: &'a Invocation,
+        _parsed: &'a Parsed,
+    ) -> BoxFuture<'a, Result<Response, RouterError>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let mut response = Response::ok("key: k3y");
+            response.ephemeral = true;
+            Ok(response)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_reply_the_manifest_calls_private_is_deferred_privately() {
+    let fx = Fixture::start(DiscordDouble::builder(), "").await;
+    with_builtins(&fx, Arc::new(SlowPrivate), "mykeys").await;
+    let sent = fx
+        .double
+        .send_interaction(InteractionBuilder::slash("mykeys"))
+        .await;
+    let deferred = fx.callback(&sent).await;
+    assert_eq!(
+        (deferred.callback_type(), deferred.is_ephemeral()),
+        (Some(5), true),
+        "{deferred}"
+    );
+    let result = fx.answer_containing(&sent, "k3y").await;
+    assert!(
+        matches!(result.route(), Route::EditOriginal { .. }),
+        "{result}"
+    );
+    let original = fx
+        .double
+        .messages()
+        .into_iter()
+        .find(|m| m["content"] == "key: k3y")
+        .expect("the original holds the reply");
+    assert_eq!(original["flags"].as_u64().unwrap_or(0) & 64, 64);
+}
+
+#[tokio::test]
+async fn integer_bounds_reach_discord_and_help_autocompletes() {
+    let fx = Fixture::start(DiscordDouble::builder(), "").await;
+    let commands = fx.double.commands(Some(fx.double.guild_id()));
+    let option = |command: &str, name: &str| -> Value {
+        commands
+            .iter()
+            .find(|c| c["name"] == command)
+            .and_then(|c| c["options"].as_array())
+            .and_then(|o| o.iter().find(|o| o["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no /{command} {name}"))
+    };
+    let count = option("audit", "count");
+    assert_eq!(
+        (&count["min_value"], &count["max_value"]),
+        (&json!(1), &json!(500))
+    );
+    assert_eq!(option("help", "command")["autocomplete"], true);
+    let sent = fx
+        .double
+        .send_interaction(
+            InteractionBuilder::autocomplete("help")
+                .option(CommandOption::string("command", "ec").focused()),
+        )
+        .await;
+    let answer = fx.callback(&sent).await;
+    assert_eq!(answer.callback_type(), Some(8));
+    let choices = answer.body.as_ref().unwrap()["data"]["choices"].clone();
+    assert!(
+        choices
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["value"] == "echo"),
+        "{choices}"
+    );
+}

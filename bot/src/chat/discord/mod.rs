@@ -375,13 +375,16 @@ impl Adapter {
         let sensitive = interaction::has_sensitive_option(spec, &command.data);
         // A command whose time limit is past the interaction token's lifetime runs in a
         // thread (guild channels only; a DM has none).
-        let limit = interaction::leaf_spec(spec, &path)
+        let leaf = interaction::leaf_spec(spec, &path);
+        let limit = leaf
             .and_then(|leaf| leaf.timeout_secs)
             .map_or(self.router.options().default_timeout, Duration::from_secs);
         let long = command.guild_id.is_some() && limit > self.token_usable_for();
+        // A reply the manifest calls private is deferred ephemerally: no public "thinking…".
+        let private = leaf.is_some_and(|leaf| leaf.private);
         let plan = Plan {
             mode: Mode::Reply {
-                defer_ephemeral: sensitive,
+                defer_ephemeral: sensitive || private,
             },
             // Never the options: they may hold secrets.
             label: format!("/{}", path.join(" ")),

@@ -62,6 +62,14 @@ fn option_json(option: &OptionSpec) -> Value {
         "description": description(&option.description, &option.name),
         "required": option.required,
     });
+    if option.kind == OptionKind::Integer {
+        if let Some(min) = option.min {
+            out["min_value"] = json!(min);
+        }
+        if let Some(max) = option.max {
+            out["max_value"] = json!(max);
+        }
+    }
     let too_many_choices = option.choices.len() > MAX_CHOICES;
     if option.autocomplete || too_many_choices {
         out["autocomplete"] = json!(true);
@@ -216,14 +224,19 @@ mod tests {
             .option(OptionSpec::new("text", OptionKind::String, "What").required())
             .option(OptionSpec::choice("color", &["red", "blue"], "A color"))
             .option(OptionSpec::choice("shade", &["a", "b"], "A shade").autocomplete())
-            .option(OptionSpec::new("wait", OptionKind::Duration, ""));
+            .option(OptionSpec::new("wait", OptionKind::Duration, ""))
+            .option(OptionSpec::new("count", OptionKind::Integer, "N").range(0, 50));
         let json = command_json(&spec).unwrap();
         let options = json["options"].as_array().unwrap();
         let names: Vec<&str> = options
             .iter()
             .map(|o| o["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["text", "upper", "color", "shade", "wait"]);
+        assert_eq!(names, ["text", "upper", "color", "shade", "wait", "count"]);
+        assert_eq!(
+            (&options[5]["min_value"], &options[5]["max_value"]),
+            (&json!(0), &json!(50))
+        );
         assert_eq!(options[0]["type"], 3);
         assert_eq!(options[0]["required"], true);
         assert_eq!(options[1]["type"], 5);
