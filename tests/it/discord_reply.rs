@@ -611,3 +611,58 @@ async fn integer_bounds_reach_discord_and_help_autocompletes() {
         "{choices}"
     );
 }
+
+#[tokio::test]
+async fn a_running_command_has_a_cancel_button_that_stops_it() {
+    let fx = Fixture::start(DiscordDouble::builder(), "").await;
+    let sent = fx
+        .double
+        .send_interaction(
+            InteractionBuilder::slash("slow").option(CommandOption::integer("ms", 20_000)),
+        )
+        .await;
+    let progress = fx
+        .double
+        .wait_for(
+            |r| {
+                sent.is_answered_by(r)
+                    && r.body
+                        .as_ref()
+                        .and_then(|b| b["components"][0]["components"][0]["custom_id"].as_str())
+                        .is_some_and(|c| c.starts_with("dh:cancel:"))
+            },
+            T,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(progress.content().unwrap().contains("is running"));
+    let button = progress.body.as_ref().unwrap()["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let press = fx
+        .double
+        .send_interaction(InteractionBuilder::button(&button))
+        .await;
+    let answer = fx.callback(&press).await;
+    assert!(answer.is_ephemeral(), "{answer}");
+    assert!(
+        answer.content().unwrap().contains("Cancellation"),
+        "{answer}"
+    );
+    // The command stops well before its 20 s and its message says so, without the button.
+    let ended = fx
+        .double
+        .wait_for(
+            |r| sent.is_answered_by(r) && r.content().is_some_and(|c| c.contains("cancelled")),
+            T,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        ended.body.as_ref().unwrap()["components"],
+        json!([]),
+        "{ended}"
+    );
+    assert!(ended.at - progress.at < Duration::from_secs(10));
+}

@@ -6,6 +6,8 @@
 //!   asks for approval, a second person with an approver role) replaces the message with the
 //!   result; anyone else gets the router's refusal as an ephemeral message; a press after the
 //!   confirmation timed out answers, ephemerally, that the button expired.
+//! - `dh:cancel:INVOCATION` under a running command's progress runs `/cancel INVOCATION`; the
+//!   answer goes to the presser only, the command's own message shows how it ended.
 //! - `dh:run:ID` under unprompted messages ([`super::outbox`]) runs the stored command; errors
 //!   (a refusal included) are shown to the presser only.
 
@@ -25,6 +27,7 @@ use crate::router::Invocation;
 pub const CONFIRM_PREFIX: &str = "dh:confirm:";
 pub const APPROVE_PREFIX: &str = "dh:approve:";
 pub const RUN_PREFIX: &str = "dh:run:";
+pub const CANCEL_PREFIX: &str = "dh:cancel:";
 
 /// A confirmation the adapter showed a button for.
 #[derive(Debug, Clone)]
@@ -50,6 +53,16 @@ pub fn confirmation_row(code: &str, approval: bool) -> CreateActionRow {
     CreateActionRow::Buttons(vec![button])
 }
 
+/// The Cancel button under a running command's progress: `/cancel INVOCATION` as the presser
+/// (the router decides who may; the answer is shown to the presser only).
+pub fn cancel_row(invocation_id: &str) -> CreateActionRow {
+    CreateActionRow::Buttons(vec![
+        CreateButton::new(format!("{CANCEL_PREFIX}{invocation_id}"))
+            .label("Cancel")
+            .style(ButtonStyle::Secondary),
+    ])
+}
+
 fn allowed(pending: &PendingButton, user_id: &str, roles: &[String], approve: bool) -> bool {
     match (&pending.approver_roles, approve) {
         (None, false) => pending.requester == user_id,
@@ -72,7 +85,7 @@ async fn private_answer(http: &Http, press: &ComponentInteraction, text: String)
     }
 }
 
-fn refused_plan(label: String) -> Plan {
+fn private_plan(label: String) -> Plan {
     Plan {
         mode: Mode::Reply {
             defer_ephemeral: true,
@@ -130,7 +143,7 @@ pub(crate) async fn press(adapter: Arc<Adapter>, http: Arc<Http>, press: Compone
             }
             // Someone else, or a button this process did not show (restart): the router
             // decides and explains; only the presser sees it.
-            _ => refused_plan(line.clone()),
+            _ => private_plan(line.clone()),
         };
         let invocation = Invocation::new("discord", &channel, caller, &line);
         run_and_answer(
@@ -139,6 +152,21 @@ pub(crate) async fn press(adapter: Arc<Adapter>, http: Arc<Http>, press: Compone
             Target::Component(Box::new(press)),
             invocation,
             plan,
+            received,
+        )
+        .await;
+        return;
+    }
+
+    if let Some(id) = custom_id.strip_prefix(CANCEL_PREFIX) {
+        let line = format!("/cancel {id}");
+        let invocation = Invocation::new("discord", &channel, caller, &line);
+        run_and_answer(
+            adapter,
+            http,
+            Target::Component(Box::new(press)),
+            invocation,
+            private_plan(line),
             received,
         )
         .await;

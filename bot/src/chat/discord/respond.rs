@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use super::mentions::{self, Pings};
 use super::split::{self, Part};
-use super::{Adapter, thread};
+use super::{Adapter, buttons, thread};
 use crate::router::{Invocation, Response, ResponseKind};
 
 pub use super::split::{MAX_CONTENT, chunks};
@@ -172,14 +172,23 @@ enum Progress {
 }
 
 impl Progress {
-    async fn show(&mut self, http: &Http, target: &Target, text: String) {
+    /// Shows `text` with `rows` (the Cancel button while running, none when done).
+    async fn show(
+        &mut self,
+        http: &Http,
+        target: &Target,
+        text: String,
+        rows: Vec<CreateActionRow>,
+    ) {
+        let none = Pings::none().allowed();
         let result = match self {
             Progress::Original => target
                 .edit(
                     http,
                     EditInteractionResponse::new()
                         .content(text)
-                        .allowed_mentions(Pings::none().allowed()),
+                        .components(rows)
+                        .allowed_mentions(none),
                 )
                 .await
                 .map(|_| ()),
@@ -192,7 +201,8 @@ impl Progress {
                     *id,
                     EditMessage::new()
                         .content(text)
-                        .allowed_mentions(Pings::none().allowed()),
+                        .components(rows)
+                        .allowed_mentions(none),
                 )
                 .await
                 .map(|_| ()),
@@ -201,7 +211,8 @@ impl Progress {
                     http,
                     CreateMessage::new()
                         .content(text)
-                        .allowed_mentions(Pings::none().allowed()),
+                        .components(rows)
+                        .allowed_mentions(none),
                 )
                 .await
                 .map(|m| *message = Some(m.id)),
@@ -225,6 +236,7 @@ pub(crate) async fn run_and_answer(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let router = adapter.router.clone();
     let requester = invocation.caller.user_id.clone();
+    let cancel = vec![buttons::cancel_row(&invocation.id)];
     let mut run = tokio::spawn(async move { router.handle(invocation, tx).await });
     let joined = |r: Result<Response, tokio::task::JoinError>| {
         r.unwrap_or_else(|e| Response::error(format!("the command stopped unexpectedly: {e}")))
@@ -296,7 +308,7 @@ pub(crate) async fn run_and_answer(
             _ = tokio::time::sleep_until(next_edit) => {
                 if thread.is_some() || Instant::now() < deadline {
                     let text = progress_text(&plan.label, header, &lines, received);
-                    progress.show(&http, &target, text).await;
+                    progress.show(&http, &target, text, cancel.clone()).await;
                 }
                 last_edit = Instant::now();
                 dirty = false;
@@ -304,6 +316,15 @@ pub(crate) async fn run_and_answer(
         }
     };
     let out = Outgoing::new(&adapter, &response, &plan, &requester);
+    if let Progress::Thread {
+        message: Some(_), ..
+    } = &progress
+    {
+        // The thread's progress message stays as the last state, without its Cancel button.
+        let text =
+            progress_text(&plan.label, header, &lines, received).replace("is running", "ran");
+        progress.show(&http, &target, text, Vec::new()).await;
+    }
     if let Some(id) = thread {
         thread::finish(&http, &target, &plan, &response, out, id, deadline).await;
         return;
