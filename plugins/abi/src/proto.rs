@@ -847,6 +847,12 @@ impl OptionSpec {
         self
     }
 
+    /// An integer option's upper bound, inclusive.
+    pub fn max(mut self, max: i64) -> OptionSpec {
+        self.max = Some(max);
+        self
+    }
+
     pub fn choice(name: &str, choices: &[&str], description: &str) -> OptionSpec {
         let mut option = OptionSpec::new(name, OptionKind::Choice, description);
         option.choices = choices.iter().map(|c| (*c).to_owned()).collect();
