@@ -213,7 +213,13 @@ impl Adapter {
         let now = Instant::now();
         if state.last.as_ref() == Some(&payload) {
             match &state.refused {
-                None => return Ok(false),
+                None => {
+                    // Registered; the other scopes are emptied once Discord answers the look-up.
+                    if !state.cleaned {
+                        state.cleaned = self.clean_other_scopes(http).await;
+                    }
+                    return Ok(false);
+                }
                 Some(refused) if now < refused.retry_at => return Ok(false),
                 Some(_) => {}
             }
