@@ -18,19 +18,19 @@ use deckhand_plugin_abi::proto::{CommandSpec, OptionSpec};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-const T: Duration = Duration::from_secs(10);
+pub(crate) const T: Duration = Duration::from_secs(10);
 /// The double's default member role ("Mason", the examples' user), mapped to `admin`.
-const ADMIN_ROLE: u64 = 539_082_325_061_836_999;
+pub(crate) const ADMIN_ROLE: u64 = 539_082_325_061_836_999;
 const OTHER_USER: u64 = 4242;
 
-struct Fixture {
-    double: DiscordDouble,
-    bot: TestBot,
-    handle: Option<DiscordHandle>,
+pub(crate) struct Fixture {
+    pub(crate) double: DiscordDouble,
+    pub(crate) bot: TestBot,
+    pub(crate) handle: Option<DiscordHandle>,
 }
 
 impl Fixture {
-    async fn start(builder: DoubleBuilder, extra: &str) -> Fixture {
+    pub(crate) async fn start(builder: DoubleBuilder, extra: &str) -> Fixture {
         let double = builder.start().await;
         let guild = guild_scoped(&double);
         Fixture::on(double, extra, &guild, false).await
@@ -40,12 +40,35 @@ impl Fixture {
     /// `discord_extra` to its `[discord]` section (commands are global unless it names a guild). `tls`: serenity's real `https://discord.com`
     /// URLs resolved to the double, ratelimiter on (mode b); otherwise the base-URL proxy with
     /// the ratelimiter off (mode a).
-    async fn on(double: DiscordDouble, extra: &str, discord_extra: &str, tls: bool) -> Fixture {
+    pub(crate) async fn on(
+        double: DiscordDouble,
+        extra: &str,
+        discord_extra: &str,
+        tls: bool,
+    ) -> Fixture {
+        Fixture::with_libraries(
+            double,
+            &[deckhand_it::plugin_library("echo")],
+            extra,
+            discord_extra,
+            tls,
+        )
+        .await
+    }
+
+    /// As [`Fixture::on`] with these plugin libraries instead of the echo plugin.
+    pub(crate) async fn with_libraries(
+        double: DiscordDouble,
+        libraries: &[std::path::PathBuf],
+        extra: &str,
+        discord_extra: &str,
+        tls: bool,
+    ) -> Fixture {
         let config = format!(
             "{extra}\n[discord]\ntoken = \"${{DECKHAND_IT_TOKEN}}\"\n\
              progress_interval = \"1s\"\nresync_interval = \"200ms\"\n{discord_extra}\n[discord.roles]\n\"{ADMIN_ROLE}\" = \"admin\"\n",
         );
-        let bot = TestBot::with_config(&["echo"], &config);
+        let bot = TestBot::with_libraries(libraries, &config);
         let transport = if tls {
             let ca = reqwest::Certificate::from_pem(double.ca_pem().as_bytes()).unwrap();
             let client = reqwest::Client::builder()
@@ -85,14 +108,18 @@ impl Fixture {
     }
 
     /// The first answer (callback) to `sent`.
-    async fn callback(&self, sent: &SentInteraction) -> RecordedRequest {
+    pub(crate) async fn callback(&self, sent: &SentInteraction) -> RecordedRequest {
         self.double
             .wait_for(|r| sent.is_answered_by(r) && r.callback_type().is_some(), T)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    async fn answer_containing(&self, sent: &SentInteraction, text: &str) -> RecordedRequest {
+    pub(crate) async fn answer_containing(
+        &self,
+        sent: &SentInteraction,
+        text: &str,
+    ) -> RecordedRequest {
         self.double
             .wait_for(
                 |r| sent.is_answered_by(r) && r.content().is_some_and(|c| c.contains(text)),
@@ -112,7 +139,7 @@ impl Drop for Fixture {
     }
 }
 
-fn guild_scoped(double: &DiscordDouble) -> String {
+pub(crate) fn guild_scoped(double: &DiscordDouble) -> String {
     format!("guild_id = {}", double.guild_id())
 }
 
@@ -158,7 +185,7 @@ async fn registration_matches_the_manifests_and_follows_reloads() {
         .collect();
     let expected: BTreeSet<&str> = [
         "approve", "audit", "cancel", "confirm", "help", "plugins", "whoami", // built-ins
-        "busy", "count", "echo", "fetch", "kv", "notify", "run", "slow",
+        "busy", "count", "echo", "fetch", "forever", "kv", "later", "notify", "run", "slow",
         "wipe", // echo plugin
     ]
     .into();
@@ -795,7 +822,7 @@ impl BuiltinGroup for Palette {
 }
 
 /// A built-in added at run time whose reply is private and slow (a per-user report).
-struct SlowSecret;
+pub(crate) struct SlowSecret;
 
 impl BuiltinGroup for SlowSecret {
     fn specs(&self) -> Vec<CommandSpec> {
@@ -816,56 +843,6 @@ impl BuiltinGroup for SlowSecret {
             Ok(response)
         })
     }
-}
-
-#[tokio::test]
-async fn a_slow_private_reply_replaces_the_public_thinking_message() {
-    let fx = Fixture::start(DiscordDouble::builder(), "").await;
-    // Added after start: the command list is re-registered without a restart.
-    fx.bot
-        .app
-        .router
-        .add_builtins(std::sync::Arc::new(SlowSecret));
-    fx.double
-        .wait_for(
-            |r| {
-                matches!(r.route(), Route::RegisterCommands { .. })
-                    && r.body
-                        .as_ref()
-                        .is_some_and(|b| b.to_string().contains("\"mytoken\""))
-            },
-            T,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sent = fx
-        .double
-        .send_interaction(InteractionBuilder::slash("mytoken"))
-        .await;
-    let deferred = fx.callback(&sent).await;
-    assert_eq!(
-        (deferred.callback_type(), deferred.is_ephemeral()),
-        (Some(5), false)
-    );
-    let secret = fx.answer_containing(&sent, "s3cr3t").await;
-    assert!(matches!(secret.route(), Route::Followup { .. }), "{secret}");
-    assert!(secret.is_ephemeral(), "{secret}");
-    let deleted = fx.double.requests().into_iter().any(|r| {
-        r.method == "DELETE" && r.path.contains(&sent.token) && r.path.ends_with("@original")
-    });
-    assert!(
-        deleted,
-        "the public message went: {}",
-        fx.double.request_transcript()
-    );
-    assert!(
-        !fx.double
-            .requests()
-            .iter()
-            .any(|r| { r.content().is_some_and(|c| c.contains("s3cr3t")) && !r.is_ephemeral() }),
-        "the secret was never sent publicly: {}",
-        fx.double.request_transcript()
-    );
 }
 
 #[tokio::test]

@@ -64,6 +64,20 @@ fn validate_command(command: &CommandSpec, path: &str) -> Result<(), String> {
                 option.name
             ));
         }
+        if (option.min.is_some() || option.max.is_some()) && option.kind != OptionKind::Integer {
+            return Err(format!(
+                "command {path:?}: option {:?} has min/max but is not an integer",
+                option.name
+            ));
+        }
+        if let (Some(min), Some(max)) = (option.min, option.max)
+            && min > max
+        {
+            return Err(format!(
+                "command {path:?}: option {:?} has min {min} above max {max}",
+                option.name
+            ));
+        }
         if option.kind == OptionKind::Choice && option.choices.is_empty() {
             return Err(format!(
                 "command {path:?}: choice option {:?} lists no choices",
@@ -120,6 +134,23 @@ mod tests {
             validate_manifest(&no_choices)
                 .unwrap_err()
                 .contains("no choices")
+        );
+        let inverted =
+            manifest(vec![CommandSpec::new("a", "x").option(
+                OptionSpec::new("n", OptionKind::Integer, "n").range(5, 1),
+            )]);
+        assert!(
+            validate_manifest(&inverted)
+                .unwrap_err()
+                .contains("above max")
+        );
+        let bounded_text = manifest(vec![
+            CommandSpec::new("a", "x").option(OptionSpec::new("s", OptionKind::String, "s").min(1)),
+        ]);
+        assert!(
+            validate_manifest(&bounded_text)
+                .unwrap_err()
+                .contains("not an integer")
         );
         let reserved = manifest(vec![CommandSpec::new("a", "x").option(OptionSpec::new(
             "yes",

@@ -44,7 +44,8 @@ pub fn specs() -> Vec<CommandSpec> {
                     OptionKind::String,
                     "Command path, e.g. `aks scale`",
                 )
-                .positional(),
+                .positional()
+                .autocomplete(),
             )
             .permission(""),
         CommandSpec::new("plugins", "Loaded plugins")
@@ -62,10 +63,12 @@ pub fn specs() -> Vec<CommandSpec> {
                     ),
             ),
         CommandSpec::new("whoami", "Who the bot thinks you are, and what you may run")
-            .permission(""),
+            .permission("")
+            .private(),
         CommandSpec::new("audit", "The last commands run, newest first").option(
             OptionSpec::new("count", OptionKind::Integer, "How many")
                 .positional()
+                .range(1, 500)
                 .default_value(json!(10)),
         ),
         CommandSpec::new("confirm", "Confirm a destructive command you asked for")

@@ -39,6 +39,10 @@ pub struct CommandSpec {
     /// Default time limit in seconds; the host cancels the call after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// The reply is for the caller only (per-user data, secrets): chat surfaces answer
+    /// privately from the first message (Discord: an ephemeral "thinking…").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 /// One typed option of a command.
@@ -68,6 +72,12 @@ pub struct OptionSpec {
     /// checks it before anything else, confirmations included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<NameRule>,
+    /// Smallest value an integer option accepts (Discord refuses smaller ones in its UI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    /// Largest value an integer option accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
 }
 
 /// The type of an option's value, as the plugin receives it in [`Call::options`].
@@ -778,7 +788,14 @@ impl CommandSpec {
             permission: None,
             destructive: false,
             timeout_secs: None,
+            private: false,
         }
+    }
+
+    /// The reply is for the caller only.
+    pub fn private(mut self) -> CommandSpec {
+        self.private = true;
+        self
     }
 
     pub fn option(mut self, option: OptionSpec) -> CommandSpec {
@@ -820,7 +837,28 @@ impl OptionSpec {
             default: None,
             sensitive: false,
             rule: None,
+            min: None,
+            max: None,
         }
+    }
+
+    /// An integer option's bounds, inclusive (checked by the host; shown by chat surfaces).
+    pub fn range(mut self, min: i64, max: i64) -> OptionSpec {
+        self.min = Some(min);
+        self.max = Some(max);
+        self
+    }
+
+    /// An integer option's lower bound, inclusive.
+    pub fn min(mut self, min: i64) -> OptionSpec {
+        self.min = Some(min);
+        self
+    }
+
+    /// An integer option's upper bound, inclusive.
+    pub fn max(mut self, max: i64) -> OptionSpec {
+        self.max = Some(max);
+        self
     }
 
     pub fn choice(name: &str, choices: &[&str], description: &str) -> OptionSpec {

@@ -174,7 +174,12 @@ fn value_hint(option: &OptionSpec) -> String {
 fn expected(option: &OptionSpec) -> String {
     match option.kind {
         OptionKind::String => "some text".into(),
-        OptionKind::Integer => "a whole number such as 3 or -1".into(),
+        OptionKind::Integer => match (option.min, option.max) {
+            (Some(min), Some(max)) => format!("a whole number from {min} to {max}"),
+            (Some(min), None) => format!("a whole number of at least {min}"),
+            (None, Some(max)) => format!("a whole number of at most {max}"),
+            (None, None) => "a whole number such as 3 or -1".into(),
+        },
         OptionKind::Boolean => "true or false".into(),
         OptionKind::Duration => "a duration such as 90s, 15m or 1h30m".into(),
         OptionKind::Choice => format!("one of {}", option.choices.join(", ")),
@@ -203,7 +208,16 @@ pub fn typed_value(path: &str, option: &OptionSpec, raw: &str) -> Result<Value, 
             }
             Ok(Value::String(raw.to_owned()))
         }
-        OptionKind::Integer => raw.parse::<i64>().map(Value::from).map_err(|_| bad()),
+        OptionKind::Integer => {
+            let n = raw.parse::<i64>().map_err(|_| bad())?;
+            let within =
+                option.min.is_none_or(|min| n >= min) && option.max.is_none_or(|max| n <= max);
+            if within {
+                Ok(Value::from(n))
+            } else {
+                Err(bad())
+            }
+        }
         OptionKind::Boolean => match raw.to_ascii_lowercase().as_str() {
             "true" | "yes" | "on" | "1" => Ok(Value::Bool(true)),
             "false" | "no" | "off" | "0" => Ok(Value::Bool(false)),
@@ -487,6 +501,25 @@ mod tests {
                 .option(OptionSpec::new("command", OptionKind::String, "Command").positional()),
         );
         index
+    }
+
+    #[test]
+    fn integer_bounds_are_checked_and_explained() {
+        let option = OptionSpec::new("count", OptionKind::Integer, "Nodes").range(0, 100);
+        assert_eq!(typed_value("aks scale", &option, "7").unwrap(), json!(7));
+        for bad in ["-1", "101"] {
+            let e = typed_value("aks scale", &option, bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("from 0 to 100"), "{e}");
+        }
+        let low = OptionSpec::new("n", OptionKind::Integer, "N").min(1);
+        assert!(
+            typed_value("x", &low, "0")
+                .unwrap_err()
+                .to_string()
+                .contains("at least 1")
+        );
     }
 
     #[test]

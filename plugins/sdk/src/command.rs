@@ -20,10 +20,12 @@
 //! - Field types give the option kind: `String`, `i64`, `bool` (a flag), `std::time::Duration`;
 //!   `Option<T>` makes it optional, as does `default = …` (a JSON literal, milliseconds for a
 //!   duration); every other field is required.
-//! - `#[command(name = "…", destructive, timeout_secs = N, permission = "…")]`; the name
+//! - `#[command(name = "…", destructive, timeout_secs = N, permission = "…", private)]`
+//!   (`private`: the reply is for the caller only); the name
 //!   defaults to the type's name in kebab case (`PoolAdd` → `pool-add`).
 //! - `#[option(name = "…", positional, autocomplete, sensitive, rule = NameRule variant,
-//!   choices(a, b), default = …)]`; the name defaults to the field's (`vm_size` → `vm-size`).
+//!   choices(a, b), default = …, min = N, max = N)]` (`min`/`max`: an integer's inclusive
+//!   bounds); the name defaults to the field's (`vm_size` → `vm-size`).
 //! - An enum `#[derive(Command)] enum Acr { Tags(Tags), Build(Build) }` is the group `/acr`
 //!   with those subcommands; `call.decode::<Acr>()?` gives the variant to `match` on, so a
 //!   subcommand without a handler does not compile.
@@ -108,13 +110,13 @@ mod tests {
 
     /// List the tags of a repository
     #[derive(Command, Debug, PartialEq)]
-    #[command(timeout_secs = 30)]
+    #[command(timeout_secs = 30, private)]
     struct Tags {
         /// Repository, e.g. studio/runner
         #[option(positional, rule = Repository)]
         repo: String,
         /// At most this many
-        #[option(default = 20)]
+        #[option(default = 20, min = 1, max = 100)]
         top: i64,
         /// Sort order
         #[option(choices(newest, oldest))]
@@ -168,6 +170,11 @@ mod tests {
         assert!(tags.options[0].positional);
         assert_eq!(tags.options[0].rule, Some(NameRule::Repository));
         assert_eq!(tags.options[1].default, Some(json!(20)));
+        assert_eq!(
+            (tags.options[1].min, tags.options[1].max),
+            (Some(1), Some(100))
+        );
+        assert!(tags.private && !spec.subcommands[1].private);
         assert_eq!(tags.options[2].choices, ["newest", "oldest"]);
         assert!(spec.subcommands[1].destructive);
         assert_eq!(spec.subcommands[1].options[0].name, "repository");

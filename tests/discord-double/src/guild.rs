@@ -42,7 +42,19 @@ pub(crate) fn refuse_post(
     st: &State,
     channel: u64,
 ) -> Option<(u16, u64, &'static str)> {
-    if let Some((_, code)) = shared.cfg.denied.iter().find(|(id, _)| *id == channel) {
+    let id = channel.to_string();
+    // A thread inherits its parent channel's permissions.
+    let parent = st
+        .threads
+        .iter()
+        .find(|t| t["id"].as_str() == Some(id.as_str()))
+        .and_then(|t| t["parent_id"].as_str()?.parse::<u64>().ok());
+    let denied = shared
+        .cfg
+        .denied
+        .iter()
+        .find(|(d, _)| *d == channel || Some(*d) == parent);
+    if let Some((_, code)) = denied {
         let message = if *code == 50001 {
             "Missing Access"
         } else {
@@ -50,11 +62,11 @@ pub(crate) fn refuse_post(
         };
         return Some((403, *code, message));
     }
-    let id = channel.to_string();
-    let known = st
-        .channels
-        .iter()
-        .any(|c| c["id"].as_str() == Some(id.as_str()))
+    let known = parent.is_some()
+        || st
+            .channels
+            .iter()
+            .any(|c| c["id"].as_str() == Some(id.as_str()))
         || st
             .messages
             .iter()

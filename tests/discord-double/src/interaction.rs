@@ -115,6 +115,7 @@ pub struct InteractionBuilder {
     permissions: String,
     channel_id: u64,
     guild_id: Option<u64>,
+    dm: bool,
     locale: String,
 }
 
@@ -128,6 +129,7 @@ impl InteractionBuilder {
             permissions: "2147483647".into(),
             channel_id: payloads::example_channel_id(),
             guild_id: None,
+            dm: false,
             locale: "en-US".into(),
         }
     }
@@ -215,6 +217,14 @@ impl InteractionBuilder {
         self
     }
 
+    /// In a DM with the bot: no `guild_id`, no `member`, the invoking `user` at the top level,
+    /// a DM channel (type 1) and context 1 (BOT_DM), as Discord sends it.
+    #[must_use]
+    pub fn dm(mut self) -> Self {
+        self.dm = true;
+        self
+    }
+
     /// The user's locale.
     #[must_use]
     pub fn locale(mut self, locale: &str) -> Self {
@@ -290,6 +300,9 @@ impl InteractionBuilder {
             _ => self.channel_id,
         };
         payloads::complete_interaction(&mut p, ctx.application_id, guild_id, channel_id);
+        if self.dm {
+            payloads::as_dm(&mut p);
+        }
         p
     }
 }

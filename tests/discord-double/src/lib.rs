@@ -253,10 +253,14 @@ pub(crate) struct State {
     pub(crate) buckets: HashMap<String, Bucket>,
     pub(crate) commands: HashMap<Option<u64>, Vec<Value>>,
     pub(crate) registrations: Vec<(Option<u64>, Value)>,
+    /// Bulk overwrites still to refuse (`refuse_registrations`).
+    pub(crate) refuse_registrations: usize,
     pub(crate) interactions: HashMap<String, InteractionState>,
     pub(crate) interaction_tokens: HashMap<u64, String>,
     pub(crate) messages: Vec<Value>,
     pub(crate) channels: Vec<Value>,
+    /// Threads the bot created (not in the guild's channel list, as on Discord).
+    pub(crate) threads: Vec<Value>,
     pub(crate) next_id: u64,
     pub(crate) session: Option<Session>,
     pub(crate) active: Option<(u64, mpsc::UnboundedSender<Outbound>)>,
@@ -459,6 +463,12 @@ impl DiscordDouble {
     pub fn script_rate_limit(&self, limit: RateLimit) {
         self.shared.state().scripted.push(limit);
     }
+    /// Refuse the next `n` bulk overwrites with 400 Invalid Form Body naming the first command
+    /// (`errors["0"]["name"]`), as Discord does when a rule the client did not know about is
+    /// broken (Discord tightens rules; a client's validator can lag).
+    pub fn refuse_registrations(&self, n: usize) {
+        self.shared.state().refuse_registrations = n;
+    }
     /// Bodies of every command registration (`PUT .../commands`): `(guild_id, body)`.
     pub fn registrations(&self) -> Vec<(Option<u64>, Value)> {
         self.shared.state().registrations.clone()
@@ -479,6 +489,11 @@ impl DiscordDouble {
     /// The guild's channels (as `GET /guilds/{id}/channels` returns them).
     pub fn channels(&self) -> Vec<Value> {
         self.shared.state().channels.clone()
+    }
+    /// Threads created through the API (`POST /channels/{id}/messages/{id}/threads` or
+    /// `/channels/{id}/threads`); messages posted into one have its id as `channel_id`.
+    pub fn threads(&self) -> Vec<Value> {
+        self.shared.state().threads.clone()
     }
     /// Creates a text channel and sends CHANNEL_CREATE, as Discord does when an admin adds one.
     pub async fn create_channel(&self, id: u64, name: &str) -> u64 {

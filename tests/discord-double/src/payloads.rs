@@ -141,6 +141,52 @@ pub(crate) fn complete_interaction(
     p["authorizing_integration_owners"] = json!({ "0": guild_id.to_string() });
 }
 
+/// Turns a guild interaction into one from a DM with the bot: Discord sends the `user` at the
+/// top level instead of a `member`, no `guild_id`, a DM channel, context 1 (BOT_DM), and for a
+/// guild-installed app the owner `"0"`.
+pub(crate) fn as_dm(p: &mut Value) {
+    let Some(o) = p.as_object_mut() else { return };
+    let user = o
+        .remove("member")
+        .map(|m| m["user"].clone())
+        .unwrap_or(Value::Null);
+    o.remove("guild_id");
+    o.remove("guild_locale");
+    o.insert("user".into(), user.clone());
+    o.insert("context".into(), json!(1));
+    o.insert("authorizing_integration_owners".into(), json!({ "0": "0" }));
+    let channel = o.get("channel_id").cloned().unwrap_or(Value::Null);
+    o.insert(
+        "channel".into(),
+        json!({ "id": channel, "type": 1, "flags": 0, "recipients": [user] }),
+    );
+}
+
+/// A thread object (type 11, public thread) in `parent`, as `POST .../threads` returns it.
+pub(crate) fn thread(id: u64, parent: u64, guild_id: u64, name: &str, owner: u64) -> Value {
+    json!({
+        "id": id.to_string(),
+        "type": 11,
+        "guild_id": guild_id.to_string(),
+        "parent_id": parent.to_string(),
+        "owner_id": owner.to_string(),
+        "name": name,
+        "last_message_id": null,
+        "rate_limit_per_user": 0,
+        "message_count": 0,
+        "member_count": 1,
+        "total_message_sent": 0,
+        "flags": 0,
+        "thread_metadata": {
+            "archived": false,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": rfc3339_now(),
+            "locked": false,
+            "create_timestamp": rfc3339_now(),
+        },
+    })
+}
+
 /// A message object, built on the example message of `02-button-click-component-interaction.json`.
 pub(crate) fn message(
     id: u64,

@@ -188,6 +188,13 @@ pub enum Route {
         /// Channel id.
         channel_id: u64,
     },
+    /// `POST /channels/{id}/messages/{id}/threads` (from a message) or `/channels/{id}/threads`
+    CreateThread {
+        /// The parent channel.
+        channel_id: u64,
+        /// The starter message, if any (the thread then has its id).
+        message_id: Option<u64>,
+    },
     /// `PATCH /channels/{id}/messages/{id}`
     EditChannelMessage {
         /// Channel id.
@@ -266,6 +273,20 @@ impl Route {
             },
             ("POST", ["channels", ch, "messages"]) => match id(ch) {
                 Some(channel_id) => Route::ChannelMessage { channel_id },
+                None => Route::Other,
+            },
+            ("POST", ["channels", ch, "messages", mid, "threads"]) => match (id(ch), id(mid)) {
+                (Some(channel_id), Some(message_id)) => Route::CreateThread {
+                    channel_id,
+                    message_id: Some(message_id),
+                },
+                _ => Route::Other,
+            },
+            ("POST", ["channels", ch, "threads"]) => match id(ch) {
+                Some(channel_id) => Route::CreateThread {
+                    channel_id,
+                    message_id: None,
+                },
                 None => Route::Other,
             },
             ("PATCH", ["channels", ch, "messages", mid]) => match (id(ch), id(mid)) {

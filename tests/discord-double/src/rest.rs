@@ -358,6 +358,13 @@ fn route(
             webhook(shared, st, method, token, rest, body_or_empty, now)
         }
 
+        // Threads: from a message (the thread gets the message's id, as on Discord) or not.
+        ("POST", ["channels", ch, "messages", mid, "threads"]) if id(ch).is_some() => {
+            create_thread(shared, st, id(ch).unwrap_or(0), id(mid), body_or_empty)
+        }
+        ("POST", ["channels", ch, "threads"]) if id(ch).is_some() => {
+            create_thread(shared, st, id(ch).unwrap_or(0), None, body_or_empty)
+        }
         ("POST", ["channels", ch, "messages"]) if id(ch).is_some() => {
             if let Some((status, code, message)) =
                 crate::guild::refuse_post(shared, st, id(ch).unwrap_or(0))
@@ -411,6 +418,62 @@ fn route(
     }
 }
 
+/// `POST /channels/{id}/messages/{id}/threads` and `POST /channels/{id}/threads`: the parent
+/// must be a channel the bot may post in, the starter message must exist in it and have no
+/// thread yet (160004), the name 1–100 characters.
+fn create_thread(
+    shared: &Shared,
+    st: &mut DoubleState,
+    parent: u64,
+    message: Option<u64>,
+    body: &Value,
+) -> Reply {
+    if let Some((status, code, text)) = crate::guild::refuse_post(shared, st, parent) {
+        return Reply::error(status, code, text);
+    }
+    let name = body["name"].as_str().unwrap_or_default();
+    if !(1..=100).contains(&name.chars().count()) {
+        return Reply::invalid_form(
+            json!({ "name": err("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.") }),
+        );
+    }
+    let id = match message {
+        Some(mid) => {
+            let parent_text = parent.to_string();
+            match st.message_mut(mid) {
+                Some(m) if m["channel_id"].as_str() != Some(parent_text.as_str()) => {
+                    return Reply::error(404, 10008, "Unknown Message");
+                }
+                Some(m) if m.get("thread").is_some_and(|t| !t.is_null()) => {
+                    return Reply::error(
+                        400,
+                        160004,
+                        "A thread has already been created for this message",
+                    );
+                }
+                Some(m) if m["flags"].as_u64().unwrap_or(0) & crate::EPHEMERAL != 0 => {
+                    return Reply::error(404, 10008, "Unknown Message");
+                }
+                Some(_) => mid,
+                None => return Reply::error(404, 10008, "Unknown Message"),
+            }
+        }
+        None => st.new_id(),
+    };
+    let thread = payloads::thread(
+        id,
+        parent,
+        shared.cfg.guild_id,
+        name,
+        shared.cfg.application_id,
+    );
+    if let Some(m) = message.and_then(|mid| st.message_mut(mid)) {
+        m["thread"] = thread.clone();
+    }
+    st.threads.push(thread.clone());
+    Reply::json(201, thread)
+}
+
 fn application(shared: &Shared) -> Value {
     let user = shared.bot_user();
     json!({
@@ -453,6 +516,13 @@ fn commands(
                     json!({ "_errors": [{ "code": "BASE_TYPE_ARRAY", "message": "Must be an array." }] }),
                 );
             };
+            if st.refuse_registrations > 0 {
+                st.refuse_registrations -= 1;
+                return Reply::invalid_form(json!({ "0": { "name": err(
+                    "APPLICATION_COMMAND_INVALID_NAME",
+                    "Command name is invalid",
+                ) } }));
+            }
             let errors = crate::rules::validate_list(list);
             if !errors.is_empty() {
                 return Reply::invalid_form(Value::Object(errors));

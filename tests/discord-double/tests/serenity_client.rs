@@ -662,3 +662,87 @@ async fn advertised_buckets_keep_serenity_below_the_limit() {
     }
     assert_eq!(results, vec![true, true, false]);
 }
+
+#[tokio::test]
+async fn threads_are_created_from_messages_and_take_posts() {
+    let double = DiscordDouble::builder()
+        .deny_channel(777, 50013)
+        .start()
+        .await;
+    let http = support::http_for(&double, Mode::BaseUrlProxy);
+    let channel = ChannelId::new(deckhand_discord_double::example_channel_id());
+    let starter = channel
+        .send_message(
+            &http,
+            serenity::all::CreateMessage::new().content("⏳ deploy"),
+        )
+        .await
+        .expect("starter message");
+    let thread = channel
+        .create_thread_from_message(
+            &http,
+            starter.id,
+            serenity::all::CreateThread::new("deploy simsvc"),
+        )
+        .await
+        .expect("serenity parses the thread");
+    assert_eq!(
+        thread.id.get(),
+        starter.id.get(),
+        "a thread from a message has its id"
+    );
+    assert_eq!(thread.parent_id, Some(channel));
+    assert_eq!(thread.kind, serenity::all::ChannelType::PublicThread);
+    let created = double
+        .wait_for(|r| matches!(r.route(), Route::CreateThread { .. }), T)
+        .await
+        .unwrap();
+    assert_eq!(
+        created.route(),
+        Route::CreateThread {
+            channel_id: channel.get(),
+            message_id: Some(starter.id.get())
+        }
+    );
+    assert_eq!(double.threads().len(), 1);
+    // Posting into it works like a channel; a second thread on the message is refused.
+    thread
+        .id
+        .send_message(&http, serenity::all::CreateMessage::new().content("step 1"))
+        .await
+        .expect("post in the thread");
+    assert!(
+        double
+            .messages()
+            .iter()
+            .any(|m| m["content"] == "step 1" && m["channel_id"] == thread.id.to_string())
+    );
+    let again = channel
+        .create_thread_from_message(&http, starter.id, serenity::all::CreateThread::new("x"))
+        .await;
+    assert!(again.is_err());
+    // A thread cannot be opened where the bot may not post.
+    let denied = ChannelId::new(777)
+        .create_thread(&http, serenity::all::CreateThread::new("x"))
+        .await;
+    assert!(
+        denied.is_err_and(|e| e.to_string().contains("Missing Permissions")),
+        "{}",
+        double.request_transcript()
+    );
+}
+
+#[tokio::test]
+async fn dm_interactions_carry_the_user_and_no_member() {
+    let double = DiscordDouble::start().await;
+    let mut bot = ready_bot(&double, Mode::BaseUrlProxy).await;
+    let sent = double
+        .send_interaction(InteractionBuilder::slash("whoami").dm())
+        .await;
+    assert!(sent.payload.get("member").is_none(), "{}", sent.payload);
+    assert!(sent.payload.get("guild_id").is_none());
+    assert_eq!(sent.payload["user"]["username"], "Mason");
+    assert_eq!(sent.payload["context"], 1);
+    let seen = bot.expect(T, |s| matches!(s, Seen::Command { .. })).await;
+    assert!(matches!(seen, Seen::Command { ref name, .. } if name == "whoami"));
+}

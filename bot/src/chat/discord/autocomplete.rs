@@ -71,6 +71,15 @@ pub(crate) async fn answer(adapter: &Adapter, http: &Http, request: CommandInter
     }
 }
 
+/// An autocomplete request from a guild not in config: no suggestions (they could reveal
+/// names of the operator's resources).
+pub(crate) async fn refuse(http: &Http, request: CommandInteraction) {
+    let empty = CreateInteractionResponse::Autocomplete(CreateAutocompleteResponse::new());
+    if let Err(e) = request.create_response(http, empty).await {
+        tracing::debug!(error = %e, "cannot answer an autocomplete request");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@
 //!   asks for approval, a second person with an approver role) replaces the message with the
 //!   result; anyone else gets the router's refusal as an ephemeral message; a press after the
 //!   confirmation timed out answers, ephemerally, that the button expired.
+//! - `dh:cancel:INVOCATION` under a running command's progress runs `/cancel INVOCATION`; the
+//!   answer goes to the presser only, the command's own message shows how it ended.
 //! - `dh:run:ID` under unprompted messages ([`super::outbox`]) runs the stored command; errors
 //!   (a refusal included) are shown to the presser only.
 
@@ -25,6 +27,7 @@ use crate::router::Invocation;
 pub const CONFIRM_PREFIX: &str = "dh:confirm:";
 pub const APPROVE_PREFIX: &str = "dh:approve:";
 pub const RUN_PREFIX: &str = "dh:run:";
+pub const CANCEL_PREFIX: &str = "dh:cancel:";
 
 /// A confirmation the adapter showed a button for.
 #[derive(Debug, Clone)]
@@ -50,6 +53,16 @@ pub fn confirmation_row(code: &str, approval: bool) -> CreateActionRow {
     CreateActionRow::Buttons(vec![button])
 }
 
+/// The Cancel button under a running command's progress: `/cancel INVOCATION` as the presser
+/// (the router decides who may; the answer is shown to the presser only).
+pub fn cancel_row(invocation_id: &str) -> CreateActionRow {
+    CreateActionRow::Buttons(vec![
+        CreateButton::new(format!("{CANCEL_PREFIX}{invocation_id}"))
+            .label("Cancel")
+            .style(ButtonStyle::Secondary),
+    ])
+}
+
 fn allowed(pending: &PendingButton, user_id: &str, roles: &[String], approve: bool) -> bool {
     match (&pending.approver_roles, approve) {
         (None, false) => pending.requester == user_id,
@@ -64,14 +77,15 @@ async fn private_answer(http: &Http, press: &ComponentInteraction, text: String)
     let answer = CreateInteractionResponse::Message(
         CreateInteractionResponseMessage::new()
             .content(text)
-            .ephemeral(true),
+            .ephemeral(true)
+            .allowed_mentions(super::mentions::Pings::none().allowed()),
     );
     if let Err(e) = press.create_response(http, answer).await {
         tracing::warn!(error = %e, "cannot answer a button press");
     }
 }
 
-fn refused_plan(label: String) -> Plan {
+fn private_plan(label: String) -> Plan {
     Plan {
         mode: Mode::Reply {
             defer_ephemeral: true,
@@ -79,7 +93,13 @@ fn refused_plan(label: String) -> Plan {
         label,
         errors_private: true,
         force_private: true,
+        long: false,
     }
+}
+
+/// A press from a guild not in config: refused to the presser only, nothing runs.
+pub(crate) async fn refuse_foreign(http: &Http, press: &ComponentInteraction) {
+    private_answer(http, press, super::FOREIGN_GUILD.into()).await;
 }
 
 pub(crate) async fn press(adapter: Arc<Adapter>, http: Arc<Http>, press: ComponentInteraction) {
@@ -118,11 +138,12 @@ pub(crate) async fn press(adapter: Arc<Adapter>, http: Arc<Http>, press: Compone
                     label: pending.command,
                     errors_private: false,
                     force_private: false,
+                    long: false,
                 }
             }
             // Someone else, or a button this process did not show (restart): the router
             // decides and explains; only the presser sees it.
-            _ => refused_plan(line.clone()),
+            _ => private_plan(line.clone()),
         };
         let invocation = Invocation::new("discord", &channel, caller, &line);
         run_and_answer(
@@ -131,6 +152,21 @@ pub(crate) async fn press(adapter: Arc<Adapter>, http: Arc<Http>, press: Compone
             Target::Component(Box::new(press)),
             invocation,
             plan,
+            received,
+        )
+        .await;
+        return;
+    }
+
+    if let Some(id) = custom_id.strip_prefix(CANCEL_PREFIX) {
+        let line = format!("/cancel {id}");
+        let invocation = Invocation::new("discord", &channel, caller, &line);
+        run_and_answer(
+            adapter,
+            http,
+            Target::Component(Box::new(press)),
+            invocation,
+            private_plan(line),
             received,
         )
         .await;
@@ -162,6 +198,7 @@ pub(crate) async fn press(adapter: Arc<Adapter>, http: Arc<Http>, press: Compone
             label: action.command.clone(),
             errors_private: true,
             force_private: false,
+            long: false,
         };
         let invocation = Invocation::new("discord", &channel, caller, &action.command);
         run_and_answer(

@@ -28,6 +28,11 @@ pub struct DiscordConfig {
     /// Register commands in this guild only (instant updates); global when absent.
     #[serde(default)]
     pub guild_id: Option<u64>,
+    /// Further guilds whose interactions are served (besides `guild_id`). Interactions from
+    /// other guilds get a short private refusal and run nothing. Without `guild_id` and this,
+    /// every guild the bot was invited to is served.
+    #[serde(default)]
+    pub allowed_guilds: Vec<u64>,
     /// Discord role id → the role name used in `[[permissions]]` and `[confirm]`. A role id
     /// that is not listed is passed through as the id itself, so rules may also name ids.
     #[serde(default)]
@@ -103,6 +108,7 @@ impl DiscordConfig {
             token,
             application_id: None,
             guild_id: None,
+            allowed_guilds: Vec::new(),
             roles: BTreeMap::new(),
             defer_after: default_defer_after(),
             progress_interval: default_progress_interval(),

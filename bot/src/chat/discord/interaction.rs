@@ -2,7 +2,7 @@
 //! the options spell (`/aks pool scale --name=gpu --count=0`). Typing the options back into a
 //! command line keeps one parser, one validation and one audit format for every surface.
 
-use deckhand_plugin_abi::proto::Caller;
+use deckhand_plugin_abi::proto::{Caller, CommandSpec};
 use serde_json::{Map, Value};
 use serenity::all::{CommandData, CommandDataOption, CommandDataOptionValue, Member, User};
 
@@ -111,21 +111,22 @@ pub fn autocomplete_parts(data: &CommandData) -> (Vec<String>, String, String, M
     (path, focused.0, focused.1, others)
 }
 
+/// The manifest entry of the (sub)command at `path` (`["aks", "pool", "add"]`).
+pub fn leaf_spec<'a>(spec: Option<&'a CommandSpec>, path: &[String]) -> Option<&'a CommandSpec> {
+    let mut leaf = spec?;
+    for name in path.iter().skip(1) {
+        leaf = leaf.subcommands.iter().find(|s| &s.name == name)?;
+    }
+    Some(leaf)
+}
+
 /// Whether any option given is marked sensitive in the manifest (then the whole answer is
 /// ephemeral: Discord shows the invocation's options with the reply).
-pub fn has_sensitive_option(
-    spec: Option<&deckhand_plugin_abi::proto::CommandSpec>,
-    data: &CommandData,
-) -> bool {
-    let Some(spec) = spec else { return false };
+pub fn has_sensitive_option(spec: Option<&CommandSpec>, data: &CommandData) -> bool {
     let (path, options) = split_path(data);
-    let mut leaf = spec;
-    for name in path.iter().skip(1) {
-        match leaf.subcommands.iter().find(|s| &s.name == name) {
-            Some(sub) => leaf = sub,
-            None => return false,
-        }
-    }
+    let Some(leaf) = leaf_spec(spec, &path) else {
+        return false;
+    };
     options
         .iter()
         .any(|o| leaf.options.iter().any(|s| s.name == o.name && s.sensitive))

@@ -17,11 +17,15 @@ pub mod autocomplete;
 pub mod buttons;
 pub mod config;
 pub mod interaction;
+pub mod mentions;
 pub mod outbox;
 pub mod register;
 pub mod respond;
+pub mod rules;
+pub mod split;
+mod thread;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -55,6 +59,8 @@ pub enum DiscordError {
     Task(#[source] tokio::task::JoinError),
     #[error("registering the application commands failed: {0}")]
     Register(#[source] serenity::Error),
+    #[error("Discord refused the command list ({reason}); trying again in {} s", retry_in.as_secs())]
+    Refused { reason: String, retry_in: Duration },
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -87,14 +93,34 @@ impl DiscordTransport {
     }
 }
 
+/// The registration's memory.
+#[derive(Default)]
+struct Registration {
+    /// The last command list sent.
+    last: Option<Value>,
+    /// Set while Discord refuses `last`: it is sent again from `retry_at`.
+    refused: Option<Refused>,
+    /// Problems already warned about.
+    warned: HashSet<String>,
+    /// The other scopes were emptied.
+    cleaned: bool,
+}
+
+struct Refused {
+    attempts: u32,
+    retry_at: Instant,
+}
+
 /// State shared by the event handler's tasks.
 pub struct Adapter {
     pub(crate) router: Arc<Router>,
     pub(crate) config: DiscordConfig,
     pub(crate) actions: Arc<ActionStore>,
     pending: Mutex<HashMap<String, PendingButton>>,
-    /// The last command list sent (or refused), to re-register only on change.
-    registered: tokio::sync::Mutex<Option<Value>>,
+    /// What was registered, to re-register only on change.
+    registration: tokio::sync::Mutex<Registration>,
+    /// Guilds whose interactions were refused (logged once each).
+    foreign_guilds: Mutex<HashSet<u64>>,
     resync_started: AtomicBool,
     closed: AtomicBool,
 }
@@ -110,7 +136,8 @@ impl Adapter {
             config,
             actions,
             pending: Mutex::default(),
-            registered: tokio::sync::Mutex::new(None),
+            registration: tokio::sync::Mutex::default(),
+            foreign_guilds: Mutex::default(),
             resync_started: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         })
@@ -163,16 +190,41 @@ impl Adapter {
     }
 
     /// Registers the command list if it changed since the last registration. A PUT replaces
-    /// the whole list, so commands no longer provided disappear.
+    /// the whole list, so commands no longer provided disappear. Commands Discord would refuse
+    /// are left out ([`rules`]) and warned about once; a list Discord refuses anyway is
+    /// reported once, with the command and rule it names, and sent again with backoff (a
+    /// reload may have fixed nothing, but Discord's rules or limits may have been the cause).
+    /// After the first success, the other scope's commands (global when guild-scoped, other
+    /// guilds' otherwise) are removed, so switching `guild_id` leaves no duplicates.
     pub async fn sync_commands(&self, http: &Http) -> Result<bool, DiscordError> {
         let (commands, errors) = register::commands_json(&self.router.index());
-        for error in errors {
-            tracing::warn!(%error, "command not registered on Discord");
-        }
+        let (commands, violations) = rules::accepted(commands);
         let payload = Value::Array(commands);
-        let mut last = self.registered.lock().await;
-        if last.as_ref() == Some(&payload) {
-            return Ok(false);
+        let mut state = self.registration.lock().await;
+        let problems = errors
+            .iter()
+            .map(ToString::to_string)
+            .chain(violations.iter().map(ToString::to_string));
+        for problem in problems {
+            if state.warned.insert(problem.clone()) {
+                tracing::warn!(%problem, "command not registered on Discord");
+            }
+        }
+        let now = Instant::now();
+        if state.last.as_ref() == Some(&payload) {
+            match &state.refused {
+                None => {
+                    // Registered; the other scopes are emptied once Discord answers the look-up.
+                    if !state.cleaned {
+                        state.cleaned = self.clean_other_scopes(http).await;
+                    }
+                    return Ok(false);
+                }
+                Some(refused) if now < refused.retry_at => return Ok(false),
+                Some(_) => {}
+            }
+        } else {
+            state.refused = None;
         }
         let result = match self.config.guild_id {
             Some(guild) => http
@@ -188,23 +240,137 @@ impl Adapter {
                     guild = ?self.config.guild_id,
                     "application commands registered"
                 );
-                *last = Some(payload);
+                state.last = Some(payload);
+                state.refused = None;
+                if !state.cleaned {
+                    state.cleaned = self.clean_other_scopes(http).await;
+                }
                 Ok(true)
             }
             Err(e) => {
-                // A refused list is not sent again until it changes; a network error is.
-                if let serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) = &e
-                    && r.status_code.is_client_error()
-                {
-                    *last = Some(payload);
+                let refused = matches!(&e, serenity::Error::Http(HttpError::UnsuccessfulRequest(r))
+                    if r.status_code.is_client_error() && r.status_code.as_u16() != 429);
+                if !refused {
+                    // A network error or a 429/5xx: sent again at the next resync.
+                    state.last = None;
+                    return Err(DiscordError::Register(e));
                 }
-                Err(DiscordError::Register(e))
+                let attempts = state.refused.as_ref().map_or(0, |r| r.attempts) + 1;
+                let backoff = register::retry_backoff(attempts);
+                let first = attempts == 1;
+                state.last = Some(payload.clone());
+                state.refused = Some(Refused {
+                    attempts,
+                    retry_at: now + backoff,
+                });
+                let reason = register::refusal(&e, &payload);
+                if first {
+                    Err(DiscordError::Refused {
+                        reason,
+                        retry_in: backoff,
+                    })
+                } else {
+                    tracing::debug!(%reason, attempts, "Discord refused the command list again");
+                    Ok(false)
+                }
             }
+        }
+    }
+
+    /// Empties the scopes Deckhand does not register in. Returns whether it could look.
+    async fn clean_other_scopes(&self, http: &Http) -> bool {
+        let mut ok = true;
+        if self.config.guild_id.is_some() {
+            match http.get_global_commands().await {
+                Ok(list) if !list.is_empty() => {
+                    if let Err(e) = http.create_global_commands(&Value::Array(vec![])).await {
+                        tracing::warn!(error = %e, "cannot remove the global commands");
+                        ok = false;
+                    } else {
+                        tracing::info!(
+                            removed = list.len(),
+                            "global commands removed (commands are guild-scoped now)"
+                        );
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list the global commands");
+                    ok = false;
+                }
+            }
+        }
+        let guilds = match http.get_guilds(None, None).await {
+            Ok(guilds) => guilds,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the bot's guilds");
+                return false;
+            }
+        };
+        for guild in guilds {
+            if Some(guild.id.get()) == self.config.guild_id {
+                continue;
+            }
+            match http.get_guild_commands(guild.id).await {
+                Ok(list) if !list.is_empty() => {
+                    match http
+                        .create_guild_commands(guild.id, &Value::Array(vec![]))
+                        .await
+                    {
+                        Ok(_) => tracing::info!(
+                            guild = guild.id.get(),
+                            removed = list.len(),
+                            "guild commands of another scope removed"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, guild = guild.id.get(), "cannot remove guild commands");
+                            ok = false;
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, guild = guild.id.get(), "cannot list guild commands");
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+
+    /// Whether an interaction from `guild` is served: the configured guild (and
+    /// `allowed_guilds`), any guild when neither is set, and DMs (no guild; the caller then
+    /// has no roles, so only commands open to everyone run).
+    pub(crate) fn serves(&self, guild: Option<GuildId>) -> bool {
+        let Some(guild) = guild.map(GuildId::get) else {
+            return true;
+        };
+        let listed = self.config.allowed_guilds.contains(&guild);
+        match self.config.guild_id {
+            Some(own) => own == guild || listed,
+            None => self.config.allowed_guilds.is_empty() || listed,
+        }
+    }
+
+    /// Logs an interaction from a guild not in config, once per guild.
+    pub(crate) fn foreign(&self, guild: Option<GuildId>) {
+        let id = guild.map_or(0, GuildId::get);
+        let mut seen = self
+            .foreign_guilds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if seen.insert(id) {
+            tracing::warn!(guild = id, "interaction from a guild not in config refused");
         }
     }
 
     async fn on_command(self: Arc<Self>, http: Arc<Http>, command: CommandInteraction) {
         let received = Instant::now();
+        if !self.serves(command.guild_id) {
+            self.foreign(command.guild_id);
+            refuse_foreign(&http, &command).await;
+            return;
+        }
         let caller = interaction::caller(&self.config, &command.user, command.member.as_deref());
         let line = interaction::command_line(&command.data);
         let (path, _) = interaction::split_path(&command.data);
@@ -213,14 +379,24 @@ impl Adapter {
         // Discord shows the options a command was called with to whoever sees the reply, so a
         // call carrying a sensitive option is answered only to the caller.
         let sensitive = interaction::has_sensitive_option(spec, &command.data);
+        // A command whose time limit is past the interaction token's lifetime runs in a
+        // thread (guild channels only; a DM has none).
+        let leaf = interaction::leaf_spec(spec, &path);
+        let limit = leaf
+            .and_then(|leaf| leaf.timeout_secs)
+            .map_or(self.router.options().default_timeout, Duration::from_secs);
+        let long = command.guild_id.is_some() && limit > self.token_usable_for();
+        // A reply the manifest calls private is deferred ephemerally: no public "thinking…".
+        let private = leaf.is_some_and(|leaf| leaf.private);
         let plan = Plan {
             mode: Mode::Reply {
-                defer_ephemeral: sensitive,
+                defer_ephemeral: sensitive || private,
             },
             // Never the options: they may hold secrets.
             label: format!("/{}", path.join(" ")),
             errors_private: false,
             force_private: sensitive,
+            long,
         };
         let channel = command.channel_id.get().to_string();
         let invocation = Invocation::new("discord", &channel, caller, &line);
@@ -233,6 +409,24 @@ impl Adapter {
             received,
         )
         .await;
+    }
+}
+
+/// The answer to an interaction from a guild not in config: a short ephemeral refusal, so the
+/// caller sees why nothing happens (instead of "The application did not respond") and nothing
+/// runs, is audited or reaches a plugin.
+pub(crate) const FOREIGN_GUILD: &str =
+    "This Deckhand does not serve this server; ask its operators to add the server to its config.";
+
+async fn refuse_foreign(http: &Http, command: &CommandInteraction) {
+    let refusal = serenity::all::CreateInteractionResponse::Message(
+        serenity::all::CreateInteractionResponseMessage::new()
+            .content(FOREIGN_GUILD)
+            .ephemeral(true)
+            .allowed_mentions(mentions::Pings::none().allowed()),
+    );
+    if let Err(e) = command.create_response(http, refusal).await {
+        tracing::debug!(error = %e, "cannot refuse an interaction");
     }
 }
 
@@ -282,10 +476,20 @@ impl EventHandler for Handler {
         let adapter = self.adapter.clone();
         match interaction {
             Interaction::Command(command) => adapter.on_command(ctx.http.clone(), command).await,
-            Interaction::Autocomplete(request) => {
+            Interaction::Autocomplete(request) if adapter.serves(request.guild_id) => {
                 autocomplete::answer(&adapter, &ctx.http, request).await
             }
-            Interaction::Component(press) => buttons::press(adapter, ctx.http.clone(), press).await,
+            Interaction::Component(press) if adapter.serves(press.guild_id) => {
+                buttons::press(adapter, ctx.http.clone(), press).await
+            }
+            Interaction::Autocomplete(request) => {
+                adapter.foreign(request.guild_id);
+                autocomplete::refuse(&ctx.http, request).await
+            }
+            Interaction::Component(press) => {
+                adapter.foreign(press.guild_id);
+                buttons::refuse_foreign(&ctx.http, &press).await
+            }
             _ => {}
         }
     }

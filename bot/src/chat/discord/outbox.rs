@@ -10,7 +10,8 @@ use rusqlite::{OptionalExtension, params};
 use serenity::all::{ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateMessage, Http};
 
 use super::buttons::RUN_PREFIX;
-use super::respond::chunks;
+use super::mentions::Pings;
+use super::split::layout;
 use crate::chat::{Action, OutboundMessage, Outbox};
 use crate::state::{Db, StateError};
 use futures_util::future::BoxFuture;
@@ -124,10 +125,17 @@ impl DiscordOutbox {
             .chunks(5)
             .map(|row| CreateActionRow::Buttons(row.to_vec()))
             .collect();
-        let parts = chunks(&message.text);
+        // Unprompted text (alerts, log lines) pings nobody, whatever it contains; output
+        // longer than three messages is one attached file.
+        let parts = layout(&message.text, "Message", "deckhand");
         let last = parts.len().saturating_sub(1);
         for (i, part) in parts.into_iter().enumerate() {
-            let mut create = CreateMessage::new().content(part);
+            let mut create = CreateMessage::new()
+                .content(part.text.clone())
+                .allowed_mentions(Pings::none().allowed());
+            if let Some(file) = part.attachment() {
+                create = create.add_file(file);
+            }
             if i == last {
                 create = create.components(rows.clone());
             }

@@ -62,6 +62,14 @@ fn option_json(option: &OptionSpec) -> Value {
         "description": description(&option.description, &option.name),
         "required": option.required,
     });
+    if option.kind == OptionKind::Integer {
+        if let Some(min) = option.min {
+            out["min_value"] = json!(min);
+        }
+        if let Some(max) = option.max {
+            out["max_value"] = json!(max);
+        }
+    }
     let too_many_choices = option.choices.len() > MAX_CHOICES;
     if option.autocomplete || too_many_choices {
         out["autocomplete"] = json!(true);
@@ -121,6 +129,22 @@ fn subcommands_json(
         .collect()
 }
 
+/// `MANAGE_GUILD` (`1 << 5`): the default Discord applies to destructive commands, so only
+/// server managers see them until an admin grants them to roles under Server Settings →
+/// Integrations. Deckhand's `[[permissions]]` still decide who may run them.
+pub const DESTRUCTIVE_PERMISSIONS: &str = "32";
+
+/// Whether every command reachable under `spec` is destructive (Discord's
+/// `default_member_permissions` applies to a whole top-level command, so a command with
+/// harmless subcommands stays visible to everyone).
+fn all_destructive(spec: &CommandSpec) -> bool {
+    if spec.subcommands.is_empty() {
+        spec.destructive
+    } else {
+        spec.subcommands.iter().all(all_destructive)
+    }
+}
+
 /// One top-level command (`type` 1, chat input).
 pub fn command_json(spec: &CommandSpec) -> Result<Value, RegisterError> {
     let options = if spec.subcommands.is_empty() {
@@ -128,12 +152,16 @@ pub fn command_json(spec: &CommandSpec) -> Result<Value, RegisterError> {
     } else {
         subcommands_json(&spec.name, &spec.subcommands, 1)?
     };
-    Ok(json!({
+    let mut out = json!({
         "type": 1,
         "name": spec.name,
         "description": description(&spec.description, &spec.name),
         "options": options,
-    }))
+    });
+    if all_destructive(spec) {
+        out["default_member_permissions"] = json!(DESTRUCTIVE_PERMISSIONS);
+    }
+    Ok(out)
 }
 
 /// Every command of the index (built-ins and plugins), sorted by name, plus the ones that
@@ -150,6 +178,40 @@ pub fn commands_json(index: &CommandIndex) -> (Vec<Value>, Vec<RegisterError>) {
     (commands, errors)
 }
 
+/// Wait before sending a refused command list again: 5 s doubling to at most 10 min.
+pub fn retry_backoff(attempts: u32) -> std::time::Duration {
+    let secs = 5u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(10));
+    std::time::Duration::from_secs(secs.min(600))
+}
+
+/// Discord's refusal of a bulk overwrite in words: the offending command (Discord names it
+/// by its index in the list) and the rule (`0.options.1.name: Command name is invalid`).
+pub fn refusal(error: &serenity::Error, payload: &Value) -> String {
+    let serenity::Error::Http(serenity::all::HttpError::UnsuccessfulRequest(response)) = error
+    else {
+        return error.to_string();
+    };
+    let json = &response.error;
+    if json.errors.is_empty() {
+        return format!("{} ({})", json.message, json.code);
+    }
+    json.errors
+        .iter()
+        .map(|e| {
+            let mut path = e.path.split('.');
+            let command = path
+                .next()
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| payload.get(i))
+                .and_then(|c| c["name"].as_str())
+                .map_or_else(|| "the list".to_owned(), |n| format!("/{n}"));
+            let rest: Vec<&str> = path.collect();
+            format!("{command} {}: {} ({})", rest.join("."), e.message, e.code)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,14 +224,19 @@ mod tests {
             .option(OptionSpec::new("text", OptionKind::String, "What").required())
             .option(OptionSpec::choice("color", &["red", "blue"], "A color"))
             .option(OptionSpec::choice("shade", &["a", "b"], "A shade").autocomplete())
-            .option(OptionSpec::new("wait", OptionKind::Duration, ""));
+            .option(OptionSpec::new("wait", OptionKind::Duration, ""))
+            .option(OptionSpec::new("count", OptionKind::Integer, "N").range(0, 50));
         let json = command_json(&spec).unwrap();
         let options = json["options"].as_array().unwrap();
         let names: Vec<&str> = options
             .iter()
             .map(|o| o["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["text", "upper", "color", "shade", "wait"]);
+        assert_eq!(names, ["text", "upper", "color", "shade", "wait", "count"]);
+        assert_eq!(
+            (&options[5]["min_value"], &options[5]["max_value"]),
+            (&json!(0), &json!(50))
+        );
         assert_eq!(options[0]["type"], 3);
         assert_eq!(options[0]["required"], true);
         assert_eq!(options[1]["type"], 5);
@@ -208,6 +275,33 @@ mod tests {
         index.insert(Owner::Builtin, deep);
         let (ok, errors) = commands_json(&index);
         assert_eq!((ok.len(), errors.len()), (1, 1));
+    }
+
+    #[test]
+    fn destructive_commands_default_to_server_managers() {
+        let wipe = CommandSpec::new("wipe", "Wipe").destructive();
+        assert_eq!(
+            command_json(&wipe).unwrap()["default_member_permissions"],
+            DESTRUCTIVE_PERMISSIONS
+        );
+        let mixed = CommandSpec::new("pool", "Pools")
+            .subcommand(CommandSpec::new("delete", "Delete").destructive())
+            .subcommand(CommandSpec::new("list", "List"));
+        assert!(
+            command_json(&mixed)
+                .unwrap()
+                .get("default_member_permissions")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let secs: Vec<u64> = [1, 2, 3, 20]
+            .iter()
+            .map(|a| retry_backoff(*a).as_secs())
+            .collect();
+        assert_eq!(secs, [5, 10, 20, 600]);
     }
 
     #[test]

@@ -2,26 +2,37 @@
 //! the command is quick, a defer otherwise), then progress and the result as edits of the
 //! original message, and past the interaction token's lifetime (15 min) a channel message.
 //!
+//! Commands that may run longer than the token (`Plan::long`) run in a thread the bot opens on
+//! the deferred message ([`super::thread`]): progress and result there, with the bot token.
+//!
 //! Ephemerality is decided by the [`Response`]: a quick ephemeral result is sent ephemeral
-//! directly; a deferred public "thinking" message whose result turns out ephemeral is deleted
-//! and the result sent as an ephemeral followup, so private data never lands in the channel.
+//! directly; a deferred public "thinking" message whose result turns out ephemeral is first
+//! edited to say the reply was sent privately (Discord's first followup after a deferral
+//! would otherwise *become* that public message), then the result follows as an ephemeral
+//! message. A delivery that fails is never dropped silently: public parts fall back to the
+//! channel, private ones are logged and the caller told to run it again.
+//!
+//! Output longer than three messages is one `.txt` attachment ([`super::split`]); nothing
+//! sent pings anyone but the mentions Deckhand makes on purpose ([`super::mentions`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serenity::all::{
     ChannelId, CommandInteraction, ComponentInteraction, CreateActionRow,
     CreateInteractionResponse, CreateInteractionResponseFollowup, CreateInteractionResponseMessage,
-    CreateMessage, EditInteractionResponse, Http, Message, UserId,
+    CreateMessage, EditInteractionResponse, EditMessage, Http, Message, MessageId, UserId,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::Adapter;
+use super::mentions::{self, Pings};
+use super::split::{self, Part};
+use super::{Adapter, buttons, thread};
 use crate::router::{Invocation, Response, ResponseKind};
 
-/// Discord's content limit is 2000 characters; keep a margin for the prefixes we add.
-pub const MAX_CONTENT: usize = 1900;
+pub use super::split::{MAX_CONTENT, chunks};
 /// Progress lines kept in the "running" message.
 const PROGRESS_LINES: usize = 5;
 
@@ -32,14 +43,14 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    fn channel_id(&self) -> ChannelId {
+    pub(crate) fn channel_id(&self) -> ChannelId {
         match self {
             Target::Command(c) => c.channel_id,
             Target::Component(c) => c.channel_id,
         }
     }
 
-    fn user_id(&self) -> UserId {
+    pub(crate) fn user_id(&self) -> UserId {
         match self {
             Target::Command(c) => c.user.id,
             Target::Component(c) => c.user.id,
@@ -57,21 +68,26 @@ impl Target {
         }
     }
 
-    async fn edit(&self, http: &Http, edit: EditInteractionResponse) -> serenity::Result<Message> {
+    pub(crate) async fn edit(
+        &self,
+        http: &Http,
+        edit: EditInteractionResponse,
+    ) -> serenity::Result<Message> {
         match self {
             Target::Command(c) => c.edit_response(http, edit).await,
             Target::Component(c) => c.edit_response(http, edit).await,
         }
     }
 
-    async fn delete(&self, http: &Http) -> serenity::Result<()> {
+    /// The interaction's original message (the deferred reply).
+    pub(crate) async fn original(&self, http: &Http) -> serenity::Result<Message> {
         match self {
-            Target::Command(c) => c.delete_response(http).await,
-            Target::Component(c) => c.delete_response(http).await,
+            Target::Command(c) => c.get_response(http).await,
+            Target::Component(c) => c.get_response(http).await,
         }
     }
 
-    async fn followup(
+    pub(crate) async fn followup(
         &self,
         http: &Http,
         followup: CreateInteractionResponseFollowup,
@@ -101,41 +117,8 @@ pub(crate) struct Plan {
     pub errors_private: bool,
     /// Show everything only to the presser.
     pub force_private: bool,
-}
-
-/// Splits text into messages Discord accepts, at line breaks where possible.
-pub fn chunks(text: &str) -> Vec<String> {
-    let text = if text.trim().is_empty() {
-        "(no output)"
-    } else {
-        text
-    };
-    let mut out = Vec::new();
-    let mut current = String::new();
-    for line in text.split_inclusive('\n') {
-        let mut line = line;
-        while !line.is_empty() {
-            let room = MAX_CONTENT - current.chars().count();
-            if line.chars().count() <= room {
-                current.push_str(line);
-                break;
-            }
-            if !current.is_empty() {
-                out.push(std::mem::take(&mut current));
-                continue;
-            }
-            let cut = line
-                .char_indices()
-                .nth(MAX_CONTENT)
-                .map_or(line.len(), |(i, _)| i);
-            out.push(line[..cut].to_owned());
-            line = &line[cut..];
-        }
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
+    /// The command may run past the interaction token's lifetime: it runs in a thread.
+    pub long: bool,
 }
 
 /// The text shown for a response.
@@ -169,10 +152,75 @@ fn progress_text(
 }
 
 /// Whether the answer may be seen only by the caller.
-fn is_private(response: &Response, plan: &Plan) -> bool {
+pub(crate) fn is_private(response: &Response, plan: &Plan) -> bool {
     plan.force_private
         || response.ephemeral
         || (plan.errors_private && response.kind == ResponseKind::Error)
+}
+
+/// Progress edits happen at least this often while a command runs (with the elapsed time).
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Where progress goes: the interaction's original message, or (long commands) a message
+/// the bot posts in the invocation's thread and edits with its own token.
+enum Progress {
+    Original,
+    Thread {
+        thread: ChannelId,
+        message: Option<MessageId>,
+    },
+}
+
+impl Progress {
+    /// Shows `text` with `rows` (the Cancel button while running, none when done).
+    async fn show(
+        &mut self,
+        http: &Http,
+        target: &Target,
+        text: String,
+        rows: Vec<CreateActionRow>,
+    ) {
+        let none = Pings::none().allowed();
+        let result = match self {
+            Progress::Original => target
+                .edit(
+                    http,
+                    EditInteractionResponse::new()
+                        .content(text)
+                        .components(rows)
+                        .allowed_mentions(none),
+                )
+                .await
+                .map(|_| ()),
+            Progress::Thread {
+                thread,
+                message: Some(id),
+            } => thread
+                .edit_message(
+                    http,
+                    *id,
+                    EditMessage::new()
+                        .content(text)
+                        .components(rows)
+                        .allowed_mentions(none),
+                )
+                .await
+                .map(|_| ()),
+            Progress::Thread { thread, message } => thread
+                .send_message(
+                    http,
+                    CreateMessage::new()
+                        .content(text)
+                        .components(rows)
+                        .allowed_mentions(none),
+                )
+                .await
+                .map(|m| *message = Some(m.id)),
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "progress edit failed");
+        }
+    }
 }
 
 /// Runs `invocation` through the router and answers `target` as `plan` says. `received` is
@@ -188,6 +236,7 @@ pub(crate) async fn run_and_answer(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let router = adapter.router.clone();
     let requester = invocation.caller.user_id.clone();
+    let cancel = vec![buttons::cancel_row(&invocation.id)];
     let mut run = tokio::spawn(async move { router.handle(invocation, tx).await });
     let joined = |r: Result<Response, tokio::task::JoinError>| {
         r.unwrap_or_else(|e| Response::error(format!("the command stopped unexpectedly: {e}")))
@@ -197,16 +246,19 @@ pub(crate) async fn run_and_answer(
     if let Ok(done) = tokio::time::timeout_at(received + adapter.config.defer_after, &mut run).await
     {
         let response = joined(done);
-        let rows = adapter.buttons_for(&response, &requester);
-        answer_directly(&http, &target, &plan, &response, rows).await;
+        let out = Outgoing::new(&adapter, &response, &plan, &requester);
+        answer_directly(&http, &target, &plan, &response, out).await;
         return;
     }
 
     // Otherwise defer, then show progress.
+    let deferred_private = match &plan.mode {
+        Mode::Reply { defer_ephemeral } => *defer_ephemeral || plan.force_private,
+        Mode::Update { .. } => false,
+    };
     let defer = match &plan.mode {
-        Mode::Reply { defer_ephemeral } => CreateInteractionResponse::Defer(
-            CreateInteractionResponseMessage::new()
-                .ephemeral(*defer_ephemeral || plan.force_private),
+        Mode::Reply { .. } => CreateInteractionResponse::Defer(
+            CreateInteractionResponseMessage::new().ephemeral(deferred_private),
         ),
         Mode::Update { .. } => CreateInteractionResponse::Acknowledge,
     };
@@ -218,11 +270,29 @@ pub(crate) async fn run_and_answer(
         Mode::Update { header } => Some(header.as_str()),
         Mode::Reply { .. } => None,
     };
+    // A command that may outlive the interaction token runs in a thread of its own.
+    let mut thread = None;
+    if plan.long && !deferred_private && matches!(plan.mode, Mode::Reply { .. }) {
+        thread = thread::open(&http, &target, &plan.label).await;
+    }
+    let mut progress = match thread {
+        Some(id) => Progress::Thread {
+            thread: id,
+            message: None,
+        },
+        None => Progress::Original,
+    };
     let mut lines: VecDeque<String> = VecDeque::new();
     let mut dirty = false;
     let mut last_edit = Instant::now();
     let interval = adapter.config.progress_interval;
     let response = loop {
+        let next_edit = last_edit
+            + if dirty {
+                interval
+            } else {
+                HEARTBEAT.max(interval)
+            };
         tokio::select! {
             done = &mut run => break joined(done),
             line = rx.recv() => match line {
@@ -235,27 +305,120 @@ pub(crate) async fn run_and_answer(
                 }
                 None => break joined((&mut run).await),
             },
-            _ = tokio::time::sleep_until(last_edit + interval), if dirty => {
-                if Instant::now() < deadline {
+            _ = tokio::time::sleep_until(next_edit) => {
+                if thread.is_some() || Instant::now() < deadline {
                     let text = progress_text(&plan.label, header, &lines, received);
-                    if let Err(e) = target.edit(&http, EditInteractionResponse::new().content(text)).await {
-                        tracing::debug!(error = %e, "progress edit failed");
-                    }
+                    progress.show(&http, &target, text, cancel.clone()).await;
                 }
                 last_edit = Instant::now();
                 dirty = false;
             }
         }
     };
-    let rows = adapter.buttons_for(&response, &requester);
-    if Instant::now() >= deadline {
-        to_channel(&http, &target, &plan, &response, rows).await;
+    let out = Outgoing::new(&adapter, &response, &plan, &requester);
+    if let Progress::Thread {
+        message: Some(_), ..
+    } = &progress
+    {
+        // The thread's progress message stays as the last state, without its Cancel button.
+        let text =
+            progress_text(&plan.label, header, &lines, received).replace("is running", "ran");
+        progress.show(&http, &target, text, Vec::new()).await;
+    }
+    if let Some(id) = thread {
+        thread::finish(&http, &target, &plan, &response, out, id, deadline).await;
         return;
     }
-    if let Err(e) = deliver_deferred(&http, &target, &plan, &response, rows.clone()).await {
+    if Instant::now() >= deadline {
+        to_channel(&http, &target, &plan, &response, out.rows).await;
+        return;
+    }
+    let rows = out.rows.clone();
+    if let Err(e) = deliver_deferred(&http, &target, &plan, &response, out).await {
         tracing::warn!(error = %e, command = %plan.label, "cannot edit the reply; posting it in the channel");
         to_channel(&http, &target, &plan, &response, rows).await;
     }
+}
+
+/// What goes out for a response: its messages (or one file), the buttons, and who may be
+/// pinged.
+pub(crate) struct Outgoing {
+    pub parts: Vec<Part>,
+    pub rows: Vec<CreateActionRow>,
+    pub pings: Pings,
+}
+
+impl Outgoing {
+    fn new(adapter: &Adapter, response: &Response, plan: &Plan, requester: &str) -> Outgoing {
+        let rows = adapter.buttons_for(response, requester);
+        let mut text = render(response);
+        let mut pings = Pings::none();
+        // The one mention Deckhand makes in a reply on purpose: the approvers of a command
+        // waiting for a second person.
+        if !is_private(response, plan)
+            && let Some(waiting) = &response.waiting
+            && let Some(roles) = &waiting.approver_roles
+        {
+            let ids = mentions::role_ids(roles, &adapter.config.roles);
+            if !ids.is_empty() {
+                let who: Vec<String> = ids.iter().map(|id| format!("<@&{id}>")).collect();
+                text.push_str(&format!("\n🔔 {}: your approval is needed.", who.join(" ")));
+                pings.roles = ids;
+            }
+        }
+        Outgoing {
+            parts: split::layout(&text, &plan.label, &split::file_stem(&plan.label)),
+            rows,
+            pings,
+        }
+    }
+}
+
+fn callback_message(
+    part: &Part,
+    text: String,
+    rows: Vec<CreateActionRow>,
+    pings: &Pings,
+) -> CreateInteractionResponseMessage {
+    let mut message = CreateInteractionResponseMessage::new()
+        .content(text)
+        .components(rows)
+        .allowed_mentions(pings.allowed());
+    if let Some(file) = part.attachment() {
+        message = message.add_file(file);
+    }
+    message
+}
+
+fn edit_message(
+    part: &Part,
+    text: String,
+    rows: Vec<CreateActionRow>,
+    pings: &Pings,
+) -> EditInteractionResponse {
+    let mut edit = EditInteractionResponse::new()
+        .content(text)
+        .components(rows)
+        .allowed_mentions(pings.allowed());
+    if let Some(file) = part.attachment() {
+        edit = edit.new_attachment(file);
+    }
+    edit
+}
+
+fn channel_message(part: &Part, rows: Vec<CreateActionRow>, pings: &Pings) -> CreateMessage {
+    let mut message = CreateMessage::new()
+        .content(part.text.clone())
+        .components(rows)
+        .allowed_mentions(pings.allowed());
+    if let Some(file) = part.attachment() {
+        message = message.add_file(file);
+    }
+    message
+}
+
+pub(crate) fn private_note(label: &str) -> String {
+    format!("🔒 The reply of {label} was sent to you privately.")
 }
 
 async fn answer_directly(
@@ -263,42 +426,39 @@ async fn answer_directly(
     target: &Target,
     plan: &Plan,
     response: &Response,
-    rows: Vec<CreateActionRow>,
+    out: Outgoing,
 ) {
     let private = is_private(response, plan);
-    let kept = rows.clone();
-    let mut parts = chunks(&render(response)).into_iter();
-    let first = parts.next().unwrap_or_default();
-    let (callback, followups_private) = match (&plan.mode, private) {
-        (Mode::Reply { .. }, _) => (
-            CreateInteractionResponse::Message(
-                CreateInteractionResponseMessage::new()
-                    .content(first)
-                    .ephemeral(private)
-                    .components(rows),
-            ),
-            private,
+    let kept = out.rows.clone();
+    let Some((first, rest)) = out.parts.split_first() else {
+        return;
+    };
+    let callback = match (&plan.mode, private) {
+        (Mode::Reply { .. }, _) => CreateInteractionResponse::Message(
+            callback_message(first, first.text.clone(), out.rows, &out.pings).ephemeral(private),
         ),
-        (Mode::Update { header }, false) => (
-            CreateInteractionResponse::UpdateMessage(
-                CreateInteractionResponseMessage::new()
-                    .content(joined_header(header, &first))
-                    .components(rows),
-            ),
-            false,
-        ),
+        (Mode::Update { header }, false) => {
+            CreateInteractionResponse::UpdateMessage(callback_message(
+                first,
+                joined_header(header, &first.text),
+                out.rows,
+                &out.pings,
+            ))
+        }
         (Mode::Update { header }, true) => {
             // The clicked message records what happened; the result goes to the presser only.
             let update = CreateInteractionResponse::UpdateMessage(
                 CreateInteractionResponseMessage::new()
                     .content(joined_header(header, "The result was sent privately."))
-                    .components(vec![]),
+                    .components(vec![])
+                    .allowed_mentions(Pings::none().allowed()),
             );
             if let Err(e) = target.callback(http, update).await {
                 tracing::warn!(error = %e, "cannot answer the interaction");
             }
-            let all: Vec<String> = std::iter::once(first).chain(parts).collect();
-            followups(http, target, all, true).await;
+            if let Err(e) = followups(http, target, &out.parts, true, &out.pings).await {
+                undelivered_privately(http, target, plan, Some(header), &e).await;
+            }
             return;
         }
     };
@@ -309,7 +469,9 @@ async fn answer_directly(
         to_channel(http, target, plan, response, kept).await;
         return;
     }
-    followups(http, target, parts.collect(), followups_private).await;
+    if let Err(e) = followups(http, target, rest, private, &out.pings).await {
+        rest_undelivered(http, target, plan, rest, private, &out.pings, &e).await;
+    }
 }
 
 fn joined_header(header: &str, text: &str) -> String {
@@ -321,15 +483,78 @@ fn joined_header(header: &str, text: &str) -> String {
     }
 }
 
-async fn followups(http: &Http, target: &Target, parts: Vec<String>, ephemeral: bool) {
+/// Sends `parts` as followup messages; the first failure stops and is returned with the
+/// parts not delivered.
+pub(crate) async fn followups(
+    http: &Http,
+    target: &Target,
+    parts: &[Part],
+    ephemeral: bool,
+    pings: &Pings,
+) -> Result<(), serenity::Error> {
     for part in parts {
-        let followup = CreateInteractionResponseFollowup::new()
-            .content(part)
-            .ephemeral(ephemeral);
-        if let Err(e) = target.followup(http, followup).await {
-            tracing::warn!(error = %e, "cannot send a followup message");
-            return;
+        let mut followup = CreateInteractionResponseFollowup::new()
+            .content(part.text.clone())
+            .ephemeral(ephemeral)
+            .allowed_mentions(pings.allowed());
+        if let Some(file) = part.attachment() {
+            followup = followup.add_file(file);
         }
+        target.followup(http, followup).await?;
+    }
+    Ok(())
+}
+
+/// Later parts of a reply that could not be sent as followups: public ones go to the channel;
+/// private ones cannot, so the failure is logged and the caller told where possible.
+async fn rest_undelivered(
+    http: &Http,
+    target: &Target,
+    plan: &Plan,
+    parts: &[Part],
+    private: bool,
+    pings: &Pings,
+    error: &serenity::Error,
+) {
+    if private {
+        tracing::error!(error = %error, command = %plan.label, "a private followup could not be delivered");
+        return;
+    }
+    tracing::warn!(error = %error, command = %plan.label, "a followup could not be sent; posting the rest in the channel");
+    post(
+        http,
+        target.channel_id(),
+        parts,
+        Vec::new(),
+        pings,
+        &plan.label,
+    )
+    .await;
+}
+
+/// A private reply whose followup failed: the public message says so (never the reply).
+pub(crate) async fn undelivered_privately(
+    http: &Http,
+    target: &Target,
+    plan: &Plan,
+    header: Option<&str>,
+    error: &serenity::Error,
+) {
+    tracing::error!(error = %error, command = %plan.label, "the private reply could not be delivered");
+    let note = format!(
+        "❌ The reply of {} could not be delivered to you privately (Discord said: {error}); run it again.",
+        plan.label
+    );
+    let text = match header {
+        Some(h) => joined_header(h, &note),
+        None => note,
+    };
+    let edit = EditInteractionResponse::new()
+        .content(text)
+        .components(vec![])
+        .allowed_mentions(Pings::none().allowed());
+    if let Err(e) = target.edit(http, edit).await {
+        tracing::error!(error = %e, command = %plan.label, "cannot tell the caller either");
     }
 }
 
@@ -338,62 +563,91 @@ async fn deliver_deferred(
     target: &Target,
     plan: &Plan,
     response: &Response,
-    rows: Vec<CreateActionRow>,
+    out: Outgoing,
 ) -> serenity::Result<()> {
     let private = is_private(response, plan);
-    let parts = chunks(&render(response));
-    match &plan.mode {
-        Mode::Reply { defer_ephemeral } => {
-            let deferred_private = *defer_ephemeral || plan.force_private;
-            if private && !deferred_private {
-                // The public "thinking" message goes; the result comes privately.
-                target.delete(http).await?;
-                followups(http, target, parts, true).await;
-                return Ok(());
-            }
-            let mut parts = parts.into_iter();
-            let first = parts.next().unwrap_or_default();
-            target
-                .edit(
-                    http,
-                    EditInteractionResponse::new()
-                        .content(first)
-                        .components(rows),
-                )
-                .await?;
-            followups(http, target, parts.collect(), deferred_private).await;
+    let Some((first, rest)) = out.parts.split_first() else {
+        return Ok(());
+    };
+    let (header, deferred_private) = match &plan.mode {
+        Mode::Reply { defer_ephemeral } => (None, *defer_ephemeral || plan.force_private),
+        Mode::Update { header } => (Some(header.as_str()), false),
+    };
+    if private && !deferred_private {
+        // Discord: the first followup after a deferral edits the deferred (public) message
+        // and ignores its ephemeral flag. So the public message is edited first, then the
+        // reply follows as a real ephemeral message.
+        let note = private_note(&plan.label);
+        let text = match header {
+            Some(h) => joined_header(h, &note),
+            None => note,
+        };
+        target
+            .edit(
+                http,
+                EditInteractionResponse::new()
+                    .content(text)
+                    .components(vec![])
+                    .allowed_mentions(Pings::none().allowed()),
+            )
+            .await?;
+        if let Err(e) = followups(http, target, &out.parts, true, &out.pings).await {
+            undelivered_privately(http, target, plan, header, &e).await;
         }
-        Mode::Update { header } => {
-            if private {
-                target
-                    .edit(
-                        http,
-                        EditInteractionResponse::new()
-                            .content(joined_header(header, "The result was sent privately."))
-                            .components(vec![]),
-                    )
-                    .await?;
-                followups(http, target, parts, true).await;
-                return Ok(());
-            }
-            let mut parts = parts.into_iter();
-            let first = parts.next().unwrap_or_default();
-            target
-                .edit(
-                    http,
-                    EditInteractionResponse::new()
-                        .content(joined_header(header, &first))
-                        .components(rows),
-                )
-                .await?;
-            followups(http, target, parts.collect(), false).await;
-        }
+        return Ok(());
+    }
+    let text = match header {
+        Some(h) => joined_header(h, &first.text),
+        None => first.text.clone(),
+    };
+    target
+        .edit(http, edit_message(first, text, out.rows, &out.pings))
+        .await?;
+    if let Err(e) = followups(http, target, rest, deferred_private, &out.pings).await {
+        rest_undelivered(http, target, plan, rest, deferred_private, &out.pings, &e).await;
     }
     Ok(())
 }
 
+/// Posts `parts` in `channel` with the bot token (no 15-minute limit), buttons on the last.
+pub(crate) async fn post(
+    http: &Http,
+    channel: ChannelId,
+    parts: &[Part],
+    rows: Vec<CreateActionRow>,
+    pings: &Pings,
+    label: &str,
+) -> bool {
+    let last = parts.len().saturating_sub(1);
+    for (i, part) in parts.iter().enumerate() {
+        let rows = if i == last { rows.clone() } else { Vec::new() };
+        if let Err(e) = channel
+            .send_message(http, channel_message(part, rows, pings))
+            .await
+        {
+            tracing::error!(error = %e, command = %label, channel = channel.get(), "cannot post the result in the channel");
+            return false;
+        }
+    }
+    true
+}
+
+/// The text of a result posted outside the interaction, mentioning the caller. A private
+/// result is not posted; the caller is told to run it again.
+pub(crate) fn posted_text(user: UserId, plan: &Plan, response: &Response) -> String {
+    let mention = format!("<@{}>", user.get());
+    if is_private(response, plan) {
+        format!(
+            "{mention} {} finished, but its reply is private and can no longer be shown to you alone (the interaction expired); run it again to see it.",
+            plan.label
+        )
+    } else {
+        format!("{mention} {}:\n{}", plan.label, render(response))
+    }
+}
+
 /// Past the token's lifetime the interaction cannot be edited: post in the channel instead,
-/// mentioning the caller. A private result is not posted; the caller is told to run it again.
+/// mentioning the caller (the one mention allowed to ping).
 async fn to_channel(
     http: &Http,
     target: &Target,
@@ -401,39 +655,8 @@ async fn to_channel(
     response: &Response,
     rows: Vec<CreateActionRow>,
 ) {
-    let mention = format!("<@{}>", target.user_id().get());
-    let text = if is_private(response, plan) {
-        format!(
-            "{mention} {} finished, but its reply is private and can no longer be shown to you alone (the interaction expired); run it again to see it.",
-            plan.label
-        )
-    } else {
-        format!("{mention} {}:\n{}", plan.label, render(response))
-    };
-    let parts = chunks(&text);
-    let last = parts.len().saturating_sub(1);
-    for (i, part) in parts.into_iter().enumerate() {
-        let mut message = CreateMessage::new().content(part);
-        if i == last {
-            message = message.components(rows.clone());
-        }
-        if let Err(e) = target.channel_id().send_message(http, message).await {
-            tracing::error!(error = %e, command = %plan.label, "cannot post the result in the channel");
-            return;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_respect_the_limit_and_keep_everything() {
-        let text = format!("{}\n{}", "a".repeat(1500), "b".repeat(4000));
-        let parts = chunks(&text);
-        assert!(parts.iter().all(|p| p.chars().count() <= MAX_CONTENT));
-        assert_eq!(parts.concat(), text);
-        assert_eq!(chunks(""), ["(no output)"]);
-    }
+    let text = posted_text(target.user_id(), plan, response);
+    let parts = split::layout(&text, &plan.label, &split::file_stem(&plan.label));
+    let pings = Pings::user(target.user_id().get());
+    post(http, target.channel_id(), &parts, rows, &pings, &plan.label).await;
 }

@@ -32,6 +32,7 @@ struct CommandAttrs {
     timeout_secs: Option<u64>,
     permission: Option<String>,
     root: bool,
+    private: bool,
 }
 
 /// `#[option(...)]` on a field.
@@ -44,6 +45,8 @@ struct OptionAttrs {
     rule: Option<syn::Ident>,
     choices: Vec<String>,
     default: Option<Expr>,
+    min: Option<i64>,
+    max: Option<i64>,
 }
 
 fn doc(attrs: &[Attribute]) -> String {
@@ -95,9 +98,11 @@ fn command_attrs(attrs: &[Attribute]) -> syn::Result<CommandAttrs> {
                 out.permission = Some(meta.value()?.parse::<LitStr>()?.value());
             } else if meta.path.is_ident("root") {
                 out.root = true;
+            } else if meta.path.is_ident("private") {
+                out.private = true;
             } else {
                 return Err(meta.error(
-                    "unknown #[command] key; use name, destructive, timeout_secs, permission or root",
+                    "unknown #[command] key; use name, destructive, timeout_secs, permission, private or root",
                 ));
             }
             Ok(())
@@ -122,6 +127,10 @@ fn option_attrs(attrs: &[Attribute]) -> syn::Result<OptionAttrs> {
                 out.rule = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("default") {
                 out.default = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("min") {
+                out.min = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
+            } else if meta.path.is_ident("max") {
+                out.max = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
             } else if meta.path.is_ident("choices") {
                 meta.parse_nested_meta(|choice| {
                     let name = choice
@@ -134,7 +143,7 @@ fn option_attrs(attrs: &[Attribute]) -> syn::Result<OptionAttrs> {
                 })?;
             } else {
                 return Err(meta.error(
-                    "unknown #[option] key; use name, positional, autocomplete, sensitive, rule, default or choices(...)",
+                    "unknown #[option] key; use name, positional, autocomplete, sensitive, rule, default, min, max or choices(...)",
                 ));
             }
             Ok(())
@@ -253,6 +262,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     }
     if let Some(permission) = attrs.permission {
         settings.push(quote!(.permission(#permission)));
+    }
+    if attrs.private {
+        settings.push(quote!(.private()));
     }
     let sdk = quote!(::deckhand_plugin_sdk);
     match &input.data {
@@ -400,6 +412,12 @@ fn option(field: &syn::Field) -> syn::Result<(Tokens, Tokens)> {
     }
     if let Some(rule) = &attrs.rule {
         builder.extend(quote!(.rule(#sdk::abi::proto::NameRule::#rule)));
+    }
+    if let Some(min) = attrs.min {
+        builder.extend(quote!(.min(#min)));
+    }
+    if let Some(max) = attrs.max {
+        builder.extend(quote!(.max(#max)));
     }
     if let Some(default) = &attrs.default {
         // Typed as the host passes it: a string, an integer, a bool, or milliseconds.
