@@ -181,6 +181,7 @@ mod tests {
             channel: "c".into(),
             options: options.as_object().cloned().unwrap_or_default(),
             timeout_ms: 1000,
+            preview: false,
         }
     }
 
