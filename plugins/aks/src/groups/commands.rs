@@ -1,5 +1,6 @@
 //! The `/rg` commands, declared once (`#[derive(Command)]`): Azure resource groups through the
-//! host's typed resource-group service.
+//! host's typed resource-group service. Permissions are `rg.list`, `rg.show`, `rg.create` and
+//! `rg.delete` (not `aks.rg.…`: resource groups are not an AKS matter for the people who hold them).
 
 use deckhand_plugin_sdk::Command;
 
@@ -15,12 +16,12 @@ pub enum RgCommand {
 
 /// Resource groups of the subscription: location, state, tags, AKS node resource groups
 #[derive(Command, Debug)]
-#[command(name = "list", timeout_secs = 120)]
+#[command(name = "list", permission = "rg.list", timeout_secs = 120)]
 pub struct ListGroups {}
 
 /// What is in a resource group, grouped by type
 #[derive(Command, Debug)]
-#[command(timeout_secs = 120)]
+#[command(permission = "rg.show", timeout_secs = 120)]
 pub struct Show {
     /// Resource group
     #[option(positional, autocomplete, rule = ResourceGroup)]
@@ -29,7 +30,7 @@ pub struct Show {
 
 /// Create a resource group, or update the tags of an existing one
 #[derive(Command, Debug)]
-#[command(timeout_secs = 300)]
+#[command(permission = "rg.create", timeout_secs = 300)]
 pub struct Create {
     /// Resource group (1-90 letters, digits, '_', '-', '.', '(' and ')', not ending with '.')
     #[option(positional, rule = ResourceGroup)]
@@ -43,7 +44,7 @@ pub struct Create {
 
 /// Delete a resource group and everything in it (asks for confirmation and a second person)
 #[derive(Command, Debug)]
-#[command(timeout_secs = 3600, preview)]
+#[command(permission = "rg.delete", timeout_secs = 3600, preview)]
 pub struct Delete {
     /// Resource group
     #[option(positional, autocomplete, rule = ResourceGroup)]
