@@ -356,3 +356,57 @@ async fn a_group_being_deleted_answers_409_with_azures_code_and_request_id() {
     ok(&deleted);
     assert!(arm_get(&cloud, "/resourceGroups/doomed").await.is_null());
 }
+
+/// The typed client's requests go through Deckhand's pipeline: a 429 with `Retry-After` and a
+/// 503 are retried (the crate's own retries are off, so each try reaches the sandbox once),
+/// and the call is audited as an ARM call of the plugin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_calls_are_retried_by_deckhands_pipeline_and_audited() {
+    use deckhand_sandbox::{FaultKind, FaultSpec};
+    let cloud = start_aks(LRO, "").await;
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::Throttle {
+            retry_after_secs: 1,
+        })
+        .on_path("/resourcegroups/pangeo")
+        .on_method("GET")
+        .times(1),
+    );
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::ServerError { status: 503 })
+            .on_path("/resourcegroups/pangeo")
+            .on_method("GET")
+            .times(1),
+    );
+    cloud.sandbox.clear_requests();
+    let started = Instant::now();
+    let (show, _, invocation) = cloud
+        .bot
+        .say_full(deckhand_it::admin(), "/rg show pangeo")
+        .await;
+    ok(&show);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was not honoured"
+    );
+    assert_eq!(
+        served(&cloud, "GET", "/resourceGroups/pangeo"),
+        3,
+        "429, 503, then the answer: {:?}",
+        cloud.sandbox.requests()
+    );
+    let calls = cloud.bot.app.db.service_calls(&invocation).unwrap();
+    let targets: Vec<(&str, &str, &str)> = calls
+        .iter()
+        .map(|c| (c.service.as_str(), c.target.as_str(), c.outcome.as_str()))
+        .collect();
+    assert!(
+        targets.contains(&("arm", "GET /resourceGroups/pangeo", "ok"))
+            && targets.contains(&("arm", "GET /resourceGroups/pangeo/resources", "ok")),
+        "{targets:?}"
+    );
+    assert!(
+        calls.iter().all(|c| c.plugin == "aks" && c.allowed),
+        "{calls:?}"
+    );
+}
