@@ -20,7 +20,8 @@
 //! - Field types give the option kind: `String`, `i64`, `bool` (a flag), `std::time::Duration`;
 //!   `Option<T>` makes it optional, as does `default = …` (a JSON literal, milliseconds for a
 //!   duration); every other field is required.
-//! - `#[command(name = "…", destructive, timeout_secs = N, permission = "…")]`; the name
+//! - `#[command(name = "…", destructive, preview, timeout_secs = N, permission = "…")]`
+//!   (`preview`: destructive, and called with `Call::preview` for its confirmation text); the name
 //!   defaults to the type's name in kebab case (`PoolAdd` → `pool-add`).
 //! - `#[option(name = "…", positional, autocomplete, sensitive, rule = NameRule variant,
 //!   choices(a, b), default = …)]`; the name defaults to the field's (`vm_size` → `vm-size`).
