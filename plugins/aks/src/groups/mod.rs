@@ -8,6 +8,8 @@
 //! (`MC_…`, managed by its cluster) is never deleted here: AKS deletes it with the cluster.
 
 pub mod commands;
+#[cfg(test)]
+mod harness_tests;
 mod render;
 
 use std::collections::BTreeMap;
