@@ -410,3 +410,63 @@ async fn typed_calls_are_retried_by_deckhands_pipeline_and_audited() {
         "{calls:?}"
     );
 }
+
+/// The host checks the names itself (a plugin need not be trusted to): a hostile name sent
+/// straight to the typed service is refused before any request, and the capability check
+/// refuses a plugin that did not declare `Microsoft.Resources/resourceGroups`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_refuses_hostile_names_and_undeclared_plugins_itself() {
+    use deckhand_plugin_abi::proto::{
+        ArmCapability, Capabilities, HostResponse, ResourceGroupRequest, Service,
+    };
+    let cloud = start_aks(LRO, "").await;
+    let declared = Capabilities {
+        arm: vec![ArmCapability {
+            resource_type: "Microsoft.Resources/resourceGroups".into(),
+            actions: vec!["*".into()],
+        }],
+        ..Capabilities::default()
+    };
+    cloud.sandbox.clear_requests();
+    let long = "b".repeat(91);
+    for name in ["..", "%2e%2e", "a/b", long.as_str(), "x."] {
+        for request in [
+            ResourceGroupRequest::Get { name: name.into() },
+            ResourceGroupRequest::Delete { name: name.into() },
+        ] {
+            let answer = tokio::task::block_in_place(|| {
+                cloud.bot.call_as_plugin(
+                    "probe",
+                    declared.clone(),
+                    Service::ResourceGroups { request },
+                )
+            });
+            match answer {
+                HostResponse::Error(e) => assert_eq!(e.code, "bad_request", "{name}: {e:?}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+    assert!(
+        cloud.sandbox.requests().is_empty(),
+        "{:?}",
+        cloud.sandbox.requests()
+    );
+    let answer = tokio::task::block_in_place(|| {
+        cloud.bot.call_as_plugin(
+            "probe",
+            Capabilities::default(),
+            Service::ResourceGroups {
+                request: ResourceGroupRequest::Delete {
+                    name: "pangeo".into(),
+                },
+            },
+        )
+    });
+    match answer {
+        HostResponse::Error(e) => assert_eq!(e.code, "capability_denied", "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(cloud.sandbox.requests().is_empty());
+    assert!(!arm_get(&cloud, "/resourceGroups/pangeo").await.is_null());
+}
