@@ -112,6 +112,7 @@ async fn run() {
             channel: "bench".into(),
             options: parsed.options,
             timeout_ms: 10_000,
+            preview: false,
         };
         let reply = app.host.invoke(plugin, &call, tx).await.unwrap();
         let rendered = render(&deckhand::router::Response::ok(reply.text));

@@ -1,4 +1,5 @@
-//! Fuzzes `deckhand_cloud_names`: `ArmPath::parse`, the `ArmPath` builder and `NameRule::check`.
+//! Fuzzes `deckhand_cloud_names`: `ArmPath::parse`, the `ArmPath` builder, `NameRule::check`, and
+//! that a resource-group name `NameRule::ResourceGroup` accepts builds an address that round-trips.
 //! Run: `cd fuzz && cargo +nightly fuzz run arm_path` (see docs/fuzzing.md).
 #![no_main]
 
@@ -123,7 +124,16 @@ fuzz_target!(|data: &[u8]| {
         check_parsed(&s, &built);
     }
 
-    // (4) every rule: no panic, and what it accepts is safe in a path.
+    // (4) a resource-group name the rule accepts (what /rg and the host's typed
+    // azure_mgmt_resources calls take) is one segment of an address that round-trips.
+    if NameRule::ResourceGroup.check(input).is_ok() {
+        match ArmPath::resource_group(input) {
+            Ok(group) => check_parsed(input, &group),
+            Err(e) => panic!("ResourceGroup accepts {input:?} but ArmPath refuses it: {e}"),
+        }
+    }
+
+    // (5) every rule: no panic, and what it accepts is safe in a path.
     for rule in RULES {
         if rule.check(input).is_ok() {
             assert!(input != "." && input != "..", "{rule:?} accepts {input:?}");

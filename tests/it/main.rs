@@ -21,6 +21,7 @@ mod hostile;
 mod minio;
 mod permissions;
 mod plugins;
+mod rg;
 mod router_input;
 mod runner;
 mod sched;

@@ -440,12 +440,22 @@ impl Router {
             let approver_roles = self.approver_roles(&permission);
             let yes_ok = parsed.yes && self.options.yes_allowed_on.contains(&invocation.surface);
             if approver_roles.is_some() || !yes_ok {
+                // A previewed command says what it will do (or refuses) before anyone confirms.
+                let preview = if parsed.spec.preview {
+                    match self.call_plugin(&invocation, &parsed, true, progress).await {
+                        Ok(reply) => Some(reply.text),
+                        Err(e) => return self.reject(&invocation, &command, &options, plugin, e),
+                    }
+                } else {
+                    None
+                };
                 return self.ask_confirmation(
                     invocation,
                     parsed,
                     permission,
                     approver_roles,
                     &options,
+                    preview,
                 );
             }
         }
@@ -471,6 +481,7 @@ impl Router {
         permission: String,
         approver_roles: Option<Vec<String>>,
         options: &Value,
+        preview: Option<String>,
     ) -> Response {
         let command = parsed.path.join(" ");
         let plugin = match &parsed.owner {
@@ -490,7 +501,7 @@ impl Router {
         let pending = self
             .confirms
             .open(invocation, parsed, permission, approver_roles);
-        let text = match &pending.approver_roles {
+        let ask = match &pending.approver_roles {
             Some(roles) => format!(
                 "/{command} is destructive and needs a second person: someone with role {} approves with /approve {} within {secs} s.",
                 roles.join(" or "),
@@ -500,6 +511,10 @@ impl Router {
                 "/{command} is destructive. Confirm with /confirm {} within {secs} s.",
                 pending.code
             ),
+        };
+        let text = match preview.filter(|p| !p.trim().is_empty()) {
+            Some(preview) => format!("{preview}\n{ask}"),
+            None => ask,
         };
         Response {
             kind: ResponseKind::Pending,
@@ -564,11 +579,39 @@ impl Router {
         parsed: &Parsed,
         progress: mpsc::UnboundedSender<String>,
     ) -> Response {
+        let result = self.call_plugin(invocation, parsed, false, progress).await;
+        match result {
+            Ok(reply) => {
+                self.finish(&invocation.id, Outcome::Ok, None);
+                Response {
+                    kind: ResponseKind::Ok,
+                    text: reply.text,
+                    ephemeral: reply.ephemeral,
+                    confirmation: None,
+                    waiting: None,
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                self.finish(&invocation.id, e.outcome(), Some(&text));
+                Response::error(text)
+            }
+        }
+    }
+
+    /// Calls the owning plugin with the parsed command (`preview`: only to describe it).
+    async fn call_plugin(
+        &self,
+        invocation: &Invocation,
+        parsed: &Parsed,
+        preview: bool,
+        progress: mpsc::UnboundedSender<String>,
+    ) -> Result<deckhand_plugin_abi::proto::Reply, RouterError> {
         let command = parsed.path.join(" ");
         let Owner::Plugin(plugin_name) = &parsed.owner else {
             unreachable!("built-ins do not reach execute")
         };
-        let result = match self.host.registry().plugins.get(plugin_name).cloned() {
+        match self.host.registry().plugins.get(plugin_name).cloned() {
             None => Err(RouterError::PluginGone {
                 command: command.clone(),
                 plugin: plugin_name.clone(),
@@ -586,6 +629,7 @@ impl Router {
                     channel: invocation.channel.clone(),
                     options: parsed.options.clone(),
                     timeout_ms: timeout.as_millis() as u64,
+                    preview,
                 };
                 self.host
                     .invoke(plugin, &call, progress)
@@ -594,23 +638,6 @@ impl Router {
                         command: command.clone(),
                         source,
                     })
-            }
-        };
-        match result {
-            Ok(reply) => {
-                self.finish(&invocation.id, Outcome::Ok, None);
-                Response {
-                    kind: ResponseKind::Ok,
-                    text: reply.text,
-                    ephemeral: reply.ephemeral,
-                    confirmation: None,
-                    waiting: None,
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                self.finish(&invocation.id, e.outcome(), Some(&text));
-                Response::error(text)
             }
         }
     }

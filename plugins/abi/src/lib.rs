@@ -9,6 +9,7 @@
 
 pub mod ffi;
 pub mod proto;
+pub mod resource_groups;
 
 /// The ABI version this crate describes. A host refuses a plugin whose tables carry another one.
 ///

@@ -36,6 +36,11 @@ pub struct CommandSpec {
     /// Destructive commands run only after the caller confirms.
     #[serde(default)]
     pub destructive: bool,
+    /// A destructive command that describes itself: before asking for the confirmation, the
+    /// host calls it with [`Call::preview`] set; the plugin changes nothing and answers what
+    /// the command would do (shown in the confirmation), or refuses it (no confirmation then).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
     /// Default time limit in seconds; the host cancels the call after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
@@ -178,6 +183,9 @@ pub struct Call {
     pub options: Map<String, Value>,
     /// Time limit the host applies, in milliseconds.
     pub timeout_ms: u64,
+    /// Only describe what the command would do, changing nothing (see [`CommandSpec::preview`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
 }
 
 /// A successful answer.
@@ -497,6 +505,11 @@ pub enum Service {
     /// An AMQP 0.9.1 query on a broker the host's config names (`[amqp.NAME]`); the host holds
     /// the broker's address and credentials. Answers an [`AmqpResponse`].
     Amqp { request: AmqpRequest },
+    /// Resource groups and what is in them, through the host's typed Resource Manager client
+    /// (`azure_mgmt_resources`); the same credential, retries, deadline, capability check
+    /// (`Microsoft.Resources/resourceGroups`), audit and metering as [`Service::Arm`]. Answers a
+    /// [`ResourceGroupResponse`].
+    ResourceGroups { request: ResourceGroupRequest },
 }
 
 /// An AMQP request on the broker `broker` (a `[amqp.NAME]` of the host's config).
@@ -528,6 +541,10 @@ pub enum AmqpResponse {
         consumer_count: u32,
     },
 }
+
+pub use crate::resource_groups::{
+    LocationInfo, ResourceGroupInfo, ResourceGroupRequest, ResourceGroupResponse, ResourceInfo,
+};
 
 /// An ARM request. The host adds the subscription, credentials and `api-version`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -787,6 +804,7 @@ impl CommandSpec {
             subcommands: Vec::new(),
             permission: None,
             destructive: false,
+            preview: false,
             timeout_secs: None,
             private: false,
         }
@@ -815,6 +833,13 @@ impl CommandSpec {
 
     pub fn destructive(mut self) -> CommandSpec {
         self.destructive = true;
+        self
+    }
+
+    /// Destructive, and called with [`Call::preview`] for its confirmation text.
+    pub fn previewed(mut self) -> CommandSpec {
+        self.destructive = true;
+        self.preview = true;
         self
     }
 

@@ -1,11 +1,13 @@
-//! The `aks` plugin: AKS clusters and node pools (`/aks …`, in [`pools`]) and app deployments
-//! on them (`/deploy`, `/undeploy`, `/deployments`, in [`deploy`]). Each part declares its own
+//! The `aks` plugin: AKS clusters and node pools (`/aks …`, in [`pools`]), app deployments
+//! on them (`/deploy`, `/undeploy`, `/deployments`, in [`deploy`]) and the resource groups
+//! they live in (`/rg …`, in [`groups`]). Each part declares its own
 //! commands (`commands.rs`, derived) and capabilities; the config section is one typed struct
 //! ([`config::AksConfig`]); this file only joins them. No I/O: everything goes through the
 //! host's ARM, Kubernetes and registry services.
 
 pub mod config;
 pub mod deploy;
+pub mod groups;
 pub mod pools;
 
 #[cfg(test)]
@@ -17,6 +19,7 @@ use deckhand_plugin_sdk::{
     PluginError, Reply,
 };
 use deploy::commands::{DeployApp, Deployments, Undeploy};
+use groups::commands::RgCommand;
 use pools::commands::AksCommand;
 
 /// The plugin's top-level commands.
@@ -27,6 +30,7 @@ enum Commands {
     Deploy(DeployApp),
     Undeploy(Undeploy),
     Deployments(Deployments),
+    Rg(RgCommand),
 }
 
 pub struct Aks {
@@ -54,9 +58,12 @@ impl Plugin for Aks {
         Manifest {
             name: "aks".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "AKS clusters, node pools and app deployments".into(),
+            description: "AKS clusters, node pools, app deployments and resource groups".into(),
             commands: Commands::specs(),
-            capabilities: merge(pools::capabilities(), deploy::capabilities()),
+            capabilities: merge(
+                merge(pools::capabilities(), deploy::capabilities()),
+                groups::capabilities(),
+            ),
         }
     }
 
@@ -76,6 +83,7 @@ impl Plugin for Aks {
             Commands::Deploy(args) => self.deploy.deploy(ctx, &args),
             Commands::Undeploy(args) => self.deploy.undeploy(ctx, &args),
             Commands::Deployments(args) => self.deploy.deployments(ctx, &args),
+            Commands::Rg(command) => groups::call(ctx, command, call.preview),
         }
     }
 
@@ -86,6 +94,7 @@ impl Plugin for Aks {
     ) -> Result<Vec<Choice>, PluginError> {
         match query.command[0].as_str() {
             "aks" => self.pools.autocomplete(ctx, query),
+            "rg" => groups::autocomplete(ctx, query),
             _ => self.deploy.autocomplete(ctx, query),
         }
     }

@@ -20,8 +20,9 @@
 //! - Field types give the option kind: `String`, `i64`, `bool` (a flag), `std::time::Duration`;
 //!   `Option<T>` makes it optional, as does `default = …` (a JSON literal, milliseconds for a
 //!   duration); every other field is required.
-//! - `#[command(name = "…", destructive, timeout_secs = N, permission = "…", private)]`
-//!   (`private`: the reply is for the caller only); the name
+//! - `#[command(name = "…", destructive, preview, timeout_secs = N, permission = "…", private)]`
+//!   (`preview`: destructive, and called with `Call::preview` for its confirmation text;
+//!   `private`: the reply is for the caller only); the name
 //!   defaults to the type's name in kebab case (`PoolAdd` → `pool-add`).
 //! - `#[option(name = "…", positional, autocomplete, sensitive, rule = NameRule variant,
 //!   choices(a, b), default = …, min = N, max = N)]` (`min`/`max`: an integer's inclusive
@@ -188,6 +189,7 @@ mod tests {
             channel: "c".into(),
             options: options.as_object().cloned().unwrap_or_default(),
             timeout_ms: 1000,
+            preview: false,
         }
     }
 

@@ -104,6 +104,14 @@ impl Ctx {
         self.service(Service::Arm { request })
     }
 
+    /// A resource-group operation through the host's typed Resource Manager client.
+    pub fn resource_groups(
+        &self,
+        request: deckhand_plugin_abi::proto::ResourceGroupRequest,
+    ) -> Result<deckhand_plugin_abi::proto::ResourceGroupResponse, HostError> {
+        self.service(Service::ResourceGroups { request })
+    }
+
     /// A Kubernetes request on a configured cluster.
     pub fn kube(
         &self,

@@ -170,6 +170,16 @@ impl<P: Plugin> PluginTest<P> {
     /// Runs one chat line through the grammar and the plugin. Panics (failing the test) if the
     /// plugin made a service call the script did not expect.
     pub fn run(&self, line: &str) -> Result<Reply, RunError> {
+        self.run_as(line, false)
+    }
+
+    /// Runs one chat line as the host's preview of a destructive command (its confirmation
+    /// text; see `CommandSpec::preview`).
+    pub fn preview(&self, line: &str) -> Result<Reply, RunError> {
+        self.run_as(line, true)
+    }
+
+    fn run_as(&self, line: &str, preview: bool) -> Result<Reply, RunError> {
         let parsed = self.index.parse(line)?;
         if parsed.owner != Owner::Plugin(P::manifest().name) {
             return Err(RunError::NotThisPlugin(parsed.path.join(" ")));
@@ -181,6 +191,7 @@ impl<P: Plugin> PluginTest<P> {
             channel: "test".into(),
             options: parsed.options,
             timeout_ms: parsed.spec.timeout_secs.unwrap_or(60).saturating_mul(1000),
+            preview,
         };
         let ctx = Ctx::new(Host::new(&*self.api), Some(call.invocation_id.clone()));
         let result = self.plugin.call(&ctx, &call).map_err(RunError::Plugin);

@@ -139,6 +139,8 @@ pub struct ResourceGroup {
     pub tags: Value,
     /// `Succeeded` or `Deleting`.
     pub state: String,
+    /// `managedBy`: the AKS cluster's id for its node resource group (`MC_...`).
+    pub managed_by: Option<String>,
 }
 
 /// An AKS managed cluster.

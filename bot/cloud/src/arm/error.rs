@@ -48,6 +48,13 @@ pub enum ArmError {
         attempts: u32,
         message: String,
     },
+    /// Azure answered, but not with what the typed client expects.
+    #[error("Azure's answer to {operation} could not be read: {message}{}", request_id.as_deref().map(|id| format!(" (request id {id})")).unwrap_or_default())]
+    Unreadable {
+        operation: String,
+        message: String,
+        request_id: Option<String>,
+    },
     #[error("bad request for {operation}: {message}")]
     BadRequest { operation: String, message: String },
     #[error("{operation} was cancelled")]
@@ -80,6 +87,10 @@ impl From<ArmError> for HostError {
             ArmError::OutcomeUnknown { request_id, .. } => HostError {
                 request_id,
                 ..HostError::new("outcome_unknown", message)
+            },
+            ArmError::Unreadable { request_id, .. } => HostError {
+                request_id,
+                ..HostError::new("bad_response", message)
             },
             ArmError::Credential(_) => HostError::new("auth", message),
             ArmError::Timeout { .. } => HostError::new("timeout", message),

@@ -8,6 +8,7 @@
 //! request id.
 
 pub mod error;
+mod groups;
 pub mod retry;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ impl CallContext<'_> {
     }
 }
 
+#[derive(Clone)]
 pub struct ArmClient {
     http: reqwest::Client,
     endpoint: String,
@@ -47,6 +49,7 @@ pub struct ArmClient {
 }
 
 /// One HTTP exchange's outcome, before interpretation.
+#[derive(Clone)]
 struct Exchange {
     status: u16,
     headers: HeaderMap,

@@ -394,6 +394,7 @@ fn describe(service: &Service) -> (&'static str, String) {
             ),
         ),
         Service::Amqp { request } => ("amqp", amqp_target(request)),
+        Service::ResourceGroups { request } => ("arm", request.describe()),
     }
 }
 
@@ -427,6 +428,7 @@ fn changes_something(service: &Service) -> bool {
         Service::Registry { request } => request.op == "delete_tag",
         // Every AMQP operation offered is a read (a passive declare never creates a queue).
         Service::Amqp { .. } => false,
+        Service::ResourceGroups { request } => !reads(request.method()),
     }
 }
 
@@ -573,6 +575,21 @@ impl PluginServices {
                 ),
             ))
         };
+        // The typed resource-group service is authorised exactly as the ARM requests it makes.
+        let arm_allowed = |resource_type: &str, action: &str| {
+            let allowed = caps.arm.iter().any(|cap| {
+                cap.resource_type.eq_ignore_ascii_case(resource_type)
+                    && cap
+                        .actions
+                        .iter()
+                        .any(|a| a == "*" || a.eq_ignore_ascii_case(action))
+            });
+            if allowed {
+                Ok(())
+            } else {
+                denied(format!("{action} ARM resources of type {resource_type}"))
+            }
+        };
         match service {
             // Only the plugin's own commands: checked when the follow-up runs.
             Service::Progress { .. } | Service::Log { .. } | Service::FollowUp { .. } => Ok(()),
@@ -583,18 +600,11 @@ impl PluginServices {
                 let (resource_type, action) = address
                     .resource_type_and_action(&request.method)
                     .map_err(|e| error("bad_request", e))?;
-                let allowed = caps.arm.iter().any(|cap| {
-                    cap.resource_type.eq_ignore_ascii_case(&resource_type)
-                        && cap
-                            .actions
-                            .iter()
-                            .any(|a| a == "*" || a.eq_ignore_ascii_case(&action))
-                });
-                if allowed {
-                    Ok(())
-                } else {
-                    denied(format!("{action} ARM resources of type {resource_type}"))
-                }
+                arm_allowed(&resource_type, &action)
+            }
+            Service::ResourceGroups { request } => {
+                let (resource_type, action) = request.capability();
+                arm_allowed(resource_type, action)
             }
             Service::Kube { request } => {
                 let resource = crate::cloud::resource::kube_resource(request);
@@ -712,6 +722,16 @@ impl PluginServices {
                 })?;
                 let response = with_call_context(call, true, |cx| {
                     services.runtime.block_on(arm.call(request, cx))
+                })
+                .map_err(HostError::from)?;
+                Ok(serde_json::to_value(response).expect("responses serialize"))
+            }
+            Service::ResourceGroups { request } => {
+                let arm = services.cloud.arm.as_ref().ok_or_else(|| {
+                    error("unavailable", "Azure is not configured: add an [azure] section to the config (or run with --sandbox)")
+                })?;
+                let response = with_call_context(call, true, |cx| {
+                    services.runtime.block_on(arm.resource_groups(request, cx))
                 })
                 .map_err(HostError::from)?;
                 Ok(serde_json::to_value(response).expect("responses serialize"))

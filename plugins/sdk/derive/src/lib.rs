@@ -29,6 +29,7 @@ pub fn derive_command(input: TokenStream) -> TokenStream {
 struct CommandAttrs {
     name: Option<String>,
     destructive: bool,
+    preview: bool,
     timeout_secs: Option<u64>,
     permission: Option<String>,
     root: bool,
@@ -92,6 +93,10 @@ fn command_attrs(attrs: &[Attribute]) -> syn::Result<CommandAttrs> {
                 out.name = Some(meta.value()?.parse::<LitStr>()?.value());
             } else if meta.path.is_ident("destructive") {
                 out.destructive = true;
+            } else if meta.path.is_ident("preview") {
+                // A previewed command is destructive: the preview is its confirmation text.
+                out.destructive = true;
+                out.preview = true;
             } else if meta.path.is_ident("timeout_secs") {
                 out.timeout_secs = Some(meta.value()?.parse::<syn::LitInt>()?.base10_parse()?);
             } else if meta.path.is_ident("permission") {
@@ -102,7 +107,7 @@ fn command_attrs(attrs: &[Attribute]) -> syn::Result<CommandAttrs> {
                 out.private = true;
             } else {
                 return Err(meta.error(
-                    "unknown #[command] key; use name, destructive, timeout_secs, permission, private or root",
+                    "unknown #[command] key; use name, destructive, preview, timeout_secs, permission, private or root",
                 ));
             }
             Ok(())
@@ -254,7 +259,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         ));
     }
     let mut settings = Vec::new();
-    if attrs.destructive {
+    if attrs.preview {
+        settings.push(quote!(.previewed()));
+    } else if attrs.destructive {
         settings.push(quote!(.destructive()));
     }
     if let Some(secs) = attrs.timeout_secs {

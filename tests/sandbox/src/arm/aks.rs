@@ -434,6 +434,12 @@ fn put_cluster(shared: &Arc<Shared>, ctx: &Ctx, rg: &str, name: &str) -> ArmResu
                     location: location.clone(),
                     tags: Value::Null,
                     state: "Succeeded".into(),
+                    managed_by: Some(super::resource_id(
+                        shared,
+                        &rg_name,
+                        "Microsoft.ContainerService/managedClusters",
+                        name,
+                    )),
                 }
             });
             Cluster {

@@ -8,6 +8,7 @@ pub mod acr_tokens;
 pub mod agent_pools;
 pub mod aks;
 pub mod authorization;
+pub mod group_contents;
 pub mod lro;
 pub mod network;
 pub mod resource_groups;
@@ -90,6 +91,8 @@ fn route(shared: &Arc<Shared>, ctx: &Ctx) -> ArmResult {
         ] => acr::check_name(shared, ctx),
         ["resourcegroups"] => resource_groups::list(shared, ctx),
         ["resourcegroups", _] => resource_groups::one(shared, ctx, &raw[1]),
+        ["resourcegroups", _, "resources"] => group_contents::resources(shared, ctx, &raw[1]),
+        ["locations"] => group_contents::locations(shared, ctx),
         ["operationresults", id] => Ok(lro::poll(shared, ctx, id, true)),
         ["providers", _, "locations", _, kind, id] => {
             Ok(lro::poll(shared, ctx, id, *kind == "operationresults"))

@@ -22,6 +22,9 @@ fn body(shared: &Shared, g: &ResourceGroup) -> Value {
     if !g.tags.is_null() {
         b["tags"] = g.tags.clone();
     }
+    if let Some(by) = &g.managed_by {
+        b["managedBy"] = json!(by);
+    }
     b
 }
 
@@ -81,6 +84,18 @@ pub fn one(shared: &Arc<Shared>, ctx: &Ctx, name: &str) -> ArmResult {
                     )
                 })?
                 .to_string();
+            if !super::group_contents::LOCATIONS
+                .iter()
+                .any(|(l, _)| l.eq_ignore_ascii_case(&location))
+            {
+                return Err(ArmError::bad(
+                    "LocationNotAvailableForResourceGroup",
+                    format!(
+                        "The provided location '{location}' is not available for resource group. List of available regions is '{}'.",
+                        super::group_contents::LOCATIONS.map(|(l, _)| l).join(",")
+                    ),
+                ));
+            }
             let tags = req.get("tags").cloned().unwrap_or(Value::Null);
             let mut w = shared.world();
             if let Some(g) = w.groups.get_mut(&k) {
@@ -112,6 +127,7 @@ pub fn one(shared: &Arc<Shared>, ctx: &Ctx, name: &str) -> ArmResult {
                 location,
                 tags,
                 state: "Succeeded".into(),
+                managed_by: None,
             };
             let b = body(shared, &g);
             w.groups.insert(k, g);

@@ -387,6 +387,12 @@ pub(super) fn virtual_node_groups(
                 location: c.location.clone(),
                 tags: Value::Null,
                 state: "Succeeded".into(),
+                managed_by: Some(crate::arm::resource_id(
+                    shared,
+                    &c.rg,
+                    "Microsoft.ContainerService/managedClusters",
+                    &c.name,
+                )),
             });
         w.aci.insert(
             key(&mc, &gname),
