@@ -121,11 +121,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let schedules = app.start_scheduler_for_terminal().await?;
             let alerts = app.start_alerts_for_terminal().await?;
+            let ops = app.start_ops(alerts.as_ref()).await?;
             let result =
                 deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await;
             // Stop the engines and drop the app here (not in a leak or at exit), so the plugin
             // host removes its folder of plugin copies.
             schedules.shutdown().await;
+            drop(ops);
             drop(alerts);
             drop(app);
             result?;
@@ -146,7 +148,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 leadership,
                 std::sync::Arc::new(deckhand::sched::SystemClock),
             )?;
-            let _alerts = app.start_alerts(discord.outbox()).await?;
+            let alerts = app.start_alerts(discord.outbox()).await?;
+            let _ops = app.start_ops(alerts.as_ref()).await?;
             discord.run().await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -564,6 +564,7 @@ impl Router {
         parsed: &Parsed,
         progress: mpsc::UnboundedSender<String>,
     ) -> Response {
+        let started = std::time::Instant::now();
         let command = parsed.path.join(" ");
         let Owner::Plugin(plugin_name) = &parsed.owner else {
             unreachable!("built-ins do not reach execute")
@@ -596,6 +597,10 @@ impl Router {
                     })
             }
         };
+        let outcome = result
+            .as_ref()
+            .map_or_else(RouterError::outcome, |_| Outcome::Ok);
+        crate::metrics::command(plugin_name, &command, outcome.as_str(), started.elapsed());
         match result {
             Ok(reply) => {
                 self.finish(&invocation.id, Outcome::Ok, None);
