@@ -143,20 +143,20 @@ impl Collector for AlertsCollector {
         let e = &mut encoder;
         labelled(
             e,
-            ("alerts_received", "Alerts accepted by a source.", "source"),
+            ("alerts_received", "Alerts accepted by a source", "source"),
             Source::ALL.map(|s| (s.as_str(), m.received_total(s))),
         )?;
         single(
             e,
             "alerts_routed",
-            "Alerts routed to at least one destination.",
+            "Alerts routed to at least one destination",
             m.routed_total(),
         )?;
         labelled(
             e,
             (
                 "alerts_dropped",
-                "Alerts or requests stopped, by stage (dedup: deduplicated).",
+                "Alerts or requests stopped, by stage (dedup: deduplicated)",
                 "stage",
             ),
             DropStage::ALL.map(|s| (s.as_str(), m.dropped_total(s))),
@@ -164,13 +164,13 @@ impl Collector for AlertsCollector {
         single(
             e,
             "alerts_messages_sent",
-            "Messages posted to channels or webhooks.",
+            "Messages posted to channels or webhooks",
             m.messages_sent_total(),
         )?;
         single(
             e,
             "alerts_folded",
-            "Alerts counted in digest messages (folded).",
+            "Alerts counted in digest messages (folded)",
             m.folded.load(Ordering::Relaxed),
         )
     }

@@ -13,6 +13,7 @@ fn api_group(resource: &str) -> &'static str {
         "ingresses" | "networkpolicies" => "networking.k8s.io",
         "jobs" | "cronjobs" => "batch",
         "leases" => "coordination.k8s.io",
+        "storageclasses" | "volumeattachments" | "csidrivers" => "storage.k8s.io",
         "horizontalpodautoscalers" => "autoscaling",
         "poddisruptionbudgets" => "policy",
         "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings" => {

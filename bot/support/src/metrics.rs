@@ -87,63 +87,63 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let commands = Family::<CommandLabels, Counter>::default();
     registry.register(
         "deckhand_commands",
-        "Plugin commands finished, by plugin, command and outcome (ok, error, timeout, cancelled, panic, ...).",
+        "Plugin commands finished, by plugin, command and outcome (ok, error, timeout, cancelled, panic, ...)",
         commands.clone(),
     );
     let command_seconds: HistogramFamily<CommandKey> =
         Family::new_with_constructor(latency_histogram);
     registry.register(
         "deckhand_command_duration_seconds",
-        "Time from a plugin command's start to its answer.",
+        "Time from a plugin command's start to its answer",
         command_seconds.clone(),
     );
     let cloud_responses = Family::<ServiceStatus, Counter>::default();
     registry.register(
         "deckhand_cloud_responses",
-        "HTTP answers from ARM, registries and plugin HTTP targets (every attempt, retries included), by service and status.",
+        "HTTP answers from ARM, registries and plugin HTTP targets (every attempt, retries included), by service and status",
         cloud_responses.clone(),
     );
     let throttles = Family::<ServiceStatus, Counter>::default();
     registry.register(
         "deckhand_cloud_throttled",
-        "Answers that asked Deckhand to slow down (429, or 503 with Retry-After), by service.",
+        "Answers that asked Deckhand to slow down (429, or 503 with Retry-After), by service",
         throttles.clone(),
     );
     let arm_write_budget = Gauge::default();
     arm_write_budget.set(-1);
     registry.register(
         "deckhand_arm_write_budget_remaining",
-        "x-ms-ratelimit-remaining-subscription-writes of the latest ARM write (-1 before the first).",
+        "x-ms-ratelimit-remaining-subscription-writes of the latest ARM write (-1 before the first)",
         arm_write_budget.clone(),
     );
     let kube_requests = Family::<KubeLabels, Counter>::default();
     registry.register(
         "deckhand_kube_requests",
-        "Kubernetes API requests made for plugins, by verb and outcome (ok or the HTTP status or error kind).",
+        "Kubernetes API requests made for plugins, by verb and outcome (ok or the HTTP status or error kind)",
         kube_requests.clone(),
     );
     let schedule_runs = Family::<OutcomeLabel, Counter>::default();
     registry.register(
         "deckhand_schedule_runs",
-        "Schedule runs, by outcome.",
+        "Schedule runs, by outcome",
         schedule_runs.clone(),
     );
     let leader = Gauge::default();
     registry.register(
         "deckhand_schedule_leader",
-        "1 while this replica holds the schedule Lease (runs schedules), else 0.",
+        "1 while this replica holds the schedule Lease (runs schedules), else 0",
         leader.clone(),
     );
     let chat_connected = Gauge::default();
     registry.register(
         "deckhand_chat_connected",
-        "1 while the chat surface (Discord gateway, or the terminal) is connected.",
+        "1 while the chat surface (Discord gateway, or the terminal) is connected",
         chat_connected.clone(),
     );
     let refused = Family::<RefusalLabels, Counter>::default();
     registry.register(
         "deckhand_capability_refusals",
-        "Plugin service calls refused because the plugin's manifest does not declare them.",
+        "Plugin service calls refused because the plugin's manifest does not declare them",
         refused.clone(),
     );
     Metrics {
@@ -274,7 +274,24 @@ mod tests {
         let before = value_of(&encode_with(vec![]), key).unwrap_or(0.0);
         command("unit", "probe", "ok", Duration::from_millis(12));
         cloud_response("ARM", 429, true);
+        kube_request("list", "ok");
+        schedule_run("ok");
+        refused("unit", "kube");
         let text = encode_with(vec![]);
+        for family in [
+            "deckhand_commands counter",
+            "deckhand_command_duration_seconds histogram",
+            "deckhand_cloud_responses counter",
+            "deckhand_cloud_throttled counter",
+            "deckhand_arm_write_budget_remaining gauge",
+            "deckhand_kube_requests counter",
+            "deckhand_schedule_runs counter",
+            "deckhand_schedule_leader gauge",
+            "deckhand_chat_connected gauge",
+            "deckhand_capability_refusals counter",
+        ] {
+            assert!(text.contains(&format!("# TYPE {family}\n")), "{family}: {text}");
+        }
         assert_eq!(value_of(&text, key), Some(before + 1.0), "{text}");
         assert!(text.contains("# TYPE deckhand_command_duration_seconds histogram"));
         assert!(text.contains(
