@@ -6,7 +6,8 @@
 #
 #   deploy/build-image.sh [IMAGE]          default IMAGE: localhost/deckhand:dev
 #
-# Environment: SKIP_CARGO=1 uses target/release as it is; BUILDAH="buildah --root DIR
+# Environment: ARTIFACTS=DIR takes the binary and plugins from DIR as they are (no cargo run;
+# the tests use target/debug); BUILDAH="buildah --root DIR
 # --runroot DIR --storage-driver vfs" keeps the image store elsewhere (the tests do).
 # Prints the image id last. Docker users: deploy/Dockerfile builds the same layout.
 set -euo pipefail
@@ -14,10 +15,10 @@ cd "$(dirname "$0")/.."
 
 image="${1:-localhost/deckhand:dev}"
 BUILDAH="${BUILDAH:-buildah}"
-release=target/release
+release="${ARTIFACTS:-target/release}"
 plugins=(acr aks daskhub minio runner vk)
 
-if [ -z "${SKIP_CARGO:-}" ]; then
+if [ -z "${ARTIFACTS:-}" ]; then
     args=(-p deckhand)
     for p in "${plugins[@]}"; do args+=(-p "deckhand-plugin-$p"); done
     cargo build --release --no-default-features "${args[@]}" >&2

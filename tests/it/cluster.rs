@@ -79,7 +79,11 @@ fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &Value) -> T {
     let object: T = serde_json::from_value(doc.clone())
         .unwrap_or_else(|e| panic!("{} does not parse: {e}\n{doc:#}", doc["kind"]));
     let back = serde_json::to_value(&object).unwrap();
-    assert_eq!(&back, doc, "{} changed through its k8s-openapi type", doc["kind"]);
+    assert_eq!(
+        &back, doc,
+        "{} changed through its k8s-openapi type",
+        doc["kind"]
+    );
     object
 }
 
@@ -101,8 +105,14 @@ struct Rendered {
 fn parse(yaml: &str) -> Rendered {
     let mut r = Rendered::default();
     for doc in documents(yaml) {
-        let kind = doc["kind"].as_str().expect("every object has a kind").to_owned();
-        r.kinds.insert(format!("{kind}/{}", doc["metadata"]["name"].as_str().unwrap()));
+        let kind = doc["kind"]
+            .as_str()
+            .expect("every object has a kind")
+            .to_owned();
+        r.kinds.insert(format!(
+            "{kind}/{}",
+            doc["metadata"]["name"].as_str().unwrap()
+        ));
         match kind.as_str() {
             "Namespace" => drop(typed::<Namespace>(&doc)),
             "ServiceAccount" => r.service_accounts.push(typed(&doc)),
@@ -142,7 +152,9 @@ fn check_common(r: &Rendered, replicas: i32) {
         "NetworkPolicy/deckhand",
     ] {
         assert!(
-            r.kinds.iter().any(|k| k == kind || k.starts_with(&format!("{kind}-"))),
+            r.kinds
+                .iter()
+                .any(|k| k == kind || k.starts_with(&format!("{kind}-"))),
             "{kind} missing from {:?}",
             r.kinds
         );
@@ -216,8 +228,13 @@ fn check_common(r: &Rendered, replicas: i32) {
     assert_eq!(
         env_secrets,
         BTreeSet::from(
-            ["alerts-token", "discord-token", "postgres-url", "rabbitmq-password"]
-                .map(String::from)
+            [
+                "alerts-token",
+                "discord-token",
+                "postgres-url",
+                "rabbitmq-password"
+            ]
+            .map(String::from)
         )
     );
     let ports: BTreeSet<i32> = r.services[0]
@@ -270,7 +287,11 @@ fn declared_by_plugins() -> BTreeMap<(String, String), BTreeSet<String>> {
         .arg(&config)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let manifests: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(manifests.len(), 6, "the six product plugins load");
     let group_of: HashMap<&str, &str> = [
@@ -359,7 +380,11 @@ fn rbac_file_is_what_deckhand_plugins_rbac_prints() {
         .arg(repo().join("config/deckhand.toml"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed = String::from_utf8(out.stdout).unwrap();
     for file in [
         "deploy/kubernetes/base/rbac-plugins.yaml",
@@ -377,13 +402,18 @@ fn rbac_file_is_what_deckhand_plugins_rbac_prints() {
         let group = if group.is_empty() { "core" } else { &group };
         let verbs: Vec<String> = verbs.into_iter().collect();
         let row = format!("| {group} | {resource} | {} |", verbs.join(", "));
-        assert!(readme.contains(&row), "deploy/README.md lacks the row {row}");
+        assert!(
+            readme.contains(&row),
+            "deploy/README.md lacks the row {row}"
+        );
     }
 }
 
 #[test]
 fn base_and_overlays_render_typed_and_locked_down() {
-    let Some(base) = kustomize("base") else { return };
+    let Some(base) = kustomize("base") else {
+        return;
+    };
     let base = parse(&base);
     check_common(&base, 2);
     assert!(base.kinds.contains("Namespace/deckhand"));
@@ -402,7 +432,12 @@ fn base_and_overlays_render_typed_and_locked_down() {
         prod.pdbs[0].spec.as_ref().unwrap().min_available,
         Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
     );
-    let image = prod.deployments[0].spec.template.spec.as_ref().unwrap()
+    let image = prod.deployments[0]
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
         .containers[0]
         .image
         .clone();
@@ -419,9 +454,9 @@ fn gtmpl_value(v: &Value) -> gtmpl::Value {
         },
         Value::String(s) => s.clone().into(),
         Value::Array(a) => gtmpl::Value::Array(a.iter().map(gtmpl_value).collect()),
-        Value::Object(o) => gtmpl::Value::Object(
-            o.iter().map(|(k, v)| (k.clone(), gtmpl_value(v))).collect(),
-        ),
+        Value::Object(o) => {
+            gtmpl::Value::Object(o.iter().map(|(k, v)| (k.clone(), gtmpl_value(v))).collect())
+        }
     }
 }
 
@@ -481,7 +516,10 @@ fn shipped_cluster_config_passes_check() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(repo().join("deploy/kubernetes/base/config/deckhand.toml"))
         .unwrap()
-        .replace("/usr/local/lib/deckhand/plugins", &target_dir().display().to_string())
+        .replace(
+            "/usr/local/lib/deckhand/plugins",
+            &target_dir().display().to_string(),
+        )
         .replace(
             "/var/lib/deckhand/deckhand.db",
             &dir.path().join("state.db").display().to_string(),

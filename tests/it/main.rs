@@ -17,6 +17,7 @@ mod daskhub;
 mod deploy;
 mod discord;
 mod hostile;
+mod image;
 mod minio;
 mod ops;
 mod permissions;

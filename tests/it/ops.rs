@@ -101,13 +101,19 @@ async fn healthz_readyz_and_metrics_follow_the_bot() {
     // appears with its first sample.
     let (status, content_type, text) = ops.get("/metrics").await;
     assert_eq!(status, 200);
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     for family in [
         "deckhand_arm_write_budget_remaining",
         "deckhand_schedule_leader",
         "deckhand_chat_connected",
     ] {
-        assert!(text.contains(&format!("# TYPE {family} gauge")), "{family} missing:\n{text}");
+        assert!(
+            text.contains(&format!("# TYPE {family} gauge")),
+            "{family} missing:\n{text}"
+        );
     }
     assert!(text.ends_with("# EOF\n"), "{text}");
     assert!(text.contains("deckhand_chat_connected 1"), "{text}");
@@ -138,7 +144,10 @@ async fn healthz_readyz_and_metrics_follow_the_bot() {
         "deckhand_command_duration_seconds histogram",
         "deckhand_capability_refusals counter",
     ] {
-        assert!(text.contains(&format!("# TYPE {family}")), "{family} missing:\n{text}");
+        assert!(
+            text.contains(&format!("# TYPE {family}")),
+            "{family} missing:\n{text}"
+        );
     }
 
     // The state file goes away: not ready, and the answer says which check failed.

@@ -290,7 +290,10 @@ mod tests {
             "deckhand_chat_connected gauge",
             "deckhand_capability_refusals counter",
         ] {
-            assert!(text.contains(&format!("# TYPE {family}\n")), "{family}: {text}");
+            assert!(
+                text.contains(&format!("# TYPE {family}\n")),
+                "{family}: {text}"
+            );
         }
         assert_eq!(value_of(&text, key), Some(before + 1.0), "{text}");
         assert!(text.contains("# TYPE deckhand_command_duration_seconds histogram"));
