@@ -1,6 +1,7 @@
 //! The runtime image: `deploy/build-image.sh` (buildah FROM scratch, no base image) over the
 //! built artifacts, pushed to a real local registry (Debian's docker-registry) and read back:
-//! the manifest, the config (non-root user, entrypoint, no shell) and the layer's files.
+//! the manifest, the config (non-root user, entrypoint, no shell) and the layer's files; and
+//! `deckhand check` run inside the image's filesystem.
 //! The test builds from `target/debug` (what `cargo build --workspace` made) so that CI does
 //! not pay a second, release build; `deploy/build-image.sh` without ARTIFACTS builds release.
 
@@ -46,6 +47,55 @@ async fn image_builds_from_scratch_and_round_trips_through_a_registry() {
         out.status.success(),
         "build-image.sh: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Run it: `podman run` cannot start containers in this sandbox (crun: "setrlimit
+    // RLIMIT_NPROC: Operation not permitted"), so the image's own filesystem is entered with
+    // chroot as uid 10001 and `deckhand check` loads all six plugins from it with the shipped
+    // cluster config: every library the binary and the plugins need is in the image.
+    let sh = |script: String| {
+        let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let ctr = sh(format!("{buildah} from {image}"));
+    let root = PathBuf::from(sh(format!("{buildah} mount {ctr}")));
+    std::fs::copy(
+        repo.join("deploy/kubernetes/base/config/deckhand.toml"),
+        root.join("etc/deckhand/deckhand.toml"),
+    )
+    .unwrap();
+    let checked = Command::new("/usr/sbin/chroot")
+        .args(["--userspec=10001:10001"])
+        .arg(&root)
+        .args([
+            "/usr/local/bin/deckhand",
+            "check",
+            "--config",
+            "/etc/deckhand/deckhand.toml",
+        ])
+        .env_clear()
+        .env("DISCORD_TOKEN", "t")
+        .env("DECKHAND_ALERTS_TOKEN", "t")
+        .env("RABBITMQ_PASSWORD", "t")
+        .output()
+        .unwrap();
+    sh(format!("{buildah} umount {ctr} && {buildah} rm {ctr}"));
+    assert!(
+        checked.status.success(),
+        "deckhand check in the image: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&checked.stdout).contains("ok (6 plugins loaded)"),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
     );
 
     let registry = LocalRegistry::start().await;
