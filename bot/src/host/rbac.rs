@@ -105,6 +105,10 @@ mod tests {
                         resources: vec!["pods".into()],
                         verbs: vec!["logs".into()],
                     },
+                    KubeCapability {
+                        resources: vec!["storageclasses".into()],
+                        verbs: vec!["get".into()],
+                    },
                 ],
                 ..Default::default()
             },
@@ -120,6 +124,12 @@ mod tests {
         assert!(
             yaml.contains(
                 "resources: [\"pods\"]\n    verbs: [\"create\", \"list\", \"patch\", \"watch\"]"
+            ),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains(
+                "  - apiGroups: [\"storage.k8s.io\"]\n    resources: [\"storageclasses\"]\n    verbs: [\"get\"]\n"
             ),
             "{yaml}"
         );
