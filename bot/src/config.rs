@@ -59,6 +59,9 @@ pub struct Config {
     /// Schedules: the file of config-declared ones, catch-up grace, owner, leader election.
     #[serde(default)]
     pub schedules: SchedulesConfig,
+    /// `/healthz`, `/readyz`, `/metrics` on their own port (docs/operations.md); off when absent.
+    #[serde(default)]
+    pub ops: Option<crate::ops::OpsConfig>,
     /// Discord connection (`deckhand serve`); see docs/discord.md.
     #[serde(default)]
     pub discord: Option<DiscordConfig>,

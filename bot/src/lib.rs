@@ -10,6 +10,7 @@ pub mod chat;
 pub mod config;
 pub mod followup;
 pub mod host;
+pub mod ops;
 pub mod router;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
@@ -19,4 +20,4 @@ pub mod state;
 // The lower layers live in their own crates, so Cargo enforces that they never import the bot;
 // re-exported under the names the rest of the bot (and the tests) use.
 pub use deckhand_cloud as cloud;
-pub use deckhand_support::{config_support, redact, secret};
+pub use deckhand_support::{config_support, metrics, redact, secret};

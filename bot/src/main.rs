@@ -121,6 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let schedules = app.start_scheduler_for_terminal().await?;
             let alerts = app.start_alerts_for_terminal().await?;
+            let ops = app.start_ops(alerts.as_ref()).await?;
             let follow_ups =
                 app.start_follow_ups(std::sync::Arc::new(deckhand::chat::TerminalOutbox));
             let result =
@@ -133,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Stop the engines and drop the app here (not in a leak or at exit), so the plugin
             // host removes its folder of plugin copies.
             schedules.shutdown().await;
+            drop(ops);
             drop(alerts);
             drop(app);
             result?;
@@ -153,7 +155,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 leadership,
                 std::sync::Arc::new(deckhand::sched::SystemClock),
             )?;
-            let _alerts = app.start_alerts(discord.outbox()).await?;
+            let alerts = app.start_alerts(discord.outbox()).await?;
+            let _ops = app.start_ops(alerts.as_ref()).await?;
             let _follow_ups = app.start_follow_ups(discord.outbox());
             discord.run().await?;
             Ok(ExitCode::SUCCESS)

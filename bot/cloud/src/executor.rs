@@ -90,6 +90,11 @@ pub async fn execute<E>(
             Ok(response) => {
                 let status = response.status().as_u16();
                 let headers = response.headers().clone();
+                deckhand_support::metrics::cloud_response(
+                    service,
+                    status,
+                    status == 429 || (status == 503 && headers.contains_key("retry-after")),
+                );
                 let url = response.url().to_string();
                 let body = match response.bytes().await {
                     Ok(body) => body.to_vec(),

@@ -228,7 +228,7 @@ impl Clusters {
         };
         // A stopped or unreachable API server must not hold the call until the plugin's own
         // time limit: the host bounds every request.
-        tokio::time::timeout(limit, attempt).await.unwrap_or_else(|_| {
+        let result = tokio::time::timeout(limit, attempt).await.unwrap_or_else(|_| {
             Err(KubeError::Request {
                 cluster: request.cluster.clone(),
                 message: format!(
@@ -238,7 +238,28 @@ impl Clusters {
                     limit.as_secs()
                 ),
             })
-        })
+        });
+        deckhand_support::metrics::kube_request(&request.verb, kube_outcome(&result));
+        result
+    }
+}
+
+/// The `outcome` label of a Kubernetes request: `ok`, the HTTP status, or the kind of failure.
+fn kube_outcome(result: &Result<Value, KubeError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(KubeError::Api { status, .. }) => match status {
+            404 => "404",
+            403 => "403",
+            409 => "409",
+            429 => "429",
+            400..=499 => "4xx",
+            _ => "5xx",
+        },
+        Err(KubeError::UnknownCluster { .. }) => "unknown_cluster",
+        Err(KubeError::Credentials { .. }) => "credentials",
+        Err(KubeError::Request { .. }) => "unreachable",
+        Err(KubeError::BadRequest(_)) => "bad_request",
     }
 }
 

@@ -173,10 +173,7 @@ async fn azure_monitor_webhook(
     })
 }
 
+/// The whole bot's metrics, as on the ops port (kept here for scrapers of the receiver).
 async fn metrics(State(state): State<Arc<AlertsState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    crate::ops::http::metrics_response(Some(state))
 }

@@ -1,9 +1,13 @@
-//! Counters of the alert pipeline, in Prometheus' text format at `GET /metrics`:
+//! Counters of the alert pipeline, encoded with the bot's other metrics at `GET /metrics`:
 //! `alerts_received_total{source}`, `alerts_routed_total`, `alerts_dropped_total{stage}`, and
 //! what storm control did with them.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 
 use super::alert::Source;
 
@@ -93,54 +97,81 @@ impl AlertMetrics {
     pub fn messages_sent_total(&self) -> u64 {
         self.messages_sent.load(Ordering::Relaxed)
     }
+}
 
-    /// Prometheus text exposition format 0.0.4.
-    pub fn render(&self) -> String {
-        // Label values come from config and requests; mask any secret among them.
-        crate::redact::redact(&self.compose()).into_owned()
+/// The alert counters as `prometheus-client` families, read from the atomics on each scrape;
+/// registered next to the process-wide ones (`crate::metrics::encode_with`).
+pub struct AlertsCollector(pub std::sync::Arc<super::AlertsState>);
+
+impl std::fmt::Debug for AlertsCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AlertsCollector")
     }
+}
 
-    fn compose(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP alerts_received_total Alerts accepted by a source.\n");
-        out.push_str("# TYPE alerts_received_total counter\n");
-        for source in Source::ALL {
-            let _ = writeln!(
-                out,
-                "alerts_received_total{{source=\"{}\"}} {}",
-                source.as_str(),
-                self.received_total(source)
-            );
-        }
-        out.push_str("# HELP alerts_routed_total Alerts routed to at least one destination.\n");
-        out.push_str("# TYPE alerts_routed_total counter\n");
-        let _ = writeln!(out, "alerts_routed_total {}", self.routed_total());
-        out.push_str("# HELP alerts_dropped_total Alerts or requests stopped, by stage.\n");
-        out.push_str("# TYPE alerts_dropped_total counter\n");
-        for stage in DropStage::ALL {
-            let _ = writeln!(
-                out,
-                "alerts_dropped_total{{stage=\"{}\"}} {}",
-                stage.as_str(),
-                self.dropped_total(stage)
-            );
-        }
-        out.push_str(
-            "# HELP alerts_messages_sent_total Messages posted to channels or webhooks.\n",
-        );
-        out.push_str("# TYPE alerts_messages_sent_total counter\n");
-        let _ = writeln!(
-            out,
-            "alerts_messages_sent_total {}",
-            self.messages_sent_total()
-        );
-        out.push_str("# HELP alerts_folded_total Alerts counted in digest messages.\n");
-        out.push_str("# TYPE alerts_folded_total counter\n");
-        let _ = writeln!(
-            out,
-            "alerts_folded_total {}",
-            self.folded.load(Ordering::Relaxed)
-        );
-        out
+/// A counter family with one label.
+fn labelled(
+    encoder: &mut DescriptorEncoder,
+    (name, help, label): (&str, &str, &str),
+    values: impl IntoIterator<Item = (&'static str, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value_label, value) in values {
+        ConstCounter::new(value).encode(family.encode_family(&[(label, value_label)])?)?;
+    }
+    Ok(())
+}
+
+/// A counter without labels.
+fn single(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    ConstCounter::new(value).encode(encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        MetricType::Counter,
+    )?)
+}
+
+impl Collector for AlertsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let m = &self.0.metrics;
+        let e = &mut encoder;
+        labelled(
+            e,
+            ("alerts_received", "Alerts accepted by a source", "source"),
+            Source::ALL.map(|s| (s.as_str(), m.received_total(s))),
+        )?;
+        single(
+            e,
+            "alerts_routed",
+            "Alerts routed to at least one destination",
+            m.routed_total(),
+        )?;
+        labelled(
+            e,
+            (
+                "alerts_dropped",
+                "Alerts or requests stopped, by stage (dedup: deduplicated)",
+                "stage",
+            ),
+            DropStage::ALL.map(|s| (s.as_str(), m.dropped_total(s))),
+        )?;
+        single(
+            e,
+            "alerts_messages_sent",
+            "Messages posted to channels or webhooks",
+            m.messages_sent_total(),
+        )?;
+        single(
+            e,
+            "alerts_folded",
+            "Alerts counted in digest messages (folded)",
+            m.folded.load(Ordering::Relaxed),
+        )
     }
 }

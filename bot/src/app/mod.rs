@@ -2,6 +2,7 @@
 //! the tests, so they run exactly what the binary runs.
 
 mod components;
+mod ops;
 
 use std::sync::Arc;
 

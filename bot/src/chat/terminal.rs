@@ -45,6 +45,7 @@ pub fn render_outbound(message: &super::OutboundMessage) -> String {
 
 /// Reads commands until end of input (or `/quit`), printing each reply.
 pub async fn run(router: Arc<Router>, terminal: &TerminalConfig) -> anyhow::Result<()> {
+    crate::metrics::chat_connected(true);
     let caller = Caller {
         user_id: terminal.user_id.clone(),
         display_name: terminal.display_name.clone(),

@@ -13,6 +13,7 @@ fn api_group(resource: &str) -> &'static str {
         "ingresses" | "networkpolicies" => "networking.k8s.io",
         "jobs" | "cronjobs" => "batch",
         "leases" => "coordination.k8s.io",
+        "storageclasses" | "volumeattachments" | "csidrivers" => "storage.k8s.io",
         "horizontalpodautoscalers" => "autoscaling",
         "poddisruptionbudgets" => "policy",
         "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings" => {
@@ -104,6 +105,10 @@ mod tests {
                         resources: vec!["pods".into()],
                         verbs: vec!["logs".into()],
                     },
+                    KubeCapability {
+                        resources: vec!["storageclasses".into()],
+                        verbs: vec!["get".into()],
+                    },
                 ],
                 ..Default::default()
             },
@@ -119,6 +124,12 @@ mod tests {
         assert!(
             yaml.contains(
                 "resources: [\"pods\"]\n    verbs: [\"create\", \"list\", \"patch\", \"watch\"]"
+            ),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains(
+                "  - apiGroups: [\"storage.k8s.io\"]\n    resources: [\"storageclasses\"]\n    verbs: [\"get\"]\n"
             ),
             "{yaml}"
         );

@@ -579,7 +579,15 @@ impl Router {
         parsed: &Parsed,
         progress: mpsc::UnboundedSender<String>,
     ) -> Response {
+        let started = std::time::Instant::now();
         let result = self.call_plugin(invocation, parsed, false, progress).await;
+        if let Owner::Plugin(plugin_name) = &parsed.owner {
+            let outcome = result
+                .as_ref()
+                .map_or_else(RouterError::outcome, |_| Outcome::Ok);
+            let command = parsed.path.join(" ");
+            crate::metrics::command(plugin_name, &command, outcome.as_str(), started.elapsed());
+        }
         match result {
             Ok(reply) => {
                 self.finish(&invocation.id, Outcome::Ok, None);

@@ -25,6 +25,7 @@ impl Inner {
                     false
                 }
             };
+            crate::metrics::leader(leading);
             let mut next = None;
             if leading {
                 if !self.recovered.swap(true, Ordering::SeqCst) {
@@ -419,6 +420,7 @@ impl Inner {
         } else {
             "partial"
         };
+        crate::metrics::schedule_run(outcome);
         let summary =
             format!("{ok} ok, {failed} failed, {pending} awaiting confirmation, of {total}");
         if let Err(e) = self.store.complete(run, self.now(), outcome, &summary) {

@@ -197,6 +197,7 @@ impl ArmClient {
         let remaining_writes = first.remaining("writes");
         if let Some(left) = remaining_writes {
             tracing::debug!(%operation, left, "ARM writes left for the subscription");
+            deckhand_support::metrics::arm_write_budget(left);
         }
         let answer = |status: u16, body: Value, reads: Option<u32>| ArmResponse {
             status,

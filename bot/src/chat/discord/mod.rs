@@ -455,6 +455,7 @@ struct Handler {
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, session = %ready.session_id, "connected to Discord");
+        crate::metrics::chat_connected(true);
         ctx.http.set_application_id(ready.application.id);
         if let Err(e) = self.adapter.sync_commands(&ctx.http).await {
             tracing::error!(error = %e, "registering commands failed");
@@ -466,6 +467,15 @@ impl EventHandler for Handler {
                 self.adapter.config.resync_interval,
             );
         }
+    }
+
+    /// `/readyz` follows the gateway: connecting, resuming or disconnected is not ready.
+    async fn shard_stage_update(
+        &self,
+        _ctx: Context,
+        event: serenity::gateway::ShardStageUpdateEvent,
+    ) {
+        crate::metrics::chat_connected(event.new == serenity::gateway::ConnectionStage::Connected);
     }
 
     async fn resume(&self, _ctx: Context, _: ResumedEvent) {

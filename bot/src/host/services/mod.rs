@@ -499,6 +499,7 @@ impl PluginServices {
         self.meter.service_calls.fetch_add(1, Ordering::Relaxed);
         if checked.is_err() {
             self.meter.refused.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::refused(&self.plugin, service);
             tracing::warn!(plugin = %self.plugin, service, target = %record.target, "refused: outside the plugin's capabilities");
         } else if result.is_err() {
             self.meter.failed.fetch_add(1, Ordering::Relaxed);
