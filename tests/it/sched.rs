@@ -1088,7 +1088,7 @@ async fn summary_counts_node_hours_from_recorded_pool_commands_per_channel() {
     let summary = rig.say("/schedule summary --channel gpu-ops").await;
     assert_eq!(
         summary,
-        "Scale-to-zero schedules in gpu-ops, last 7 days: 44.0 node-hours avoided (22.0 of them GPU).\n  gpu: 22.0 h at zero, 22.0 node-hours\n  workers: 11.0 h at zero, 22.0 node-hours"
+        "Scale-to-zero schedules in #gpu-ops, last 7 days: 44.0 node-hours avoided (22.0 of them GPU).\n  gpu: 22.0 h at zero, 22.0 node-hours\n  workers: 11.0 h at zero, 22.0 node-hours"
     );
     let other = rig.say("/schedule summary --channel other").await;
     assert!(
@@ -1108,7 +1108,7 @@ async fn summary_counts_node_hours_from_recorded_pool_commands_per_channel() {
     assert!(
         weekly[0]
             .text
-            .contains("✓ Scale-to-zero schedules in gpu-ops, last 7 days"),
+            .contains("✓ Scale-to-zero schedules in #gpu-ops, last 7 days"),
         "{}",
         weekly[0].text
     );

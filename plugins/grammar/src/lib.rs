@@ -3,10 +3,14 @@
 //! `--yes`, and `--` after which the rest of the line fills the next positional option.
 //! Values are checked against the manifest's types here, so plugins receive typed options.
 
+pub mod channel;
+
 use std::collections::BTreeMap;
 
 use deckhand_plugin_abi::proto::{CommandSpec, OptionKind, OptionSpec};
 use serde_json::{Map, Value};
+
+pub use channel::{ChannelRef, ChannelRefError};
 
 /// Who serves a top-level command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +172,7 @@ fn value_hint(option: &OptionSpec) -> String {
         OptionKind::Boolean => "true|false".into(),
         OptionKind::Duration => "DURATION".into(),
         OptionKind::Choice => option.choices.join("|"),
+        OptionKind::Channel => "#CHANNEL".into(),
     }
 }
 
@@ -178,6 +183,7 @@ fn expected(option: &OptionSpec) -> String {
         OptionKind::Boolean => "true or false".into(),
         OptionKind::Duration => "a duration such as 90s, 15m or 1h30m".into(),
         OptionKind::Choice => format!("one of {}", option.choices.join(", ")),
+        OptionKind::Channel => "a channel: #name, its id, or <#id>".into(),
     }
 }
 
@@ -224,6 +230,14 @@ pub fn typed_value(path: &str, option: &OptionSpec, raw: &str) -> Result<Value, 
                 u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             ))
         }
+        OptionKind::Channel => ChannelRef::parse(raw)
+            .map(|c| Value::String(c.canonical()))
+            .map_err(|e| ParseError::BadValue {
+                path: path.to_owned(),
+                option: option.name.clone(),
+                value: raw.to_owned(),
+                expected: format!("a channel ({})", e.why),
+            }),
         OptionKind::Choice => {
             if option.choices.iter().any(|c| c == raw) {
                 Ok(Value::String(raw.to_owned()))
