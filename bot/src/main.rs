@@ -144,10 +144,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: {error}");
             }
             let discord = app.start_discord().await?;
-            if let Err(e) = discord.check_channels(&app.configured_channels()) {
-                discord.shutdown().await;
-                return Err(e.into());
-            }
+            // Nothing is posted with a name that does not resolve; exiting closes the gateway.
+            discord.check_channels(&app.configured_channels())?;
             let leadership =
                 deckhand::sched::leader::from_config(app.config.schedules.leader.as_ref()).await?;
             let _schedules = app.start_scheduler(

@@ -15,6 +15,7 @@ mod confirm;
 mod daskhub;
 mod deploy;
 mod discord;
+mod discord_channels;
 mod hostile;
 mod minio;
 mod permissions;
