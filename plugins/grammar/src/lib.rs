@@ -135,8 +135,35 @@ pub fn suggest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -
 
 /// Splits a line the way a shell would (quotes, escapes), without running anything.
 pub fn tokenize(line: &str) -> Result<Vec<String>, ParseError> {
-    shlex::split(line)
+    shlex::split(&literal_hashes(line))
         .ok_or_else(|| ParseError::Quoting("unbalanced quotes or a trailing backslash".into()))
+}
+
+/// A chat line has no comments: a word starting with `#` is a word (`--channel #gpu-ops`), so
+/// such a `#` outside quotes is escaped before shlex, which would read it as a comment.
+fn literal_hashes(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('#') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 4);
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut word_start = true;
+    for c in line.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && !single {
+            escaped = true;
+        } else if c == '\'' && !double {
+            single = !single;
+        } else if c == '"' && !single {
+            double = !double;
+        } else if c == '#' && word_start && !single && !double {
+            out.push('\\');
+        }
+        word_start = !single && !double && !escaped && c.is_whitespace();
+        out.push(c);
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `/aks scale --pool NAME --count INTEGER [--wait DURATION]`
@@ -449,6 +476,28 @@ fn bind_options(parsed: &mut Parsed, words: &[String]) -> Result<(), ParseError>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_word_starting_with_a_hash_is_a_word() {
+        assert_eq!(
+            super::tokenize("/schedule add n --channel #gpu-ops -- /echo '#x' \"#y\" \\#z a#b")
+                .unwrap(),
+            [
+                "/schedule",
+                "add",
+                "n",
+                "--channel",
+                "#gpu-ops",
+                "--",
+                "/echo",
+                "#x",
+                "#y",
+                "#z",
+                "a#b"
+            ]
+        );
+        assert_eq!(super::tokenize("#only").unwrap(), ["#only"]);
+    }
+
     use super::*;
     use serde_json::json;
 
