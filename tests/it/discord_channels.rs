@@ -53,48 +53,60 @@ struct Served {
     _dir: tempfile::TempDir,
 }
 
+/// `config/deckhand.toml` with `config/alerts.toml` appended (as its header says) and the rest
+/// of `config/` next to it, changed only where a test must: the state file, the plugin
+/// directory, the receiver's port, and a `[discord]` section for the double.
+fn shipped_config(dir: &Path, double: &DiscordDouble, alerts: u16) -> PathBuf {
+    let main = shipped("deckhand.toml")
+        .replace(
+            "path = \"../state/deckhand.db\"",
+            &format!("path = \"{}\"", dir.join("state.db").display()),
+        )
+        .replace(
+            "dir = \"../target/debug\"",
+            &format!("dir = \"{}\"", deckhand_it::target_dir().display()),
+        );
+    let alerts_section = shipped("alerts.toml").replace(
+        "listen = \"127.0.0.1:9095\"",
+        &format!("listen = \"127.0.0.1:{alerts}\""),
+    );
+    let discord = format!(
+        "\n[discord]\ntoken = \"${{DISCORD_TOKEN}}\"\nguild_id = {}\napi_base_url = \"{}\"\n\
+         [discord.roles]\n\"{ADMIN_ROLE}\" = \"admin\"\n",
+        double.guild_id(),
+        double.base_url()
+    );
+    let config = dir.join("deckhand.toml");
+    copy_dir(&repo().join("config"), dir);
+    std::fs::write(&config, format!("{main}\n{alerts_section}\n{discord}")).unwrap();
+    config
+}
+
+/// The environment the shipped config's `${...}` need.
+fn shipped_env(command: &mut Command) -> &mut Command {
+    command
+        .env("DISCORD_TOKEN", "serve-token")
+        .env("DECKHAND_ALERTS_TOKEN", "alerts-token")
+        .env("SLACK_ML_WEBHOOK", "http://127.0.0.1:9/slack")
+        .env("TEAMS_ONCALL_WEBHOOK", "http://127.0.0.1:9/teams")
+}
+
 impl Served {
-    /// `config/deckhand.toml` with `config/alerts.toml` appended (as its header says) and
-    /// `config/schedules.toml` next to it, changed only where a test must: the state file,
-    /// the plugin directory, the receiver's port, and a `[discord]` section for the double.
     fn start(double: &DiscordDouble) -> Served {
         let dir = tempfile::tempdir().unwrap();
         let alerts = free_port();
-        let main = shipped("deckhand.toml")
-            .replace(
-                "path = \"../state/deckhand.db\"",
-                &format!("path = \"{}\"", dir.path().join("state.db").display()),
-            )
-            .replace(
-                "dir = \"../target/debug\"",
-                &format!("dir = \"{}\"", deckhand_it::target_dir().display()),
-            );
-        let alerts_section = shipped("alerts.toml").replace(
-            "listen = \"127.0.0.1:9095\"",
-            &format!("listen = \"127.0.0.1:{alerts}\""),
-        );
-        let discord = format!(
-            "\n[discord]\ntoken = \"${{DISCORD_TOKEN}}\"\nguild_id = {}\napi_base_url = \"{}\"\n\
-             [discord.roles]\n\"{ADMIN_ROLE}\" = \"admin\"\n",
-            double.guild_id(),
-            double.base_url()
-        );
-        let config = dir.path().join("deckhand.toml");
-        copy_dir(&repo().join("config"), dir.path());
-        std::fs::write(&config, format!("{main}\n{alerts_section}\n{discord}")).unwrap();
+        let config = shipped_config(dir.path(), double, alerts);
         let log = dir.path().join("stderr.log");
-        let child = Command::new(deckhand_it::deckhand_binary())
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("DISCORD_TOKEN", "serve-token")
-            .env("DECKHAND_ALERTS_TOKEN", "alerts-token")
-            .env("SLACK_ML_WEBHOOK", "http://127.0.0.1:9/slack")
-            .env("TEAMS_ONCALL_WEBHOOK", "http://127.0.0.1:9/teams")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let child = shipped_env(
+            Command::new(deckhand_it::deckhand_binary())
+                .args(["serve", "--config"])
+                .arg(&config),
+        )
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
         Served {
             child,
             log,
@@ -344,6 +356,62 @@ async fn an_unresolvable_channel_name_fails_start_up_naming_it() {
             .all(|r| !r.api_path().starts_with("/channels/")),
         "{}",
         double.request_transcript()
+    );
+}
+
+/// `deckhand check` offline says which names wait for start; `--online` lists the guild's
+/// channels (no gateway, nothing posted) and fails naming the missing one.
+#[tokio::test]
+async fn check_online_resolves_the_names_offline_check_only_lists() {
+    let double = DiscordDouble::builder()
+        .channel(ALERTS, "alerts")
+        .channel(ML_GPU, "ml-gpu")
+        .channel(ONCALL, "platform-oncall")
+        .channel(ML_JOBS, "ml-jobs")
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = shipped_config(dir.path(), &double, free_port());
+    let run = |online: bool| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut command = Command::new(deckhand_it::deckhand_binary());
+            command.arg("check").arg("--config").arg(&config);
+            if online {
+                command.arg("--online");
+            }
+            shipped_env(&mut command).output().unwrap()
+        })
+    };
+    let offline = run(false).await.unwrap();
+    let stderr = String::from_utf8_lossy(&offline.stderr);
+    assert!(
+        stderr.contains("note: channel names (#alerts, #gpu-ops, #ml-gpu, #ml-jobs, #platform-oncall) will be resolved"),
+        "{stderr}"
+    );
+    let online = run(true).await.unwrap();
+    let stderr = String::from_utf8_lossy(&online.stderr);
+    assert_eq!(online.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("schedule gpu-nightly-off: no text channel #gpu-ops in the guild"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("#alerts in the guild"), "{stderr}");
+    assert!(
+        double
+            .requests()
+            .iter()
+            .any(|r| r.api_path() == format!("/guilds/{}/channels", double.guild_id())),
+        "{}",
+        double.request_transcript()
+    );
+    assert!(
+        double.frames().is_empty()
+            && double
+                .requests()
+                .iter()
+                .all(|r| !r.api_path().starts_with("/channels/")),
+        "check connects no gateway and posts nothing"
     );
 }
 
