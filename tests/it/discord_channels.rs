@@ -329,47 +329,51 @@ async fn the_shipped_config_posts_alerts_and_schedule_runs_to_named_channels() {
 /// naming it and where the config uses it.
 #[tokio::test]
 async fn an_unresolvable_channel_name_fails_start_up_naming_it() {
-    let double = DiscordDouble::builder()
+    let double = guild_without_gpu_ops().await;
+    let mut served = Served::start(&double);
+    let status = served.exit_status().await;
+    let log = served.log();
+    assert!(!status.success(), "{log}");
+    names_only_gpu_ops_missing(&log);
+    assert!(posted_nothing(&double), "{}", double.request_transcript());
+}
+
+/// `text` names both shipped schedules' `#gpu-ops` as missing, and nothing else.
+fn names_only_gpu_ops_missing(text: &str) {
+    for schedule in ["gpu-nightly-off", "gpu-weekday-warmup"] {
+        assert!(
+            text.contains(&format!(
+                "schedule {schedule}: no text channel #gpu-ops in the guild"
+            )),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("#alerts in the guild"), "{text}");
+}
+
+fn posted_nothing(double: &DiscordDouble) -> bool {
+    double
+        .requests()
+        .iter()
+        .all(|r| !r.api_path().starts_with("/channels/"))
+}
+
+/// The shipped guild without `#gpu-ops`.
+async fn guild_without_gpu_ops() -> DiscordDouble {
+    DiscordDouble::builder()
         .channel(ALERTS, "alerts")
         .channel(ML_GPU, "ml-gpu")
         .channel(ONCALL, "platform-oncall")
         .channel(ML_JOBS, "ml-jobs")
         .start()
-        .await;
-    let mut served = Served::start(&double);
-    let status = served.exit_status().await;
-    let log = served.log();
-    assert!(!status.success(), "{log}");
-    assert!(
-        log.contains("schedule gpu-nightly-off: no text channel #gpu-ops in the guild"),
-        "{log}"
-    );
-    assert!(
-        log.contains("schedule gpu-weekday-warmup: no text channel #gpu-ops"),
-        "{log}"
-    );
-    assert!(!log.contains("#alerts in the guild"), "{log}");
-    assert!(
-        double
-            .requests()
-            .iter()
-            .all(|r| !r.api_path().starts_with("/channels/")),
-        "{}",
-        double.request_transcript()
-    );
+        .await
 }
 
 /// `deckhand check` offline says which names wait for start; `--online` lists the guild's
 /// channels (no gateway, nothing posted) and fails naming the missing one.
 #[tokio::test]
 async fn check_online_resolves_the_names_offline_check_only_lists() {
-    let double = DiscordDouble::builder()
-        .channel(ALERTS, "alerts")
-        .channel(ML_GPU, "ml-gpu")
-        .channel(ONCALL, "platform-oncall")
-        .channel(ML_JOBS, "ml-jobs")
-        .start()
-        .await;
+    let double = guild_without_gpu_ops().await;
     let dir = tempfile::tempdir().unwrap();
     let config = shipped_config(dir.path(), &double, free_port());
     let run = |online: bool| {
@@ -392,11 +396,7 @@ async fn check_online_resolves_the_names_offline_check_only_lists() {
     let online = run(true).await.unwrap();
     let stderr = String::from_utf8_lossy(&online.stderr);
     assert_eq!(online.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("schedule gpu-nightly-off: no text channel #gpu-ops in the guild"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("#alerts in the guild"), "{stderr}");
+    names_only_gpu_ops_missing(&stderr);
     assert!(
         double
             .requests()
@@ -406,11 +406,7 @@ async fn check_online_resolves_the_names_offline_check_only_lists() {
         double.request_transcript()
     );
     assert!(
-        double.frames().is_empty()
-            && double
-                .requests()
-                .iter()
-                .all(|r| !r.api_path().starts_with("/channels/")),
+        double.frames().is_empty() && posted_nothing(&double),
         "check connects no gateway and posts nothing"
     );
 }
