@@ -55,7 +55,12 @@ enum Command {
         sandbox: bool,
     },
     /// Validate the configuration and the plugins, then exit (non-zero on any problem).
-    Check,
+    Check {
+        /// Also ask Discord: resolve the channel names the config uses against the guild's
+        /// channels (needs the [discord] token; nothing is posted or registered).
+        #[arg(long)]
+        online: bool,
+    },
     /// Inspect plugins.
     Plugins {
         #[command(subcommand)]
@@ -148,6 +153,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: {error}");
             }
             let discord = app.start_discord().await?;
+            // Nothing is posted with a name that does not resolve; exiting closes the gateway.
+            discord.check_channels(&app.configured_channels())?;
             let leadership =
                 deckhand::sched::leader::from_config(app.config.schedules.leader.as_ref()).await?;
             let _schedules = app.start_scheduler(
@@ -161,7 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             discord.run().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check => check(config, &cli.config),
+        Command::Check { online } => check(config, &cli.config, online).await,
         Command::Plugins {
             command: PluginsCommand::Rbac { name },
         } => {
@@ -259,7 +266,11 @@ fn config_problem(
     ))
 }
 
-fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode> {
+async fn check(
+    mut config: Config,
+    path: &std::path::Path,
+    online: bool,
+) -> anyhow::Result<ExitCode> {
     let scratch = tempfile::tempdir()?;
     config.state.path = scratch.path().join("check.db");
     let app = App::start(config)?;
@@ -309,6 +320,34 @@ fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode>
     }
     for warning in deckhand::alerts::warnings(app.config.alerts.as_ref()) {
         eprintln!("warning: {warning}");
+    }
+    let names = app.configured_channel_names();
+    match (&app.config.discord, online) {
+        (Some(discord), true) => {
+            match deckhand::chat::discord::check_channels_online(
+                discord,
+                &app.configured_channels(),
+            )
+            .await
+            {
+                Ok(unresolved) => problems.extend(
+                    unresolved
+                        .into_iter()
+                        .map(|p| format!("{}: {p}", path.display())),
+                ),
+                Err(e) => problems.push(format!("{}: {e}", path.display())),
+            }
+        }
+        (None, true) => problems.push(format!(
+            "{}: --online resolves channels on Discord, but there is no [discord] section",
+            path.display()
+        )),
+        (_, false) if !names.is_empty() => eprintln!(
+            "note: channel names ({}) will be resolved against the Discord guild at start; \
+             `deckhand check --online` resolves them now",
+            names.join(", ")
+        ),
+        _ => {}
     }
     let count = app.host.registry().plugins.len();
     if problems.is_empty() {

@@ -131,6 +131,13 @@ fn check(parsed: &Parsed) {
                     "{name} is bounded"
                 );
             }
+            OptionKind::Channel => {
+                let text = value.as_str().expect("channel is a JSON string");
+                assert!(
+                    deckhand_command_grammar::ChannelRef::parse(text).is_ok(),
+                    "{name} is a channel"
+                );
+            }
             OptionKind::Choice => {
                 let text = value.as_str().expect("choice is a JSON string");
                 assert!(

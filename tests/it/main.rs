@@ -16,6 +16,7 @@ mod confirm;
 mod daskhub;
 mod deploy;
 mod discord;
+mod discord_channels;
 mod discord_reply;
 mod followup;
 mod hostile;

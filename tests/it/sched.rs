@@ -347,7 +347,7 @@ async fn fires_once_in_a_repeated_hour_at_fall_back_in_two_zones() {
 async fn warning_snooze_and_skip_tonight() {
     let mut rig = Rig::new("", "2026-11-23T12:00:00Z");
     let reply = rig
-        .say("/schedule add nightly --cron '0 0 20 * * *' --tz Europe/Helsinki --warn 15m --channel gpu-ops -- /echo scaled-to-zero")
+        .say("/schedule add nightly --cron '0 0 20 * * *' --tz Europe/Helsinki --warn 15m --channel #gpu-ops -- /echo scaled-to-zero")
         .await;
     assert!(
         reply.contains("Next run: Mon 2026-11-23 20:00:00 EET (18:00:00 UTC)"),
@@ -362,7 +362,7 @@ async fn warning_snooze_and_skip_tonight() {
     assert_eq!(rig.next_wake().await, utc("2026-11-23T17:45:00Z"));
     let warning = rig.at("2026-11-23T17:45:00Z").await;
     assert_eq!(warning.len(), 1, "{warning:?}");
-    assert_eq!(warning[0].channel, "gpu-ops");
+    assert_eq!(warning[0].channel, "#gpu-ops");
     assert!(
         warning[0].text.starts_with(
             "⏰ Schedule nightly runs in 15 min, at Mon 2026-11-23 20:00:00 EET (18:00:00 UTC)"
@@ -633,7 +633,7 @@ async fn a_refused_command_is_reported_and_the_others_still_run() {
         texts[2],
         "Schedule pools [3/3] /echo workers-scaled-to-0\n✓ workers-scaled-to-0"
     );
-    assert!(messages.iter().all(|m| m.channel == "gpu-ops"));
+    assert!(messages.iter().all(|m| m.channel == "#gpu-ops"));
     let show = rig.say("/schedule show pools").await;
     assert!(
         show.contains("→ partial (2 ok, 1 failed, 0 awaiting confirmation, of 3)"),
@@ -649,7 +649,7 @@ async fn run_now_remove_and_unknown_names() {
     let reply = rig.say("/schedule run n").await;
     assert_eq!(
         reply,
-        "Ran schedule n: 1 ok, 0 failed, 0 awaiting confirmation, of 1 (reported in gpu-ops)."
+        "Ran schedule n: 1 ok, 0 failed, 0 awaiting confirmation, of 1 (reported in #gpu-ops)."
     );
     assert_eq!(
         texts(&rig.new_messages()),
@@ -1088,7 +1088,7 @@ async fn summary_counts_node_hours_from_recorded_pool_commands_per_channel() {
     let summary = rig.say("/schedule summary --channel gpu-ops").await;
     assert_eq!(
         summary,
-        "Scale-to-zero schedules in gpu-ops, last 7 days: 44.0 node-hours avoided (22.0 of them GPU).\n  gpu: 22.0 h at zero, 22.0 node-hours\n  workers: 11.0 h at zero, 22.0 node-hours"
+        "Scale-to-zero schedules in #gpu-ops, last 7 days: 44.0 node-hours avoided (22.0 of them GPU).\n  gpu: 22.0 h at zero, 22.0 node-hours\n  workers: 11.0 h at zero, 22.0 node-hours"
     );
     let other = rig.say("/schedule summary --channel other").await;
     assert!(
@@ -1108,7 +1108,7 @@ async fn summary_counts_node_hours_from_recorded_pool_commands_per_channel() {
     assert!(
         weekly[0]
             .text
-            .contains("✓ Scale-to-zero schedules in gpu-ops, last 7 days"),
+            .contains("✓ Scale-to-zero schedules in #gpu-ops, last 7 days"),
         "{}",
         weekly[0].text
     );

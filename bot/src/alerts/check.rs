@@ -26,6 +26,13 @@ pub fn check(
     if alerts.default_channel.trim().is_empty() {
         problems.push("[alerts] default_channel is empty: unmatched alerts need a channel".into());
     }
+    for (place, spelling) in channels(alerts) {
+        if !spelling.trim().is_empty()
+            && let Err(e) = crate::router::parse::ChannelRef::parse(&spelling)
+        {
+            problems.push(format!("{place}: {e}"));
+        }
+    }
     for (name, hook) in &alerts.webhooks {
         if reqwest::Url::parse(hook.url.expose()).is_err() {
             // The URL holds a token: never print it.
@@ -63,6 +70,27 @@ pub fn check(
         }
     }
     problems
+}
+
+/// Every channel `[alerts]` names, with where: `([alerts] default_channel, "#alerts")`.
+pub fn channels(alerts: &AlertsConfig) -> Vec<(String, String)> {
+    let mut out = vec![(
+        "[alerts] default_channel".to_owned(),
+        alerts.default_channel.clone(),
+    )];
+    for (i, route) in alerts.routes.iter().enumerate() {
+        let place = match &route.name {
+            Some(name) => format!("[[alerts.routes]] {name}"),
+            None => format!("[[alerts.routes]] {}", i + 1),
+        };
+        out.extend(
+            route
+                .channels
+                .iter()
+                .map(|c| (format!("{place} channels"), c.clone())),
+        );
+    }
+    out
 }
 
 /// Why a receiver at `listen` with `auth` is exposed: it listens beyond loopback and takes

@@ -40,7 +40,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 pub use alert::{Alert, Severity, Source, Status};
-pub use check::{check, warnings};
+pub use check::{channels, check, warnings};
 pub use config::{AlertmanagerApi, AlertsConfig, ReceiverAuth};
 use metrics::{AlertMetrics, DropStage};
 use route::{RouteError, Routes};

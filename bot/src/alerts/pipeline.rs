@@ -136,6 +136,7 @@ pub(super) async fn drive(
     let elapsed = |start: tokio::time::Instant| start.elapsed().as_millis() as u64;
     // Posts of released chat messages, waiting for their slot in the channel's window.
     let mut waiting: BTreeMap<Destination, Waiting> = BTreeMap::new();
+    let mut lanes = Lanes::new(outbox);
     loop {
         let deadline = storm
             .next_deadline()
@@ -147,6 +148,12 @@ pub(super) async fn drive(
                 process(&state, &routes, &mut storm, now, batch);
                 while let Ok(more) = rx.try_recv() {
                     process(&state, &routes, &mut storm, now, more);
+                }
+            }
+            Some(done) = lanes.done.recv() => {
+                finished(&state, &mut storm, &mut waiting, done, elapsed(start));
+                while let Ok(more) = lanes.done.try_recv() {
+                    finished(&state, &mut storm, &mut waiting, more, elapsed(start));
                 }
             }
             _ = async {
@@ -176,6 +183,7 @@ pub(super) async fn drive(
                             posts,
                             covers: out.covers(),
                             folded,
+                            sending: false,
                         },
                     );
                 }
@@ -193,10 +201,7 @@ pub(super) async fn drive(
                 }
             }
         }
-        send_waiting(&state, &mut storm, outbox.as_ref(), &mut waiting, || {
-            elapsed(start)
-        })
-        .await;
+        start_posts(&mut storm, &mut lanes, &mut waiting, elapsed(start));
         *state.stats.lock().unwrap_or_else(|p| p.into_inner()) = storm.stats().clone();
     }
 }
@@ -206,33 +211,119 @@ struct Waiting {
     posts: VecDeque<OutboundMessage>,
     covers: u64,
     folded: u64,
+    /// One of its posts is with the channel's lane.
+    sending: bool,
 }
 
-/// Sends every waiting post its channel's window allows now, one at a time, each stamped
-/// when its send finished.
-async fn send_waiting(
-    state: &AlertsState,
-    storm: &mut Storm,
-    outbox: &dyn Outbox,
-    waiting: &mut BTreeMap<Destination, Waiting>,
-    now: impl Fn() -> u64,
-) {
-    for (destination, message) in waiting.iter_mut() {
-        while !message.posts.is_empty() && storm.may_post(destination, now()) {
-            let Some(post) = message.posts.pop_front() else {
-                break;
-            };
-            let result = outbox.post(post).await;
-            storm.posted(destination, now());
-            if let Err(e) = result {
-                tracing::warn!(%destination, error = %e, "alert message not delivered");
-                state.metrics.dropped(DropStage::Send, message.covers);
-                storm.abandon(destination);
-                message.posts.clear();
-            } else if message.posts.is_empty() {
-                state.metrics.message_sent(message.folded);
-            }
+/// A post a lane finished: its destination and how it went.
+type Done = (Destination, Result<(), String>);
+
+/// One sender task per chat channel with posts going out, so a channel waiting out a 429
+/// (serenity sleeps `Retry-After` inside the send) holds only its own posts. Each lane has
+/// at most one post at a time (the storm lets a channel's next post start only once the
+/// previous one is reported), so its queue holds one; a lane with nothing waiting is closed.
+struct Lanes {
+    outbox: Arc<dyn Outbox>,
+    lanes: BTreeMap<Destination, mpsc::Sender<OutboundMessage>>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    /// At most one report per lane is ever waiting here.
+    done: mpsc::UnboundedReceiver<Done>,
+}
+
+impl Lanes {
+    fn new(outbox: Arc<dyn Outbox>) -> Lanes {
+        let (done_tx, done) = mpsc::unbounded_channel();
+        Lanes {
+            outbox,
+            lanes: BTreeMap::new(),
+            done_tx,
+            done,
         }
     }
-    waiting.retain(|_, m| !m.posts.is_empty());
+
+    /// Hands `post` to `destination`'s lane, starting the lane if needed.
+    fn send(&mut self, destination: &Destination, post: OutboundMessage) {
+        let lane = self.lanes.entry(destination.clone()).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::channel::<OutboundMessage>(1);
+            let (outbox, done, dest) = (
+                self.outbox.clone(),
+                self.done_tx.clone(),
+                destination.clone(),
+            );
+            tokio::spawn(async move {
+                while let Some(post) = rx.recv().await {
+                    let result = outbox.post(post).await;
+                    if done.send((dest.clone(), result)).is_err() {
+                        break;
+                    }
+                }
+            });
+            tx
+        });
+        if let Err(e) = lane.try_send(post) {
+            // Cannot happen (one post per lane at a time); report it as a failed send.
+            let post = match e {
+                mpsc::error::TrySendError::Full(p) | mpsc::error::TrySendError::Closed(p) => p,
+            };
+            self.lanes.remove(destination);
+            let _ = self.done_tx.send((
+                destination.clone(),
+                Err(format!("the sender for {} was not ready", post.channel)),
+            ));
+        }
+    }
+
+    /// Closes the lanes of channels with nothing waiting.
+    fn close_idle(&mut self, waiting: &BTreeMap<Destination, Waiting>) {
+        self.lanes.retain(|d, _| waiting.contains_key(d));
+    }
+}
+
+/// A lane reports a post done: stamp it, count the message once its last post is out, or
+/// drop the rest of the message if it failed.
+fn finished(
+    state: &AlertsState,
+    storm: &mut Storm,
+    waiting: &mut BTreeMap<Destination, Waiting>,
+    (destination, result): Done,
+    now: u64,
+) {
+    storm.posted(&destination, now);
+    let Some(message) = waiting.get_mut(&destination) else {
+        return;
+    };
+    message.sending = false;
+    if let Err(e) = result {
+        tracing::warn!(%destination, error = %e, "alert message not delivered");
+        state.metrics.dropped(DropStage::Send, message.covers);
+        storm.abandon(&destination);
+        message.posts.clear();
+    } else if message.posts.is_empty() {
+        state.metrics.message_sent(message.folded);
+    }
+    if message.posts.is_empty() {
+        waiting.remove(&destination);
+    }
+}
+
+/// Starts the next post of every channel whose window allows one now, each on the
+/// channel's lane; none waits for another.
+fn start_posts(
+    storm: &mut Storm,
+    lanes: &mut Lanes,
+    waiting: &mut BTreeMap<Destination, Waiting>,
+    now: u64,
+) {
+    for (destination, message) in waiting.iter_mut() {
+        if message.sending || !storm.may_post(destination, now) {
+            continue;
+        }
+        let Some(post) = message.posts.pop_front() else {
+            continue;
+        };
+        storm.sending(destination);
+        message.sending = true;
+        lanes.send(destination, post);
+    }
+    lanes.close_idle(waiting);
 }

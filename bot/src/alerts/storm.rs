@@ -295,6 +295,8 @@ struct DestState {
     queued_messages: usize,
     /// Chat posts released but not reported sent yet.
     unsent: u32,
+    /// A post handed to the sender and not reported sent yet ([`Storm::sending`]).
+    in_flight: bool,
 }
 
 struct Buffer {
@@ -325,6 +327,8 @@ pub struct Storm {
     global: VecDeque<Millis>,
     /// Chat posts released and not reported sent, across channels (they hold global slots).
     unsent_total: u32,
+    /// Posts being sent now, across channels.
+    in_flight_total: u32,
     seen: HashMap<(Destination, AlertKey), Seen>,
     last_prune: Millis,
     stats: StormStats,
@@ -350,6 +354,7 @@ impl Storm {
             dests: BTreeMap::new(),
             global: VecDeque::new(),
             unsent_total: 0,
+            in_flight_total: 0,
             seen: HashMap::new(),
             last_prune: 0,
             stats: StormStats::default(),
@@ -586,21 +591,38 @@ impl Storm {
         }
     }
 
-    /// Whether a post to `destination` may start now.
+    /// Whether a post to `destination` may start now: none of its posts is being sent, and
+    /// its window and the global one (counting posts being sent) have room.
     pub fn may_post(&mut self, destination: &Destination, now: Millis) -> bool {
         let window = self.channel_window;
         let per_dest = self.config.channel_messages as usize;
         Self::prune_window(&mut self.global, now, 1000);
-        let global_free = self.global.len() < self.config.global_per_second as usize;
+        let global_free = self.global.len() + (self.in_flight_total as usize)
+            < self.config.global_per_second as usize;
         self.dests.get_mut(destination).is_some_and(|dest| {
             Self::prune_window(&mut dest.sent, now, window);
-            dest.sent.len() < per_dest && global_free
+            !dest.in_flight && dest.sent.len() < per_dest && global_free
         })
+    }
+
+    /// A post to `destination` was handed to its sender: no other post of it starts, and
+    /// no deadline is due for it, until [`Storm::posted`] reports it.
+    pub fn sending(&mut self, destination: &Destination) {
+        if let Some(dest) = self.dests.get_mut(destination)
+            && !dest.in_flight
+        {
+            dest.in_flight = true;
+            self.in_flight_total += 1;
+        }
     }
 
     /// One post to `destination` finished (delivered or not) at `at`: it counts from then.
     pub fn posted(&mut self, destination: &Destination, at: Millis) {
         if let Some(dest) = self.dests.get_mut(destination) {
+            if dest.in_flight {
+                dest.in_flight = false;
+                self.in_flight_total = self.in_flight_total.saturating_sub(1);
+            }
             if dest.unsent > 0 {
                 dest.unsent -= 1;
                 self.unsent_total -= 1;
@@ -645,6 +667,10 @@ impl Storm {
             && self.global.len() + self.unsent_total as usize >= global_limit;
         for (destination, dest) in &self.dests {
             if dest.queue.is_empty() && dest.unsent == 0 {
+                continue;
+            }
+            // Its sender reports back when the post is out; that wakes the driver.
+            if dest.in_flight {
                 continue;
             }
             // Held only by posts other channels have in flight: their own deadlines wake us.

@@ -105,10 +105,7 @@ impl App {
             .discord
             .clone()
             .ok_or(DiscordError::NotConfigured)?;
-        let transport = DiscordTransport {
-            base_url: config.api_base_url.clone(),
-            client: None,
-        };
+        let transport = DiscordTransport::from_config(&config);
         if let Some(base) = &transport.base_url {
             tracing::warn!(%base, "Discord API redirected by api_base_url (testing only; ratelimiter off)");
         }

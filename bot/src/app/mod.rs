@@ -1,6 +1,7 @@
 //! Wiring: config → state → services → plugin host → router. Shared by every subcommand and by
 //! the tests, so they run exactly what the binary runs.
 
+mod channels;
 mod components;
 mod ops;
 

@@ -10,6 +10,16 @@ pub mod terminal;
 
 use std::sync::Mutex;
 
+/// Whether two spellings name the same channel as written (`gpu-ops`, `#gpu-ops`; `<#1>`,
+/// `1`). A name and an id are not compared: that needs the guild's channel list.
+pub fn same_channel(a: &str, b: &str) -> bool {
+    use crate::router::parse::ChannelRef;
+    match (ChannelRef::parse(a), ChannelRef::parse(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// A button under a message: pressing it runs `command` as the presser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {

@@ -57,7 +57,7 @@ pub fn spec() -> CommandSpec {
             ))
             .option(OptionSpec::new(
                 "channel",
-                OptionKind::String,
+                OptionKind::Channel,
                 "Where runs are reported (default: this channel)",
             ))
             .option(
@@ -99,8 +99,13 @@ pub fn spec() -> CommandSpec {
             )
             .option(OptionSpec::new(
                 "channel",
-                OptionKind::String,
-                "Schedules reporting to this channel (default: this channel; `all` for every one)",
+                OptionKind::Channel,
+                "Schedules reporting to this channel (default: this channel)",
+            ))
+            .option(OptionSpec::new(
+                "all",
+                OptionKind::Boolean,
+                "Every channel's schedules",
             )),
         )
         .subcommand(
@@ -222,7 +227,10 @@ impl BuiltinGroup for ScheduleCommands {
                     return Err(builtin(format!("--days takes 1 to 366, not {days}")));
                 }
                 let channel = str_opt("channel").unwrap_or_else(|| invocation.channel.clone());
-                let channel = (channel != "all").then_some(channel);
+                // `--channel all` is the older spelling of `--all`.
+                let all = parsed.options.get("all").and_then(|v| v.as_bool()) == Some(true)
+                    || channel == "#all";
+                let channel = (!all).then_some(channel);
                 let now = inner.now();
                 let results = inner.store.command_results(now).map_err(builtin)?;
                 return Ok(Response::ok(super::summary::render(

@@ -177,7 +177,7 @@ mod tests {
         for def in &defs {
             crate::sched::timing::Timing::new(&def.cron, &def.tz).unwrap();
             assert_eq!(def.tz, "Europe/Helsinki");
-            assert_eq!(def.channel, "gpu-ops");
+            assert_eq!(def.channel, "#gpu-ops");
         }
         assert!(
             defs[0]

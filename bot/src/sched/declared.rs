@@ -59,6 +59,32 @@ struct CheckedConfig {
     errors: Vec<String>,
 }
 
+/// The schedules the config declares (inline and in `file`), as written; a file that cannot
+/// be read gives none (`check` reports it).
+fn declared(
+    section: &config::SchedulesConfig,
+    base_dir: &std::path::Path,
+) -> Vec<config::ScheduleDef> {
+    let mut defs = section.schedule.clone();
+    if let Some(file) = &section.file
+        && let Ok(more) = config::load_file(&crate::config_support::resolve(base_dir, file))
+    {
+        defs.extend(more);
+    }
+    defs
+}
+
+/// Every channel the config-declared schedules post to: `(schedule NAME, channel)`.
+pub fn declared_channels(
+    section: &config::SchedulesConfig,
+    base_dir: &std::path::Path,
+) -> Vec<(String, String)> {
+    declared(section, base_dir)
+        .into_iter()
+        .map(|d| (format!("schedule {}", d.name), d.channel))
+        .collect()
+}
+
 /// Reads and validates the config-declared schedules against the loaded commands and the
 /// owner's permissions.
 fn checked_config(
@@ -107,7 +133,9 @@ fn checked_config(
                     if def.channel.trim().is_empty() {
                         Err("its channel is empty".to_owned())
                     } else {
-                        Ok(())
+                        crate::router::parse::ChannelRef::parse(&def.channel)
+                            .map(|_| ())
+                            .map_err(|e| format!("its channel: {e}"))
                     }
                 });
         match checked {

@@ -65,7 +65,7 @@ use store::{RunKind, ScheduleRow, Store};
 use timing::{Timing, TimingError};
 
 pub use clock::{ManualClock, SystemClock};
-pub use declared::check;
+pub use declared::{check, declared_channels};
 use engine::{effective, numbered};
 pub use leader::{AlwaysLeader, KubeLease};
 

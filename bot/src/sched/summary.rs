@@ -122,7 +122,13 @@ pub fn render(
     let changes: Vec<(DateTime<Utc>, String, i64)> = results
         .iter()
         .filter(|r| r.outcome == "ok")
-        .filter(|r| channel.is_none() || r.channel.as_deref() == channel)
+        .filter(|r| {
+            channel.is_none_or(|c| {
+                r.channel
+                    .as_deref()
+                    .is_some_and(|rc| crate::chat::same_channel(rc, c))
+            })
+        })
         .filter_map(|r| pool_change(&r.command).map(|(pool, count)| (r.at, pool, count)))
         .collect();
     let savings = node_hours_avoided(&changes, from, now);

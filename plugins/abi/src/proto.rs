@@ -99,6 +99,10 @@ pub enum OptionKind {
     Duration,
     /// JSON string, one of [`OptionSpec::choices`].
     Choice,
+    /// A chat channel: written `#name`, an id or `<#id>`; the plugin receives a JSON string,
+    /// the id or `#name` (names are resolved to ids by the surface that posts). Discord shows
+    /// a channel picker (option type 7).
+    Channel,
 }
 
 /// What a plugin may ask of the host. Anything not declared here is refused and audited.

@@ -3,10 +3,14 @@
 //! `--yes`, and `--` after which the rest of the line fills the next positional option.
 //! Values are checked against the manifest's types here, so plugins receive typed options.
 
+pub mod channel;
+
 use std::collections::BTreeMap;
 
 use deckhand_plugin_abi::proto::{CommandSpec, OptionKind, OptionSpec};
 use serde_json::{Map, Value};
+
+pub use channel::{ChannelRef, ChannelRefError};
 
 /// Who serves a top-level command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,8 +135,35 @@ pub fn suggest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -
 
 /// Splits a line the way a shell would (quotes, escapes), without running anything.
 pub fn tokenize(line: &str) -> Result<Vec<String>, ParseError> {
-    shlex::split(line)
+    shlex::split(&literal_hashes(line))
         .ok_or_else(|| ParseError::Quoting("unbalanced quotes or a trailing backslash".into()))
+}
+
+/// A chat line has no comments: a word starting with `#` is a word (`--channel #gpu-ops`), so
+/// such a `#` outside quotes is escaped before shlex, which would read it as a comment.
+fn literal_hashes(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('#') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 4);
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut word_start = true;
+    for c in line.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && !single {
+            escaped = true;
+        } else if c == '\'' && !double {
+            single = !single;
+        } else if c == '"' && !single {
+            double = !double;
+        } else if c == '#' && word_start && !single && !double {
+            out.push('\\');
+        }
+        word_start = !single && !double && !escaped && c.is_whitespace();
+        out.push(c);
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `/aks scale --pool NAME --count INTEGER [--wait DURATION]`
@@ -168,6 +199,7 @@ fn value_hint(option: &OptionSpec) -> String {
         OptionKind::Boolean => "true|false".into(),
         OptionKind::Duration => "DURATION".into(),
         OptionKind::Choice => option.choices.join("|"),
+        OptionKind::Channel => "#CHANNEL".into(),
     }
 }
 
@@ -183,6 +215,7 @@ fn expected(option: &OptionSpec) -> String {
         OptionKind::Boolean => "true or false".into(),
         OptionKind::Duration => "a duration such as 90s, 15m or 1h30m".into(),
         OptionKind::Choice => format!("one of {}", option.choices.join(", ")),
+        OptionKind::Channel => "a channel: #name, its id, or <#id>".into(),
     }
 }
 
@@ -238,6 +271,14 @@ pub fn typed_value(path: &str, option: &OptionSpec, raw: &str) -> Result<Value, 
                 u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             ))
         }
+        OptionKind::Channel => ChannelRef::parse(raw)
+            .map(|c| Value::String(c.canonical()))
+            .map_err(|e| ParseError::BadValue {
+                path: path.to_owned(),
+                option: option.name.clone(),
+                value: raw.to_owned(),
+                expected: format!("a channel ({})", e.why),
+            }),
         OptionKind::Choice => {
             if option.choices.iter().any(|c| c == raw) {
                 Ok(Value::String(raw.to_owned()))
@@ -449,6 +490,28 @@ fn bind_options(parsed: &mut Parsed, words: &[String]) -> Result<(), ParseError>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_word_starting_with_a_hash_is_a_word() {
+        assert_eq!(
+            super::tokenize("/schedule add n --channel #gpu-ops -- /echo '#x' \"#y\" \\#z a#b")
+                .unwrap(),
+            [
+                "/schedule",
+                "add",
+                "n",
+                "--channel",
+                "#gpu-ops",
+                "--",
+                "/echo",
+                "#x",
+                "#y",
+                "#z",
+                "a#b"
+            ]
+        );
+        assert_eq!(super::tokenize("#only").unwrap(), ["#only"]);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -15,6 +15,7 @@
 
 pub mod autocomplete;
 pub mod buttons;
+pub mod channels;
 pub mod config;
 pub mod interaction;
 pub mod mentions;
@@ -33,8 +34,8 @@ use std::time::Duration;
 use serde_json::Value;
 use serenity::all::{
     ApplicationId, Client, ClientBuilder, CommandInteraction, Context, CreateActionRow,
-    EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, HttpError, Interaction, Ready,
-    ResumedEvent, ShardManager,
+    EventHandler, GatewayIntents, GuildChannel, GuildId, Http, HttpBuilder, HttpError, Interaction,
+    Message, Ready, ResumedEvent, ShardManager,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -45,6 +46,7 @@ pub use outbox::{ActionStore, DiscordOutbox};
 use crate::router::{Invocation, Response, ResponseKind, Router};
 use crate::state::{Db, StateError};
 use buttons::PendingButton;
+use channels::{ChannelDirectory, ConfiguredChannel};
 use respond::{Mode, Plan, Target};
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,10 @@ pub enum DiscordError {
     Refused { reason: String, retry_in: Duration },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Channels(#[from] channels::LoadError),
+    #[error("channels in the config that the Discord guild does not have:\n  {}", .0.join("\n  "))]
+    Unresolved(Vec<String>),
 }
 
 /// How the client reaches Discord. The default is production: `https://discord.com` with
@@ -78,6 +84,14 @@ pub struct DiscordTransport {
 }
 
 impl DiscordTransport {
+    /// What `[discord]` configures: production, or `api_base_url` (testing only).
+    pub fn from_config(config: &DiscordConfig) -> DiscordTransport {
+        DiscordTransport {
+            base_url: config.api_base_url.clone(),
+            client: None,
+        }
+    }
+
     fn http(&self, token: &str, application_id: Option<u64>) -> Http {
         let mut builder = HttpBuilder::new(token);
         if let Some(id) = application_id {
@@ -449,6 +463,7 @@ fn resync_loop(adapter: Weak<Adapter>, http: Arc<Http>, every: Duration) {
 
 struct Handler {
     adapter: Arc<Adapter>,
+    channels: Arc<ChannelDirectory>,
 }
 
 #[serenity::async_trait]
@@ -476,6 +491,23 @@ impl EventHandler for Handler {
         event: serenity::gateway::ShardStageUpdateEvent,
     ) {
         crate::metrics::chat_connected(event.new == serenity::gateway::ConnectionStage::Connected);
+    }
+
+    async fn channel_create(&self, _ctx: Context, channel: GuildChannel) {
+        self.channels.upsert(&channel);
+    }
+
+    async fn channel_update(&self, _ctx: Context, _old: Option<GuildChannel>, new: GuildChannel) {
+        self.channels.upsert(&new);
+    }
+
+    async fn channel_delete(
+        &self,
+        _ctx: Context,
+        channel: GuildChannel,
+        _messages: Option<Vec<Message>>,
+    ) {
+        self.channels.remove(channel.id.get());
     }
 
     async fn resume(&self, _ctx: Context, _: ResumedEvent) {
@@ -511,6 +543,8 @@ pub struct DiscordHandle {
     /// serenity's REST client (ratelimited), for other parts of the bot.
     pub http: Arc<Http>,
     pub outbox: Arc<DiscordOutbox>,
+    /// The guild's channels by name, kept current from the gateway.
+    pub channels: Arc<ChannelDirectory>,
     shard_manager: Arc<ShardManager>,
     task: JoinHandle<Result<(), serenity::Error>>,
 }
@@ -521,6 +555,16 @@ impl DiscordHandle {
         self.adapter.closed.store(true, Ordering::Relaxed);
         self.shard_manager.shutdown_all().await;
         let _ = self.task.await;
+    }
+
+    /// Fails with every configured channel that does not resolve in the guild.
+    pub fn check_channels(&self, configured: &[ConfiguredChannel]) -> Result<(), DiscordError> {
+        let problems = channels::unresolved(&self.channels, configured);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(DiscordError::Unresolved(problems))
+        }
     }
 
     /// The outbox as the trait object alerts and schedules take.
@@ -543,6 +587,19 @@ impl DiscordHandle {
     }
 }
 
+/// `deckhand check --online`: lists the guild's channels over REST (no gateway) and returns
+/// every configured channel that does not resolve.
+pub async fn check_channels_online(
+    config: &DiscordConfig,
+    configured: &[ConfiguredChannel],
+) -> Result<Vec<String>, DiscordError> {
+    let http =
+        DiscordTransport::from_config(config).http(config.token.expose(), config.application_id);
+    let channels = ChannelDirectory::new(config.guild_id);
+    channels.load(&http).await?;
+    Ok(channels::unresolved(&channels, configured))
+}
+
 /// Connects to Discord and starts answering interactions.
 pub async fn start(
     router: Arc<Router>,
@@ -551,23 +608,33 @@ pub async fn start(
     transport: DiscordTransport,
 ) -> Result<DiscordHandle, DiscordError> {
     let http = transport.http(config.token.expose(), config.application_id);
+    let channels = Arc::new(ChannelDirectory::new(config.guild_id));
     let adapter = Arc::new(Adapter::new(router, db, config)?);
     // Interactions arrive whatever the intents; GUILDS is the smallest useful set and is not
     // privileged.
     let mut client: Client = ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
         .event_handler(Handler {
             adapter: adapter.clone(),
+            channels: channels.clone(),
         })
         .await
         .map_err(DiscordError::Client)?;
     let http = client.http.clone();
+    // Before the gateway connects, so no channel event is overwritten by the listing.
+    let count = channels.load(&http).await?;
+    tracing::info!(channels = count, "Discord channels listed");
     let shard_manager = client.shard_manager.clone();
     let task = tokio::spawn(async move { client.start().await });
-    let outbox = Arc::new(DiscordOutbox::new(http.clone(), adapter.actions.clone()));
+    let outbox = Arc::new(DiscordOutbox::new(
+        http.clone(),
+        adapter.actions.clone(),
+        channels.clone(),
+    ));
     Ok(DiscordHandle {
         adapter,
         http,
         outbox,
+        channels,
         shard_manager,
         task,
     })

@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, params};
 use serenity::all::{ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateMessage, Http};
 
 use super::buttons::RUN_PREFIX;
+use super::channels::ChannelDirectory;
 use super::mentions::Pings;
 use super::split::layout;
 use crate::chat::{Action, OutboundMessage, Outbox};
@@ -92,22 +93,33 @@ impl ActionStore {
     }
 }
 
-/// Posts [`OutboundMessage`]s to Discord channels (`channel` is the channel id).
+/// Posts [`OutboundMessage`]s to Discord channels (`channel`: an id, `<#id>` or `#name`,
+/// resolved when sent). serenity's ratelimiter keeps a bucket per channel, so a channel
+/// waiting out a 429 holds only its own posts.
 pub struct DiscordOutbox {
     http: Arc<Http>,
     actions: Arc<ActionStore>,
+    channels: Arc<ChannelDirectory>,
 }
 
 impl DiscordOutbox {
-    pub fn new(http: Arc<Http>, actions: Arc<ActionStore>) -> DiscordOutbox {
-        DiscordOutbox { http, actions }
+    pub fn new(
+        http: Arc<Http>,
+        actions: Arc<ActionStore>,
+        channels: Arc<ChannelDirectory>,
+    ) -> DiscordOutbox {
+        DiscordOutbox {
+            http,
+            actions,
+            channels,
+        }
     }
 
     async fn send(&self, message: OutboundMessage) -> Result<(), String> {
-        let channel: u64 = message
-            .channel
-            .parse()
-            .map_err(|_| format!("{:?} is not a Discord channel id", message.channel))?;
+        let channel = self
+            .channels
+            .resolve(&message.channel)
+            .map_err(|e| format!("cannot post to {}: {e}", message.channel))?;
         let mut buttons = Vec::new();
         for action in message.actions.iter().take(MAX_BUTTONS) {
             let id = self

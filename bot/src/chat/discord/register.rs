@@ -26,7 +26,12 @@ pub mod kind {
     pub const STRING: u8 = 3;
     pub const INTEGER: u8 = 4;
     pub const BOOLEAN: u8 = 5;
+    pub const CHANNEL: u8 = 7;
 }
+
+/// Channel types a channel option offers: text (0) and announcement (5) channels, where the
+/// bot posts.
+pub const POSTABLE_CHANNEL_TYPES: [u8; 2] = [0, 5];
 
 /// A command that cannot be represented on Discord; the others are registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +60,7 @@ fn option_json(option: &OptionSpec) -> Value {
         OptionKind::String | OptionKind::Duration | OptionKind::Choice => kind::STRING,
         OptionKind::Integer => kind::INTEGER,
         OptionKind::Boolean => kind::BOOLEAN,
+        OptionKind::Channel => kind::CHANNEL,
     };
     let mut out = json!({
         "type": kind,
@@ -62,6 +68,10 @@ fn option_json(option: &OptionSpec) -> Value {
         "description": description(&option.description, &option.name),
         "required": option.required,
     });
+    if option.kind == OptionKind::Channel {
+        out["channel_types"] = json!(POSTABLE_CHANNEL_TYPES);
+        return out;
+    }
     if option.kind == OptionKind::Integer {
         if let Some(min) = option.min {
             out["min_value"] = json!(min);
