@@ -71,6 +71,9 @@ export default (robot) => {
 EOF
     python3 -m venv "$tmp/errbot-venv"
     "$tmp/errbot-venv/bin/pip" install -q errbot==6.2.1
+    # The text backend sleeps 0.5 s after every message (backends/text.py), which would make
+    # every round trip 500 ms; the copy under test has that one line turned into `pass`.
+    sed -i 's/^\( *\)sleep(0\.5)$/\1pass/' "$tmp"/errbot-venv/lib/python3*/site-packages/errbot/backends/text.py
     mkdir -p "$tmp/errbot"
     (cd "$tmp/errbot" && "$tmp/errbot-venv/bin/errbot" --init >/dev/null)
 fi

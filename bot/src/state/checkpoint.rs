@@ -74,7 +74,7 @@ impl Checkpointer {
     /// thread. Costs an atomic increment otherwise.
     pub fn note_commit(&self) {
         let n = self.shared.commits.fetch_add(1, Ordering::Relaxed);
-        if n.wrapping_add(1) % CHECKPOINT_EVERY == 0
+        if n.wrapping_add(1).is_multiple_of(CHECKPOINT_EVERY)
             && let Some(thread) = &self.thread
         {
             thread.thread().unpark();
