@@ -5,7 +5,7 @@
 # inherits it), the bots interleaved round by round; the table is the median of the runs.
 #
 #   tests/shell-bench/compare.sh [--peers] [--runs 3] [--rounds 2000] [--burst 2000] [--cpu 1]
-#       [--binary PATH] [--out FILE]
+#       [--binary PATH] [--out FILE] [--no-build]
 #
 # --binary times another build of deckhand (e.g. a copy of the binary before a change) under
 # the name deckhand-other, next to this tree's. Never run in CI: it installs packages and takes
@@ -17,10 +17,11 @@ if [ "${CI:-}" = "true" ]; then
     exit 1
 fi
 
-peers=false runs=3 rounds=2000 burst=2000 cpu=1 other="" out=""
+peers=false build=true runs=3 rounds=2000 burst=2000 cpu=1 other="" out=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --peers) peers=true; shift ;;
+        --no-build) build=false; shift ;;
         --runs) runs=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --burst) burst=$2; shift 2 ;;
@@ -33,7 +34,9 @@ done
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-cargo build --release -p deckhand --bin deckhand -p deckhand-testplugin-echo -p deckhand-shell-bench
+# (two commands: `--bin` would also keep the echo plugin's library from being built)
+$build && cargo build --release -p deckhand-testplugin-echo -p deckhand-shell-bench
+$build && cargo build --release -p deckhand --bin deckhand
 release="$root/target/release"
 bench="$release/shell-bench"
 
