@@ -30,4 +30,5 @@ mod router_input;
 mod runner;
 mod sched;
 mod secrets;
+mod terminal_pipeline;
 mod vk;

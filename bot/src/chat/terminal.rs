@@ -1,13 +1,14 @@
 //! Terminal chat: `deckhand shell`. A prompt with history on a TTY, plain lines when piped, so
 //! `printf '/help\n' | deckhand shell` works in scripts and tests.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 
 use deckhand_plugin_abi::proto::Caller;
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::host::services::PluginNotification;
 
 use crate::router::{Invocation, Response, ResponseKind, Router};
 
@@ -44,6 +45,11 @@ pub fn render_outbound(message: &super::OutboundMessage) -> String {
 }
 
 /// Reads commands until end of input (or `/quit`), printing each reply.
+///
+/// One task writes stdout: replies, progress lines and plugin notifications all go through
+/// [`Out`], one `write` per line. Piped input is read ahead by a thread of its own (a burst of
+/// lines costs one read and one hand-off per chunk, not per line) while commands still run one
+/// at a time in input order, so replies come in the order the lines were written.
 pub async fn run(router: Arc<Router>, terminal: &TerminalConfig) -> anyhow::Result<()> {
     crate::metrics::chat_connected(true);
     let caller = Caller {
@@ -57,90 +63,202 @@ pub async fn run(router: Arc<Router>, terminal: &TerminalConfig) -> anyhow::Resu
     } else {
         piped_lines()
     };
-    let mut notifications = router.host().services().subscribe_notifications();
-    tokio::spawn(async move {
-        while let Ok(n) = notifications.recv().await {
-            println!(
-                "[{} {}] {}: {}",
-                n.plugin, n.notification.severity, n.notification.title, n.notification.text
-            );
-        }
-    });
-    while let Some((line, done)) = lines.recv().await {
-        let line = match line {
-            Ok(line) => line.trim().to_owned(),
-            Err(problem) => {
-                println!("error: {problem}; nothing was run");
-                let _ = std::io::stdout().flush();
-                let _ = done.send(());
-                continue;
-            }
+    let mut out = Out {
+        notifications: Some(router.host().services().subscribe_notifications()),
+    };
+    loop {
+        let batch = tokio::select! {
+            biased;
+            batch = lines.recv() => batch,
+            () = out.notification() => continue,
         };
-        if matches!(line.as_str(), "/quit" | "/exit") {
+        let Some(Batch { lines: batch, done }) = batch else {
             break;
+        };
+        for line in batch {
+            let line = match line {
+                Ok(line) => line,
+                Err(problem) => {
+                    out.line(&format!("error: {problem}; nothing was run"))?;
+                    continue;
+                }
+            };
+            let line = line.trim();
+            if matches!(line, "/quit" | "/exit") {
+                return Ok(());
+            }
+            if !line.is_empty() {
+                let invocation =
+                    Invocation::new("terminal", &terminal.channel, caller.clone(), line);
+                let response = handle(&router, invocation, interactive, &mut out).await;
+                out.line(&render(&response))?;
+            }
         }
-        if !line.is_empty() {
-            let invocation = Invocation::new("terminal", &terminal.channel, caller.clone(), &line);
-            let response = handle(&router, invocation, interactive).await;
-            println!("{}", render(&response));
-            let _ = std::io::stdout().flush();
+        if let Some(done) = done {
+            let _ = done.send(());
         }
-        let _ = done.send(());
     }
     Ok(())
 }
 
-/// Runs one command, printing progress as it comes; Ctrl-C on a TTY cancels it.
-async fn handle(router: &Router, invocation: Invocation, interactive: bool) -> Response {
-    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<String>();
-    let printer = tokio::spawn(async move {
-        while let Some(line) = progress_rx.recv().await {
-            println!("  … {line}");
+/// The one writer of the terminal's stdout.
+struct Out {
+    /// Plugin notifications to show; `None` once the host stopped sending them.
+    notifications: Option<broadcast::Receiver<PluginNotification>>,
+}
+
+impl Out {
+    /// Writes `text` and a newline in one `write` (stdout is line-buffered, and the lock keeps
+    /// other writers, such as the terminal outbox, from interleaving within it).
+    fn line(&mut self, text: &str) -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        let mut bytes = String::with_capacity(text.len() + 1);
+        bytes.push_str(text);
+        bytes.push('\n');
+        stdout.write_all(bytes.as_bytes())?;
+        stdout.flush()
+    }
+
+    /// Waits for the next plugin notification and prints it; never returns once there are none.
+    async fn notification(&mut self) {
+        let Some(receiver) = &mut self.notifications else {
+            return std::future::pending().await;
+        };
+        match receiver.recv().await {
+            Ok(n) => {
+                let text = format!(
+                    "[{} {}] {}: {}",
+                    n.plugin, n.notification.severity, n.notification.title, n.notification.text
+                );
+                let _ = self.line(&text);
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => self.notifications = None,
         }
-    });
+    }
+}
+
+/// Runs one command, printing progress (and notifications) as they come; Ctrl-C on a TTY
+/// cancels it. Progress sent before the reply is printed before it.
+async fn handle(
+    router: &Router,
+    invocation: Invocation,
+    interactive: bool,
+    out: &mut Out,
+) -> Response {
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<String>();
     let id = invocation.id.clone();
     let work = router.handle(invocation, progress_tx);
     tokio::pin!(work);
-    let response = loop {
+    let mut interrupt = std::pin::pin!(interrupted(interactive));
+    loop {
         tokio::select! {
-            response = &mut work => break response,
-            _ = tokio::signal::ctrl_c(), if interactive => {
-                router.host().services().cancel(&id);
-                println!("  … cancelling");
+            biased;
+            response = &mut work => {
+                while let Ok(line) = progress_rx.try_recv() {
+                    let _ = out.line(&format!("  … {line}"));
+                }
+                return response;
             }
+            Some(line) = progress_rx.recv() => {
+                let _ = out.line(&format!("  … {line}"));
+            }
+            () = &mut interrupt => {
+                router.host().services().cancel(&id);
+                let _ = out.line("  … cancelling");
+                interrupt.set(interrupted(interactive));
+            }
+            () = out.notification() => {}
         }
-    };
-    let _ = printer.await;
-    response
+    }
+}
+
+/// Ctrl-C on a TTY; never on piped input (no signal handler is set up for it).
+async fn interrupted(interactive: bool) {
+    if interactive {
+        let _ = tokio::signal::ctrl_c().await;
+    } else {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A line as read, or why it cannot be a command (it is not UTF-8).
 type Line = Result<String, String>;
-type Lines = mpsc::Receiver<(Line, tokio::sync::oneshot::Sender<()>)>;
 
-/// Lines from a pipe; no prompt, no history. A line that is not UTF-8 is answered with an
-/// error and the session goes on.
+/// Lines read together; `done`, when set, is told once they were all answered (the prompt
+/// waits for it before asking for the next line).
+struct Batch {
+    lines: Vec<Line>,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+type Lines = mpsc::Receiver<Batch>;
+
+/// Bytes read from a pipe per `read`; every complete line in them goes over in one batch.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Lines from a pipe; no prompt, no history, read ahead on a thread of its own (blocking reads
+/// of stdin, no async hand-off per read). A line that is not UTF-8 is answered with an error
+/// and the session goes on.
 fn piped_lines() -> Lines {
-    let (tx, rx) = mpsc::channel(1);
-    tokio::spawn(async move {
-        let mut reader = BufReader::new(tokio::io::stdin());
-        let mut number: u64 = 0;
+    let (tx, rx) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut splitter = LineSplitter::default();
+        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
-            let mut bytes = Vec::new();
-            match reader.read_until(b'\n', &mut bytes).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+            let n = match stdin.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let lines = splitter.push(&chunk[..n]);
+            if !lines.is_empty() && tx.blocking_send(Batch { lines, done: None }).is_err() {
+                return;
             }
-            number = number.saturating_add(1);
-            let line = decode_line(number, bytes);
-            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-            if tx.send((line, done_tx)).await.is_err() {
-                break;
-            }
-            let _ = done_rx.await;
+        }
+        if let Some(last) = splitter.finish() {
+            let _ = tx.blocking_send(Batch {
+                lines: vec![last],
+                done: None,
+            });
         }
     });
     rx
+}
+
+/// Cuts a byte stream into numbered lines, wherever the reads happen to end.
+#[derive(Default)]
+struct LineSplitter {
+    partial: Vec<u8>,
+    number: u64,
+}
+
+impl LineSplitter {
+    /// The complete lines in `bytes` (after what earlier calls left over).
+    fn push(&mut self, bytes: &[u8]) -> Vec<Line> {
+        let mut lines = Vec::new();
+        let mut rest = bytes;
+        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..=at]);
+            rest = &rest[at + 1..];
+            self.number = self.number.saturating_add(1);
+            lines.push(decode_line(self.number, line));
+        }
+        self.partial.extend_from_slice(rest);
+        lines
+    }
+
+    /// A last line without a newline at end of input.
+    fn finish(&mut self) -> Option<Line> {
+        if self.partial.is_empty() {
+            return None;
+        }
+        self.number = self.number.saturating_add(1);
+        Some(decode_line(self.number, std::mem::take(&mut self.partial)))
+    }
 }
 
 /// One line of input without its line ending, or where it stops being UTF-8.
@@ -175,7 +293,11 @@ fn prompt_lines() -> Lines {
         while let Ok(line) = editor.readline("deckhand> ") {
             let _ = editor.add_history_entry(line.as_str());
             let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-            if tx.blocking_send((Ok(line), done_tx)).is_err() {
+            let batch = Batch {
+                lines: vec![Ok(line)],
+                done: Some(done_tx),
+            };
+            if tx.blocking_send(batch).is_err() {
                 break;
             }
             let _ = done_rx.blocking_recv();
@@ -210,5 +332,35 @@ impl Default for TerminalConfig {
             channel: "terminal".into(),
             allow_yes: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_reads_come_out_whole_and_numbered() {
+        let mut splitter = LineSplitter::default();
+        assert!(splitter.push(b"/echo o").is_empty());
+        let lines = splitter.push(b"ne\r\n/who\n\n/ech");
+        assert_eq!(
+            lines,
+            [
+                Ok("/echo one".to_owned()),
+                Ok("/who".to_owned()),
+                Ok(String::new())
+            ]
+        );
+        let lines = splitter.push(b"o \xff\n");
+        assert_eq!(
+            lines,
+            [Err(
+                "line 4 is not valid UTF-8 (byte 0xff at column 7)".to_owned()
+            )]
+        );
+        assert!(splitter.push(b"/last").is_empty());
+        assert_eq!(splitter.finish(), Some(Ok("/last".to_owned())));
+        assert_eq!(splitter.finish(), None);
     }
 }

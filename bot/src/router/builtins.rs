@@ -109,6 +109,19 @@ pub fn normalize(text: &str) -> String {
     }
 }
 
+/// Built-ins that change nothing and call no plugin, so their audit row can be written once,
+/// closed, after they ran (see `Router::handle`). Groups added by other parts of the bot are
+/// never in this list.
+pub fn is_read_only(path: &[String]) -> bool {
+    matches!(
+        path.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["help"] | ["whoami"] | ["plugins", "list"]
+    )
+}
+
 pub async fn run(
     router: &Router,
     invocation: &Invocation,

@@ -221,6 +221,25 @@ pub fn permission_for(owner: &Owner, path: &[String], spec: &CommandSpec) -> Str
     }
 }
 
+/// The audit row of `invocation` running `command`.
+fn audit_row<'a>(
+    invocation: &'a Invocation,
+    command: &'a str,
+    options: &'a Value,
+    plugin: Option<&'a str>,
+) -> AuditStart<'a> {
+    AuditStart {
+        invocation_id: &invocation.id,
+        surface: &invocation.surface,
+        channel: &invocation.channel,
+        user_id: &invocation.caller.user_id,
+        display_name: &invocation.caller.display_name,
+        command,
+        options,
+        plugin,
+    }
+}
+
 /// Options as written to the audit log: sensitive values replaced.
 fn redacted(spec: &CommandSpec, options: &Map<String, Value>) -> Value {
     let sensitive = |name: &str| {
@@ -418,6 +437,24 @@ impl Router {
             return self.reject(&invocation, &command, &options, plugin, error);
         }
         if parsed.owner == Owner::Builtin {
+            if builtins::is_read_only(&parsed.path) {
+                // Changes nothing: run first, then one row in one transaction, before the
+                // reply is shown (answered even when the row is lost, like a refusal).
+                let result = builtins::run(self, &invocation, &parsed, progress).await;
+                let (outcome, error) = match &result {
+                    Ok(_) => (Outcome::Ok, None),
+                    Err(e) => (e.outcome(), Some(e.to_string())),
+                };
+                self.audit_done(
+                    &invocation,
+                    &command,
+                    &options,
+                    plugin,
+                    outcome,
+                    error.as_deref(),
+                );
+                return result.unwrap_or_else(|e| Response::error(e.to_string()));
+            }
             if let Err(e) =
                 self.audit_start(&invocation, &command, &options, plugin, Outcome::Running)
             {
@@ -678,16 +715,7 @@ impl Router {
         plugin: Option<&str>,
         outcome: Outcome,
     ) -> Result<(), RouterError> {
-        let start = AuditStart {
-            invocation_id: &invocation.id,
-            surface: &invocation.surface,
-            channel: &invocation.channel,
-            user_id: &invocation.caller.user_id,
-            display_name: &invocation.caller.display_name,
-            command,
-            options,
-            plugin,
-        };
+        let start = audit_row(invocation, command, options, plugin);
         self.db.audit_start(&start, outcome).map_err(|e| {
             tracing::error!(error = %e, invocation = %invocation.id, "cannot write the audit log");
             RouterError::AuditUnavailable {
@@ -697,6 +725,7 @@ impl Router {
         })
     }
 
+    /// A command that already ended, as one closed row in one transaction.
     fn audit_done(
         &self,
         invocation: &Invocation,
@@ -707,11 +736,10 @@ impl Router {
         error: Option<&str>,
     ) {
         // A refusal or help text changes nothing: it is answered even when the row is lost.
-        if self
-            .audit_start(invocation, command, options, plugin, outcome)
-            .is_ok()
-        {
-            self.finish(&invocation.id, outcome, error);
+        let start = audit_row(invocation, command, options, plugin);
+        let error = error.map(crate::redact::redact);
+        if let Err(e) = self.db.audit_record(&start, outcome, error.as_deref()) {
+            tracing::error!(error = %e, invocation = %invocation.id, "cannot write the audit log");
         }
     }
 

@@ -92,10 +92,33 @@ pub struct ServiceCallRecord {
 impl Db {
     /// Records that a command started; committed before the command runs.
     pub fn audit_start(&self, start: &AuditStart<'_>, outcome: Outcome) -> Result<(), StateError> {
-        self.conn().execute(
+        self.audit_insert(start, outcome, None)
+    }
+
+    /// Records a command that already ended (a refusal, help text, a read-only built-in) as
+    /// one row in one transaction, where [`Db::audit_start`] + [`Db::audit_finish`] take two.
+    pub fn audit_record(
+        &self,
+        start: &AuditStart<'_>,
+        outcome: Outcome,
+        error: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.audit_insert(start, outcome, Some(error))
+    }
+
+    /// `ended`: `Some(error)` writes a closed row, `None` an open one.
+    fn audit_insert(
+        &self,
+        start: &AuditStart<'_>,
+        outcome: Outcome,
+        ended: Option<Option<&str>>,
+    ) -> Result<(), StateError> {
+        let at = now();
+        let ended_at = ended.is_some().then_some(at.as_str());
+        self.write(
             "INSERT INTO audit (invocation_id, surface, channel, user_id, display_name, command,
-                                options, plugin, started_at, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                options, plugin, started_at, outcome, ended_at, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 start.invocation_id,
                 start.surface,
@@ -105,8 +128,10 @@ impl Db {
                 start.command,
                 start.options.to_string(),
                 start.plugin,
-                now(),
+                at,
                 outcome.as_str(),
+                ended_at,
+                ended.flatten(),
             ],
         )?;
         Ok(())
@@ -121,7 +146,7 @@ impl Db {
     ) -> Result<(), StateError> {
         let ended =
             (outcome != Outcome::AwaitingConfirmation && outcome != Outcome::Running).then(now);
-        self.conn().execute(
+        self.write(
             "UPDATE audit SET outcome = ?2, error = ?3, ended_at = ?4 WHERE invocation_id = ?1",
             params![invocation_id, outcome.as_str(), error, ended],
         )?;
@@ -157,7 +182,7 @@ impl Db {
     /// The last `limit` commands, newest first.
     pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditRecord>, StateError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT id, invocation_id, surface, channel, user_id, display_name, command, options,
                     plugin, started_at, ended_at, outcome, error
              FROM audit ORDER BY id DESC LIMIT ?1",
@@ -185,11 +210,8 @@ impl Db {
     pub fn audit_outcome(&self, invocation_id: &str) -> Result<Option<String>, StateError> {
         Ok(self
             .conn()
-            .query_row(
-                "SELECT outcome FROM audit WHERE invocation_id = ?1",
-                [invocation_id],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT outcome FROM audit WHERE invocation_id = ?1")?
+            .query_row([invocation_id], |row| row.get(0))
             .optional()?)
     }
 
@@ -207,7 +229,7 @@ impl Db {
         outcome: &str,
         duration_ms: i64,
     ) -> Result<(), StateError> {
-        self.conn().execute(
+        self.write(
             "UPDATE service_calls SET outcome = ?2, duration_ms = ?3 WHERE id = ?1",
             params![id, outcome, duration_ms],
         )?;
@@ -217,7 +239,7 @@ impl Db {
     /// Service calls of one invocation, oldest first.
     pub fn service_calls(&self, invocation_id: &str) -> Result<Vec<ServiceCallRecord>, StateError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT invocation_id, plugin, service, target, allowed, outcome, duration_ms
              FROM service_calls WHERE invocation_id = ?1 ORDER BY id",
         )?;
@@ -237,8 +259,7 @@ impl Db {
         outcome: &str,
         duration_ms: i64,
     ) -> Result<i64, StateError> {
-        let conn = self.conn();
-        conn.execute(
+        let (_, id) = self.write(
             "INSERT INTO service_calls (invocation_id, plugin, service, target, allowed, outcome,
                                         at, duration_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -253,7 +274,7 @@ impl Db {
                 duration_ms,
             ],
         )?;
-        Ok(conn.last_insert_rowid())
+        Ok(id)
     }
 
     /// Service calls refused for lack of a capability, newest first.
@@ -262,7 +283,7 @@ impl Db {
         plugin: &str,
     ) -> Result<Vec<ServiceCallRecord>, StateError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT invocation_id, plugin, service, target, allowed, outcome, duration_ms
              FROM service_calls WHERE plugin = ?1 AND allowed = 0 ORDER BY id DESC",
         )?;

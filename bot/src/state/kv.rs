@@ -9,17 +9,14 @@ impl Db {
     pub fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Value>, StateError> {
         let text: Option<String> = self
             .conn()
-            .query_row(
-                "SELECT value FROM kv WHERE plugin = ?1 AND key = ?2",
-                params![plugin, key],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT value FROM kv WHERE plugin = ?1 AND key = ?2")?
+            .query_row(params![plugin, key], |row| row.get(0))
             .optional()?;
         Ok(text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t))))
     }
 
     pub fn kv_put(&self, plugin: &str, key: &str, value: &Value) -> Result<(), StateError> {
-        self.conn().execute(
+        self.write(
             "INSERT INTO kv (plugin, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value,
                                                      updated_at = excluded.updated_at",
@@ -29,7 +26,7 @@ impl Db {
     }
 
     pub fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StateError> {
-        let changed = self.conn().execute(
+        let (changed, _) = self.write(
             "DELETE FROM kv WHERE plugin = ?1 AND key = ?2",
             params![plugin, key],
         )?;
@@ -39,7 +36,7 @@ impl Db {
     /// Keys starting with `prefix`, sorted.
     pub fn kv_list(&self, plugin: &str, prefix: &str) -> Result<Vec<(String, Value)>, StateError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT key, value FROM kv WHERE plugin = ?1 AND substr(key, 1, length(?2)) = ?2
              ORDER BY key",
         )?;
