@@ -59,6 +59,9 @@ pub struct Config {
     /// Schedules: the file of config-declared ones, catch-up grace, owner, leader election.
     #[serde(default)]
     pub schedules: SchedulesConfig,
+    /// `/cost` and the pool-size sampler (docs/cost.md); off when absent.
+    #[serde(default)]
+    pub cost: Option<crate::cost::CostConfig>,
     /// Discord connection (`deckhand serve`); see docs/discord.md.
     #[serde(default)]
     pub discord: Option<DiscordConfig>,

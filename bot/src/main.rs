@@ -121,12 +121,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let schedules = app.start_scheduler_for_terminal().await?;
             let alerts = app.start_alerts_for_terminal().await?;
+            let cost = app.start_cost()?;
             let result =
                 deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await;
             // Stop the engines and drop the app here (not in a leak or at exit), so the plugin
             // host removes its folder of plugin copies.
             schedules.shutdown().await;
             drop(alerts);
+            drop(cost);
             drop(app);
             result?;
             Ok(ExitCode::SUCCESS)
@@ -147,6 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 std::sync::Arc::new(deckhand::sched::SystemClock),
             )?;
             let _alerts = app.start_alerts(discord.outbox()).await?;
+            let _cost = app.start_cost()?;
             discord.run().await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -259,6 +262,7 @@ fn check(mut config: Config, path: &std::path::Path) -> anyhow::Result<ExitCode>
         .map(|e| config_problem(e, path, &text).unwrap_or_else(|| e.to_string()))
         .collect();
     problems.extend(app.check_schedules());
+    problems.extend(app.config.cost.iter().flat_map(|c| c.problems()));
     problems.extend(deckhand::alerts::check(
         app.config.alerts.as_ref(),
         &app.config.base_dir,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::alerts::{self, AlertsError, AlertsHandle, StartOptions};
 use crate::chat::discord::{self, DiscordError, DiscordHandle, DiscordTransport};
 use crate::chat::{Outbox, TerminalOutbox};
+use crate::cost::{self, CostError, CostHandle, CostParts};
 use crate::sched::clock::Clock;
 use crate::sched::leader::{self, Leadership};
 use crate::sched::{SchedError, Scheduler, SchedulerHandle, SchedulerParts, SystemClock};
@@ -89,6 +90,20 @@ impl App {
             }
         }
         Ok(handle)
+    }
+
+    /// Starts the pool-size sampler and registers `/cost` when `[cost]` is present and enabled.
+    pub fn start_cost(&self) -> Result<Option<CostHandle>, CostError> {
+        let Some(config) = self.config.cost.clone().filter(|c| c.enabled) else {
+            return Ok(None);
+        };
+        let parts = CostParts {
+            config,
+            db: self.db.clone(),
+            arm: self.host.services().cloud().arm.clone(),
+            clusters: self.config.kubernetes.clusters.clone(),
+        };
+        cost::start(parts, &self.router).map(Some)
     }
 
     /// Connects the router to Discord as `[discord]` says. The handle's
