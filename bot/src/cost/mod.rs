@@ -4,8 +4,9 @@
 //!   (negotiated rates, offline use); otherwise the Azure Retail Prices API, cached in state
 //!   with its fetch date. A price nobody knows is shown as unknown, never as 0.
 //! * [`sampler`]: Azure keeps no node-count history we can read, so Deckhand samples each AKS
-//!   pool's node count, VM size, priority and scale-down mode every `[cost] sample_every` (and
-//!   right before `/cost` answers) into state ([`store`]).
+//!   pool's node count, VM size, priority and scale-down mode every `[cost] sample_every`, after
+//!   every scale Deckhand performs (seen in the audit log) and right before `/cost` answers,
+//!   into state ([`store`]).
 //! * [`usage`]: node-hours from the samples (a count holds until the next sample);
 //!   cost = node-hours × the pool's price (Spot pools at the Spot price).
 //! * Hours avoided by schedules come from the commands schedules ran
@@ -124,9 +125,10 @@ impl Drop for CostHandle {
 
 pub fn start(parts: CostParts, router: &Router) -> Result<CostHandle, CostError> {
     let every = parts.config.sample_every;
+    let db = parts.db.clone();
     let cost = Arc::new(Cost::new(parts)?);
     router.add_builtins(Arc::new(commands::CostCommands::new(cost.clone())));
-    let task = tokio::spawn(cost.sampler.clone().run(every));
+    let task = tokio::spawn(cost.sampler.clone().run(every, db));
     Ok(CostHandle { cost, task })
 }
 

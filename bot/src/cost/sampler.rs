@@ -12,6 +12,8 @@ use serde_json::Value;
 use super::store::{CostStore, Sample};
 use crate::cloud::arm::{ArmClient, CallContext};
 use crate::cloud::config::ClusterConfig;
+use crate::state::Db;
+use crate::state::audit::AuditRecord;
 
 /// The AKS api-version Deckhand speaks (as `plugins/shared`'s `AKS_API`).
 const AKS_API: &str = "2026-08-01";
@@ -128,17 +130,57 @@ impl Sampler {
         Ok(out)
     }
 
-    /// Samples every `every` until the task is dropped.
-    pub async fn run(self: Arc<Self>, every: Duration) {
-        let mut tick = tokio::time::interval(every);
+    /// Samples every `every`, and within [`AUDIT_POLL`] of every pool size change Deckhand
+    /// made (a successful scale, start or stop in the audit log), until the task is dropped.
+    pub async fn run(self: Arc<Self>, every: Duration, db: Db) {
+        let mut seen = db
+            .audit_recent(1)
+            .ok()
+            .and_then(|rows| rows.first().map(|r| r.id))
+            .unwrap_or(0);
+        let mut due = Instant::now();
+        let mut tick = tokio::time::interval(AUDIT_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let scaled = match db.audit_recent(AUDIT_BATCH) {
+                Ok(rows) => {
+                    let (scaled, newest) = scales_since(&rows, seen);
+                    seen = newest;
+                    scaled
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the audit log for scale changes");
+                    false
+                }
+            };
+            if !scaled && Instant::now() < due {
+                continue;
+            }
+            due = Instant::now() + every;
             for problem in self.sample_all(Utc::now()).await {
                 tracing::warn!(%problem, "pool sample failed");
             }
         }
     }
+}
+
+/// How often the audit log is looked at for scale changes.
+const AUDIT_POLL: Duration = Duration::from_secs(10);
+/// Audit rows read per look (more commands than this in [`AUDIT_POLL`] still trigger a sample).
+const AUDIT_BATCH: usize = 50;
+
+/// Whether `rows` (newest first) hold a finished pool size change newer than `seen`, and the
+/// newest id.
+pub fn scales_since(rows: &[AuditRecord], seen: i64) -> (bool, i64) {
+    let scaled = rows.iter().filter(|r| r.id > seen).any(|r| {
+        r.outcome == "ok"
+            && r.command
+                .split_whitespace()
+                .any(|w| w.starts_with("scale") || w == "start" || w == "stop")
+    });
+    let newest = rows.iter().map(|r| r.id).max().unwrap_or(seen).max(seen);
+    (scaled, newest)
 }
 
 /// One ARM GET. The ARM client's future is not `Send` for every lifetime (its call context
@@ -169,4 +211,45 @@ async fn get(arm: &Arc<ArmClient>, path: &str) -> Result<Value, String> {
     })
     .await
     .map_err(|e| format!("the ARM call did not finish: {e}"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, command: &str, outcome: &str) -> AuditRecord {
+        AuditRecord {
+            id,
+            invocation_id: format!("i{id}"),
+            surface: "terminal".into(),
+            channel: "terminal".into(),
+            user_id: "u".into(),
+            display_name: "U".into(),
+            command: command.into(),
+            options: "{}".into(),
+            plugin: Some("aks".into()),
+            started_at: String::new(),
+            ended_at: None,
+            outcome: outcome.into(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_finished_scale_newer_than_the_last_look_triggers_a_sample() {
+        let rows = [
+            row(7, "aks pools", "ok"),
+            row(6, "aks scale", "ok"),
+            row(5, "aks scale", "denied"),
+        ];
+        assert_eq!(scales_since(&rows, 5), (true, 7));
+        assert_eq!(scales_since(&rows, 6), (false, 7));
+        assert_eq!(scales_since(&[row(9, "aks scale", "error")], 7), (false, 9));
+        assert_eq!(
+            scales_since(&[row(3, "runner scale-down", "ok")], 2),
+            (true, 3)
+        );
+        assert_eq!(scales_since(&[], 4), (false, 4));
+        assert!(is_gpu_size("Standard_NC6s_v3") && !is_gpu_size("Standard_D8s_v3"));
+    }
 }

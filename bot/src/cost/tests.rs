@@ -11,7 +11,6 @@ use super::{Cost, CostParts};
 use crate::sched::store::{RunKind, Store};
 use crate::state::Db;
 
-
 fn gpu_sample(at: &str, count: i64, origin: &str) -> Sample {
     Sample {
         at: t(at),
