@@ -12,6 +12,7 @@ mod cloud_arm;
 mod cloud_kube;
 mod cloud_registry;
 mod confirm;
+mod cost;
 mod daskhub;
 mod deploy;
 mod discord;

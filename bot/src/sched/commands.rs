@@ -104,6 +104,17 @@ pub fn spec() -> CommandSpec {
             )),
         )
         .subcommand(
+            CommandSpec::new(
+                "preview",
+                "The next firings in local time and UTC, marking DST shifts and skipped days",
+            )
+            .option(name_option())
+            .option(
+                OptionSpec::new("days", OptionKind::Integer, "How many days ahead")
+                    .default_value(serde_json::json!(14)),
+            ),
+        )
+        .subcommand(
             CommandSpec::new("snooze", "Move the next run later")
                 .option(name_option())
                 .option(
@@ -245,6 +256,22 @@ impl BuiltinGroup for ScheduleCommands {
             let now = inner.now();
             let reply = match sub {
                 "show" => self.show(&row, &timing)?,
+                "preview" => {
+                    let days = parsed
+                        .options
+                        .get("days")
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(14);
+                    if !(1..=super::preview::MAX_DAYS).contains(&days) {
+                        return Err(builtin(format!(
+                            "--days takes 1 to {}, not {days}",
+                            super::preview::MAX_DAYS
+                        )));
+                    }
+                    return Ok(Response::ok(super::preview::render(
+                        inner, &row, &timing, now, days,
+                    )));
+                }
                 "remove" => {
                     if row.source == Source::Config {
                         return Err(builtin(format!(

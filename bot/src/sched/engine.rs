@@ -183,6 +183,7 @@ impl Inner {
         if row.warn_secs > 0
             && row.warned_for != Some(upcoming.effective)
             && !self.is_skipped(row, upcoming.due)
+            && self.calendar_excludes(row, upcoming.due).is_none()
         {
             let warn_at = upcoming.effective.checked_sub_signed(warn).unwrap_or(now);
             if warn_at > now {
@@ -241,7 +242,23 @@ impl Inner {
     ) -> Result<(), SchedError> {
         let mut live = Vec::new();
         for firing in overdue {
-            if self.is_skipped(row, firing.due) {
+            if let Some(reason) = self.calendar_excludes(row, firing.due) {
+                if self
+                    .store
+                    .record(&row.name, firing.due, now, "skipped", &reason)?
+                {
+                    self.post(
+                        &row.channel,
+                        format!(
+                            "📅 Schedule {}: not run at {}: {reason}.",
+                            row.name,
+                            timing.describe(firing.due)
+                        ),
+                        vec![],
+                    )
+                    .await;
+                }
+            } else if self.is_skipped(row, firing.due) {
                 if self
                     .store
                     .record(&row.name, firing.due, now, "skipped", "skip requested")?
