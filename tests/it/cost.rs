@@ -50,14 +50,19 @@ struct Rig {
 
 impl Rig {
     fn new(start: &str) -> Rig {
+        Rig::with(SCHEDULES, start, |_| {})
+    }
+
+    /// A bot whose schedules file is `schedules`; `setup` runs before the engine starts.
+    fn with(schedules: &str, start: &str, setup: impl FnOnce(&deckhand::app::App)) -> Rig {
         let files = tempfile::tempdir().unwrap();
         let file = files.path().join("schedules.toml");
-        std::fs::write(&file, SCHEDULES).unwrap();
+        std::fs::write(&file, schedules).unwrap();
         let extra = format!(
             r#"
 [[permissions]]
 users = ["sched-bot"]
-allow = ["echo"]
+allow = ["*"]
 
 [schedules]
 owner = {{ user_id = "sched-bot", display_name = "Schedule bot" }}
@@ -70,6 +75,7 @@ demos = ["2026-12-10"]
             file.display().to_string()
         );
         let bot = TestBot::with_config(&["echo"], &extra);
+        setup(&bot.app);
         let clock = Arc::new(ManualClock::new(utc(start)));
         let outbox = Arc::new(MemoryOutbox::default());
         let handle = bot
@@ -224,4 +230,111 @@ async fn an_unknown_calendar_or_a_bad_day_is_a_load_error() {
         problems.contains("schedule x: skip_on names calendar \"se-holidays\", which [schedules.calendars] does not define (defined: fi-holidays)"),
         "{problems}"
     );
+}
+
+/// A stand-in for the aks plugin's `/aks scale --pool P --count N`, recording each call.
+#[derive(Default)]
+struct FakeAks {
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl deckhand::router::builtins::BuiltinGroup for FakeAks {
+    fn specs(&self) -> Vec<deckhand_plugin_abi::proto::CommandSpec> {
+        use deckhand_plugin_abi::proto::{CommandSpec, OptionKind, OptionSpec};
+        vec![
+            CommandSpec::new("aks", "fake").subcommand(
+                CommandSpec::new("scale", "fake scale")
+                    .option(OptionSpec::new("pool", OptionKind::String, "pool").required())
+                    .option(OptionSpec::new("count", OptionKind::Integer, "count").required()),
+            ),
+        ]
+    }
+
+    fn run<'a>(
+        &'a self,
+        _router: &'a deckhand::router::Router,
+        _invocation: &'a deckhand::router::Invocation,
+        parsed: &'a deckhand::router::parse::Parsed,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<deckhand::router::Response, deckhand::router::RouterError>,
+    > {
+        let call = format!(
+            "{} {}",
+            parsed.options["pool"].as_str().unwrap_or_default(),
+            parsed.options["count"]
+        );
+        self.calls.lock().unwrap().push(call.clone());
+        Box::pin(async move { Ok(deckhand::router::Response::ok(format!("scaled {call}"))) })
+    }
+}
+
+#[tokio::test]
+async fn keep_awake_holds_the_scale_down_until_it_ends_by_itself() {
+    let aks = Arc::new(FakeAks::default());
+    let schedules = r#"
+[[schedule]]
+name = "gpu-off"
+cron = "0 0 20 * * *"
+tz = "Europe/Helsinki"
+warn = "15m"
+channel = "gpu-ops"
+commands = ["/aks scale --pool gpu --count 0"]
+"#;
+    let registered = aks.clone();
+    let mut rig = Rig::with(schedules, "2026-12-01T12:00:00Z", move |app| {
+        app.router.add_builtins(registered)
+    });
+    let warning = rig.at("2026-12-01T17:45:00Z").await;
+    assert_eq!(warning.len(), 1, "{}", texts(&warning));
+    let button = warning[0]
+        .actions
+        .iter()
+        .find(|a| a.label == "Keep gpu awake until 22:00")
+        .unwrap_or_else(|| panic!("{:?}", warning[0].actions));
+    assert_eq!(
+        button.command,
+        "/schedule keep-awake gpu --until '2026-12-01 22:00' --tz Europe/Helsinki"
+    );
+    // Pressing it runs the command as the presser; the answer goes to the channel.
+    let set = rig.say(&button.command).await;
+    assert!(
+        set.starts_with("☕ Pool gpu is kept awake until Tue 2026-12-01 22:00:00 EET (20:00:00 UTC) (set by Local operator). Scale-downs by gpu-off wait until then"),
+        "{set}"
+    );
+    let held = texts(&rig.at("2026-12-01T18:00:00Z").await);
+    assert!(
+        held.contains("☕ Schedule gpu-off: pool gpu is kept awake until Tue 2026-12-01 22:00:00 EET (20:00:00 UTC) (by Local operator); the run due Tue 2026-12-01 20:00:00 EET (18:00:00 UTC) waits until then."),
+        "{held}"
+    );
+    assert!(aks.calls.lock().unwrap().is_empty());
+    assert!(rig.at("2026-12-01T19:59:00Z").await.is_empty());
+    // 22:00 Helsinki: the keep-awake ends by itself and the scale-down runs.
+    let ended = texts(&rig.at("2026-12-01T20:00:00Z").await);
+    assert!(
+        ended.contains("☕ Keep-awake of pool gpu ended (Local operator set it until Tue 2026-12-01 20:00:00 UTC)"),
+        "{ended}"
+    );
+    assert!(ended.contains("✓ scaled gpu 0"), "{ended}");
+    assert_eq!(*aks.calls.lock().unwrap(), ["gpu 0"]);
+    // The next night nothing holds it.
+    rig.at("2026-12-02T17:45:00Z").await;
+    let next = texts(&rig.at("2026-12-02T18:00:00Z").await);
+    assert!(next.contains("✓ scaled gpu 0"), "{next}");
+    assert_eq!(aks.calls.lock().unwrap().len(), 2);
+    // Bad input is refused with what would be right.
+    for (input, expected) in [
+        (
+            "/schedule keep-awake gpu --until tomorrow",
+            "is not a time: write HH:MM",
+        ),
+        (
+            "/schedule keep-awake gpu --until '2026-12-20 10:00'",
+            "keep awake for at most a week",
+        ),
+        ("/schedule keep-awake GPU! --until 10:00", "pool:"),
+    ] {
+        let answer = rig.say(input).await;
+        assert!(answer.contains(expected), "{input}: {answer}");
+    }
 }

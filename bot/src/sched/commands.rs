@@ -105,6 +105,30 @@ pub fn spec() -> CommandSpec {
         )
         .subcommand(
             CommandSpec::new(
+                "keep-awake",
+                "Keep a pool up: scheduled scale-downs of it wait until --until (at most a week)",
+            )
+            .option(
+                OptionSpec::new("pool", OptionKind::String, "Node pool, e.g. gpu")
+                    .required()
+                    .positional(),
+            )
+            .option(
+                OptionSpec::new(
+                    "until",
+                    OptionKind::String,
+                    "HH:MM (the next one), YYYY-MM-DD HH:MM, or an RFC 3339 instant",
+                )
+                .required(),
+            )
+            .option(OptionSpec::new(
+                "tz",
+                OptionKind::String,
+                "Zone of --until (default: that of the schedule scaling the pool down, else UTC)",
+            )),
+        )
+        .subcommand(
+            CommandSpec::new(
                 "preview",
                 "The next firings in local time and UTC, marking DST shifts and skipped days",
             )
@@ -222,6 +246,18 @@ impl BuiltinGroup for ScheduleCommands {
             }
             if sub == "list" {
                 return self.list();
+            }
+            if sub == "keep-awake" {
+                let reply = super::keep_awake::command(
+                    inner,
+                    &str_opt("pool").unwrap_or_default(),
+                    &str_opt("until").unwrap_or_default(),
+                    str_opt("tz").as_deref(),
+                    invocation,
+                )
+                .map_err(builtin)?;
+                inner.poke();
+                return Ok(Response::ok(reply));
             }
             if sub == "summary" {
                 let days = parsed

@@ -121,9 +121,9 @@ impl Inner {
         self: &Arc<Self>,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, SchedError> {
+        let mut next: Option<DateTime<Utc>> = self.expire_keep_awakes(now).await?;
         let rows = self.store.all()?;
         let last_due = self.store.last_due()?;
-        let mut next: Option<DateTime<Utc>> = None;
         for row in rows.into_iter().filter(|r| !r.paused) {
             match self
                 .pass_one(&row, last_due.get(&row.name).copied(), now)
@@ -223,7 +223,10 @@ impl Inner {
                     label: "Skip tonight".into(),
                     command: format!("/schedule skip {}", row.name),
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(super::keep_awake::button(row, timing, upcoming.effective))
+            .collect(),
         )
         .await;
         Ok(())
@@ -329,6 +332,9 @@ impl Inner {
                 )
                 .await;
             }
+        }
+        if runs && self.hold_for_keep_awake(row, timing, last.due, now).await? {
+            return Ok(());
         }
         let mut deferred = None;
         if runs && let Some(guard) = self.guard_of(&row.name) {

@@ -41,6 +41,7 @@ pub mod config;
 mod declared;
 mod engine;
 mod guard;
+pub mod keep_awake;
 pub mod leader;
 mod preview;
 pub mod store;
