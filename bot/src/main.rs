@@ -121,7 +121,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let schedules = app.start_scheduler_for_terminal().await?;
             let alerts = app.start_alerts_for_terminal().await?;
-            let cost = app.start_cost()?;
+            let cost = app.start_cost(
+                std::sync::Arc::new(deckhand::chat::TerminalOutbox),
+                std::sync::Arc::new(deckhand::sched::SystemClock),
+            )?;
             let result =
                 deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await;
             // Stop the engines and drop the app here (not in a leak or at exit), so the plugin
@@ -149,7 +152,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 std::sync::Arc::new(deckhand::sched::SystemClock),
             )?;
             let _alerts = app.start_alerts(discord.outbox()).await?;
-            let _cost = app.start_cost()?;
+            let _cost = app.start_cost(
+                discord.outbox(),
+                std::sync::Arc::new(deckhand::sched::SystemClock),
+            )?;
             discord.run().await?;
             Ok(ExitCode::SUCCESS)
         }

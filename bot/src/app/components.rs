@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::alerts::{self, AlertsError, AlertsHandle, StartOptions};
 use crate::chat::discord::{self, DiscordError, DiscordHandle, DiscordTransport};
 use crate::chat::{Outbox, TerminalOutbox};
-use crate::cost::{self, CostError, CostHandle, CostParts};
+use crate::cost::{self, CostError, CostHandle, CostParts, CostPosting};
 use crate::sched::clock::Clock;
 use crate::sched::leader::{self, Leadership};
 use crate::sched::{SchedError, Scheduler, SchedulerHandle, SchedulerParts, SystemClock};
@@ -93,7 +93,11 @@ impl App {
     }
 
     /// Starts the pool-size sampler and registers `/cost` when `[cost]` is present and enabled.
-    pub fn start_cost(&self) -> Result<Option<CostHandle>, CostError> {
+    pub fn start_cost(
+        &self,
+        outbox: Arc<dyn Outbox>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Option<CostHandle>, CostError> {
         let Some(config) = self.config.cost.clone().filter(|c| c.enabled) else {
             return Ok(None);
         };
@@ -103,7 +107,7 @@ impl App {
             arm: self.host.services().cloud().arm.clone(),
             clusters: self.config.kubernetes.clusters.clone(),
         };
-        cost::start(parts, &self.router).map(Some)
+        cost::start(parts, &self.router, CostPosting { outbox, clock }).map(Some)
     }
 
     /// Connects the router to Discord as `[discord]` says. The handle's

@@ -34,6 +34,9 @@ pub struct CostConfig {
     /// IANA zone of "today" and "this week" (weeks start on Monday).
     #[serde(default = "default_tz")]
     pub tz: String,
+    /// The morning post of what last night's scale-downs saved; off when absent.
+    #[serde(default)]
+    pub morning: Option<super::morning::MorningConfig>,
     /// Prices that win over the API: negotiated rates, or offline use. Keyed by VM size.
     #[serde(default)]
     pub prices: BTreeMap<String, PriceOverride>,
@@ -64,6 +67,7 @@ impl Default for CostConfig {
             price_max_age: default_max_age(),
             sample_every: default_sample_every(),
             tz: default_tz(),
+            morning: None,
             prices: BTreeMap::new(),
         }
     }
@@ -111,6 +115,9 @@ impl CostConfig {
         }
         if self.sample_every < Duration::from_secs(10) {
             out.push("[cost] sample_every must be at least 10s".into());
+        }
+        if let Some(Err(e)) = self.morning.as_ref().map(|m| m.time()) {
+            out.push(e);
         }
         for (size, p) in &self.prices {
             if !super::prices::is_vm_size(size) {

@@ -15,6 +15,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod morning;
 pub mod prices;
 pub mod report;
 pub mod sampler;
@@ -114,22 +115,43 @@ impl Cost {
 /// Starts the sampler and registers `/cost`. Must run inside a tokio runtime.
 pub struct CostHandle {
     pub cost: Arc<Cost>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for CostHandle {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
-pub fn start(parts: CostParts, router: &Router) -> Result<CostHandle, CostError> {
+/// Where the component posts (the morning message) and the clock it posts by.
+pub struct CostPosting {
+    pub outbox: Arc<dyn crate::chat::Outbox>,
+    pub clock: Arc<dyn crate::sched::clock::Clock>,
+}
+
+pub fn start(
+    parts: CostParts,
+    router: &Router,
+    posting: CostPosting,
+) -> Result<CostHandle, CostError> {
     let every = parts.config.sample_every;
     let db = parts.db.clone();
+    let morning = parts.config.morning.clone();
     let cost = Arc::new(Cost::new(parts)?);
     router.add_builtins(Arc::new(commands::CostCommands::new(cost.clone())));
-    let task = tokio::spawn(cost.sampler.clone().run(every, db));
-    Ok(CostHandle { cost, task })
+    let mut tasks = vec![tokio::spawn(cost.sampler.clone().run(every, db))];
+    if let Some(morning) = morning {
+        tasks.push(tokio::spawn(morning::run(
+            cost.clone(),
+            morning,
+            posting.outbox,
+            posting.clock,
+        )));
+    }
+    Ok(CostHandle { cost, tasks })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! `/cost` figures checked by hand, and the Retail Prices API against the sandbox's endpoint.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 
 use super::usage::tests::t;
@@ -299,4 +301,95 @@ pub(crate) fn decode(q: &str) -> String {
     percent_encoding::percent_decode_str(&q.replace('+', " "))
         .decode_utf8_lossy()
         .into_owned()
+}
+
+#[tokio::test]
+async fn the_morning_post_says_what_last_night_saved_on_gpu_pools() {
+    let db = Db::in_memory().unwrap();
+    let mut config = CostConfig {
+        currency: "EUR".into(),
+        morning: Some(super::morning::MorningConfig {
+            channel: "gpu-ops".into(),
+            at: "08:00".into(),
+        }),
+        ..CostConfig::default()
+    };
+    config.prices.insert(
+        "Standard_NC6s_v3".into(),
+        PriceOverride {
+            on_demand: Some(3.0),
+            spot: None,
+            currency: None,
+            region: None,
+        },
+    );
+    let cost = Arc::new(cost_with(config.clone(), db.clone()));
+    let schedules = Store::open(db).unwrap();
+    let mut workers = gpu_sample("2026-12-01T07:00:00Z", 5, "scale");
+    workers.pool = "workers".into();
+    workers.vm_size = "Standard_D8s_v3".into();
+    workers.gpu = false;
+    for s in [
+        gpu_sample("2026-12-01T07:00:00Z", 2, "scale"),
+        workers,
+        gpu_sample("2026-12-01T20:00:00Z", 0, "scale"),
+        gpu_sample("2026-12-02T07:00:00Z", 2, "scale"),
+    ] {
+        cost.store.add_sample(&s).unwrap();
+    }
+    scheduled(
+        &schedules,
+        "2026-12-01T07:00:00Z",
+        "/aks scale --pool gpu --count 2",
+    );
+    scheduled(
+        &schedules,
+        "2026-12-01T07:00:01Z",
+        "/aks scale --pool workers --count 5",
+    );
+    scheduled(
+        &schedules,
+        "2026-12-01T20:00:00Z",
+        "/aks scale --pool gpu --count 0",
+    );
+    scheduled(
+        &schedules,
+        "2026-12-01T20:00:01Z",
+        "/aks scale --pool workers --count 0",
+    );
+    scheduled(
+        &schedules,
+        "2026-12-02T07:00:00Z",
+        "/aks scale --pool gpu --count 2",
+    );
+
+    // Nothing was scaled down the night before Tuesday.
+    assert_eq!(cost.morning_text(t("2026-12-01T08:00:00Z")).await, None);
+
+    // The loop posts at 08:00 (UTC here) by its clock.
+    let clock = Arc::new(crate::sched::ManualClock::new(t("2026-12-02T07:30:00Z")));
+    let outbox = Arc::new(crate::chat::MemoryOutbox::default());
+    let task = tokio::spawn(super::morning::run(
+        cost.clone(),
+        config.morning.clone().unwrap(),
+        outbox.clone(),
+        clock.clone(),
+    ));
+    tokio::task::yield_now().await;
+    assert!(outbox.messages().is_empty());
+    clock.set(t("2026-12-02T08:00:00Z"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while outbox.messages().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let messages = outbox.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].channel, "gpu-ops");
+    // Tuesday 20:00 to Wednesday 07:00 at zero: 11 h × the 2 nodes it had = 22 node-hours × €3.
+    // The workers pool has no GPU and is not counted.
+    assert_eq!(
+        messages[0].text,
+        "🌅 Last night saved 22.0 GPU node-hours (≈ €66.00): gpu (pangeoCluster) 22.0 node-hours ≈ €66.00."
+    );
 }
