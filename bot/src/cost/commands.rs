@@ -67,6 +67,10 @@ impl BuiltinGroup for CostCommands {
             if week {
                 text.push('\n');
                 text.push_str(&self.cost.week_table(&report));
+                match self.cost.week_chart(&report) {
+                    Ok(path) => text.push_str(&format!("\nChart: {}", path.display())),
+                    Err(e) => text.push_str(&format!("\nnote: no chart: {e}")),
+                }
             }
             for p in problems {
                 text.push_str(&format!("\nnote: could not sample {p}"));

@@ -34,6 +34,12 @@ pub struct CostConfig {
     /// IANA zone of "today" and "this week" (weeks start on Monday).
     #[serde(default = "default_tz")]
     pub tz: String,
+    /// A TTF for the chart's text (read with ab_glyph, pure Rust).
+    #[serde(default = "default_font")]
+    pub chart_font: std::path::PathBuf,
+    /// Where `/cost --week` writes its PNG (default: `deckhand-charts` in the temp directory).
+    #[serde(default)]
+    pub chart_dir: Option<std::path::PathBuf>,
     /// The morning post of what last night's scale-downs saved; off when absent.
     #[serde(default)]
     pub morning: Option<super::morning::MorningConfig>,
@@ -67,10 +73,16 @@ impl Default for CostConfig {
             price_max_age: default_max_age(),
             sample_every: default_sample_every(),
             tz: default_tz(),
+            chart_font: default_font(),
+            chart_dir: None,
             morning: None,
             prices: BTreeMap::new(),
         }
     }
+}
+
+fn default_font() -> std::path::PathBuf {
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".into()
 }
 
 fn yes() -> bool {

@@ -13,6 +13,7 @@
 //!   ([`crate::sched::summary::node_hours_avoided`]), priced the same way.
 //! * [`commands`]: `/cost [--cluster C] [--week]`.
 
+pub mod chart;
 pub mod commands;
 pub mod config;
 pub mod morning;

@@ -272,3 +272,70 @@ impl Cost {
         out
     }
 }
+
+impl Cost {
+    /// Draws the week's chart and writes it under `[cost] chart_dir`; returns its path.
+    pub fn week_chart(&self, report: &CostReport) -> Result<std::path::PathBuf, String> {
+        let days = self
+            .daily(report.week_from, report.now)
+            .map_err(|e| e.to_string())?;
+        let changes = self
+            .scheduled_changes(report.now)
+            .map_err(|e| e.to_string())?;
+        let pools: Vec<(String, String)> = report
+            .pools
+            .iter()
+            .map(|p| (p.week.cluster.clone(), p.week.pool.clone()))
+            .collect();
+        let mut chart_days = Vec::new();
+        for day in &days {
+            let start =
+                crate::sched::timing::resolve(&self.tz, day.date.and_time(chrono::NaiveTime::MIN));
+            let end = day
+                .date
+                .succ_opt()
+                .map(|d| {
+                    crate::sched::timing::resolve(&self.tz, d.and_time(chrono::NaiveTime::MIN))
+                })
+                .unwrap_or(report.now)
+                .min(report.now);
+            let avoided = node_hours_avoided(&changes, start, end);
+            chart_days.push(super::chart::ChartDay {
+                label: day.date.format("%a %d").to_string(),
+                run: pools
+                    .iter()
+                    .map(|(c, p)| {
+                        day.pools
+                            .iter()
+                            .find(|u| &u.cluster == c && &u.pool == p)
+                            .map_or(0.0, |u| u.node_hours)
+                    })
+                    .collect(),
+                avoided: pools.iter().map(|(_, p)| avoided_of(&avoided, p)).collect(),
+            });
+        }
+        super::chart::load_font(&self.config.chart_font);
+        let labels: Vec<String> = pools.iter().map(|(c, p)| format!("{c}/{p}")).collect();
+        let png = super::chart::render_png(
+            &format!(
+                "Node-hours per pool, week of {}",
+                report.week_from.with_timezone(&self.tz).format("%Y-%m-%d")
+            ),
+            &labels,
+            &chart_days,
+        )
+        .map_err(|e| e.to_string())?;
+        let dir = self
+            .config
+            .chart_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("deckhand-charts"));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(format!(
+            "cost-week-{}.png",
+            report.now.with_timezone(&self.tz).format("%Y-%m-%d-%H%M%S")
+        ));
+        std::fs::write(&path, png).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    }
+}

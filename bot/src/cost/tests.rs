@@ -128,6 +128,17 @@ async fn one_pool_one_day_by_hand() {
     assert!(table.contains("Tue"), "{table}");
     // Tuesday 20–24: 2 × 4 h = 8; Wednesday: 24.
     assert!(table.contains("0.0    8.0   24.0"), "{table}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cost = cost;
+    cost.config.chart_dir = Some(dir.path().to_owned());
+    let path = cost.week_chart(&report).unwrap();
+    assert!(path.starts_with(dir.path()), "{}", path.display());
+    let decoded = image::open(&path).unwrap().to_rgb8();
+    assert_eq!(
+        decoded.dimensions(),
+        (super::chart::WIDTH, super::chart::HEIGHT)
+    );
 }
 
 #[tokio::test]
