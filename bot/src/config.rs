@@ -62,6 +62,9 @@ pub struct Config {
     /// `/healthz`, `/readyz`, `/metrics` on their own port (docs/operations.md); off when absent.
     #[serde(default)]
     pub ops: Option<crate::ops::OpsConfig>,
+    /// `/cost` and the pool-size sampler (docs/cost.md); off when absent.
+    #[serde(default)]
+    pub cost: Option<crate::cost::CostConfig>,
     /// Discord connection (`deckhand serve`); see docs/discord.md.
     #[serde(default)]
     pub discord: Option<DiscordConfig>,

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod app;
 pub mod chat;
 pub mod config;
+pub mod cost;
 pub mod followup;
 pub mod host;
 pub mod ops;

@@ -129,6 +129,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ops = app.start_ops(alerts.as_ref()).await?;
             let follow_ups =
                 app.start_follow_ups(std::sync::Arc::new(deckhand::chat::TerminalOutbox));
+            let cost = app.start_cost(
+                std::sync::Arc::new(deckhand::chat::TerminalOutbox),
+                std::sync::Arc::new(deckhand::sched::SystemClock),
+            )?;
             let result =
                 deckhand::chat::terminal::run(app.router.clone(), &app.config.terminal).await;
             // Piped input ends before a build that outlived its command is done: wait for it.
@@ -141,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             schedules.shutdown().await;
             drop(ops);
             drop(alerts);
+            drop(cost);
             drop(app);
             result?;
             Ok(ExitCode::SUCCESS)
@@ -165,6 +170,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let alerts = app.start_alerts(discord.outbox()).await?;
             let _ops = app.start_ops(alerts.as_ref()).await?;
             let _follow_ups = app.start_follow_ups(discord.outbox());
+            let _cost = app.start_cost(
+                discord.outbox(),
+                std::sync::Arc::new(deckhand::sched::SystemClock),
+            )?;
             discord.run().await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -281,6 +290,7 @@ async fn check(
         .map(|e| config_problem(e, path, &text).unwrap_or_else(|| e.to_string()))
         .collect();
     problems.extend(app.check_schedules());
+    problems.extend(app.config.cost.iter().flat_map(|c| c.problems()));
     problems.extend(deckhand::alerts::check(
         app.config.alerts.as_ref(),
         &app.config.base_dir,

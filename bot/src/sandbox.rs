@@ -111,6 +111,9 @@ impl Running {
         ))
         .expect("a registry section built from known values parses");
         config.registries = vec![registry];
+        if let Some(cost) = &mut config.cost {
+            cost.prices_endpoint = sandbox.prices_endpoint();
+        }
         for plugin in ["aks", "vk", "acr", "runner", "daskhub"] {
             let section = config
                 .plugins

@@ -13,6 +13,7 @@ mod cloud_kube;
 mod cloud_registry;
 mod cluster;
 mod confirm;
+mod cost;
 mod daskhub;
 mod deploy;
 mod discord;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::alerts::{self, AlertsError, AlertsHandle, StartOptions};
 use crate::chat::discord::{self, DiscordError, DiscordHandle, DiscordTransport};
 use crate::chat::{Outbox, TerminalOutbox};
+use crate::cost::{self, CostError, CostHandle, CostParts, CostPosting};
 use crate::sched::clock::Clock;
 use crate::sched::leader::{self, Leadership};
 use crate::sched::{SchedError, Scheduler, SchedulerHandle, SchedulerParts, SystemClock};
@@ -95,6 +96,24 @@ impl App {
     /// replies to `outbox` (see [`crate::followup`]).
     pub fn start_follow_ups(&self, outbox: Arc<dyn Outbox>) -> Option<tokio::task::JoinHandle<()>> {
         crate::followup::start(self.router.clone(), outbox)
+    }
+
+    /// Starts the pool-size sampler and registers `/cost` when `[cost]` is present and enabled.
+    pub fn start_cost(
+        &self,
+        outbox: Arc<dyn Outbox>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Option<CostHandle>, CostError> {
+        let Some(config) = self.config.cost.clone().filter(|c| c.enabled) else {
+            return Ok(None);
+        };
+        let parts = CostParts {
+            config,
+            db: self.db.clone(),
+            arm: self.host.services().cloud().arm.clone(),
+            clusters: self.config.kubernetes.clusters.clone(),
+        };
+        cost::start(parts, &self.router, CostPosting { outbox, clock }).map(Some)
     }
 
     /// Connects the router to Discord as `[discord]` says. The handle's

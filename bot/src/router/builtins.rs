@@ -17,6 +17,7 @@ use super::{Invocation, Response, Router, RouterError};
 /// plugin claiming one of them, so no plugin can shadow a built-in.
 pub const RESERVED_COMMANDS: &[&str] = &[
     "help", "plugins", "whoami", "audit", "confirm", "approve", "cancel", "schedule", "alerts",
+    "cost",
 ];
 
 /// Commands served inside the bot rather than by a plugin (e.g. `/schedule`, `/alerts`).

@@ -109,6 +109,41 @@ pub fn spec() -> CommandSpec {
             )),
         )
         .subcommand(
+            CommandSpec::new(
+                "keep-awake",
+                "Keep a pool up: scheduled scale-downs of it wait until --until (at most a week)",
+            )
+            .option(
+                OptionSpec::new("pool", OptionKind::String, "Node pool, e.g. gpu")
+                    .required()
+                    .positional(),
+            )
+            .option(
+                OptionSpec::new(
+                    "until",
+                    OptionKind::String,
+                    "HH:MM (the next one), YYYY-MM-DD HH:MM, or an RFC 3339 instant",
+                )
+                .required(),
+            )
+            .option(OptionSpec::new(
+                "tz",
+                OptionKind::String,
+                "Zone of --until (default: that of the schedule scaling the pool down, else UTC)",
+            )),
+        )
+        .subcommand(
+            CommandSpec::new(
+                "preview",
+                "The next firings in local time and UTC, marking DST shifts and skipped days",
+            )
+            .option(name_option())
+            .option(
+                OptionSpec::new("days", OptionKind::Integer, "How many days ahead")
+                    .default_value(serde_json::json!(14)),
+            ),
+        )
+        .subcommand(
             CommandSpec::new("snooze", "Move the next run later")
                 .option(name_option())
                 .option(
@@ -217,6 +252,18 @@ impl BuiltinGroup for ScheduleCommands {
             if sub == "list" {
                 return self.list();
             }
+            if sub == "keep-awake" {
+                let reply = super::keep_awake::command(
+                    inner,
+                    &str_opt("pool").unwrap_or_default(),
+                    &str_opt("until").unwrap_or_default(),
+                    str_opt("tz").as_deref(),
+                    invocation,
+                )
+                .map_err(builtin)?;
+                inner.poke();
+                return Ok(Response::ok(reply));
+            }
             if sub == "summary" {
                 let days = parsed
                     .options
@@ -253,6 +300,22 @@ impl BuiltinGroup for ScheduleCommands {
             let now = inner.now();
             let reply = match sub {
                 "show" => self.show(&row, &timing)?,
+                "preview" => {
+                    let days = parsed
+                        .options
+                        .get("days")
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(14);
+                    if !(1..=super::preview::MAX_DAYS).contains(&days) {
+                        return Err(builtin(format!(
+                            "--days takes 1 to {}, not {days}",
+                            super::preview::MAX_DAYS
+                        )));
+                    }
+                    return Ok(Response::ok(super::preview::render(
+                        inner, &row, &timing, now, days,
+                    )));
+                }
                 "remove" => {
                     if row.source == Source::Config {
                         return Err(builtin(format!(

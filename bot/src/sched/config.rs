@@ -28,6 +28,9 @@ pub struct SchedulesConfig {
     /// Leader election through a Kubernetes Lease; absent: this replica always leads.
     #[serde(default)]
     pub leader: Option<LeaderConfig>,
+    /// Named lists of days (`YYYY-MM-DD`, or `*-MM-DD` every year) for `skip_on`/`only_on`.
+    #[serde(default)]
+    pub calendars: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for SchedulesConfig {
@@ -38,6 +41,7 @@ impl Default for SchedulesConfig {
             grace: default_grace(),
             owner: OwnerConfig::default(),
             leader: None,
+            calendars: Default::default(),
         }
     }
 }
@@ -114,6 +118,12 @@ pub struct ScheduleDef {
     /// Asked before each run; while it fails the run is deferred (see [`GuardDef`]).
     #[serde(default)]
     pub guard: Option<GuardDef>,
+    /// Not run on the days of these calendars (`[schedules.calendars]`), in the schedule's zone.
+    #[serde(default)]
+    pub skip_on: Vec<String>,
+    /// When set: run only on the days of these calendars.
+    #[serde(default)]
+    pub only_on: Vec<String>,
 }
 
 /// `[schedule.guard]`: a command asked before each run, e.g. `/runner guard --pool gpu` before

@@ -20,6 +20,18 @@ impl Inner {
             .iter()
             .filter_map(|d| d.guard.clone().map(|g| (d.name.clone(), g)))
             .collect();
+        *self.days.lock().unwrap_or_else(|p| p.into_inner()) = checked
+            .valid
+            .iter()
+            .filter_map(|d| {
+                checked
+                    .calendars
+                    .days_for(&d.skip_on, &d.only_on)
+                    .ok()
+                    .filter(|f| !f.is_empty())
+                    .map(|f| (d.name.clone(), f))
+            })
+            .collect();
         for def in &checked.valid {
             self.store.upsert_config(&ScheduleRow {
                 name: def.name.clone(),
@@ -53,6 +65,7 @@ impl Inner {
 
 struct CheckedConfig {
     owner: deckhand_plugin_abi::proto::Caller,
+    calendars: super::calendar::Calendars,
     valid: Vec<config::ScheduleDef>,
     /// Every declared name, valid or not (an invalid entry keeps its stored state).
     names: Vec<String>,
@@ -105,6 +118,8 @@ fn checked_config(
         display_name: section.owner.display_name.clone(),
         roles: section.owner.roles.clone(),
     };
+    let (calendars, calendar_errors) = super::calendar::Calendars::parse(&section.calendars);
+    errors.extend(calendar_errors);
     let mut valid = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for def in defs {
@@ -129,6 +144,7 @@ fn checked_config(
                     .map_err(|e| format!("its guard: {e}")),
                     None => Ok(()),
                 })
+                .and_then(|()| calendars.days_for(&def.skip_on, &def.only_on).map(|_| ()))
                 .and_then(|_| {
                     if def.channel.trim().is_empty() {
                         Err("its channel is empty".to_owned())
@@ -145,6 +161,7 @@ fn checked_config(
     }
     CheckedConfig {
         owner,
+        calendars,
         valid,
         names,
         errors,

@@ -122,9 +122,9 @@ impl Inner {
         self: &Arc<Self>,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, SchedError> {
+        let mut next: Option<DateTime<Utc>> = self.expire_keep_awakes(now).await?;
         let rows = self.store.all()?;
         let last_due = self.store.last_due()?;
-        let mut next: Option<DateTime<Utc>> = None;
         for row in rows.into_iter().filter(|r| !r.paused) {
             match self
                 .pass_one(&row, last_due.get(&row.name).copied(), now)
@@ -184,6 +184,7 @@ impl Inner {
         if row.warn_secs > 0
             && row.warned_for != Some(upcoming.effective)
             && !self.is_skipped(row, upcoming.due)
+            && self.calendar_excludes(row, upcoming.due).is_none()
         {
             let warn_at = upcoming.effective.checked_sub_signed(warn).unwrap_or(now);
             if warn_at > now {
@@ -223,7 +224,10 @@ impl Inner {
                     label: "Skip tonight".into(),
                     command: format!("/schedule skip {}", row.name),
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(super::keep_awake::button(row, timing, upcoming.effective))
+            .collect(),
         )
         .await;
         Ok(())
@@ -242,7 +246,23 @@ impl Inner {
     ) -> Result<(), SchedError> {
         let mut live = Vec::new();
         for firing in overdue {
-            if self.is_skipped(row, firing.due) {
+            if let Some(reason) = self.calendar_excludes(row, firing.due) {
+                if self
+                    .store
+                    .record(&row.name, firing.due, now, "skipped", &reason)?
+                {
+                    self.post(
+                        &row.channel,
+                        format!(
+                            "📅 Schedule {}: not run at {}: {reason}.",
+                            row.name,
+                            timing.describe(firing.due)
+                        ),
+                        vec![],
+                    )
+                    .await;
+                }
+            } else if self.is_skipped(row, firing.due) {
                 if self
                     .store
                     .record(&row.name, firing.due, now, "skipped", "skip requested")?
@@ -313,6 +333,9 @@ impl Inner {
                 )
                 .await;
             }
+        }
+        if runs && self.hold_for_keep_awake(row, timing, last.due, now).await? {
+            return Ok(());
         }
         let mut deferred = None;
         if runs && let Some(guard) = self.guard_of(&row.name) {

@@ -34,13 +34,16 @@
 //! Only the holder of the [`leader::Leadership`] runs schedules (a Kubernetes Lease with
 //! more than one replica); the others keep answering `/schedule` commands.
 
+pub mod calendar;
 pub mod clock;
 pub mod commands;
 pub mod config;
 mod declared;
 mod engine;
 mod guard;
+pub mod keep_awake;
 pub mod leader;
+mod preview;
 pub mod store;
 pub mod summary;
 pub mod timing;
@@ -112,6 +115,8 @@ type Firing = (String, DateTime<Utc>);
 pub(crate) struct Inner {
     /// Guards of config schedules, by schedule name.
     guards: Mutex<HashMap<String, config::GuardDef>>,
+    /// Holiday rules (`skip_on`/`only_on`) of config schedules, by schedule name.
+    days: Mutex<HashMap<String, calendar::DayFilter>>,
     /// Firings deferred by their guard, and when each deferral began.
     deferred: Mutex<HashMap<Firing, DateTime<Utc>>>,
     router: Arc<Router>,
@@ -164,6 +169,7 @@ impl Scheduler {
         let config = &parts.config;
         let inner = Arc::new(Inner {
             guards: Mutex::default(),
+            days: Mutex::default(),
             deferred: Mutex::default(),
             router: parts.router.clone(),
             store,
@@ -273,6 +279,19 @@ impl Inner {
         let id = self.store.claim(schedule, kind, due, now)?;
         mine.extend(id);
         Ok(id)
+    }
+
+    /// Why the firing due at `due` does not run by its calendars (`skip_on`/`only_on`, read
+    /// on the local day in the schedule's zone), or `None`.
+    pub(crate) fn calendar_excludes(
+        &self,
+        row: &ScheduleRow,
+        due: DateTime<Utc>,
+    ) -> Option<String> {
+        let days = self.days.lock().unwrap_or_else(|p| p.into_inner());
+        let filter = days.get(&row.name)?;
+        let tz = timing::parse_zone(&row.tz).ok()?;
+        filter.excludes(due.with_timezone(&tz).date_naive())
     }
 
     pub(crate) fn poke(&self) {

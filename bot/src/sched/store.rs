@@ -57,6 +57,14 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, idx)
     );
     CREATE INDEX schedule_run_commands_at ON schedule_run_commands(at);",
+    // 3: keep-awake of pools (`/schedule keep-awake`): scale-downs of the pool wait until then.
+    "CREATE TABLE schedule_keep_awake (
+        pool TEXT PRIMARY KEY,
+        until TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        ended INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// One command of a run, as it ended.
@@ -67,6 +75,15 @@ pub struct CommandResult {
     pub command: String,
     pub outcome: String,
     pub at: DateTime<Utc>,
+}
+
+/// A pool kept awake: scheduled scale-downs of it wait until `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeepAwake {
+    pub pool: String,
+    pub until: DateTime<Utc>,
+    pub set_by: String,
+    pub channel: String,
 }
 
 /// Where a schedule was declared.
@@ -141,7 +158,7 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+pub(crate) fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
@@ -489,6 +506,44 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps `pool` awake until `until` (replacing an earlier keep-awake of it).
+    pub fn set_keep_awake(&self, k: &KeepAwake) -> Result<(), StateError> {
+        self.db.conn().execute(
+            "INSERT INTO schedule_keep_awake (pool, until, set_by, channel, ended)
+             VALUES (?1, ?2, ?3, ?4, 0)
+             ON CONFLICT (pool) DO UPDATE SET until = excluded.until, set_by = excluded.set_by,
+                                              channel = excluded.channel, ended = 0",
+            params![k.pool, ts(k.until), k.set_by, k.channel],
+        )?;
+        Ok(())
+    }
+
+    /// Keep-awakes not yet reported as ended.
+    pub fn keep_awakes(&self) -> Result<Vec<KeepAwake>, StateError> {
+        let conn = self.db.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT pool, until, set_by, channel FROM schedule_keep_awake WHERE ended = 0 ORDER BY pool",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(KeepAwake {
+                pool: r.get(0)?,
+                until: parse_ts(&r.get::<_, String>(1)?)?,
+                set_by: r.get(2)?,
+                channel: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks a keep-awake as ended; false when it already was (or was replaced).
+    pub fn end_keep_awake(&self, pool: &str, until: DateTime<Utc>) -> Result<bool, StateError> {
+        let n = self.db.conn().execute(
+            "UPDATE schedule_keep_awake SET ended = 1 WHERE pool = ?1 AND until = ?2 AND ended = 0",
+            params![pool, ts(until)],
+        )?;
+        Ok(n == 1)
     }
 
     pub fn runs(&self, schedule: &str, limit: usize) -> Result<Vec<RunRow>, StateError> {

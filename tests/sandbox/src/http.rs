@@ -292,6 +292,8 @@ pub enum Area {
     Registry,
     /// The sandbox's own control API (`/_sandbox/...`).
     Control,
+    /// The Azure Retail Prices API (`/api/retail/prices`).
+    Prices,
     /// Anything else.
     Other,
 }
@@ -303,6 +305,7 @@ impl Area {
             "k8s" => Area::Kube,
             "acr" => Area::Registry,
             "_sandbox" => Area::Control,
+            "api" if ctx.seg_lc(1) == "retail" && ctx.seg_lc(2) == "prices" => Area::Prices,
             _ if ctx.seg_lc(1) == "oauth2" || ctx.seg_lc(1) == "v2.0" => Area::Token,
             _ => Area::Other,
         }
@@ -316,6 +319,7 @@ async fn route(shared: &Arc<Shared>, ctx: &Ctx, area: Area) -> Reply {
         Area::Kube => crate::k8s::api::handle(shared, ctx),
         Area::Registry => crate::registry::handle(shared, ctx),
         Area::Control => crate::control::handle(shared, ctx),
+        Area::Prices => crate::prices::handle(shared, ctx),
         Area::Other => Reply::json(
             404,
             serde_json::json!({"error": {"code": "NotFound", "message": format!("The sandbox serves nothing at {}", ctx.path)}}),

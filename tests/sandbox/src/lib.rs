@@ -45,6 +45,7 @@ pub mod faults;
 mod http;
 pub mod journal;
 mod k8s;
+mod prices;
 mod registry;
 mod registry_tags;
 mod revoke;
@@ -98,6 +99,8 @@ pub struct SandboxOptions {
     pub aks_read_bucket: u32,
     /// The time to earn one read back (40 ms: 25 per second).
     pub aks_read_refill: Duration,
+    /// Items per page of the Retail Prices API (`/api/retail/prices`; Azure's is 100).
+    pub price_page_size: usize,
 }
 
 impl Default for SandboxOptions {
@@ -118,6 +121,7 @@ impl Default for SandboxOptions {
             aks_write_refill: Duration::from_secs(60),
             aks_read_bucket: 250,
             aks_read_refill: Duration::from_millis(40),
+            price_page_size: 100,
         }
     }
 }
@@ -193,6 +197,11 @@ impl Sandbox {
     /// Resource Manager endpoint (use instead of `https://management.azure.com`).
     pub fn arm_endpoint(&self) -> String {
         self.shared.base.clone()
+    }
+
+    /// The Azure Retail Prices API (use instead of `https://prices.azure.com/api/retail/prices`).
+    pub fn prices_endpoint(&self) -> String {
+        format!("{}/api/retail/prices", self.shared.base)
     }
 
     /// Entra ID authority host (use instead of `https://login.microsoftonline.com`).
