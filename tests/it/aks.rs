@@ -1008,9 +1008,12 @@ async fn a_warm_up_of_20_pools_fits_the_aks_write_bucket_and_shows_the_budget_wh
 /// operation in progress).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_scales_of_one_pool_are_merged_into_one_more_write() {
+    // The three requests must all arrive while the first write runs: a request that reaches
+    // the plugin only after it ended (a loaded 2-core CI machine once took over 2 s) starts
+    // on its own and, finding a bigger pool, is a reduction. A 6 s operation leaves room.
     let cloud = start_aks_with(
         SandboxOptions {
-            lro_delay: Duration::from_secs(2),
+            lro_delay: Duration::from_secs(6),
             cluster_autoscaler: false,
             ..SandboxOptions::default()
         },
