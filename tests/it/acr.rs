@@ -349,7 +349,11 @@ fn shell_with_sandbox_runs_acr_and_keeps_credentials_out_of_logs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_outliving_its_command_posts_its_result_when_it_ends() {
     // The sandbox's run takes 3 s; each command follows it for 1 s.
-    let cloud = start_acr_with(Duration::from_secs(3), "build_wait_secs = 1\n").await;
+    let cloud = start_acr_with(
+        Duration::from_secs(3),
+        "build_wait_secs = 1\ndeploy_apps = [\"simsvc\"]\n",
+    )
+    .await;
     let outbox = std::sync::Arc::new(deckhand::chat::MemoryOutbox::default());
     let runner = cloud
         .bot
@@ -386,6 +390,14 @@ async fn a_build_outliving_its_command_posts_its_result_when_it_ends() {
             .starts_with("Built and pushed intens.azurecr.io/simsvc-mpt:1.4 in run ca1 (sha256:"),
         "{}",
         posts[0].text
+    );
+    // The model image of a configured app offers its deploy as a button.
+    assert_eq!(
+        posts[0].actions,
+        vec![deckhand::chat::Action {
+            label: "Deploy simsvc mpt".into(),
+            command: "/deploy simsvc mpt --tag 1.4".into(),
+        }]
     );
     let tags = cloud.sandbox.registry_tags("intens", "simsvc-mpt").unwrap();
     assert!(tags.contains(&"1.4".to_owned()), "{tags:?}");

@@ -666,3 +666,49 @@ async fn a_running_command_has_a_cancel_button_that_stops_it() {
     );
     assert!(ended.at - progress.at < Duration::from_secs(10));
 }
+
+/// A built-in whose reply offers a button (as `/acr build` offers "Deploy").
+struct Offers;
+
+impl BuiltinGroup for Offers {
+    fn specs(&self) -> Vec<CommandSpec> {
+        vec![CommandSpec::new("offer", "A reply with a button").permission("")]
+    }
+
+    fn run<'a>(
+        &'a self,
+        _router: &'a Router,
+        _invocation: &'a Invocation,
+        _parsed: &'a Parsed,
+    ) -> BoxFuture<'a, Result<Response, RouterError>> {
+        Box::pin(async move {
+            let mut response = Response::ok("built simsvc-mpt:1.2");
+            response.actions = vec![deckhand_plugin_abi::proto::ReplyAction {
+                label: "Say hi".into(),
+                command: "/echo hi --upper".into(),
+            }];
+            Ok(response)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_replys_actions_are_buttons_that_run_their_command_as_the_presser() {
+    let fx = Fixture::start(DiscordDouble::builder(), "").await;
+    with_builtins(&fx, Arc::new(Offers), "offer").await;
+    let sent = fx
+        .double
+        .send_interaction(InteractionBuilder::slash("offer"))
+        .await;
+    let reply = fx.callback(&sent).await;
+    let body = reply.body.as_ref().unwrap();
+    let button = &body["data"]["components"][0]["components"][0];
+    assert_eq!(button["label"], "Say hi", "{reply}");
+    let custom_id = button["custom_id"].as_str().unwrap().to_owned();
+    assert!(custom_id.starts_with("dh:run:"), "{custom_id}");
+    let press = fx
+        .double
+        .send_interaction(InteractionBuilder::button(&custom_id))
+        .await;
+    fx.answer_containing(&press, "HI").await;
+}

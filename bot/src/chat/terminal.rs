@@ -16,10 +16,19 @@ use crate::router::{Invocation, Response, ResponseKind, Router};
 /// user input or an upstream) are shown escaped, so none can drive the terminal.
 pub fn render(response: &Response) -> String {
     let text = printable(&response.text);
-    match response.kind {
+    let mut out = match response.kind {
         ResponseKind::Error => format!("error: {text}"),
         ResponseKind::Ok | ResponseKind::Pending => text,
+    };
+    // Buttons become the commands to type, as under unprompted messages.
+    for action in &response.actions {
+        out.push_str(&format!(
+            "\n  {}: {}",
+            printable(&action.label),
+            printable(&action.command)
+        ));
     }
+    out
 }
 
 /// `text` with every control character but newline and tab written as `\u{..}`.

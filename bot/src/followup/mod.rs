@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::chat::{OutboundMessage, Outbox};
+use crate::chat::{Action, OutboundMessage, Outbox};
 use crate::host::services::{FollowUpRequest, Services};
 use crate::router::{Invocation, Response, ResponseKind, Router};
 
@@ -54,13 +54,21 @@ async fn run_line(
     services: &Services,
     invocation: Invocation,
     depth: u32,
-) -> (String, bool) {
+) -> (String, Vec<Action>, bool) {
     let id = invocation.id.clone();
     services.mark_follow_up(&id, depth);
     // A follow-up's progress has no one waiting on it; only its reply is posted.
     let (progress, _ignored) = mpsc::unbounded_channel();
     let response = router.handle(invocation, progress).await;
-    (posted_text(&response), services.handed_over(&id))
+    let actions = response
+        .actions
+        .iter()
+        .map(|a| Action {
+            label: a.label.clone(),
+            command: a.command.clone(),
+        })
+        .collect();
+    (posted_text(&response), actions, services.handed_over(&id))
 }
 
 async fn follow_up(
@@ -74,7 +82,7 @@ async fn follow_up(
         .index()
         .parse(&crate::router::builtins::normalize(&request.line))
         .map(|parsed| parsed.owner);
-    let (text, handed_over) = match owner {
+    let (text, actions, handed_over) = match owner {
         // A line that does not parse is answered with the router's own explanation.
         Ok(Owner::Plugin(name)) if name == request.plugin => {
             run_line(&router, &services, invocation.clone(), request.depth).await
@@ -86,7 +94,7 @@ async fn follow_up(
                 "error: plugin {} asked to run `{}` as a follow-up; plugins may only follow up with their own commands, so it was not run",
                 request.plugin, request.line
             );
-            (text, false)
+            (text, Vec::new(), false)
         }
     };
     // The first command already said the work goes on; links that only hand it over again
@@ -97,7 +105,7 @@ async fn follow_up(
         let message = OutboundMessage {
             channel: request.channel.clone(),
             text,
-            actions: Vec::new(),
+            actions,
         };
         if let Err(e) = outbox.post(message).await {
             tracing::warn!(channel = %request.channel, error = %e, "cannot post a follow-up's reply");

@@ -69,6 +69,8 @@ pub struct Response {
     /// With `confirmation`: which command waits and who may approve it, so adapters need not
     /// parse the line again or read the approval rules themselves.
     pub waiting: Option<Waiting>,
+    /// Buttons the plugin offers under its reply (each runs its command as the presser).
+    pub actions: Vec<deckhand_plugin_abi::proto::ReplyAction>,
 }
 
 /// A command waiting for `/confirm` or `/approve`.
@@ -88,6 +90,7 @@ impl Response {
             ephemeral: false,
             confirmation: None,
             waiting: None,
+            actions: Vec::new(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Response {
             ephemeral: false,
             confirmation: None,
             waiting: None,
+            actions: Vec::new(),
         }
     }
 }
@@ -562,6 +566,7 @@ impl Router {
                 command: format!("/{command}"),
                 approver_roles: pending.approver_roles,
             }),
+            actions: Vec::new(),
         }
     }
 
@@ -634,6 +639,7 @@ impl Router {
                     ephemeral: reply.ephemeral,
                     confirmation: None,
                     waiting: None,
+                    actions: reply.actions,
                 }
             }
             Err(e) => {

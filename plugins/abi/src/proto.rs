@@ -199,6 +199,17 @@ pub struct Reply {
     /// Show only to the caller (Discord ephemeral); use for secrets and per-user data.
     #[serde(default)]
     pub ephemeral: bool,
+    /// Buttons under the reply (Discord) or commands to type next (terminal).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ReplyAction>,
+}
+
+/// A button under a reply: pressing it runs `command` as the person who pressed it, authorized
+/// and audited like typing it (e.g. "Deploy" after a build).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyAction {
+    pub label: String,
+    pub command: String,
 }
 
 impl Reply {
@@ -206,7 +217,17 @@ impl Reply {
         Reply {
             text: text.into(),
             ephemeral: false,
+            actions: Vec::new(),
         }
+    }
+
+    /// Adds a button that runs `command` (a whole command line) when pressed.
+    pub fn with_action(mut self, label: impl Into<String>, command: impl Into<String>) -> Reply {
+        self.actions.push(ReplyAction {
+            label: label.into(),
+            command: command.into(),
+        });
+        self
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use deckhand_plugin_sdk::abi::proto::ArmRequest;
 use deckhand_plugin_sdk::{Ctx, ErrorCode, HttpRequest, PluginError, Reply};
 use deckhand_plugin_shared::azure::{ACR_TASKS_API, Run};
+use deckhand_plugin_shared::names::NameRule;
 use serde_json::{Value, json};
 
 use crate::Acr;
@@ -363,11 +364,58 @@ impl Acr {
             [] => format!("{}/{}", target.login_server(), image.unwrap_or("its image")),
             images => images.join(", "),
         };
-        Ok(Reply::text(format!(
+        let mut reply = Reply::text(format!(
             "Built and pushed {pushed} in run {run_id} ({digest}, {} s). Log tail:\n```\n{log_tail}\n```",
             started.elapsed().as_secs()
-        )))
+        ));
+        let built: Vec<(String, String)> = match output_images(&final_run).as_slice() {
+            [] => image
+                .and_then(|i| i.rsplit_once(':'))
+                .map(|(repo, tag)| vec![(repo.to_owned(), tag.to_owned())])
+                .unwrap_or_default(),
+            _ => repository_tags(&final_run),
+        };
+        for (repo, tag) in built {
+            if let Some((label, command)) = deploy_action(&self.config.deploy_apps, &repo, &tag) {
+                reply = reply.with_action(label, command);
+            }
+        }
+        Ok(reply)
     }
+}
+
+/// `(repository, tag)` of each image a run pushed.
+fn repository_tags(run: &Run) -> Vec<(String, String)> {
+    run.properties
+        .output_images
+        .iter()
+        .flatten()
+        .filter_map(|i| {
+            Some((
+                i["repository"].as_str()?.to_owned(),
+                i["tag"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// The "Deploy" button for an image `APP-INSTANCE:TAG` of a configured app: the seeds' model
+/// images (`simsvc-mpt`) are deployed with `/deploy simsvc mpt`.
+fn deploy_action(apps: &[String], repo: &str, tag: &str) -> Option<(String, String)> {
+    let (app, instance) = apps.iter().find_map(|app| {
+        let instance = repo.strip_prefix(app.as_str())?.strip_prefix('-')?;
+        Some((app, instance))
+    })?;
+    let valid = |v: &str, rule: NameRule| rule.check(v).is_ok();
+    (valid(app, NameRule::KubeLabel)
+        && valid(instance, NameRule::KubeLabel)
+        && valid(tag, NameRule::ImageTag))
+    .then(|| {
+        (
+            format!("Deploy {app} {instance}"),
+            format!("/deploy {app} {instance} --tag {tag}"),
+        )
+    })
 }
 
 /// `registry/repository:tag` of each image a run pushed.
@@ -422,6 +470,22 @@ mod tests {
         ] {
             assert!(check_context(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_images_of_configured_apps_get_a_deploy_button() {
+        let apps = vec!["simsvc".to_owned()];
+        assert_eq!(
+            deploy_action(&apps, "simsvc-mpt", "1.2"),
+            Some((
+                "Deploy simsvc mpt".into(),
+                "/deploy simsvc mpt --tag 1.2".into()
+            ))
+        );
+        assert_eq!(deploy_action(&apps, "simsvc", "1.2"), None);
+        assert_eq!(deploy_action(&apps, "studio-go-runner", "1"), None);
+        assert_eq!(deploy_action(&apps, "simsvc-Bad_Name", "1"), None);
+        assert_eq!(deploy_action(&[], "simsvc-mpt", "1.2"), None);
     }
 
     #[test]

@@ -785,3 +785,20 @@ fn a_followed_run_ends_with_what_it_pushed() {
     );
     test.finish();
 }
+
+/// A finished build of a configured app's model image offers "Deploy" for the built tag.
+#[test]
+fn a_built_model_image_offers_its_deploy() {
+    let mut test = PluginTest::<Acr>::new(
+        json!({"resource_group": RG, "default_cluster": "clustername1", "build_poll_ms": 10, "deploy_apps": ["simsvc"]}),
+    );
+    let log = "Step 1/1 : FROM python:3.11-slim\nRun ID: ca1 was successful after 1s";
+    build_script(&mut test, "Succeeded", log);
+    let reply = test
+        .run("/acr build simsvc-mpt:1.2 --context https://github.com/intens/simsvc.git")
+        .unwrap();
+    assert_eq!(reply.actions.len(), 1, "{reply:?}");
+    assert_eq!(reply.actions[0].label, "Deploy simsvc mpt");
+    assert_eq!(reply.actions[0].command, "/deploy simsvc mpt --tag 1.2");
+    test.finish();
+}

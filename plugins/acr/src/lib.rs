@@ -54,6 +54,10 @@ pub struct AcrConfig {
     /// How long `/acr build` and `/acr run --follow` follow a run before handing it to a
     /// follow-up (default: the command's limit less 5 s).
     pub build_wait_secs: Option<u64>,
+    /// Apps of `/deploy` whose images are `APP-INSTANCE` (`simsvc` for `simsvc-mpt`): a build
+    /// of one ends with a "Deploy" button running `/deploy APP INSTANCE --tag TAG`.
+    #[serde(default)]
+    pub deploy_apps: Vec<String>,
 }
 
 pub struct Acr {

@@ -288,6 +288,7 @@ impl Acr {
                 passwords.join("\n")
             ),
             ephemeral: true,
+            actions: Vec::new(),
         })
     }
 }

@@ -186,6 +186,7 @@ impl Acr {
         Ok(Reply {
             text,
             ephemeral: true,
+            actions: Vec::new(),
         })
     }
 }

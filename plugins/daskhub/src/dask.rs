@@ -302,6 +302,7 @@ pub fn deploy(ctx: &Ctx, settings: &Settings, args: &DaskDeploy) -> Result<Reply
         // The password is for the caller alone; without it the reply could go to the channel,
         // but one rule is simpler to trust.
         ephemeral: true,
+        actions: Vec::new(),
     })
 }
 

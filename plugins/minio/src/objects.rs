@@ -106,5 +106,6 @@ pub fn share(s3: &S3<'_>, target: &str, expires: Duration) -> Result<Reply, Plug
             age(i64::try_from(expires.as_secs()).unwrap_or(0)),
         ),
         ephemeral: true,
+        actions: Vec::new(),
     })
 }

@@ -177,7 +177,15 @@ impl Adapter {
 
     /// The buttons a response carries: Confirm/Approve for a pending confirmation, which is
     /// remembered (requester, approver roles, expiry) to answer presses.
-    pub(crate) fn buttons_for(&self, response: &Response, requester: &str) -> Vec<CreateActionRow> {
+    pub(crate) fn buttons_for(
+        &self,
+        response: &Response,
+        requester: &str,
+        channel: &str,
+    ) -> Vec<CreateActionRow> {
+        if response.kind == ResponseKind::Ok && !response.actions.is_empty() {
+            return self.action_rows(&response.actions, channel);
+        }
         let (ResponseKind::Pending, Some(code), Some(waiting)) =
             (response.kind, &response.confirmation, &response.waiting)
         else {
@@ -201,6 +209,29 @@ impl Adapter {
             },
         );
         vec![buttons::confirmation_row(code, approval)]
+    }
+
+    /// Buttons for the actions a plugin offers under its reply: each press runs its command as
+    /// the presser (the same `dh:run` actions as unprompted messages' buttons).
+    fn action_rows(
+        &self,
+        actions: &[deckhand_plugin_abi::proto::ReplyAction],
+        channel: &str,
+    ) -> Vec<CreateActionRow> {
+        let actions: Vec<crate::chat::Action> = actions
+            .iter()
+            .map(|a| crate::chat::Action {
+                label: a.label.clone(),
+                command: a.command.clone(),
+            })
+            .collect();
+        match outbox::action_buttons(&self.actions, channel, &actions) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store a reply's buttons; the reply goes without them");
+                Vec::new()
+            }
+        }
     }
 
     /// Registers the command list if it changed since the last registration. A PUT replaces

@@ -93,6 +93,28 @@ impl ActionStore {
     }
 }
 
+/// Stores `actions` and answers their buttons (at most [`MAX_BUTTONS`], five to a row).
+pub(crate) fn action_buttons(
+    store: &ActionStore,
+    channel: &str,
+    actions: &[Action],
+) -> Result<Vec<CreateActionRow>, StateError> {
+    let mut buttons = Vec::new();
+    for action in actions.iter().take(MAX_BUTTONS) {
+        let id = store.put(channel, action)?;
+        let label: String = action.label.chars().take(MAX_LABEL).collect();
+        buttons.push(
+            CreateButton::new(format!("{RUN_PREFIX}{id}"))
+                .label(label)
+                .style(ButtonStyle::Secondary),
+        );
+    }
+    Ok(buttons
+        .chunks(5)
+        .map(|row| CreateActionRow::Buttons(row.to_vec()))
+        .collect())
+}
+
 /// Posts [`OutboundMessage`]s to Discord channels (`channel`: an id, `<#id>` or `#name`,
 /// resolved when sent). serenity's ratelimiter keeps a bucket per channel, so a channel
 /// waiting out a 429 holds only its own posts.
@@ -120,23 +142,8 @@ impl DiscordOutbox {
             .channels
             .resolve(&message.channel)
             .map_err(|e| format!("cannot post to {}: {e}", message.channel))?;
-        let mut buttons = Vec::new();
-        for action in message.actions.iter().take(MAX_BUTTONS) {
-            let id = self
-                .actions
-                .put(&message.channel, action)
-                .map_err(|e| e.to_string())?;
-            let label: String = action.label.chars().take(MAX_LABEL).collect();
-            buttons.push(
-                CreateButton::new(format!("{RUN_PREFIX}{id}"))
-                    .label(label)
-                    .style(ButtonStyle::Secondary),
-            );
-        }
-        let rows: Vec<CreateActionRow> = buttons
-            .chunks(5)
-            .map(|row| CreateActionRow::Buttons(row.to_vec()))
-            .collect();
+        let rows = action_buttons(&self.actions, &message.channel, &message.actions)
+            .map_err(|e| e.to_string())?;
         // Unprompted text (alerts, log lines) pings nobody, whatever it contains; output
         // longer than three messages is one attached file.
         let parts = layout(&message.text, "Message", "deckhand");

@@ -236,6 +236,7 @@ pub(crate) async fn run_and_answer(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let router = adapter.router.clone();
     let requester = invocation.caller.user_id.clone();
+    let channel = invocation.channel.clone();
     let cancel = vec![buttons::cancel_row(&invocation.id)];
     let mut run = tokio::spawn(async move { router.handle(invocation, tx).await });
     let joined = |r: Result<Response, tokio::task::JoinError>| {
@@ -246,7 +247,7 @@ pub(crate) async fn run_and_answer(
     if let Ok(done) = tokio::time::timeout_at(received + adapter.config.defer_after, &mut run).await
     {
         let response = joined(done);
-        let out = Outgoing::new(&adapter, &response, &plan, &requester);
+        let out = Outgoing::new(&adapter, &response, &plan, &requester, &channel);
         answer_directly(&http, &target, &plan, &response, out).await;
         return;
     }
@@ -315,7 +316,7 @@ pub(crate) async fn run_and_answer(
             }
         }
     };
-    let out = Outgoing::new(&adapter, &response, &plan, &requester);
+    let out = Outgoing::new(&adapter, &response, &plan, &requester, &channel);
     if let Progress::Thread {
         message: Some(_), ..
     } = &progress
@@ -349,8 +350,14 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    fn new(adapter: &Adapter, response: &Response, plan: &Plan, requester: &str) -> Outgoing {
-        let rows = adapter.buttons_for(response, requester);
+    fn new(
+        adapter: &Adapter,
+        response: &Response,
+        plan: &Plan,
+        requester: &str,
+        channel: &str,
+    ) -> Outgoing {
+        let rows = adapter.buttons_for(response, requester, channel);
         let mut text = render(response);
         let mut pings = Pings::none();
         // The one mention Deckhand makes in a reply on purpose: the approvers of a command
