@@ -762,6 +762,7 @@ async fn outbox_posts_buttons_that_run_as_the_presser() {
                 label: "Count".into(),
                 command: "/count".into(),
             }],
+            files: Vec::new(),
         })
         .await
         .expect("posted");

@@ -472,6 +472,7 @@ async fn a_channel_renamed_on_discord_is_followed() {
         channel: channel.into(),
         text: text.into(),
         actions: Vec::new(),
+        files: Vec::new(),
     };
     outbox.post(post("#alerts", "before")).await.unwrap();
     assert_eq!(posts_to(&double, ALERTS).len(), 1);

@@ -240,6 +240,7 @@ async fn nothing_pings_except_the_mentions_deckhand_intends() {
             channel: "555".into(),
             text: "FIRING: @here disk full on <@&1> (<@2>)".into(),
             actions: vec![],
+            files: Vec::new(),
         })
         .await
         .expect("posted");
@@ -711,4 +712,56 @@ async fn a_replys_actions_are_buttons_that_run_their_command_as_the_presser() {
         .send_interaction(InteractionBuilder::button(&custom_id))
         .await;
     fx.answer_containing(&press, "HI").await;
+}
+
+/// A built-in whose reply carries a file (as `/cost --week` carries its chart).
+struct Charts;
+
+/// The 8-byte PNG signature and an IHDR chunk header: enough to recognise the file.
+const PNG_HEAD: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+impl BuiltinGroup for Charts {
+    fn specs(&self) -> Vec<CommandSpec> {
+        vec![CommandSpec::new("chart", "A reply with a file").permission("")]
+    }
+
+    fn run<'a>(
+        &'a self,
+        _router: &'a Router,
+        _invocation: &'a Invocation,
+        _parsed: &'a Parsed,
+    ) -> BoxFuture<'a, Result<Response, RouterError>> {
+        Box::pin(async move {
+            let mut response = Response::ok("Node-hours this week: see the chart");
+            response.files = vec![deckhand::router::Attachment {
+                name: "cost-week.png".into(),
+                bytes: PNG_HEAD.to_vec(),
+            }];
+            Ok(response)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_replys_files_are_attached() {
+    let fx = Fixture::start(DiscordDouble::builder(), "").await;
+    with_builtins(&fx, Arc::new(Charts), "chart").await;
+    let sent = fx
+        .double
+        .send_interaction(InteractionBuilder::slash("chart"))
+        .await;
+    let reply = fx.callback(&sent).await;
+    assert_eq!(
+        reply.content(),
+        Some("Node-hours this week: see the chart"),
+        "{reply}"
+    );
+    let files = reply.files();
+    assert_eq!(files.len(), 1, "{reply}");
+    assert_eq!(files[0].0, "cost-week.png");
+    assert!(
+        files[0].1.contains("PNG") && files[0].1.contains("IHDR"),
+        "{:?}",
+        files[0].1
+    );
 }

@@ -120,6 +120,11 @@ pub(super) fn posts(message: OutboundMessage) -> Vec<OutboundMessage> {
             } else {
                 Vec::new()
             },
+            files: if i == last {
+                message.files.clone()
+            } else {
+                Vec::new()
+            },
         })
         .collect()
 }

@@ -10,6 +10,8 @@ pub mod terminal;
 
 use std::sync::Mutex;
 
+pub use crate::router::Attachment;
+
 /// Whether two spellings name the same channel as written (`gpu-ops`, `#gpu-ops`; `<#1>`,
 /// `1`). A name and an id are not compared: that needs the guild's channel list.
 pub fn same_channel(a: &str, b: &str) -> bool {
@@ -34,6 +36,8 @@ pub struct OutboundMessage {
     pub channel: String,
     pub text: String,
     pub actions: Vec<Action>,
+    /// Files attached to the message (a chart).
+    pub files: Vec<Attachment>,
 }
 
 /// Where unprompted messages go. Implemented by each chat surface (`deliver`); everyone posts

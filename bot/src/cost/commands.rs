@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use super::Cost;
 use crate::router::builtins::BuiltinGroup;
 use crate::router::parse::Parsed;
-use crate::router::{Invocation, Response, Router, RouterError};
+use crate::router::{Attachment, Invocation, Response, Router, RouterError};
 
 pub struct CostCommands {
     cost: Arc<Cost>,
@@ -64,18 +64,31 @@ impl BuiltinGroup for CostCommands {
                 .await
                 .map_err(|e| RouterError::Builtin(e.to_string()))?;
             let mut text = report.render(&self.cost.tz);
+            let mut files = Vec::new();
             if week {
                 text.push('\n');
                 text.push_str(&self.cost.week_table(&report));
                 match self.cost.week_chart(&report) {
-                    Ok(path) => text.push_str(&format!("\nChart: {}", path.display())),
+                    Ok(path) => {
+                        text.push_str(&format!("\nChart: {}", path.display()));
+                        // Discord gets the picture itself; the terminal has the path.
+                        match std::fs::read(&path) {
+                            Ok(bytes) => files.push(Attachment {
+                                name: "cost-week.png".into(),
+                                bytes,
+                            }),
+                            Err(e) => text.push_str(&format!("\nnote: chart not attached: {e}")),
+                        }
+                    }
                     Err(e) => text.push_str(&format!("\nnote: no chart: {e}")),
                 }
             }
             for p in problems {
                 text.push_str(&format!("\nnote: could not sample {p}"));
             }
-            Ok(Response::ok(text))
+            let mut response = Response::ok(text);
+            response.files = files;
+            Ok(response)
         })
     }
 }

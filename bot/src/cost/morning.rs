@@ -115,6 +115,7 @@ pub async fn run(
                 channel: config.channel.clone(),
                 text,
                 actions: Vec::new(),
+                files: Vec::new(),
             };
             if let Err(e) = outbox.post(message).await {
                 tracing::warn!(error = %e, "cannot post the morning cost message");

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::chat::{Action, OutboundMessage, Outbox};
+use crate::chat::{Action, Attachment, OutboundMessage, Outbox};
 use crate::host::services::{FollowUpRequest, Services};
 use crate::router::{Invocation, Response, ResponseKind, Router};
 
@@ -54,7 +54,7 @@ async fn run_line(
     services: &Services,
     invocation: Invocation,
     depth: u32,
-) -> (String, Vec<Action>, bool) {
+) -> (String, Vec<Action>, Vec<Attachment>, bool) {
     let id = invocation.id.clone();
     services.mark_follow_up(&id, depth);
     // A follow-up's progress has no one waiting on it; only its reply is posted.
@@ -68,7 +68,13 @@ async fn run_line(
             command: a.command.clone(),
         })
         .collect();
-    (posted_text(&response), actions, services.handed_over(&id))
+    let files = response.files.clone();
+    (
+        posted_text(&response),
+        actions,
+        files,
+        services.handed_over(&id),
+    )
 }
 
 async fn follow_up(
@@ -82,7 +88,7 @@ async fn follow_up(
         .index()
         .parse(&crate::router::builtins::normalize(&request.line))
         .map(|parsed| parsed.owner);
-    let (text, actions, handed_over) = match owner {
+    let (text, actions, files, handed_over) = match owner {
         // A line that does not parse is answered with the router's own explanation.
         Ok(Owner::Plugin(name)) if name == request.plugin => {
             run_line(&router, &services, invocation.clone(), request.depth).await
@@ -94,7 +100,7 @@ async fn follow_up(
                 "error: plugin {} asked to run `{}` as a follow-up; plugins may only follow up with their own commands, so it was not run",
                 request.plugin, request.line
             );
-            (text, Vec::new(), false)
+            (text, Vec::new(), Vec::new(), false)
         }
     };
     // The first command already said the work goes on; links that only hand it over again
@@ -106,6 +112,7 @@ async fn follow_up(
             channel: request.channel.clone(),
             text,
             actions,
+            files,
         };
         if let Err(e) = outbox.post(message).await {
             tracing::warn!(channel = %request.channel, error = %e, "cannot post a follow-up's reply");

@@ -71,6 +71,16 @@ pub struct Response {
     pub waiting: Option<Waiting>,
     /// Buttons the plugin offers under its reply (each runs its command as the presser).
     pub actions: Vec<deckhand_plugin_abi::proto::ReplyAction>,
+    /// Files that go with the reply (a chart): attached on Discord; the text says where they are
+    /// for the terminal.
+    pub files: Vec<Attachment>,
+}
+
+/// A file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A command waiting for `/confirm` or `/approve`.
@@ -91,6 +101,7 @@ impl Response {
             confirmation: None,
             waiting: None,
             actions: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -102,6 +113,7 @@ impl Response {
             confirmation: None,
             waiting: None,
             actions: Vec::new(),
+            files: Vec::new(),
         }
     }
 }
@@ -567,6 +579,7 @@ impl Router {
                 approver_roles: pending.approver_roles,
             }),
             actions: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -640,6 +653,7 @@ impl Router {
                     confirmation: None,
                     waiting: None,
                     actions: reply.actions,
+                    files: Vec::new(),
                 }
             }
             Err(e) => {

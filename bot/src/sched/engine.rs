@@ -457,6 +457,7 @@ impl Inner {
             channel: channel.to_owned(),
             text,
             actions,
+            files: Vec::new(),
         };
         if let Err(e) = self.outbox.post(message).await {
             tracing::warn!(channel, error = %e, "cannot post a schedule message");

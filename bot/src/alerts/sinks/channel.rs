@@ -44,6 +44,7 @@ pub fn render(outgoing: &Outgoing) -> Option<OutboundMessage> {
         channel: channel.clone(),
         text: render_text(outgoing, Flavor::Markdown),
         actions,
+        files: Vec::new(),
     })
 }
 

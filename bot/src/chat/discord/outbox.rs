@@ -12,7 +12,7 @@ use serenity::all::{ButtonStyle, ChannelId, CreateActionRow, CreateButton, Creat
 use super::buttons::RUN_PREFIX;
 use super::channels::ChannelDirectory;
 use super::mentions::Pings;
-use super::split::layout;
+use super::split::{layout, with_files};
 use crate::chat::{Action, OutboundMessage, Outbox};
 use crate::state::{Db, StateError};
 use futures_util::future::BoxFuture;
@@ -146,13 +146,13 @@ impl DiscordOutbox {
             .map_err(|e| e.to_string())?;
         // Unprompted text (alerts, log lines) pings nobody, whatever it contains; output
         // longer than three messages is one attached file.
-        let parts = layout(&message.text, "Message", "deckhand");
+        let parts = with_files(layout(&message.text, "Message", "deckhand"), &message.files);
         let last = parts.len().saturating_sub(1);
         for (i, part) in parts.into_iter().enumerate() {
             let mut create = CreateMessage::new()
                 .content(part.text.clone())
                 .allowed_mentions(Pings::none().allowed());
-            if let Some(file) = part.attachment() {
+            for file in part.attachments() {
                 create = create.add_file(file);
             }
             if i == last {

@@ -374,7 +374,10 @@ impl Outgoing {
             }
         }
         Outgoing {
-            parts: split::layout(&text, &plan.label, &split::file_stem(&plan.label)),
+            parts: split::with_files(
+                split::layout(&text, &plan.label, &split::file_stem(&plan.label)),
+                &response.files,
+            ),
             rows,
             pings,
         }
@@ -391,7 +394,7 @@ fn callback_message(
         .content(text)
         .components(rows)
         .allowed_mentions(pings.allowed());
-    if let Some(file) = part.attachment() {
+    for file in part.attachments() {
         message = message.add_file(file);
     }
     message
@@ -407,7 +410,7 @@ fn edit_message(
         .content(text)
         .components(rows)
         .allowed_mentions(pings.allowed());
-    if let Some(file) = part.attachment() {
+    for file in part.attachments() {
         edit = edit.new_attachment(file);
     }
     edit
@@ -418,7 +421,7 @@ fn channel_message(part: &Part, rows: Vec<CreateActionRow>, pings: &Pings) -> Cr
         .content(part.text.clone())
         .components(rows)
         .allowed_mentions(pings.allowed());
-    if let Some(file) = part.attachment() {
+    for file in part.attachments() {
         message = message.add_file(file);
     }
     message
@@ -504,7 +507,7 @@ pub(crate) async fn followups(
             .content(part.text.clone())
             .ephemeral(ephemeral)
             .allowed_mentions(pings.allowed());
-        if let Some(file) = part.attachment() {
+        for file in part.attachments() {
             followup = followup.add_file(file);
         }
         target.followup(http, followup).await?;

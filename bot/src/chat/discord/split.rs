@@ -18,18 +18,39 @@ const FENCE: &str = "```";
 pub struct Part {
     pub text: String,
     pub file: Option<(String, String)>,
+    /// Files the message itself carries (a chart), sent with this part.
+    pub extra: Vec<crate::chat::Attachment>,
 }
 
 impl Part {
     fn text(text: String) -> Part {
-        Part { text, file: None }
+        Part {
+            text,
+            file: None,
+            extra: Vec::new(),
+        }
     }
 
-    pub fn attachment(&self) -> Option<CreateAttachment> {
-        self.file
+    /// The long-output text file, if any, and the message's own files.
+    pub fn attachments(&self) -> Vec<CreateAttachment> {
+        let text = self
+            .file
             .as_ref()
-            .map(|(name, body)| CreateAttachment::bytes(body.as_bytes().to_vec(), name.clone()))
+            .map(|(name, body)| CreateAttachment::bytes(body.as_bytes().to_vec(), name.clone()));
+        let extra = self
+            .extra
+            .iter()
+            .map(|f| CreateAttachment::bytes(f.bytes.clone(), f.name.clone()));
+        text.into_iter().chain(extra).collect()
     }
+}
+
+/// `parts` with `files` sent along with the last one.
+pub fn with_files(mut parts: Vec<Part>, files: &[crate::chat::Attachment]) -> Vec<Part> {
+    if let Some(last) = parts.last_mut() {
+        last.extra.extend(files.iter().cloned());
+    }
+    parts
 }
 
 fn is_fence(line: &str) -> bool {
@@ -142,6 +163,7 @@ pub fn layout(text: &str, label: &str, file_stem: &str) -> Vec<Part> {
     vec![Part {
         text: summary,
         file: Some((name, text.to_owned())),
+        extra: Vec::new(),
     }]
 }
 
