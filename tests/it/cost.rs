@@ -338,3 +338,57 @@ commands = ["/aks scale --pool gpu --count 0"]
         assert!(answer.contains(expected), "{input}: {answer}");
     }
 }
+
+/// A GPU pool with a node up and no pod asking for a GPU is warned about in the idle channel,
+/// with a "Scale to 0" button running the destructive (confirmed) `/aks scale-down`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_gpu_pool_is_warned_about_with_a_scale_to_zero_button() {
+    let cloud = deckhand_it::aks::start_aks(
+        std::time::Duration::from_millis(200),
+        "\n[cost]\nsample_every = \"10s\"\n[cost.idle]\nchannel = \"#gpu-ops\"\nafter = \"1s\"\n",
+    )
+    .await;
+    let scaled = cloud.bot.say("/aks scale --pool gpu --count 1").await;
+    assert_eq!(
+        scaled.kind,
+        deckhand::router::ResponseKind::Ok,
+        "{}",
+        scaled.text
+    );
+    let outbox = std::sync::Arc::new(deckhand::chat::MemoryOutbox::default());
+    let _cost = cloud
+        .bot
+        .app
+        .start_cost(
+            outbox.clone(),
+            std::sync::Arc::new(deckhand::sched::SystemClock),
+        )
+        .unwrap()
+        .expect("[cost] is on");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let warning = loop {
+        if let Some(m) = outbox
+            .messages()
+            .into_iter()
+            .find(|m| m.text.contains("GPU pool gpu"))
+        {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no idle warning: {:?}",
+            outbox.messages()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(warning.channel, "#gpu-ops");
+    assert!(warning.text.contains("1 node up"), "{}", warning.text);
+    assert_eq!(warning.actions.len(), 1, "{warning:?}");
+    assert_eq!(
+        warning.actions[0].command,
+        format!(
+            "/aks scale-down --pool gpu --count 0 --cluster {}",
+            cloud.estate.cluster
+        )
+    );
+}

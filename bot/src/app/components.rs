@@ -113,7 +113,17 @@ impl App {
             arm: self.host.services().cloud().arm.clone(),
             clusters: self.config.kubernetes.clusters.clone(),
         };
-        cost::start(parts, &self.router, CostPosting { outbox, clock }).map(Some)
+        let kube = Some(self.host.services().clone());
+        cost::start(
+            parts,
+            &self.router,
+            CostPosting {
+                outbox,
+                clock,
+                kube,
+            },
+        )
+        .map(Some)
     }
 
     /// Connects the router to Discord as `[discord]` says. The handle's

@@ -43,6 +43,9 @@ pub struct CostConfig {
     /// The morning post of what last night's scale-downs saved; off when absent.
     #[serde(default)]
     pub morning: Option<super::morning::MorningConfig>,
+    /// The idle-GPU warning; off when absent.
+    #[serde(default)]
+    pub idle: Option<super::idle::IdleConfig>,
     /// Prices that win over the API: negotiated rates, or offline use. Keyed by VM size.
     #[serde(default)]
     pub prices: BTreeMap<String, PriceOverride>,
@@ -76,6 +79,7 @@ impl Default for CostConfig {
             chart_font: default_font(),
             chart_dir: None,
             morning: None,
+            idle: None,
             prices: BTreeMap::new(),
         }
     }

@@ -16,6 +16,7 @@
 pub mod chart;
 pub mod commands;
 pub mod config;
+pub mod idle;
 pub mod morning;
 pub mod prices;
 pub mod report;
@@ -64,6 +65,9 @@ pub struct CostParts {
     pub arm: Option<Arc<ArmClient>>,
     pub clusters: Vec<ClusterConfig>,
 }
+
+/// Where the idle-GPU warning asks Kubernetes which GPUs are requested.
+pub type KubeAccess = Arc<crate::host::services::Services>;
 
 impl Cost {
     pub fn new(parts: CostParts) -> Result<Cost, CostError> {
@@ -131,6 +135,8 @@ impl Drop for CostHandle {
 pub struct CostPosting {
     pub outbox: Arc<dyn crate::chat::Outbox>,
     pub clock: Arc<dyn crate::sched::clock::Clock>,
+    /// For `[cost.idle]`; without it no idle warning is looked for.
+    pub kube: Option<KubeAccess>,
 }
 
 pub fn start(
@@ -141,9 +147,20 @@ pub fn start(
     let every = parts.config.sample_every;
     let db = parts.db.clone();
     let morning = parts.config.morning.clone();
+    let idle = parts.config.idle.clone();
     let cost = Arc::new(Cost::new(parts)?);
     router.add_builtins(Arc::new(commands::CostCommands::new(cost.clone())));
     let mut tasks = vec![tokio::spawn(cost.sampler.clone().run(every, db))];
+    if let (Some(idle), Some(kube)) = (idle, posting.kube.clone()) {
+        tasks.push(tokio::spawn(idle::run(
+            cost.clone(),
+            idle,
+            kube,
+            posting.outbox.clone(),
+            posting.clock.clone(),
+            every,
+        )));
+    }
     if let Some(morning) = morning {
         tasks.push(tokio::spawn(morning::run(
             cost.clone(),

@@ -44,6 +44,15 @@ impl Sampler {
         }
     }
 
+    /// The AKS name of the configured cluster `cluster` (what `/aks --cluster` takes).
+    pub fn aks_name(&self, cluster: &str) -> Option<String> {
+        self.clusters
+            .iter()
+            .find(|c| c.name == cluster)
+            .and_then(|c| c.aks.as_ref())
+            .map(|aks| aks.cluster.clone())
+    }
+
     /// Names of the AKS clusters sampled.
     pub fn clusters(&self) -> Vec<String> {
         self.clusters
