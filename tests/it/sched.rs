@@ -1234,3 +1234,33 @@ guard = { command = "/busy", recheck = "10m", until = "30m" }
         "no forced run"
     );
 }
+
+/// A weekly summary is a schedule of `/schedule summary` and `/cost --week`: the chart the cost
+/// command attaches goes with the schedule's report.
+#[tokio::test]
+async fn a_scheduled_commands_files_go_with_its_report() {
+    let mut rig = Rig::new("\n[cost]\ncurrency = \"EUR\"\n", "2026-11-23T12:00:00Z");
+    let _cost = rig
+        .bot
+        .app
+        .start_cost(rig.outbox.clone(), rig.clock.clone())
+        .unwrap()
+        .expect("[cost] is on");
+    rig.say("/schedule add weekly --cron '0 0 9 * * Mon' --channel '#gpu-ops' -- /schedule summary ; /cost --week")
+        .await;
+    let reply = rig.say("/schedule run weekly").await;
+    assert!(reply.starts_with("Ran schedule weekly: 2 ok"), "{reply}");
+    let messages = rig.new_messages();
+    let chart = messages
+        .iter()
+        .find(|m| m.text.contains("/cost --week"))
+        .unwrap_or_else(|| panic!("{messages:?}"));
+    assert_eq!(chart.files.len(), 1, "{chart:?}");
+    assert_eq!(chart.files[0].name, "cost-week.png");
+    assert!(chart.files[0].bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let summary = messages
+        .iter()
+        .find(|m| m.text.contains("/schedule summary"))
+        .unwrap();
+    assert!(summary.files.is_empty());
+}

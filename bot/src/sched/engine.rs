@@ -432,7 +432,9 @@ impl Inner {
             {
                 tracing::error!(schedule = %row.name, error = %e, "cannot record a command result");
             }
-            self.post(&row.channel, text, actions).await;
+            // A command's files go with its report (`/cost --week`'s chart in a weekly summary).
+            self.post_with_files(&row.channel, text, actions, response.files)
+                .await;
         }
         let outcome = if failed == 0 && pending == 0 {
             "ok"
@@ -453,11 +455,22 @@ impl Inner {
     }
 
     pub(crate) async fn post(&self, channel: &str, text: String, actions: Vec<Action>) {
+        self.post_with_files(channel, text, actions, Vec::new())
+            .await;
+    }
+
+    async fn post_with_files(
+        &self,
+        channel: &str,
+        text: String,
+        actions: Vec<Action>,
+        files: Vec<crate::chat::Attachment>,
+    ) {
         let message = OutboundMessage {
             channel: channel.to_owned(),
             text,
             actions,
-            files: Vec::new(),
+            files,
         };
         if let Err(e) = self.outbox.post(message).await {
             tracing::warn!(channel, error = %e, "cannot post a schedule message");
