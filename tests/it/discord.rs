@@ -29,6 +29,39 @@ pub(crate) struct Fixture {
     pub(crate) handle: Option<DiscordHandle>,
 }
 
+/// Connects `bot`'s `[discord]` to the double (over TLS with the ratelimiter on, or plain HTTP
+/// with it off) and waits for READY.
+pub(crate) async fn connect(bot: &TestBot, double: &DiscordDouble, tls: bool) -> DiscordHandle {
+    let transport = if tls {
+        let ca = reqwest::Certificate::from_pem(double.ca_pem().as_bytes()).unwrap();
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(ca)
+            .resolve("discord.com", double.tls_addr())
+            .build()
+            .unwrap();
+        DiscordTransport {
+            base_url: None,
+            client: Some(client),
+        }
+    } else {
+        DiscordTransport {
+            base_url: Some(double.base_url()),
+            client: None,
+        }
+    };
+    let handle = discord::start(
+        bot.app.router.clone(),
+        bot.app.db.clone(),
+        bot.app.config.discord.clone().expect("[discord] parsed"),
+        transport,
+    )
+    .await
+    .expect("discord client");
+    double.wait_for_ready(T).await.expect("READY");
+    handle
+}
+
 impl Fixture {
     pub(crate) async fn start(builder: DoubleBuilder, extra: &str) -> Fixture {
         let double = builder.start().await;
@@ -69,33 +102,7 @@ impl Fixture {
              progress_interval = \"1s\"\nresync_interval = \"200ms\"\n{discord_extra}\n[discord.roles]\n\"{ADMIN_ROLE}\" = \"admin\"\n",
         );
         let bot = TestBot::with_libraries(libraries, &config);
-        let transport = if tls {
-            let ca = reqwest::Certificate::from_pem(double.ca_pem().as_bytes()).unwrap();
-            let client = reqwest::Client::builder()
-                .use_rustls_tls()
-                .add_root_certificate(ca)
-                .resolve("discord.com", double.tls_addr())
-                .build()
-                .unwrap();
-            DiscordTransport {
-                base_url: None,
-                client: Some(client),
-            }
-        } else {
-            DiscordTransport {
-                base_url: Some(double.base_url()),
-                client: None,
-            }
-        };
-        let handle = discord::start(
-            bot.app.router.clone(),
-            bot.app.db.clone(),
-            bot.app.config.discord.clone().expect("[discord] parsed"),
-            transport,
-        )
-        .await
-        .expect("discord client");
-        double.wait_for_ready(T).await.expect("READY");
+        let handle = connect(&bot, &double, tls).await;
         double
             .wait_for(|r| matches!(r.route(), Route::RegisterCommands { .. }), T)
             .await

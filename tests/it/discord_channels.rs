@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use deckhand::alerts::{Alert, Severity, Source, Status};
 use deckhand::chat::OutboundMessage;
-use deckhand::chat::discord::{self, DiscordHandle, DiscordTransport};
+use deckhand::chat::discord::DiscordHandle;
 use deckhand_discord_double::{
     CommandOption, DiscordDouble, DoubleBuilder, InteractionBuilder, RateLimit, RecordedRequest,
     Route,
@@ -418,33 +418,7 @@ async fn in_process(double: &DiscordDouble, extra: &str, tls: bool) -> (TestBot,
         double.guild_id()
     );
     let bot = TestBot::with_config(&[], &config);
-    let transport = if tls {
-        let ca = reqwest::Certificate::from_pem(double.ca_pem().as_bytes()).unwrap();
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(ca)
-            .resolve("discord.com", double.tls_addr())
-            .build()
-            .unwrap();
-        DiscordTransport {
-            base_url: None,
-            client: Some(client),
-        }
-    } else {
-        DiscordTransport {
-            base_url: Some(double.base_url()),
-            client: None,
-        }
-    };
-    let handle = discord::start(
-        bot.app.router.clone(),
-        bot.app.db.clone(),
-        bot.app.config.discord.clone().expect("[discord] parsed"),
-        transport,
-    )
-    .await
-    .expect("discord client");
-    double.wait_for_ready(T).await.expect("READY");
+    let handle = crate::discord::connect(&bot, double, tls).await;
     (bot, handle)
 }
 

@@ -668,12 +668,15 @@ async fn a_running_command_has_a_cancel_button_that_stops_it() {
     assert!(ended.at - progress.at < Duration::from_secs(10));
 }
 
-/// A built-in whose reply offers a button (as `/acr build` offers "Deploy").
-struct Offers;
+/// A built-in answering `response` to `/NAME` (a reply with buttons or files).
+struct Fixed {
+    name: &'static str,
+    response: Response,
+}
 
-impl BuiltinGroup for Offers {
+impl BuiltinGroup for Fixed {
     fn specs(&self) -> Vec<CommandSpec> {
-        vec![CommandSpec::new("offer", "A reply with a button").permission("")]
+        vec![CommandSpec::new(self.name, "A fixed reply").permission("")]
     }
 
     fn run<'a>(
@@ -682,21 +685,27 @@ impl BuiltinGroup for Offers {
         _invocation: &'a Invocation,
         _parsed: &'a Parsed,
     ) -> BoxFuture<'a, Result<Response, RouterError>> {
-        Box::pin(async move {
-            let mut response = Response::ok("built simsvc-mpt:1.2");
-            response.actions = vec![deckhand_plugin_abi::proto::ReplyAction {
-                label: "Say hi".into(),
-                command: "/echo hi --upper".into(),
-            }];
-            Ok(response)
-        })
+        Box::pin(async move { Ok(self.response.clone()) })
+    }
+}
+
+/// `/offer` offers a button (as `/acr build` offers "Deploy").
+fn offers() -> Fixed {
+    let mut response = Response::ok("built simsvc-mpt:1.2");
+    response.actions = vec![deckhand_plugin_abi::proto::ReplyAction {
+        label: "Say hi".into(),
+        command: "/echo hi --upper".into(),
+    }];
+    Fixed {
+        name: "offer",
+        response,
     }
 }
 
 #[tokio::test]
 async fn a_replys_actions_are_buttons_that_run_their_command_as_the_presser() {
     let fx = Fixture::start(DiscordDouble::builder(), "").await;
-    with_builtins(&fx, Arc::new(Offers), "offer").await;
+    with_builtins(&fx, Arc::new(offers()), "offer").await;
     let sent = fx
         .double
         .send_interaction(InteractionBuilder::slash("offer"))
@@ -714,38 +723,26 @@ async fn a_replys_actions_are_buttons_that_run_their_command_as_the_presser() {
     fx.answer_containing(&press, "HI").await;
 }
 
-/// A built-in whose reply carries a file (as `/cost --week` carries its chart).
-struct Charts;
-
 /// The 8-byte PNG signature and an IHDR chunk header: enough to recognise the file.
 const PNG_HEAD: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 
-impl BuiltinGroup for Charts {
-    fn specs(&self) -> Vec<CommandSpec> {
-        vec![CommandSpec::new("chart", "A reply with a file").permission("")]
-    }
-
-    fn run<'a>(
-        &'a self,
-        _router: &'a Router,
-        _invocation: &'a Invocation,
-        _parsed: &'a Parsed,
-    ) -> BoxFuture<'a, Result<Response, RouterError>> {
-        Box::pin(async move {
-            let mut response = Response::ok("Node-hours this week: see the chart");
-            response.files = vec![deckhand::router::Attachment {
-                name: "cost-week.png".into(),
-                bytes: PNG_HEAD.to_vec(),
-            }];
-            Ok(response)
-        })
+/// `/chart` carries a file (as `/cost --week` carries its chart).
+fn charts() -> Fixed {
+    let mut response = Response::ok("Node-hours this week: see the chart");
+    response.files = vec![deckhand::router::Attachment {
+        name: "cost-week.png".into(),
+        bytes: PNG_HEAD.to_vec(),
+    }];
+    Fixed {
+        name: "chart",
+        response,
     }
 }
 
 #[tokio::test]
 async fn a_replys_files_are_attached() {
     let fx = Fixture::start(DiscordDouble::builder(), "").await;
-    with_builtins(&fx, Arc::new(Charts), "chart").await;
+    with_builtins(&fx, Arc::new(charts()), "chart").await;
     let sent = fx
         .double
         .send_interaction(InteractionBuilder::slash("chart"))

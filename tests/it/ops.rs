@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
-use deckhand_it::{Shell, config_text, free_port, plugin_library, spawn_shell};
+use deckhand_it::{Shell, free_port, plugin_library, spawn_shell, write_config};
 
 use serde_json::Value;
 
@@ -70,15 +70,10 @@ fn say(shell: &mut Shell, line: &str) -> String {
 #[tokio::test]
 async fn healthz_readyz_and_metrics_follow_the_bot() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let echo = plugin_library("echo");
-    std::fs::copy(&echo, plugins.join(echo.file_name().unwrap())).unwrap();
-    let state = dir.path().join("state.db");
     let port = free_port();
-    let config = dir.path().join("deckhand.toml");
     let extra = format!("[ops]\nlisten = \"127.0.0.1:{port}\"\n");
-    std::fs::write(&config, config_text(&plugins, &state, &extra)).unwrap();
+    let config = write_config(dir.path(), &[plugin_library("echo")], &extra);
+    let state = dir.path().join("state.db");
     let mut shell = spawn_shell(&config);
     let ops = Ops {
         base: format!("http://127.0.0.1:{port}"),

@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 
 use deckhand::state::Db;
-use deckhand_it::{Shell, config_text, plugin_library, spawn_shell};
+use deckhand_it::{Shell, plugin_library, spawn_shell, write_config};
 
 /// Enough commits to cross the checkpointer's threshold several times during the burst.
 const COMMANDS: usize = 300;
@@ -13,13 +13,8 @@ const COMMANDS: usize = 300;
 #[test]
 fn a_burst_is_answered_in_order_and_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let echo = plugin_library("echo");
-    std::fs::copy(&echo, plugins.join(echo.file_name().unwrap())).unwrap();
+    let config = write_config(dir.path(), &[plugin_library("echo")], "");
     let state = dir.path().join("state.db");
-    let config = dir.path().join("deckhand.toml");
-    std::fs::write(&config, config_text(&plugins, &state, "")).unwrap();
 
     let Shell {
         mut child,
