@@ -99,9 +99,8 @@ pub struct Services {
 
 /// The follow-up queue: requests of ended calls, the runner's receiver (taken once), the depth
 /// of follow-ups in flight and how many are not finished yet.
-#[derive(Default)]
 struct FollowUps {
-    sender: Mutex<Option<mpsc::UnboundedSender<FollowUpRequest>>>,
+    sender: mpsc::UnboundedSender<FollowUpRequest>,
     receiver: Mutex<Option<mpsc::UnboundedReceiver<FollowUpRequest>>>,
     depths: Mutex<HashMap<String, u32>>,
     /// Invocations that asked for a follow-up (so a follow-up that hands over posts nothing).
@@ -124,9 +123,12 @@ impl Services {
         let (notifications, _) = broadcast::channel(256);
         let (follow_up_tx, follow_up_rx) = mpsc::unbounded_channel();
         let follow_ups = FollowUps {
-            sender: Mutex::new(Some(follow_up_tx)),
+            sender: follow_up_tx,
             receiver: Mutex::new(Some(follow_up_rx)),
-            ..Default::default()
+            depths: Mutex::default(),
+            asked: Mutex::default(),
+            pending: Default::default(),
+            settled: tokio::sync::Notify::new(),
         };
         Arc::new(Services {
             db,
@@ -223,10 +225,8 @@ impl Services {
     pub fn end_call(&self, invocation: &str) {
         if let Some(call) = self.lock_active().remove(invocation) {
             call.cancel();
-            let sender = lock(&self.follow_ups.sender).clone();
             for request in std::mem::take(&mut *lock(&call.follow_ups)) {
-                let sent = sender.as_ref().is_some_and(|s| s.send(request).is_ok());
-                if !sent {
+                if self.follow_ups.sender.send(request).is_err() {
                     tracing::warn!(invocation, "no follow-up runner: a follow-up is dropped");
                     self.settle_one();
                 }
