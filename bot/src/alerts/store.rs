@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::alert::AlertKey;
 use super::silence::{Matcher, Silence};
+use crate::args;
 use crate::state::{Db, StateError};
 
 /// This component's tables (append only; see [`Db::ensure_schema`]).
@@ -32,18 +33,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
 ];
 
 pub(super) fn load_acks(db: &Db) -> Result<HashMap<AlertKey, (String, DateTime<Utc>)>, StateError> {
-    let conn = db.conn();
-    let mut statement = conn.prepare("SELECT alert_id, acked_by, acked_at FROM alerts_acks")?;
-    let rows = statement.query_map([], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-        ))
-    })?;
+    let rows = db.query("SELECT alert_id, acked_by, acked_at FROM alerts_acks", &[])?;
     let mut acks = HashMap::new();
     for row in rows {
-        let (id, by, at) = row?;
+        let (id, by, at): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
         let at = DateTime::parse_from_rfc3339(&at)
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_else(|_| Utc::now());
@@ -54,25 +47,17 @@ pub(super) fn load_acks(db: &Db) -> Result<HashMap<AlertKey, (String, DateTime<U
 
 /// Silences still in force, and the highest silence number used.
 pub(super) fn load_silences(db: &Db) -> Result<(Vec<Silence>, u64), StateError> {
-    let conn = db.conn();
-    let mut statement = conn.prepare(
+    let rows = db.query(
         "SELECT id, matchers, ends_at, created_by, comment, alertmanager_id FROM alerts_silences",
+        &[],
     )?;
-    let rows = statement.query_map([], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, Option<String>>(5)?,
-        ))
-    })?;
     let now = Utc::now();
     let mut silences = Vec::new();
     let mut highest = 0;
     for row in rows {
-        let (id, matchers, ends_at, created_by, comment, alertmanager_id) = row?;
+        let (id, matchers, ends_at, created_by, comment): (String, String, String, String, String) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+        let alertmanager_id: Option<String> = row.get(5)?;
         highest = highest.max(id.trim_start_matches('s').parse().unwrap_or(0));
         let (Ok(matchers), Ok(ends_at)) = (
             Matcher::parse_list(&matchers),
@@ -102,34 +87,34 @@ pub(super) fn save_ack(
     by: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StateError> {
-    db.conn().execute(
+    db.execute(
         "INSERT INTO alerts_acks (alert_id, acked_by, acked_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (alert_id) DO UPDATE SET acked_by = excluded.acked_by,
          acked_at = excluded.acked_at",
-        rusqlite::params![key.as_str(), by, at.to_rfc3339()],
+        args![key.as_str(), by, at.to_rfc3339()],
     )?;
     Ok(())
 }
 
 pub(super) fn delete_ack(db: &Db, key: &AlertKey) -> Result<(), StateError> {
-    db.conn().execute(
+    db.execute(
         "DELETE FROM alerts_acks WHERE alert_id = ?1",
-        [key.as_str()],
+        args![key.as_str()],
     )?;
     Ok(())
 }
 
 pub(super) fn save_silence(db: &Db, silence: &Silence) -> Result<(), StateError> {
-    db.conn().execute(
+    db.execute(
         "INSERT INTO alerts_silences (id, matchers, ends_at, created_by, comment, alertmanager_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        rusqlite::params![
-            silence.id,
+        args![
+            &silence.id,
             silence.describe(),
             silence.ends_at.to_rfc3339(),
-            silence.created_by,
-            silence.comment,
-            silence.alertmanager_id,
+            &silence.created_by,
+            &silence.comment,
+            &silence.alertmanager_id,
             crate::state::now(),
         ],
     )?;
@@ -137,7 +122,6 @@ pub(super) fn save_silence(db: &Db, silence: &Silence) -> Result<(), StateError>
 }
 
 pub(super) fn delete_silence(db: &Db, id: &str) -> Result<(), StateError> {
-    db.conn()
-        .execute("DELETE FROM alerts_silences WHERE id = ?1", [id])?;
+    db.execute("DELETE FROM alerts_silences WHERE id = ?1", args![id])?;
     Ok(())
 }

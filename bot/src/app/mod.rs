@@ -37,7 +37,7 @@ impl App {
     /// runtime.
     pub fn start(config: Config) -> Result<App, AppError> {
         // Closes audit rows a previous process left open as `interrupted`.
-        let db = Db::open_at_start(&config.resolve(&config.state.path))?;
+        let db = Db::open_at_start(&config.state, |p| config.resolve(p))?;
         let cloud = crate::cloud::Cloud::new(config.cloud_sections())?;
         let services = Services::new(config.services_config(), db.clone(), cloud);
         let host = Arc::new(PluginHost::new(

@@ -23,7 +23,6 @@ impl App {
                 host: self.host.clone(),
                 load_errors: self.load_errors.iter().map(ToString::to_string).collect(),
                 db: self.db.clone(),
-                state_path: self.config.resolve(&self.config.state.path),
             },
             alerts: alerts.map(|a| a.state.clone()),
         });

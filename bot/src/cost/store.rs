@@ -2,8 +2,7 @@
 //! pool's size. Azure keeps no node-count history we can read, so Deckhand records its own.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
-
+use crate::args;
 use crate::sched::store::{parse_ts, ts};
 use crate::state::{Db, StateError};
 
@@ -78,22 +77,21 @@ impl CostStore {
         region: &str,
         currency: &str,
     ) -> Result<Option<CachedPrice>, StateError> {
-        let conn = self.db.conn();
-        Ok(conn
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT on_demand, spot, currency, fetched_at FROM cost_prices
                  WHERE vm_size = ?1 AND region = ?2 AND currency = ?3",
-                params![vm_size, region, currency],
-                |r| {
-                    Ok(CachedPrice {
-                        on_demand: r.get(0)?,
-                        spot: r.get(1)?,
-                        currency: r.get(2)?,
-                        fetched_at: parse_ts(&r.get::<_, String>(3)?)?,
-                    })
-                },
-            )
-            .optional()?)
+                args![vm_size, region, currency],
+            )?
+            .map(|r| {
+                Ok(CachedPrice {
+                    on_demand: r.get(0)?,
+                    spot: r.get(1)?,
+                    currency: r.get(2)?,
+                    fetched_at: parse_ts(&r.get::<String>(3)?)?,
+                })
+            })
+            .transpose()
     }
 
     pub fn put_price(
@@ -102,16 +100,16 @@ impl CostStore {
         region: &str,
         price: &CachedPrice,
     ) -> Result<(), StateError> {
-        self.db.conn().execute(
+        self.db.execute(
             "INSERT INTO cost_prices (vm_size, region, currency, on_demand, spot, fetched_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (vm_size, region, currency) DO UPDATE SET
                on_demand = excluded.on_demand, spot = excluded.spot,
                fetched_at = excluded.fetched_at",
-            params![
+            args![
                 vm_size,
                 region,
-                price.currency,
+                &price.currency,
                 price.on_demand,
                 price.spot,
                 ts(price.fetched_at)
@@ -121,21 +119,21 @@ impl CostStore {
     }
 
     pub fn add_sample(&self, s: &Sample) -> Result<(), StateError> {
-        self.db.conn().execute(
+        self.db.execute(
             "INSERT INTO cost_samples (at, cluster, pool, vm_size, region, spot, count,
                                        deallocate, gpu, origin)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
+            args![
                 ts(s.at),
-                s.cluster,
-                s.pool,
-                s.vm_size,
-                s.region,
+                &s.cluster,
+                &s.pool,
+                &s.vm_size,
+                &s.region,
                 s.spot,
                 s.count,
                 s.deallocate,
                 s.gpu,
-                s.origin
+                &s.origin
             ],
         )?;
         Ok(())
@@ -148,18 +146,19 @@ impl CostStore {
         from: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<Sample>, StateError> {
-        let conn = self.db.conn();
-        let mut stmt = conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT at, cluster, pool, vm_size, region, spot, count, deallocate, gpu, origin
              FROM cost_samples s
              WHERE at <= ?2 AND (at >= ?1 OR at = (
                  SELECT max(at) FROM cost_samples p
                  WHERE p.cluster = s.cluster AND p.pool = s.pool AND p.at < ?1))
              ORDER BY at, id",
+            args![ts(from), ts(until)],
         )?;
-        let rows = stmt.query_map(params![ts(from), ts(until)], |r| {
+        rows.iter()
+            .map(|r| {
             Ok(Sample {
-                at: parse_ts(&r.get::<_, String>(0)?)?,
+                at: parse_ts(&r.get::<String>(0)?)?,
                 cluster: r.get(1)?,
                 pool: r.get(2)?,
                 vm_size: r.get(3)?,
@@ -170,7 +169,7 @@ impl CostStore {
                 gpu: r.get(8)?,
                 origin: r.get(9)?,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .collect()
     }
 }

@@ -1,7 +1,6 @@
 //! `/readyz`: the three things a replica needs before it should get traffic or count as
 //! available: its plugins loaded, its chat surface connected, its state database reachable.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -15,8 +14,6 @@ pub struct Readiness {
     /// Plugins that failed to load at start (`App::load_errors`), as text.
     pub load_errors: Vec<String>,
     pub db: Db,
-    /// The state file the database was opened from.
-    pub state_path: PathBuf,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -72,21 +69,13 @@ impl Readiness {
         check(true, format!("{loaded} loaded"))
     }
 
-    /// The file must still be there (an open connection keeps writing to a deleted file's
-    /// inode, which the next start would not find) and take a write lock.
+    /// SQLite: the file is still there (an open connection keeps writing to a deleted file's
+    /// inode, which the next start would not find) and takes a write lock; PostgreSQL: the
+    /// server answers.
     fn state(&self) -> Check {
-        let path = self.state_path.display();
-        match std::fs::metadata(&self.state_path) {
-            Ok(meta) if meta.permissions().readonly() => {
-                return check(false, format!("state file {path} is read-only"));
-            }
-            Ok(_) => {}
-            Err(e) => return check(false, format!("state file {path}: {e}")),
-        }
-        let locked = self.db.conn().execute_batch("BEGIN IMMEDIATE; ROLLBACK;");
-        match locked {
-            Ok(()) => check(true, format!("{path} writable")),
-            Err(e) => check(false, format!("state database {path}: {e}")),
+        match self.db.health() {
+            Ok(detail) => check(true, detail),
+            Err(detail) => check(false, detail),
         }
     }
 }

@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use deckhand_plugin_abi::proto::Caller;
-use rusqlite::{OptionalExtension, params};
-
+use crate::args;
+use crate::state::sql::Row;
 use crate::state::{Db, StateError};
 
 pub const MIGRATIONS: &[&str] = &[
@@ -158,25 +158,23 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-pub(crate) fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StateError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-        })
+        .map_err(|e| StateError::Stored(format!("time {s:?}: {e}")))
 }
 
-fn opt_ts(s: Option<String>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+fn opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, StateError> {
     s.as_deref().map(parse_ts).transpose()
 }
 
-fn json_err(e: serde_json::Error) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+fn json_err(e: serde_json::Error) -> StateError {
+    StateError::Stored(format!("JSON: {e}"))
 }
 
 const COLUMNS: &str = "name, cron, tz, commands, channel, warn_secs, owner_id, owner_name, owner_roles, source, created_at, anchor, paused, skip_due, skip_until, snooze_due, snooze_to, warned_for";
 
-fn schedule_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
+fn schedule_from(row: &Row) -> Result<ScheduleRow, StateError> {
     let commands: String = row.get(3)?;
     let roles: String = row.get(8)?;
     let source: String = row.get(9)?;
@@ -197,9 +195,9 @@ fn schedule_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
         } else {
             Source::Chat
         },
-        created_at: parse_ts(&row.get::<_, String>(10)?)?,
-        anchor: parse_ts(&row.get::<_, String>(11)?)?,
-        paused: row.get::<_, i64>(12)? != 0,
+        created_at: parse_ts(&row.get::<String>(10)?)?,
+        anchor: parse_ts(&row.get::<String>(11)?)?,
+        paused: row.get::<i64>(12)? != 0,
         skip_due: opt_ts(row.get(13)?)?,
         skip_until: opt_ts(row.get(14)?)?,
         snooze_due: opt_ts(row.get(15)?)?,
@@ -208,13 +206,13 @@ fn schedule_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
     })
 }
 
-fn run_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+fn run_from(row: &Row) -> Result<RunRow, StateError> {
     Ok(RunRow {
         id: row.get(0)?,
         schedule: row.get(1)?,
         kind: row.get(2)?,
-        due_at: parse_ts(&row.get::<_, String>(3)?)?,
-        claimed_at: parse_ts(&row.get::<_, String>(4)?)?,
+        due_at: parse_ts(&row.get::<String>(3)?)?,
+        claimed_at: parse_ts(&row.get::<String>(4)?)?,
         completed_at: opt_ts(row.get(5)?)?,
         outcome: row.get(6)?,
         detail: row.get(7)?,
@@ -236,26 +234,25 @@ impl Store {
     }
 
     pub fn insert(&self, s: &ScheduleRow) -> Result<bool, StateError> {
-        let conn = self.db.conn();
-        let n = conn.execute(
+        let n = self.db.execute(
             &format!(
                 "INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, NULL, NULL, NULL, NULL)
                  ON CONFLICT (name) DO NOTHING"
             ),
-            params![
-                s.name,
-                s.cron,
-                s.tz,
+            args![
+                &s.name,
+                &s.cron,
+                &s.tz,
                 serde_json::to_string(&s.commands).unwrap_or_default(),
-                s.channel,
+                &s.channel,
                 s.warn_secs,
-                s.owner.user_id,
-                s.owner.display_name,
+                &s.owner.user_id,
+                &s.owner.display_name,
                 serde_json::to_string(&s.owner.roles).unwrap_or_default(),
                 s.source.as_str(),
                 ts(s.created_at),
                 ts(s.anchor),
-                s.paused as i64,
+                s.paused,
             ],
         )?;
         Ok(n == 1)
@@ -264,26 +261,25 @@ impl Store {
     /// Writes a config-declared schedule's definition, keeping its run state (pause, skip,
     /// snooze) when only those changed. A changed timing restarts it from `now`.
     pub fn upsert_config(&self, s: &ScheduleRow) -> Result<(), StateError> {
-        let conn = self.db.conn();
-        conn.execute(
+        self.db.execute(
             &format!(
                 "INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'config', ?10, ?10, 0, NULL, NULL, NULL, NULL, NULL)
                  ON CONFLICT (name) DO UPDATE SET
-                    anchor = CASE WHEN schedules.cron = excluded.cron AND schedules.tz = excluded.tz THEN schedules.anchor ELSE MAX(schedules.anchor, excluded.anchor) END,
+                    anchor = CASE WHEN schedules.cron = excluded.cron AND schedules.tz = excluded.tz THEN schedules.anchor WHEN schedules.anchor > excluded.anchor THEN schedules.anchor ELSE excluded.anchor END,
                     cron = excluded.cron, tz = excluded.tz, commands = excluded.commands,
                     channel = excluded.channel, warn_secs = excluded.warn_secs,
                     owner_id = excluded.owner_id, owner_name = excluded.owner_name,
                     owner_roles = excluded.owner_roles, source = 'config'"
             ),
-            params![
-                s.name,
-                s.cron,
-                s.tz,
+            args![
+                &s.name,
+                &s.cron,
+                &s.tz,
                 serde_json::to_string(&s.commands).unwrap_or_default(),
-                s.channel,
+                &s.channel,
                 s.warn_secs,
-                s.owner.user_id,
-                s.owner.display_name,
+                &s.owner.user_id,
+                &s.owner.display_name,
                 serde_json::to_string(&s.owner.roles).unwrap_or_default(),
                 ts(s.created_at),
             ],
@@ -306,36 +302,36 @@ impl Store {
     }
 
     pub fn get(&self, name: &str) -> Result<Option<ScheduleRow>, StateError> {
-        let conn = self.db.conn();
-        Ok(conn
-            .query_row(
+        self.db
+            .query_opt(
                 &format!("SELECT {COLUMNS} FROM schedules WHERE name = ?1"),
-                [name],
-                schedule_from,
-            )
-            .optional()?)
+                args![name],
+            )?
+            .as_ref()
+            .map(schedule_from)
+            .transpose()
     }
 
     pub fn all(&self) -> Result<Vec<ScheduleRow>, StateError> {
-        let conn = self.db.conn();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM schedules ORDER BY name"))?;
-        let rows = stmt.query_map([], schedule_from)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(&format!("SELECT {COLUMNS} FROM schedules ORDER BY name"), &[])?
+            .iter()
+            .map(schedule_from)
+            .collect()
     }
 
     pub fn names(&self) -> Result<Vec<String>, StateError> {
-        let conn = self.db.conn();
-        let mut stmt = conn.prepare_cached("SELECT name FROM schedules ORDER BY name")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query("SELECT name FROM schedules ORDER BY name", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     pub fn remove(&self, name: &str) -> Result<bool, StateError> {
         Ok(self
             .db
-            .conn()
-            .execute("DELETE FROM schedules WHERE name = ?1", [name])?
+            .execute("DELETE FROM schedules WHERE name = ?1", args![name])?
             == 1)
     }
 
@@ -345,31 +341,33 @@ impl Store {
         paused: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StateError> {
-        let conn = self.db.conn();
         if paused {
-            conn.execute("UPDATE schedules SET paused = 1 WHERE name = ?1", [name])?;
+            self.db
+                .execute("UPDATE schedules SET paused = 1 WHERE name = ?1", args![name])?;
         } else {
             // Firings that fell inside the pause are not runs to catch up.
-            conn.execute(
-                "UPDATE schedules SET paused = 0, anchor = MAX(anchor, ?2) WHERE name = ?1",
-                params![name, ts(now)],
+            self.db.execute(
+                "UPDATE schedules SET paused = 0,
+                        anchor = CASE WHEN anchor > ?2 THEN anchor ELSE ?2 END
+                 WHERE name = ?1",
+                args![name, ts(now)],
             )?;
         }
         Ok(())
     }
 
     pub fn set_skip_due(&self, name: &str, due: DateTime<Utc>) -> Result<(), StateError> {
-        self.db.conn().execute(
+        self.db.execute(
             "UPDATE schedules SET skip_due = ?2 WHERE name = ?1",
-            params![name, ts(due)],
+            args![name, ts(due)],
         )?;
         Ok(())
     }
 
     pub fn set_skip_until(&self, name: &str, until: DateTime<Utc>) -> Result<(), StateError> {
-        self.db.conn().execute(
+        self.db.execute(
             "UPDATE schedules SET skip_until = ?2 WHERE name = ?1",
-            params![name, ts(until)],
+            args![name, ts(until)],
         )?;
         Ok(())
     }
@@ -380,31 +378,32 @@ impl Store {
         due: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<(), StateError> {
-        self.db.conn().execute(
+        self.db.execute(
             "UPDATE schedules SET snooze_due = ?2, snooze_to = ?3 WHERE name = ?1",
-            params![name, ts(due), ts(to)],
+            args![name, ts(due), ts(to)],
         )?;
         Ok(())
     }
 
     pub fn set_warned(&self, name: &str, effective: DateTime<Utc>) -> Result<(), StateError> {
-        self.db.conn().execute(
+        self.db.execute(
             "UPDATE schedules SET warned_for = ?2 WHERE name = ?1",
-            params![name, ts(effective)],
+            args![name, ts(effective)],
         )?;
         Ok(())
     }
 
     /// The latest due instant of a cron run (any outcome) per schedule.
     pub fn last_due(&self) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StateError> {
-        let conn = self.db.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT schedule, MAX(due_at) FROM schedule_runs WHERE kind = 'cron' GROUP BY schedule",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, parse_ts(&r.get::<_, String>(1)?)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                "SELECT schedule, MAX(due_at) FROM schedule_runs WHERE kind = 'cron'
+                 GROUP BY schedule",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.get::<String>(0)?, parse_ts(&r.get::<String>(1)?)?)))
+            .collect()
     }
 
     /// Claims a firing. `None` when it was already claimed (by another engine, or before a
@@ -416,13 +415,15 @@ impl Store {
         due: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StateError> {
-        let conn = self.db.conn();
-        let n = conn.execute(
-            "INSERT INTO schedule_runs (schedule, kind, due_at, claimed_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (schedule, kind, due_at) DO NOTHING",
-            params![schedule, kind.as_str(), ts(due), ts(now)],
-        )?;
-        Ok((n == 1).then(|| conn.last_insert_rowid()))
+        self.db
+            .query_opt(
+                "INSERT INTO schedule_runs (schedule, kind, due_at, claimed_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (schedule, kind, due_at) DO NOTHING RETURNING id",
+                args![schedule, kind.as_str(), ts(due), ts(now)],
+            )?
+            .map(|row| row.get(0))
+            .transpose()
     }
 
     /// Records a firing that is not run (skipped, missed) as claimed and completed at once.
@@ -434,12 +435,11 @@ impl Store {
         outcome: &str,
         detail: &str,
     ) -> Result<bool, StateError> {
-        let conn = self.db.conn();
-        let n = conn.execute(
+        let n = self.db.execute(
             "INSERT INTO schedule_runs (schedule, kind, due_at, claimed_at, completed_at, outcome, detail)
              VALUES (?1, 'cron', ?2, ?3, ?3, ?4, ?5)
              ON CONFLICT (schedule, kind, due_at) DO NOTHING",
-            params![schedule, ts(due), ts(now), outcome, detail],
+            args![schedule, ts(due), ts(now), outcome, detail],
         )?;
         Ok(n == 1)
     }
@@ -451,21 +451,25 @@ impl Store {
         outcome: &str,
         detail: &str,
     ) -> Result<(), StateError> {
-        self.db.conn().execute(
+        self.db.execute(
             "UPDATE schedule_runs SET completed_at = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
-            params![run, ts(now), outcome, detail],
+            args![run, ts(now), outcome, detail],
         )?;
         Ok(())
     }
 
     /// Runs claimed and never completed.
     pub fn open_runs(&self) -> Result<Vec<RunRow>, StateError> {
-        let conn = self.db.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE completed_at IS NULL ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([], run_from)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE completed_at IS NULL ORDER BY id"
+                ),
+                &[],
+            )?
+            .iter()
+            .map(run_from)
+            .collect()
     }
 
     pub fn record_command(
@@ -477,10 +481,12 @@ impl Store {
         reply: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StateError> {
-        self.db.conn().execute(
-            "INSERT OR REPLACE INTO schedule_run_commands (run_id, idx, command, outcome, reply, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![run, index as i64, command, outcome, reply, ts(at)],
+        self.db.execute(
+            "INSERT INTO schedule_run_commands (run_id, idx, command, outcome, reply, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (run_id, idx) DO UPDATE SET command = excluded.command,
+                outcome = excluded.outcome, reply = excluded.reply, at = excluded.at",
+            args![run, i64::try_from(index).unwrap_or(i64::MAX), command, outcome, reply, ts(at)],
         )?;
         Ok(())
     }
@@ -488,70 +494,74 @@ impl Store {
     /// Commands that ended at or before `until`, oldest first, with their schedule and its
     /// current channel (`None` once the schedule is removed).
     pub fn command_results(&self, until: DateTime<Utc>) -> Result<Vec<CommandResult>, StateError> {
-        let conn = self.db.conn();
-        let mut stmt = conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT r.schedule, s.channel, c.command, c.outcome, c.at
              FROM schedule_run_commands c
              JOIN schedule_runs r ON r.id = c.run_id
              LEFT JOIN schedules s ON s.name = r.schedule
              WHERE c.at <= ?1 ORDER BY c.at, c.run_id, c.idx",
+            args![ts(until)],
         )?;
-        let rows = stmt.query_map([ts(until)], |r| {
+        rows.iter().map(|r| {
             Ok(CommandResult {
                 schedule: r.get(0)?,
                 channel: r.get(1)?,
                 command: r.get(2)?,
                 outcome: r.get(3)?,
-                at: parse_ts(&r.get::<_, String>(4)?)?,
+                at: parse_ts(&r.get::<String>(4)?)?,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        }).collect()
     }
 
     /// Keeps `pool` awake until `until` (replacing an earlier keep-awake of it).
     pub fn set_keep_awake(&self, k: &KeepAwake) -> Result<(), StateError> {
-        self.db.conn().execute(
+        self.db.execute(
             "INSERT INTO schedule_keep_awake (pool, until, set_by, channel, ended)
              VALUES (?1, ?2, ?3, ?4, 0)
              ON CONFLICT (pool) DO UPDATE SET until = excluded.until, set_by = excluded.set_by,
                                               channel = excluded.channel, ended = 0",
-            params![k.pool, ts(k.until), k.set_by, k.channel],
+            args![&k.pool, ts(k.until), &k.set_by, &k.channel],
         )?;
         Ok(())
     }
 
     /// Keep-awakes not yet reported as ended.
     pub fn keep_awakes(&self) -> Result<Vec<KeepAwake>, StateError> {
-        let conn = self.db.conn();
-        let mut stmt = conn.prepare_cached(
+        let rows = self.db.query(
             "SELECT pool, until, set_by, channel FROM schedule_keep_awake WHERE ended = 0 ORDER BY pool",
+            &[],
         )?;
-        let rows = stmt.query_map([], |r| {
+        rows.iter().map(|r| {
             Ok(KeepAwake {
                 pool: r.get(0)?,
-                until: parse_ts(&r.get::<_, String>(1)?)?,
+                until: parse_ts(&r.get::<String>(1)?)?,
                 set_by: r.get(2)?,
                 channel: r.get(3)?,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        }).collect()
     }
 
     /// Marks a keep-awake as ended; false when it already was (or was replaced).
     pub fn end_keep_awake(&self, pool: &str, until: DateTime<Utc>) -> Result<bool, StateError> {
-        let n = self.db.conn().execute(
+        let n = self.db.execute(
             "UPDATE schedule_keep_awake SET ended = 1 WHERE pool = ?1 AND until = ?2 AND ended = 0",
-            params![pool, ts(until)],
+            args![pool, ts(until)],
         )?;
         Ok(n == 1)
     }
 
     pub fn runs(&self, schedule: &str, limit: usize) -> Result<Vec<RunRow>, StateError> {
-        let conn = self.db.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE schedule = ?1 ORDER BY id DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![schedule, limit as i64], run_from)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .query(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE schedule = ?1
+                     ORDER BY id DESC LIMIT ?2"
+                ),
+                args![schedule, limit],
+            )?
+            .iter()
+            .map(run_from)
+            .collect()
     }
 }

@@ -1,10 +1,11 @@
 //! The audit log: one row per command, written when the command starts and closed when it ends,
 //! plus one row per host service call a plugin makes (and every refusal).
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::sql::Row;
 use super::{Db, StateError, now};
+use crate::args;
 
 /// How a command ended (or that it has not yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -115,11 +116,11 @@ impl Db {
     ) -> Result<(), StateError> {
         let at = now();
         let ended_at = ended.is_some().then_some(at.as_str());
-        self.write(
+        self.execute(
             "INSERT INTO audit (invocation_id, surface, channel, user_id, display_name, command,
                                 options, plugin, started_at, outcome, ended_at, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
+            args![
                 start.invocation_id,
                 start.surface,
                 start.channel,
@@ -128,7 +129,7 @@ impl Db {
                 start.command,
                 start.options.to_string(),
                 start.plugin,
-                at,
+                at.as_str(),
                 outcome.as_str(),
                 ended_at,
                 ended.flatten(),
@@ -146,9 +147,9 @@ impl Db {
     ) -> Result<(), StateError> {
         let ended =
             (outcome != Outcome::AwaitingConfirmation && outcome != Outcome::Running).then(now);
-        self.write(
+        self.execute(
             "UPDATE audit SET outcome = ?2, error = ?3, ended_at = ?4 WHERE invocation_id = ?1",
-            params![invocation_id, outcome.as_str(), error, ended],
+            args![invocation_id, outcome.as_str(), error, ended],
         )?;
         Ok(())
     }
@@ -161,33 +162,35 @@ impl Db {
     /// that is gone; pending confirmations and approvals live only in memory and were lost
     /// with it.
     pub fn audit_close_interrupted(&self) -> Result<usize, StateError> {
-        let conn = self.conn();
-        conn.execute(
+        self.transaction(|tx| {
+        tx.execute(
             "UPDATE service_calls SET outcome = ?1 WHERE outcome = ?2",
-            params![Outcome::Interrupted.as_str(), PENDING_CALL],
+            args![Outcome::Interrupted.as_str(), PENDING_CALL],
         )?;
-        Ok(conn.execute(
+        tx.execute(
             "UPDATE audit SET outcome = ?1, ended_at = ?2,
                     error = COALESCE(error, 'the bot stopped before this command finished')
              WHERE outcome IN (?3, ?4)",
-            params![
+            args![
                 Outcome::Interrupted.as_str(),
                 now(),
                 Outcome::Running.as_str(),
                 Outcome::AwaitingConfirmation.as_str(),
             ],
-        )?)
+        )
+        })
     }
 
     /// The last `limit` commands, newest first.
     pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditRecord>, StateError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.query(
             "SELECT id, invocation_id, surface, channel, user_id, display_name, command, options,
                     plugin, started_at, ended_at, outcome, error
              FROM audit ORDER BY id DESC LIMIT ?1",
+            args![limit],
         )?;
-        let rows = stmt.query_map([limit as i64], |row| {
+        rows.iter().map(|row| {
             Ok(AuditRecord {
                 id: row.get(0)?,
                 invocation_id: row.get(1)?,
@@ -203,16 +206,16 @@ impl Db {
                 outcome: row.get(11)?,
                 error: row.get(12)?,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        }).collect()
     }
 
     pub fn audit_outcome(&self, invocation_id: &str) -> Result<Option<String>, StateError> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT outcome FROM audit WHERE invocation_id = ?1")?
-            .query_row([invocation_id], |row| row.get(0))
-            .optional()?)
+        self.query_opt(
+            "SELECT outcome FROM audit WHERE invocation_id = ?1",
+            args![invocation_id],
+        )?
+        .map(|row| row.get(0))
+        .transpose()
     }
 
     /// Records a service call before it is sent, as `pending`; returns its row id for
@@ -229,22 +232,23 @@ impl Db {
         outcome: &str,
         duration_ms: i64,
     ) -> Result<(), StateError> {
-        self.write(
+        self.execute(
             "UPDATE service_calls SET outcome = ?2, duration_ms = ?3 WHERE id = ?1",
-            params![id, outcome, duration_ms],
+            args![id, outcome, duration_ms],
         )?;
         Ok(())
     }
 
     /// Service calls of one invocation, oldest first.
     pub fn service_calls(&self, invocation_id: &str) -> Result<Vec<ServiceCallRecord>, StateError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        self.query(
             "SELECT invocation_id, plugin, service, target, allowed, outcome, duration_ms
              FROM service_calls WHERE invocation_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([invocation_id], service_call_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![invocation_id],
+        )?
+        .iter()
+        .map(service_call_row)
+        .collect()
     }
 
     /// Records a call that was answered (or refused) in one write.
@@ -259,22 +263,22 @@ impl Db {
         outcome: &str,
         duration_ms: i64,
     ) -> Result<i64, StateError> {
-        let (_, id) = self.write(
+        let row = self.query_opt(
             "INSERT INTO service_calls (invocation_id, plugin, service, target, allowed, outcome,
                                         at, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                call.invocation_id,
-                call.plugin,
-                call.service,
-                call.target,
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+            args![
+                &call.invocation_id,
+                &call.plugin,
+                &call.service,
+                &call.target,
                 call.allowed,
                 outcome,
                 now(),
                 duration_ms,
             ],
         )?;
-        Ok(id)
+        row.map_or(Ok(0), |row| row.get(0))
     }
 
     /// Service calls refused for lack of a capability, newest first.
@@ -282,20 +286,21 @@ impl Db {
         &self,
         plugin: &str,
     ) -> Result<Vec<ServiceCallRecord>, StateError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        self.query(
             "SELECT invocation_id, plugin, service, target, allowed, outcome, duration_ms
              FROM service_calls WHERE plugin = ?1 AND allowed = 0 ORDER BY id DESC",
-        )?;
-        let rows = stmt.query_map([plugin], service_call_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![plugin],
+        )?
+        .iter()
+        .map(service_call_row)
+        .collect()
     }
 }
 
 /// The outcome of a service call recorded before it was sent and not yet answered.
 pub const PENDING_CALL: &str = "pending";
 
-fn service_call_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ServiceCallRecord> {
+fn service_call_row(row: &Row) -> Result<ServiceCallRecord, StateError> {
     Ok(ServiceCallRecord {
         invocation_id: row.get(0)?,
         plugin: row.get(1)?,

@@ -140,7 +140,7 @@ mod tests {
         let path = dir.path().join("state.db");
         let db = Db::open(&path).unwrap();
         let autocheckpoint: i64 = db
-            .conn()
+            .sqlite_conn().unwrap()
             .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
             .unwrap();
         assert_eq!(

@@ -1,50 +1,50 @@
 //! Plugins' key-value state, one namespace per plugin.
 
-use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
 use super::{Db, StateError, now};
+use crate::args;
 
 impl Db {
     pub fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Value>, StateError> {
         let text: Option<String> = self
-            .conn()
-            .prepare_cached("SELECT value FROM kv WHERE plugin = ?1 AND key = ?2")?
-            .query_row(params![plugin, key], |row| row.get(0))
-            .optional()?;
+            .query_opt(
+                "SELECT value FROM kv WHERE plugin = ?1 AND key = ?2",
+                args![plugin, key],
+            )?
+            .map(|row| row.get(0))
+            .transpose()?;
         Ok(text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t))))
     }
 
     pub fn kv_put(&self, plugin: &str, key: &str, value: &Value) -> Result<(), StateError> {
-        self.write(
+        self.execute(
             "INSERT INTO kv (plugin, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value,
                                                      updated_at = excluded.updated_at",
-            params![plugin, key, value.to_string(), now()],
+            args![plugin, key, value.to_string(), now()],
         )?;
         Ok(())
     }
 
     pub fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StateError> {
-        let (changed, _) = self.write(
+        let changed = self.execute(
             "DELETE FROM kv WHERE plugin = ?1 AND key = ?2",
-            params![plugin, key],
+            args![plugin, key],
         )?;
         Ok(changed > 0)
     }
 
     /// Keys starting with `prefix`, sorted.
     pub fn kv_list(&self, plugin: &str, prefix: &str) -> Result<Vec<(String, Value)>, StateError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT key, value FROM kv WHERE plugin = ?1 AND substr(key, 1, length(?2)) = ?2
+        let rows = self.query(
+            "SELECT key, value FROM kv WHERE plugin = ?1 AND substr(key, 1, length(CAST(?2 AS TEXT))) = ?2
              ORDER BY key",
+            args![plugin, prefix],
         )?;
-        let rows = stmt.query_map(params![plugin, prefix], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
-        rows.map(|row| {
-            let (key, text) = row?;
+        rows.iter()
+            .map(|row| {
+            let (key, text): (String, String) = (row.get(0)?, row.get(1)?);
             let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
             Ok((key, value))
         })

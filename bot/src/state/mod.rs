@@ -1,37 +1,99 @@
-//! The state database: one SQLite file holding the audit log and plugins' key-value state.
+//! The state database: the audit log, plugins' key-value state and every component's tables,
+//! on one of two backends behind one interface ([`Db`], [`sql::Exec`]):
 //!
-//! WAL mode with `synchronous = NORMAL`: every committed transaction is in the WAL file before
-//! `commit` returns, so a killed process (kill -9) loses nothing it acknowledged. (A power cut
-//! could lose the last transactions; `synchronous = FULL` would cover that at an fsync per
-//! command.)
+//! - **SQLite** (the default, one file per replica): WAL mode with `synchronous = NORMAL`:
+//!   every committed transaction is in the WAL file before `commit` returns, so a killed process
+//!   (kill -9) loses nothing it acknowledged. Statements are prepared once and cached, and WAL
+//!   checkpoints run on a thread and connection of their own ([`checkpoint`]), never inside a
+//!   command (issue 21).
+//! - **PostgreSQL** (`[state] url`, for replicas sharing one state; [`postgres`]).
 //!
-//! Speed (issue 21): statements on the command path are prepared once and cached
-//! (`prepare_cached`), and WAL checkpoints run on a thread and connection of their own
-//! ([`checkpoint`]), never inside a command.
+//! Both get the same migrations (SQLite's column types mapped to PostgreSQL's by
+//! [`sql::postgres_types`]) and the same SQL from every component.
 
 pub mod audit;
 pub mod checkpoint;
+#[cfg(test)]
+mod conformance;
 pub mod kv;
+mod postgres;
+pub mod sql;
+mod sqlite;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension};
+use deckhand_support::secret::Secret;
+use rusqlite::Connection;
 use serde::Deserialize;
+
+use crate::args;
+use sql::{Exec, Row, Value};
 
 /// `[state]` in the config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
-    /// SQLite database file, created on first start.
+    /// SQLite database file, created on first start (used when `url` is absent).
+    #[serde(default = "default_path")]
     pub path: PathBuf,
+    /// PostgreSQL instead of the file: `postgres://user@host:port/db?sslmode=require`.
+    /// `sslmode` is honoured (`disable`, `prefer` — the default: TLS when the server offers
+    /// it —, `require`); the password goes in `password`, never in the URL.
+    #[serde(default, deserialize_with = "optional_env_string")]
+    pub url: Option<String>,
+    /// The PostgreSQL password, as `${ENV_VAR}`.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Extra CA certificates (PEM) trusted for PostgreSQL's TLS, besides the public roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_path() -> PathBuf {
+    PathBuf::from("state/deckhand.db")
+}
+
+fn optional_env_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    deckhand_support::secret::env_string(d).map(Some)
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
-            path: PathBuf::from("state/deckhand.db"),
+            path: default_path(),
+            url: None,
+            password: None,
+            ca_file: None,
         }
+    }
+}
+
+impl StateConfig {
+    /// A password written into the URL would be logged with it: refused at load.
+    pub fn validate(&self) -> Result<(), String> {
+        let Some(url) = &self.url else {
+            return Ok(());
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(format!(
+                "[state] url must be a postgres:// URL (got {:?}); leave it out for SQLite",
+                url.split(':').next().unwrap_or("")
+            ));
+        }
+        let authority = url
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
+            .unwrap_or("");
+        let userinfo = authority.rsplit_once('@').map(|(u, _)| u).unwrap_or("");
+        if userinfo.contains(':') || url.contains("password=") {
+            return Err("[state] url carries a password: write it as password = \"${ENV_VAR}\" \
+                        instead, so it is never logged"
+                .to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -50,6 +112,25 @@ pub enum StateError {
     Corrupt { path: String, detail: String },
     #[error("state database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("state database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error(
+        "the state database {url} is unreachable ({detail}); nothing that needs it can run \
+         until it is back"
+    )]
+    Unavailable { url: String, detail: String },
+    #[error("state database: {0}")]
+    Config(String),
+    #[error("state database: column {column} is {found}, expected {expected}")]
+    Decode {
+        column: usize,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("state database: unreadable stored value: {0}")]
+    Stored(String),
+    #[error("state database: column {column} has type {ty}, which Deckhand does not store")]
+    UnsupportedType { column: usize, ty: String },
     #[error("state database: cannot start the WAL checkpoint thread: {0}")]
     Checkpointer(String),
     #[error("state database {path} has schema version {found}, newer than this build ({known})")]
@@ -58,6 +139,20 @@ pub enum StateError {
         found: i64,
         known: i64,
     },
+}
+
+impl StateError {
+    /// The database cannot be reached (as opposed to a statement it refused).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StateError::Unavailable { .. })
+    }
+}
+
+/// Which backend a [`Db`] is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 /// Schema migrations, applied in order; the database's `user_version` counts those applied.
@@ -108,16 +203,28 @@ const MIGRATIONS: &[&str] = &[
 /// Prepared statements kept per connection: the command path's and the components' own.
 const STATEMENT_CACHE: usize = 64;
 
+/// Serialises migrations of two replicas starting at once on PostgreSQL.
+const MIGRATION_LOCK: i64 = 0x6465_636b_6861_6e64; // "deckhand"
+
+enum Inner {
+    Sqlite {
+        conn: Mutex<Connection>,
+        /// The file (absent in memory), for readiness checks.
+        path: Option<PathBuf>,
+        /// Present for a database file (WAL); stops when the last handle is dropped.
+        checkpointer: Option<checkpoint::Checkpointer>,
+    },
+    Postgres(Box<postgres::Postgres>),
+}
+
 /// A handle to the state database, cheap to clone and safe to share between threads.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
-    /// Present for a database file (WAL); stops when the last handle is dropped.
-    checkpointer: Option<Arc<checkpoint::Checkpointer>>,
+    inner: Arc<Inner>,
 }
 
 impl Db {
-    /// Opens (creating if needed) the database and brings its schema up to date.
+    /// Opens (creating if needed) the SQLite database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Db, StateError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
@@ -140,25 +247,64 @@ impl Db {
             .map_err(corrupt)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(corrupt)?;
-        migrate(&conn, &shown)?;
+        migrate_sqlite(&conn, &shown)?;
         // Checkpoints belong to the checkpointer's connection, never to a command's commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let checkpointer = checkpoint::Checkpointer::start(path)?;
         Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
-            checkpointer: Some(Arc::new(checkpointer)),
+            inner: Arc::new(Inner::Sqlite {
+                conn: Mutex::new(conn),
+                path: Some(path.to_owned()),
+                checkpointer: Some(checkpointer),
+            }),
         })
     }
 
-    /// Opens the database the way the bot starts: [`Db::open`], then closes the audit rows a
-    /// previous process left open as `interrupted` (see [`Db::audit_close_interrupted`]).
-    pub fn open_at_start(path: &Path) -> Result<Db, StateError> {
-        let db = Db::open(path)?;
+    /// Connects to PostgreSQL and brings its schema up to date (under an advisory lock, so
+    /// replicas starting together migrate once).
+    pub fn connect_postgres(
+        url: &str,
+        password: Option<&str>,
+        ca_file: Option<&Path>,
+    ) -> Result<Db, StateError> {
+        let pg = postgres::Postgres::connect(url, password, ca_file)?;
+        let db = Db {
+            inner: Arc::new(Inner::Postgres(Box::new(pg))),
+        };
+        db.migrate_postgres()?;
+        Ok(db)
+    }
+
+    /// The database `[state]` names: PostgreSQL when `url` is set, else the SQLite file
+    /// (`resolve` turns a relative path into one beside the config file).
+    pub fn open_config(
+        config: &StateConfig,
+        resolve: impl Fn(&Path) -> PathBuf,
+    ) -> Result<Db, StateError> {
+        config.validate().map_err(StateError::Config)?;
+        match &config.url {
+            Some(url) => Db::connect_postgres(
+                url,
+                config.password.as_ref().map(Secret::expose),
+                config.ca_file.as_deref().map(&resolve).as_deref(),
+            ),
+            None => Db::open(&resolve(&config.path)),
+        }
+    }
+
+    /// Opens the database the way the bot starts: [`Db::open_config`], then closes the audit
+    /// rows a previous process left open as `interrupted` (see
+    /// [`Db::audit_close_interrupted`]).
+    pub fn open_at_start(
+        config: &StateConfig,
+        resolve: impl Fn(&Path) -> PathBuf,
+    ) -> Result<Db, StateError> {
+        let db = Db::open_config(config, resolve)?;
         let closed = db.audit_close_interrupted()?;
         if closed > 0 {
             tracing::warn!(
-                path = %path.display(),
+                state = %db.describe(),
                 closed,
                 "audit rows left open by a previous process closed as interrupted"
             );
@@ -166,91 +312,256 @@ impl Db {
         Ok(db)
     }
 
+    /// [`Db::open_at_start`] for a SQLite file.
+    pub fn open_file_at_start(path: &Path) -> Result<Db, StateError> {
+        let config = StateConfig {
+            path: path.to_owned(),
+            ..StateConfig::default()
+        };
+        Db::open_at_start(&config, Path::to_path_buf)
+    }
+
     /// An in-memory database, for benchmarks and unit tests.
     pub fn in_memory() -> Result<Db, StateError> {
         let conn = Connection::open_in_memory()?;
-        migrate(&conn, ":memory:")?;
+        migrate_sqlite(&conn, ":memory:")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
-            checkpointer: None,
+            inner: Arc::new(Inner::Sqlite {
+                conn: Mutex::new(conn),
+                path: None,
+                checkpointer: None,
+            }),
         })
     }
 
-    /// Counts a commit made on the command connection, for the checkpointer's schedule.
-    fn committed(&self) {
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.note_commit();
+    pub fn backend(&self) -> Backend {
+        match &*self.inner {
+            Inner::Sqlite { .. } => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
         }
     }
 
-    /// Runs one write on the command connection with a cached prepared statement (parsed once
-    /// per connection, not per command), in its own autocommit transaction. Returns the rows
-    /// changed and the last inserted row id.
-    pub(crate) fn write(
+    /// The file path or the PostgreSQL URL without its password, for messages.
+    pub fn describe(&self) -> String {
+        match &*self.inner {
+            Inner::Sqlite { path: Some(p), .. } => p.display().to_string(),
+            Inner::Sqlite { path: None, .. } => ":memory:".to_owned(),
+            Inner::Postgres(pg) => pg.shown().to_owned(),
+        }
+    }
+
+    /// Runs `f` with the statement runner, outside a transaction (each statement commits).
+    pub fn with<R>(
         &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<(usize, i64), StateError> {
-        let conn = self.conn();
-        let changed = conn.prepare_cached(sql)?.execute(params)?;
-        let id = conn.last_insert_rowid();
-        drop(conn);
-        self.committed();
-        Ok((changed, id))
+        f: impl FnOnce(&mut dyn Exec) -> Result<R, StateError>,
+    ) -> Result<R, StateError> {
+        match &*self.inner {
+            Inner::Sqlite {
+                conn, checkpointer, ..
+            } => {
+                let conn = lock(conn);
+                let result = f(&mut sqlite::SqliteExec { conn: &conn });
+                drop(conn);
+                if let Some(checkpointer) = checkpointer {
+                    checkpointer.note_commit();
+                }
+                result
+            }
+            Inner::Postgres(pg) => pg.run(f),
+        }
     }
 
-    /// Checkpoints run in the background and WAL pages they copied (none for in-memory).
+    /// Runs `f` in one transaction: committed when it returns `Ok`, rolled back otherwise.
+    pub fn transaction<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Exec) -> Result<R, StateError>,
+    ) -> Result<R, StateError> {
+        match &*self.inner {
+            Inner::Sqlite {
+                conn, checkpointer, ..
+            } => {
+                let conn = lock(conn);
+                let tx = conn.unchecked_transaction()?;
+                let value = f(&mut sqlite::SqliteExec { conn: &tx })?;
+                tx.commit()?;
+                drop(conn);
+                if let Some(checkpointer) = checkpointer {
+                    checkpointer.note_commit();
+                }
+                Ok(value)
+            }
+            Inner::Postgres(pg) => pg.transaction(f),
+        }
+    }
+
+    /// Runs one statement in its own transaction; returns the rows it changed.
+    pub fn execute(&self, sql: &str, args: &[Value]) -> Result<usize, StateError> {
+        self.with(|db| db.execute(sql, args))
+    }
+
+    /// Runs one query; returns its rows.
+    pub fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StateError> {
+        self.with(|db| db.query(sql, args))
+    }
+
+    /// The first row of a query, if any.
+    pub fn query_opt(&self, sql: &str, args: &[Value]) -> Result<Option<Row>, StateError> {
+        self.with(|db| db.query_opt(sql, args))
+    }
+
+    /// Checkpoints run in the background and WAL pages they copied (none for in-memory or
+    /// PostgreSQL).
     pub fn checkpoint_progress(&self) -> Option<(u64, u64)> {
-        self.checkpointer.as_ref().map(|c| c.progress())
+        match &*self.inner {
+            Inner::Sqlite {
+                checkpointer: Some(c),
+                ..
+            } => Some(c.progress()),
+            _ => None,
+        }
     }
 
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent; keep going.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The SQLite connection, for what only SQLite has (pragmas, tests); `None` on PostgreSQL.
+    pub fn sqlite_conn(&self) -> Option<MutexGuard<'_, Connection>> {
+        match &*self.inner {
+            Inner::Sqlite { conn, .. } => Some(lock(conn)),
+            Inner::Postgres(_) => None,
+        }
     }
 
+    /// Whether the database can take a write now, with a short reason either way.
+    pub fn health(&self) -> Result<String, String> {
+        match &*self.inner {
+            Inner::Sqlite {
+                conn,
+                path: Some(path),
+                ..
+            } => {
+                let shown = path.display();
+                match std::fs::metadata(path) {
+                    Ok(meta) if meta.permissions().readonly() => {
+                        return Err(format!("state file {shown} is read-only"));
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("state file {shown}: {e}")),
+                }
+                // An open connection keeps writing to a deleted file's inode, which the next
+                // start would not find: the file must be there and take a write lock.
+                match lock(conn).execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+                    Ok(()) => Ok(format!("{shown} writable")),
+                    Err(e) => Err(format!("state database {shown}: {e}")),
+                }
+            }
+            Inner::Sqlite { path: None, .. } => Ok(":memory:".to_owned()),
+            Inner::Postgres(pg) => match self.query("SELECT 1", &[]) {
+                Ok(_) => Ok(format!("{} reachable", pg.shown())),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    }
+
+    /// Core migrations applied (SQLite's `user_version`, PostgreSQL's `deckhand_schema`).
     pub fn schema_version(&self) -> Result<i64, StateError> {
-        Ok(self
-            .conn()
-            .query_row("PRAGMA user_version", [], |row| row.get(0))?)
+        match &*self.inner {
+            Inner::Sqlite { conn, .. } => {
+                Ok(lock(conn).query_row("PRAGMA user_version", [], |row| row.get(0))?)
+            }
+            Inner::Postgres(_) => self
+                .query_opt("SELECT version FROM deckhand_schema", &[])?
+                .map_or(Ok(0), |row| row.get(0)),
+        }
+    }
+
+    /// Core migrations this build knows.
+    pub fn known_schema_version() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
+    fn migrate_postgres(&self) -> Result<(), StateError> {
+        let shown = self.describe();
+        self.transaction(|tx| {
+            tx.execute("SELECT pg_advisory_xact_lock(?1)", &[Value::Int(MIGRATION_LOCK)])?;
+            tx.batch("CREATE TABLE IF NOT EXISTS deckhand_schema (version BIGINT NOT NULL)")?;
+            let found = match tx.query_opt("SELECT version FROM deckhand_schema", &[])? {
+                Some(row) => row.get::<i64>(0)?,
+                None => {
+                    tx.execute("INSERT INTO deckhand_schema (version) VALUES (0)", &[])?;
+                    0
+                }
+            };
+            let known = MIGRATIONS.len() as i64;
+            if found > known {
+                return Err(StateError::TooNew {
+                    path: shown.clone(),
+                    found,
+                    known,
+                });
+            }
+            for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+                tx.batch(&sql::postgres_types(sql))?;
+                tx.execute(
+                    "UPDATE deckhand_schema SET version = ?1",
+                    &[Value::Int(index as i64 + 1)],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Brings a component's own tables up to date (schedules, alerts, ...). Each component
     /// owns an append-only list of migrations; versions are tracked per component, so
     /// components evolve independently of each other and of the core schema.
     pub fn ensure_schema(&self, component: &str, migrations: &[&str]) -> Result<(), StateError> {
-        let conn = self.conn();
-        let found: i64 = conn
-            .query_row(
-                "SELECT version FROM schema_versions WHERE component = ?1",
-                [component],
-                |row| row.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
-        let known = migrations.len() as i64;
-        if found > known {
-            return Err(StateError::TooNew {
-                path: format!("component {component}"),
-                found,
-                known,
-            });
-        }
-        for (index, sql) in migrations.iter().enumerate().skip(found as usize) {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
-            tx.execute(
-                "INSERT INTO schema_versions (component, version) VALUES (?1, ?2)
-                 ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-                rusqlite::params![component, index as i64 + 1],
-            )?;
-            tx.commit()?;
-        }
-        Ok(())
+        let backend = self.backend();
+        self.transaction(|tx| {
+            if backend == Backend::Postgres {
+                tx.execute("SELECT pg_advisory_xact_lock(?1)", &[Value::Int(MIGRATION_LOCK)])?;
+            }
+            let found: i64 = tx
+                .query_opt(
+                    "SELECT version FROM schema_versions WHERE component = ?1",
+                    args![component],
+                )?
+                .map_or(Ok(0), |row| row.get(0))?;
+            let known = migrations.len() as i64;
+            if found > known {
+                return Err(StateError::TooNew {
+                    path: format!("component {component}"),
+                    found,
+                    known,
+                });
+            }
+            for (index, sql) in migrations.iter().enumerate().skip(found as usize) {
+                match backend {
+                    Backend::Sqlite => tx.batch(sql)?,
+                    Backend::Postgres => tx.batch(&sql::postgres_types(sql))?,
+                }
+                tx.execute(
+                    "INSERT INTO schema_versions (component, version) VALUES (?1, ?2)
+                     ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                    args![component, index as i64 + 1],
+                )?;
+            }
+            Ok(())
+        })
     }
+
+    /// Each component's schema version, by name.
+    pub fn component_versions(&self) -> Result<Vec<(String, i64)>, StateError> {
+        self.query(
+            "SELECT component, version FROM schema_versions ORDER BY component",
+            &[],
+        )?
+        .iter()
+        .map(|row| Ok((row.get(0)?, row.get(1)?)))
+        .collect()
+    }
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock cannot leave SQLite inconsistent; keep going.
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `PRAGMA quick_check` must answer a single `ok`; anything else, or SQLite finding the file is
@@ -293,7 +604,7 @@ fn corrupt_or(error: rusqlite::Error, path: &str) -> StateError {
     }
 }
 
-fn migrate(conn: &Connection, path: &str) -> Result<(), StateError> {
+fn migrate_sqlite(conn: &Connection, path: &str) -> Result<(), StateError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if found > known {
@@ -343,7 +654,7 @@ mod tests {
             "ALTER TABLE t ADD COLUMN b TEXT",
         ];
         db.ensure_schema("demo", &v2).unwrap();
-        db.conn()
+        db.sqlite_conn().unwrap()
             .execute("INSERT INTO t (a, b) VALUES (1, 'x')", [])
             .unwrap();
         let err = db.ensure_schema("demo", &v1).unwrap_err().to_string();
@@ -361,7 +672,7 @@ mod tests {
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(text.contains("is corrupt"), "{text}");
         assert!(text.contains("move it aside and restart"), "{text}");
-        let err = Db::open_at_start(&path).err().unwrap().to_string();
+        let err = Db::open_file_at_start(&path).err().unwrap().to_string();
         assert!(err.contains("is corrupt"), "{err}");
     }
 
@@ -395,7 +706,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         std::fs::write(&path, b"").unwrap();
-        let db = Db::open_at_start(&path).unwrap();
+        let db = Db::open_file_at_start(&path).unwrap();
         assert_eq!(db.schema_version().unwrap(), MIGRATIONS.len() as i64);
     }
 
@@ -426,7 +737,7 @@ mod tests {
             }
             db.audit_finish("inv-ok", Outcome::Ok, None).unwrap();
         }
-        let db = Db::open_at_start(&path).unwrap();
+        let db = Db::open_file_at_start(&path).unwrap();
         let rows = db.audit_recent(10).unwrap();
         let by_id = |id: &str| rows.iter().find(|r| r.invocation_id == id).unwrap();
         for id in ["inv-run", "inv-confirm"] {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use rusqlite::{OptionalExtension, params};
 use serenity::all::{ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateMessage, Http};
 
 use super::buttons::RUN_PREFIX;
@@ -14,6 +13,7 @@ use super::channels::ChannelDirectory;
 use super::mentions::Pings;
 use super::split::{layout, with_files};
 use crate::chat::{Action, OutboundMessage, Outbox};
+use crate::args;
 use crate::state::{Db, StateError};
 use futures_util::future::BoxFuture;
 
@@ -64,28 +64,31 @@ impl ActionStore {
             .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
             .collect();
         let now = unix_now();
-        let conn = self.db.conn();
-        conn.execute(
-            "DELETE FROM discord_actions WHERE expires_at < ?1",
-            params![now - KEEP_EXPIRED.as_secs() as i64],
-        )?;
-        conn.execute(
-            "INSERT INTO discord_actions (id, command, channel, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, action.command, channel, now + self.ttl.as_secs() as i64],
-        )?;
+        let keep = i64::try_from(KEEP_EXPIRED.as_secs()).unwrap_or(i64::MAX);
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        self.db.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM discord_actions WHERE expires_at < ?1",
+                args![now.saturating_sub(keep)],
+            )?;
+            tx.execute(
+                "INSERT INTO discord_actions (id, command, channel, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                args![&id, &action.command, channel, now.saturating_add(ttl)],
+            )
+        })?;
         Ok(id)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<StoredAction>, StateError> {
         let row: Option<(String, i64)> = self
             .db
-            .conn()
-            .query_row(
+            .query_opt(
                 "SELECT command, expires_at FROM discord_actions WHERE id = ?1",
-                params![id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
+                args![id],
+            )?
+            .map(|row| Ok::<_, StateError>((row.get(0)?, row.get(1)?)))
+            .transpose()?;
         Ok(row.map(|(command, expires_at)| StoredAction {
             command,
             expired: unix_now() >= expires_at,
