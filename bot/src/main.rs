@@ -66,6 +66,27 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Manage the state database ([state]: the SQLite file or PostgreSQL).
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Bring the state database to this build's schema (core and every component) and print
+    /// the versions. `serve` does the same at start; this is for doing it ahead of a rollout.
+    Migrate,
+    /// Copy the state database into a new SQLite file (e.g. to move off PostgreSQL, or to
+    /// inspect it with sqlite3).
+    Export {
+        /// The backend to write; only `sqlite`.
+        #[arg(long, value_parser = ["sqlite"])]
+        to: String,
+        /// The new file (refused when it exists).
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -178,6 +199,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { online } => check(config, &cli.config, online).await,
+        Command::State { command } => {
+            let db = deckhand::state::Db::open_config(&config.state, |p| config.resolve(p))
+                .context("opening the state database")?;
+            match command {
+                StateCommand::Migrate => {
+                    for (component, version) in deckhand::app::state_admin::migrate(&db)? {
+                        println!("{component} {version}");
+                    }
+                    println!("{}: up to date", db.describe());
+                }
+                StateCommand::Export { to: _, file } => {
+                    deckhand::app::state_admin::migrate(&db)?;
+                    let report = deckhand::app::state_admin::export_to_sqlite(&db, &file)?;
+                    for (table, rows) in &report {
+                        println!("{table} {rows}");
+                    }
+                    println!("{} exported to {}", db.describe(), file.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugins {
             command: PluginsCommand::Rbac { name },
         } => {
@@ -280,15 +322,22 @@ async fn check(
     path: &std::path::Path,
     online: bool,
 ) -> anyhow::Result<ExitCode> {
+    // The configured database is only looked at; the checks below run on a scratch file.
+    let mut problems: Vec<String> = Vec::new();
+    match deckhand::app::state_admin::check(&config.state) {
+        Ok(notes) => notes.iter().for_each(|n| eprintln!("state: {n}")),
+        Err(problem) => problems.push(format!("{}: [state] {problem}", path.display())),
+    }
     let scratch = tempfile::tempdir()?;
     config.state.path = scratch.path().join("check.db");
+    config.state.url = None;
     let app = App::start(config)?;
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut problems: Vec<String> = app
-        .load_errors
-        .iter()
-        .map(|e| config_problem(e, path, &text).unwrap_or_else(|| e.to_string()))
-        .collect();
+    problems.extend(
+        app.load_errors
+            .iter()
+            .map(|e| config_problem(e, path, &text).unwrap_or_else(|| e.to_string())),
+    );
     problems.extend(app.check_schedules());
     problems.extend(app.config.cost.iter().flat_map(|c| c.problems()));
     problems.extend(deckhand::alerts::check(

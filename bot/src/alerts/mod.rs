@@ -27,7 +27,7 @@ mod silence_sync;
 pub mod sinks;
 pub mod sources;
 mod state;
-mod store;
+pub(crate) mod store;
 pub mod storm;
 
 use std::collections::BTreeSet;

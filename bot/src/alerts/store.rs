@@ -11,7 +11,7 @@ use crate::args;
 use crate::state::{Db, StateError};
 
 /// This component's tables (append only; see [`Db::ensure_schema`]).
-pub(super) const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: silences survive restarts (acks live with the active alerts, in memory).
     "CREATE TABLE alerts_silences (
         id TEXT PRIMARY KEY,
@@ -55,8 +55,13 @@ pub(super) fn load_silences(db: &Db) -> Result<(Vec<Silence>, u64), StateError> 
     let mut silences = Vec::new();
     let mut highest = 0;
     for row in rows {
-        let (id, matchers, ends_at, created_by, comment): (String, String, String, String, String) =
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+        let (id, matchers, ends_at, created_by, comment): (String, String, String, String, String) = (
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        );
         let alertmanager_id: Option<String> = row.get(5)?;
         highest = highest.max(id.trim_start_matches('s').parse().unwrap_or(0));
         let (Ok(matchers), Ok(ends_at)) = (

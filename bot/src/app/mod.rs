@@ -4,6 +4,7 @@
 mod channels;
 mod components;
 mod ops;
+pub mod state_admin;
 
 use std::sync::Arc;
 

@@ -1,10 +1,10 @@
 //! The cost component's tables: fetched prices (with their fetch date) and samples of each
 //! pool's size. Azure keeps no node-count history we can read, so Deckhand records its own.
 
-use chrono::{DateTime, Utc};
 use crate::args;
 use crate::sched::store::{parse_ts, ts};
 use crate::state::{Db, StateError};
+use chrono::{DateTime, Utc};
 
 pub const MIGRATIONS: &[&str] = &[
     // 1: prices and pool samples.
@@ -157,19 +157,19 @@ impl CostStore {
         )?;
         rows.iter()
             .map(|r| {
-            Ok(Sample {
-                at: parse_ts(&r.get::<String>(0)?)?,
-                cluster: r.get(1)?,
-                pool: r.get(2)?,
-                vm_size: r.get(3)?,
-                region: r.get(4)?,
-                spot: r.get(5)?,
-                count: r.get(6)?,
-                deallocate: r.get(7)?,
-                gpu: r.get(8)?,
-                origin: r.get(9)?,
+                Ok(Sample {
+                    at: parse_ts(&r.get::<String>(0)?)?,
+                    cluster: r.get(1)?,
+                    pool: r.get(2)?,
+                    vm_size: r.get(3)?,
+                    region: r.get(4)?,
+                    spot: r.get(5)?,
+                    count: r.get(6)?,
+                    deallocate: r.get(7)?,
+                    gpu: r.get(8)?,
+                    origin: r.get(9)?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 }

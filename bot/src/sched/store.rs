@@ -6,11 +6,11 @@
 //! claim the same firing, and a restart finds a claimed, uncompleted row and reports it as
 //! interrupted rather than running it again.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use deckhand_plugin_abi::proto::Caller;
 use crate::args;
 use crate::state::sql::Row;
 use crate::state::{Db, StateError};
+use chrono::{DateTime, SecondsFormat, Utc};
+use deckhand_plugin_abi::proto::Caller;
 
 pub const MIGRATIONS: &[&str] = &[
     // 1: schedules and runs.
@@ -314,7 +314,10 @@ impl Store {
 
     pub fn all(&self) -> Result<Vec<ScheduleRow>, StateError> {
         self.db
-            .query(&format!("SELECT {COLUMNS} FROM schedules ORDER BY name"), &[])?
+            .query(
+                &format!("SELECT {COLUMNS} FROM schedules ORDER BY name"),
+                &[],
+            )?
             .iter()
             .map(schedule_from)
             .collect()
@@ -342,8 +345,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StateError> {
         if paused {
-            self.db
-                .execute("UPDATE schedules SET paused = 1 WHERE name = ?1", args![name])?;
+            self.db.execute(
+                "UPDATE schedules SET paused = 1 WHERE name = ?1",
+                args![name],
+            )?;
         } else {
             // Firings that fell inside the pause are not runs to catch up.
             self.db.execute(
@@ -486,7 +491,14 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (run_id, idx) DO UPDATE SET command = excluded.command,
                 outcome = excluded.outcome, reply = excluded.reply, at = excluded.at",
-            args![run, i64::try_from(index).unwrap_or(i64::MAX), command, outcome, reply, ts(at)],
+            args![
+                run,
+                i64::try_from(index).unwrap_or(i64::MAX),
+                command,
+                outcome,
+                reply,
+                ts(at)
+            ],
         )?;
         Ok(())
     }
@@ -502,15 +514,17 @@ impl Store {
              WHERE c.at <= ?1 ORDER BY c.at, c.run_id, c.idx",
             args![ts(until)],
         )?;
-        rows.iter().map(|r| {
-            Ok(CommandResult {
-                schedule: r.get(0)?,
-                channel: r.get(1)?,
-                command: r.get(2)?,
-                outcome: r.get(3)?,
-                at: parse_ts(&r.get::<String>(4)?)?,
+        rows.iter()
+            .map(|r| {
+                Ok(CommandResult {
+                    schedule: r.get(0)?,
+                    channel: r.get(1)?,
+                    command: r.get(2)?,
+                    outcome: r.get(3)?,
+                    at: parse_ts(&r.get::<String>(4)?)?,
+                })
             })
-        }).collect()
+            .collect()
     }
 
     /// Keeps `pool` awake until `until` (replacing an earlier keep-awake of it).
@@ -531,14 +545,16 @@ impl Store {
             "SELECT pool, until, set_by, channel FROM schedule_keep_awake WHERE ended = 0 ORDER BY pool",
             &[],
         )?;
-        rows.iter().map(|r| {
-            Ok(KeepAwake {
-                pool: r.get(0)?,
-                until: parse_ts(&r.get::<String>(1)?)?,
-                set_by: r.get(2)?,
-                channel: r.get(3)?,
+        rows.iter()
+            .map(|r| {
+                Ok(KeepAwake {
+                    pool: r.get(0)?,
+                    until: parse_ts(&r.get::<String>(1)?)?,
+                    set_by: r.get(2)?,
+                    channel: r.get(3)?,
+                })
             })
-        }).collect()
+            .collect()
     }
 
     /// Marks a keep-awake as ended; false when it already was (or was replaced).

@@ -118,8 +118,8 @@ impl Db {
         let ended_at = ended.is_some().then_some(at.as_str());
         self.execute(
             "INSERT INTO audit (invocation_id, surface, channel, user_id, display_name, command,
-                                options, plugin, started_at, outcome, ended_at, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                options, plugin, started_at, outcome, ended_at, error, replica)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             args![
                 start.invocation_id,
                 start.surface,
@@ -133,6 +133,7 @@ impl Db {
                 outcome.as_str(),
                 ended_at,
                 ended.flatten(),
+                super::replica_name(),
             ],
         )?;
         Ok(())
@@ -158,26 +159,31 @@ impl Db {
     /// also covers commands awaiting an approval) as `interrupted`, ended now. Returns how many.
     ///
     /// Called once at start, before any command runs. One SQLite file belongs to one host
-    /// process (replicas each have their own), so every open row at start is from a process
-    /// that is gone; pending confirmations and approvals live only in memory and were lost
-    /// with it.
+    /// process, so every open row at start is from a process that is gone. On a database
+    /// shared by replicas only this replica's rows ([`super::replica_name`]) are closed: the
+    /// others' may still be running. Pending confirmations and approvals live in memory and
+    /// were lost with the process.
     pub fn audit_close_interrupted(&self) -> Result<usize, StateError> {
+        let shared = self.backend() == super::Backend::Postgres;
+        let replica = if shared { super::replica_name() } else { "" };
         self.transaction(|tx| {
-        tx.execute(
-            "UPDATE service_calls SET outcome = ?1 WHERE outcome = ?2",
-            args![Outcome::Interrupted.as_str(), PENDING_CALL],
-        )?;
-        tx.execute(
-            "UPDATE audit SET outcome = ?1, ended_at = ?2,
-                    error = COALESCE(error, 'the bot stopped before this command finished')
-             WHERE outcome IN (?3, ?4)",
-            args![
-                Outcome::Interrupted.as_str(),
-                now(),
-                Outcome::Running.as_str(),
-                Outcome::AwaitingConfirmation.as_str(),
-            ],
-        )
+            tx.execute(
+                "UPDATE service_calls SET outcome = ?1 WHERE outcome = ?2 AND (?3 = '' OR
+                   invocation_id IN (SELECT invocation_id FROM audit WHERE replica = ?3))",
+                args![Outcome::Interrupted.as_str(), PENDING_CALL, replica],
+            )?;
+            tx.execute(
+                "UPDATE audit SET outcome = ?1, ended_at = ?2,
+                        error = COALESCE(error, 'the bot stopped before this command finished')
+                 WHERE outcome IN (?3, ?4) AND (?5 = '' OR replica = ?5)",
+                args![
+                    Outcome::Interrupted.as_str(),
+                    now(),
+                    Outcome::Running.as_str(),
+                    Outcome::AwaitingConfirmation.as_str(),
+                    replica,
+                ],
+            )
         })
     }
 
@@ -190,23 +196,25 @@ impl Db {
              FROM audit ORDER BY id DESC LIMIT ?1",
             args![limit],
         )?;
-        rows.iter().map(|row| {
-            Ok(AuditRecord {
-                id: row.get(0)?,
-                invocation_id: row.get(1)?,
-                surface: row.get(2)?,
-                channel: row.get(3)?,
-                user_id: row.get(4)?,
-                display_name: row.get(5)?,
-                command: row.get(6)?,
-                options: row.get(7)?,
-                plugin: row.get(8)?,
-                started_at: row.get(9)?,
-                ended_at: row.get(10)?,
-                outcome: row.get(11)?,
-                error: row.get(12)?,
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.get(0)?,
+                    invocation_id: row.get(1)?,
+                    surface: row.get(2)?,
+                    channel: row.get(3)?,
+                    user_id: row.get(4)?,
+                    display_name: row.get(5)?,
+                    command: row.get(6)?,
+                    options: row.get(7)?,
+                    plugin: row.get(8)?,
+                    started_at: row.get(9)?,
+                    ended_at: row.get(10)?,
+                    outcome: row.get(11)?,
+                    error: row.get(12)?,
+                })
             })
-        }).collect()
+            .collect()
     }
 
     pub fn audit_outcome(&self, invocation_id: &str) -> Result<Option<String>, StateError> {

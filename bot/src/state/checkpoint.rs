@@ -140,7 +140,8 @@ mod tests {
         let path = dir.path().join("state.db");
         let db = Db::open(&path).unwrap();
         let autocheckpoint: i64 = db
-            .sqlite_conn().unwrap()
+            .sqlite_conn()
+            .unwrap()
             .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
             .unwrap();
         assert_eq!(

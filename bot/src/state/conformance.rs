@@ -33,7 +33,10 @@ fn audit_rows_and_service_calls() {
             .unwrap();
         db.audit_record(&start("inv-2", &options), Outcome::Rejected, Some("bad"))
             .unwrap();
-        assert_eq!(db.audit_outcome("inv-1").unwrap().as_deref(), Some("running"));
+        assert_eq!(
+            db.audit_outcome("inv-1").unwrap().as_deref(),
+            Some("running")
+        );
         assert_eq!(db.audit_outcome("nope").unwrap(), None);
         let call = ServiceCallRecord {
             invocation_id: Some("inv-1".into()),
@@ -55,7 +58,10 @@ fn audit_rows_and_service_calls() {
         db.record_service_call(&refused).unwrap();
         let calls = db.service_calls("inv-1").unwrap();
         assert_eq!(calls.len(), 2);
-        assert_eq!((calls[0].outcome.as_str(), calls[0].duration_ms), ("200", 40));
+        assert_eq!(
+            (calls[0].outcome.as_str(), calls[0].duration_ms),
+            ("200", 40)
+        );
         assert!(calls[0].allowed && !calls[1].allowed);
         assert_eq!(db.refused_service_calls("aks").unwrap().len(), 1);
         db.audit_finish("inv-1", Outcome::Ok, None).unwrap();
@@ -80,7 +86,23 @@ fn open_rows_are_closed_as_interrupted() {
             .unwrap();
         db.audit_record(&start("inv-c", &options), Outcome::Ok, None)
             .unwrap();
-        assert_eq!(db.audit_close_interrupted().unwrap(), 2);
+        // Another replica's command, still running.
+        db.execute(
+            "INSERT INTO audit (invocation_id, surface, channel, user_id, display_name, command,
+                                options, started_at, outcome, replica)
+             VALUES ('inv-other', 'discord', '1', 'u2', 'U2', 'aks scale', '{}', 'now',
+                     'running', 'replica-b')",
+            &[],
+        )
+        .unwrap();
+        let shared = db.backend() == super::Backend::Postgres;
+        let closed = db.audit_close_interrupted().unwrap();
+        assert_eq!(closed, if shared { 2 } else { 3 });
+        assert_eq!(
+            db.audit_outcome("inv-other").unwrap().as_deref(),
+            Some(if shared { "running" } else { "interrupted" }),
+            "a shared database keeps the other replica's rows open"
+        );
         assert_eq!(
             db.audit_outcome("inv-b").unwrap().as_deref(),
             Some("interrupted")
@@ -98,11 +120,20 @@ fn kv_namespaces_prefixes_and_byte_order() {
         db.kv_put("other", "a", &json!(1)).unwrap();
         db.kv_put("p", "a", &json!({"v": 2})).unwrap();
         assert_eq!(db.kv_get("p", "a").unwrap(), Some(json!({"v": 2})));
-        let keys: Vec<String> = db.kv_list("p", "").unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = db
+            .kv_list("p", "")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         // Byte order on both backends (SQLite's BINARY, PostgreSQL's "C").
         assert_eq!(keys, ["B", "a", "a%2", "a_1", "b", "ä"]);
-        let keys: Vec<String> =
-            db.kv_list("p", "a_").unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = db
+            .kv_list("p", "a_")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, ["a_1"], "the prefix is literal, not a pattern");
         assert!(db.kv_delete("p", "a").unwrap());
         assert!(!db.kv_delete("p", "a").unwrap());
@@ -123,16 +154,20 @@ fn component_schemas_apply_once() {
             args![7_i64, "x", 1.5],
         )
         .unwrap();
-        let row = db.query_opt("SELECT a, b, c FROM demo_t", &[]).unwrap().unwrap();
+        let row = db
+            .query_opt("SELECT a, b, c FROM demo_t", &[])
+            .unwrap()
+            .unwrap();
         assert_eq!(row.get::<i64>(0).unwrap(), 7);
         assert_eq!(row.get::<String>(1).unwrap(), "x");
         assert_eq!(row.get::<f64>(2).unwrap(), 1.5);
         let err = db.ensure_schema("demo", &v1).unwrap_err().to_string();
         assert!(err.contains("component demo has schema version 2"), "{err}");
-        assert!(db
-            .component_versions()
-            .unwrap()
-            .contains(&("demo".to_owned(), 2)));
+        assert!(
+            db.component_versions()
+                .unwrap()
+                .contains(&("demo".to_owned(), 2))
+        );
         assert_eq!(db.schema_version().unwrap(), Db::known_schema_version());
     });
 }
@@ -186,7 +221,10 @@ fn schedules_runs_and_claims() {
         let store = Store::open(db.clone()).unwrap();
         let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 20, 0, 0).unwrap();
         assert!(store.insert(&schedule("nightly", t0)).unwrap());
-        assert!(!store.insert(&schedule("nightly", t0)).unwrap(), "names are unique");
+        assert!(
+            !store.insert(&schedule("nightly", t0)).unwrap(),
+            "names are unique"
+        );
         assert!(store.insert(&schedule("Alpha", t0)).unwrap());
         assert_eq!(store.names().unwrap(), ["Alpha", "nightly"]);
         let got = store.get("nightly").unwrap().unwrap();
@@ -211,19 +249,47 @@ fn schedules_runs_and_claims() {
 
         // A firing is claimed once.
         let due = t0 + Duration::hours(2);
-        let run = store.claim("nightly", RunKind::Cron, due, t0).unwrap().unwrap();
-        assert_eq!(store.claim("nightly", RunKind::Cron, due, t0).unwrap(), None);
-        assert!(store.claim("nightly", RunKind::Manual, due, t0).unwrap().is_some());
+        let run = store
+            .claim("nightly", RunKind::Cron, due, t0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            store.claim("nightly", RunKind::Cron, due, t0).unwrap(),
+            None
+        );
+        assert!(
+            store
+                .claim("nightly", RunKind::Manual, due, t0)
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(store.open_runs().unwrap().len(), 2);
-        store.record_command(run, 0, "/aks pools", "error", "boom", due).unwrap();
-        store.record_command(run, 0, "/aks pools", "ok", "fine", due).unwrap();
+        store
+            .record_command(run, 0, "/aks pools", "error", "boom", due)
+            .unwrap();
+        store
+            .record_command(run, 0, "/aks pools", "ok", "fine", due)
+            .unwrap();
         store.complete(run, due, "ok", "1 command").unwrap();
         let results = store.command_results(due).unwrap();
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].outcome, "ok");
         assert_eq!(results[0].channel.as_deref(), Some("#gpu-ops"));
-        assert!(store.record("nightly", due + Duration::days(1), due, "skipped", "holiday").unwrap());
-        assert_eq!(store.last_due().unwrap()["nightly"], due + Duration::days(1));
+        assert!(
+            store
+                .record(
+                    "nightly",
+                    due + Duration::days(1),
+                    due,
+                    "skipped",
+                    "holiday"
+                )
+                .unwrap()
+        );
+        assert_eq!(
+            store.last_due().unwrap()["nightly"],
+            due + Duration::days(1)
+        );
         assert_eq!(store.runs("nightly", 2).unwrap().len(), 2);
         assert_eq!(store.open_runs().unwrap().len(), 1);
 
@@ -253,9 +319,13 @@ fn cost_prices_and_samples() {
             currency: "USD".into(),
             fetched_at: at,
         };
-        store.put_price("Standard_NC6s_v3", "westeurope", &price).unwrap();
+        store
+            .put_price("Standard_NC6s_v3", "westeurope", &price)
+            .unwrap();
         assert_eq!(
-            store.price("Standard_NC6s_v3", "westeurope", "USD").unwrap(),
+            store
+                .price("Standard_NC6s_v3", "westeurope", "USD")
+                .unwrap(),
             Some(price)
         );
         assert_eq!(store.price("x", "westeurope", "USD").unwrap(), None);
@@ -278,7 +348,11 @@ fn cost_prices_and_samples() {
             .samples(at + Duration::hours(2), at + Duration::hours(6))
             .unwrap();
         let counts: Vec<i64> = window.iter().map(|s| s.count).collect();
-        assert_eq!(counts, [3, 0], "the state the window starts in, then the window");
+        assert_eq!(
+            counts,
+            [3, 0],
+            "the state the window starts in, then the window"
+        );
         assert!(window[0].deallocate && window[0].gpu && !window[0].spot);
     });
 }

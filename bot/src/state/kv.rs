@@ -44,11 +44,11 @@ impl Db {
         )?;
         rows.iter()
             .map(|row| {
-            let (key, text): (String, String) = (row.get(0)?, row.get(1)?);
-            let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-            Ok((key, value))
-        })
-        .collect()
+                let (key, text): (String, String) = (row.get(0)?, row.get(1)?);
+                let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                Ok((key, value))
+            })
+            .collect()
     }
 }
 

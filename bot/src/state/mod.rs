@@ -89,9 +89,11 @@ impl StateConfig {
             .unwrap_or("");
         let userinfo = authority.rsplit_once('@').map(|(u, _)| u).unwrap_or("");
         if userinfo.contains(':') || url.contains("password=") {
-            return Err("[state] url carries a password: write it as password = \"${ENV_VAR}\" \
+            return Err(
+                "[state] url carries a password: write it as password = \"${ENV_VAR}\" \
                         instead, so it is never logged"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         Ok(())
     }
@@ -198,7 +200,22 @@ const MIGRATIONS: &[&str] = &[
         component TEXT PRIMARY KEY,
         version INTEGER NOT NULL
     );",
+    // 3: which replica ran each command, so a restarting replica closes only its own open
+    // rows on a shared (PostgreSQL) database.
+    "ALTER TABLE audit ADD COLUMN replica TEXT NOT NULL DEFAULT '';",
 ];
+
+/// This process's name among replicas sharing a database: `DECKHAND_REPLICA`, else the pod's
+/// `HOSTNAME`, else `local`.
+pub fn replica_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        ["DECKHAND_REPLICA", "HOSTNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| "local".to_owned())
+    })
+}
 
 /// Prepared statements kept per connection: the command path's and the components' own.
 const STATEMENT_CACHE: usize = 64;
@@ -274,6 +291,18 @@ impl Db {
         };
         db.migrate_postgres()?;
         Ok(db)
+    }
+
+    /// Connects to PostgreSQL without migrating anything (for `deckhand check`).
+    pub fn inspect_postgres(
+        url: &str,
+        password: Option<&str>,
+        ca_file: Option<&Path>,
+    ) -> Result<Db, StateError> {
+        let pg = postgres::Postgres::connect(url, password, ca_file)?;
+        Ok(Db {
+            inner: Arc::new(Inner::Postgres(Box::new(pg))),
+        })
     }
 
     /// The database `[state]` names: PostgreSQL when `url` is set, else the SQLite file
@@ -467,9 +496,17 @@ impl Db {
             Inner::Sqlite { conn, .. } => {
                 Ok(lock(conn).query_row("PRAGMA user_version", [], |row| row.get(0))?)
             }
-            Inner::Postgres(_) => self
-                .query_opt("SELECT version FROM deckhand_schema", &[])?
-                .map_or(Ok(0), |row| row.get(0)),
+            Inner::Postgres(_) => {
+                let exists = self.query_opt(
+                    "SELECT 1 FROM information_schema.tables WHERE table_name = 'deckhand_schema'",
+                    &[],
+                )?;
+                if exists.is_none() {
+                    return Ok(0);
+                }
+                self.query_opt("SELECT version FROM deckhand_schema", &[])?
+                    .map_or(Ok(0), |row| row.get(0))
+            }
         }
     }
 
@@ -481,7 +518,10 @@ impl Db {
     fn migrate_postgres(&self) -> Result<(), StateError> {
         let shown = self.describe();
         self.transaction(|tx| {
-            tx.execute("SELECT pg_advisory_xact_lock(?1)", &[Value::Int(MIGRATION_LOCK)])?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(?1)",
+                &[Value::Int(MIGRATION_LOCK)],
+            )?;
             tx.batch("CREATE TABLE IF NOT EXISTS deckhand_schema (version BIGINT NOT NULL)")?;
             let found = match tx.query_opt("SELECT version FROM deckhand_schema", &[])? {
                 Some(row) => row.get::<i64>(0)?,
@@ -516,7 +556,10 @@ impl Db {
         let backend = self.backend();
         self.transaction(|tx| {
             if backend == Backend::Postgres {
-                tx.execute("SELECT pg_advisory_xact_lock(?1)", &[Value::Int(MIGRATION_LOCK)])?;
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(?1)",
+                    &[Value::Int(MIGRATION_LOCK)],
+                )?;
             }
             let found: i64 = tx
                 .query_opt(
@@ -547,8 +590,11 @@ impl Db {
         })
     }
 
-    /// Each component's schema version, by name.
+    /// Each component's schema version, by name (none before the core schema exists).
     pub fn component_versions(&self) -> Result<Vec<(String, i64)>, StateError> {
+        if self.schema_version()? < 2 {
+            return Ok(Vec::new());
+        }
         self.query(
             "SELECT component, version FROM schema_versions ORDER BY component",
             &[],
@@ -654,7 +700,8 @@ mod tests {
             "ALTER TABLE t ADD COLUMN b TEXT",
         ];
         db.ensure_schema("demo", &v2).unwrap();
-        db.sqlite_conn().unwrap()
+        db.sqlite_conn()
+            .unwrap()
             .execute("INSERT INTO t (a, b) VALUES (1, 'x')", [])
             .unwrap();
         let err = db.ensure_schema("demo", &v1).unwrap_err().to_string();

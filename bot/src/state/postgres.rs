@@ -198,7 +198,8 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, StateError
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     if let Some(path) = ca_file {
-        let bad = |detail: String| StateError::Config(format!("ca_file {}: {detail}", path.display()));
+        let bad =
+            |detail: String| StateError::Config(format!("ca_file {}: {detail}", path.display()));
         for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
             roots
                 .add(cert.map_err(|e| bad(e.to_string()))?)

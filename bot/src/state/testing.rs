@@ -25,7 +25,8 @@ pub(crate) fn postgres() -> Option<TestDb> {
     let admin = std::env::var("DECKHAND_TEST_PG_ADMIN").ok()?;
     let name = format!("t{}", uuid::Uuid::new_v4().simple());
     let adm = Db::connect_postgres(&format!("{admin}/postgres"), None, None).unwrap();
-    adm.execute(&format!("CREATE DATABASE {name}"), &[]).unwrap();
+    adm.execute(&format!("CREATE DATABASE {name}"), &[])
+        .unwrap();
     let db = Db::connect_postgres(&format!("{admin}/{name}"), None, None).unwrap();
     Some(TestDb { db, _server: None })
 }

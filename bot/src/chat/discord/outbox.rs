@@ -12,12 +12,12 @@ use super::buttons::RUN_PREFIX;
 use super::channels::ChannelDirectory;
 use super::mentions::Pings;
 use super::split::{layout, with_files};
-use crate::chat::{Action, OutboundMessage, Outbox};
 use crate::args;
+use crate::chat::{Action, OutboundMessage, Outbox};
 use crate::state::{Db, StateError};
 use futures_util::future::BoxFuture;
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE discord_actions (
+pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE discord_actions (
         id TEXT PRIMARY KEY,
         command TEXT NOT NULL,
         channel TEXT NOT NULL,
