@@ -300,7 +300,7 @@ fn schedules_runs_and_claims() {
             channel: "#gpu-ops".into(),
         };
         store.set_keep_awake(&keep).unwrap();
-        assert_eq!(store.keep_awakes().unwrap(), [keep.clone()]);
+        assert_eq!(store.keep_awakes().unwrap(), std::slice::from_ref(&keep));
         assert!(store.end_keep_awake("gpu", due).unwrap());
         assert!(!store.end_keep_awake("gpu", due).unwrap());
         assert!(store.remove("Alpha").unwrap());
