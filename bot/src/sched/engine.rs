@@ -344,6 +344,11 @@ impl Inner {
                 Verdict::Hold => return Ok(()),
             }
         }
+        if runs && !self.leadership.holds() {
+            tracing::warn!(schedule = %row.name,
+                "leadership not renewed within its deadline; not starting this firing");
+            return Ok(());
+        }
         if runs {
             let Some(run) = self.claim(&row.name, RunKind::Cron, last.due, now)? else {
                 tracing::info!(schedule = %row.name, "firing already claimed elsewhere");

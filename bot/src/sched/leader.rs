@@ -42,6 +42,13 @@ pub trait Leadership: Send + Sync {
     /// (leadership cannot change).
     fn recheck_every(&self) -> Option<Duration>;
 
+    /// Whether leadership is still certain now: the last renewal is younger than the renew
+    /// deadline (shorter than the lease), so a leader that cannot renew stops starting work
+    /// before its lease expires and another replica may take over.
+    fn holds(&self) -> bool {
+        true
+    }
+
     /// Gives leadership up (on shutdown), so another replica need not wait for expiry.
     fn release(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
@@ -62,8 +69,49 @@ impl Leadership for AlwaysLeader {
     }
 }
 
+/// When leadership was last renewed, against a deadline shorter than the lease.
+#[derive(Debug)]
+pub struct RenewDeadline {
+    deadline: Duration,
+    renewed: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl RenewDeadline {
+    /// Two thirds of the lease, as client-go's 10 s renew deadline in a 15 s lease.
+    pub fn for_lease(lease: Duration) -> RenewDeadline {
+        RenewDeadline {
+            deadline: (lease * 2 / 3).max(Duration::from_secs(1)),
+            renewed: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    fn set(&self, value: Option<tokio::time::Instant>) {
+        *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = value;
+    }
+
+    pub fn renewed(&self) {
+        self.set(Some(tokio::time::Instant::now()));
+    }
+
+    pub fn lost(&self) {
+        self.set(None);
+    }
+
+    pub fn holds(&self) -> bool {
+        self.renewed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < self.deadline)
+    }
+}
+
 /// Leadership held through a Lease object.
 pub struct KubeLease {
+    renew: RenewDeadline,
     api: Api<Lease>,
     namespace: String,
     name: String,
@@ -91,6 +139,7 @@ impl KubeLease {
         duration: Duration,
     ) -> KubeLease {
         KubeLease {
+            renew: RenewDeadline::for_lease(duration),
             api: Api::namespaced(client, namespace),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
@@ -189,7 +238,30 @@ impl KubeLease {
 
 impl Leadership for KubeLease {
     fn check(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<bool, LeaderError>> {
-        Box::pin(self.try_acquire(now))
+        Box::pin(async move {
+            // A renewal that cannot finish inside the deadline counts as lost.
+            let result = tokio::time::timeout(self.renew.deadline(), self.try_acquire(now))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(LeaderError::Invalid {
+                        namespace: self.namespace.clone(),
+                        name: self.name.clone(),
+                        message: format!(
+                            "not renewed within the {:?} renew deadline",
+                            self.renew.deadline()
+                        ),
+                    })
+                });
+            match result {
+                Ok(true) => self.renew.renewed(),
+                _ => self.renew.lost(),
+            }
+            result
+        })
+    }
+
+    fn holds(&self) -> bool {
+        self.renew.holds()
     }
 
     fn recheck_every(&self) -> Option<Duration> {
@@ -250,4 +322,29 @@ pub async fn from_config(
         &identity,
         config.duration,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn leadership_lapses_at_the_renew_deadline_before_the_lease_expires() {
+        let lease = Duration::from_secs(15);
+        let renew = RenewDeadline::for_lease(lease);
+        assert_eq!(renew.deadline(), Duration::from_secs(10));
+        assert!(!renew.holds(), "nothing renewed yet");
+        renew.renewed();
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(renew.holds());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(
+            !renew.holds(),
+            "stops at 10 s, 5 s before the lease expires"
+        );
+        renew.renewed();
+        assert!(renew.holds());
+        renew.lost();
+        assert!(!renew.holds(), "a failed renewal stops it at once");
+    }
 }
