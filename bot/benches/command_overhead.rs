@@ -124,18 +124,32 @@ async fn run() {
     report("parse + authorize + ABI call + render", samples);
 
     // 3. The whole command as a chat surface runs it, with the audit log on disk.
+    full_command(&app, &caller, line, "full command (parse..render, audit on disk)").await;
+
+    // 4. The same with the audit on PostgreSQL (issue 19), when a server is given:
+    //    DECKHAND_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/DB
+    if let Ok(url) = std::env::var("DECKHAND_BENCH_POSTGRES_URL") {
+        let text = text.replace(
+            &format!("path = \"{}\"", dir.path().join("state.db").display()),
+            &format!("url = \"{url}\""),
+        );
+        let config = Config::parse(&text, Path::new("bench.toml"), dir.path()).unwrap();
+        let app = App::start(config).unwrap();
+        full_command(&app, &caller, line, "full command (audit on PostgreSQL)").await;
+    }
+}
+
+async fn full_command(app: &App, caller: &Caller, line: &str, label: &str) {
     let mut samples = Vec::with_capacity(SAMPLES);
-    for i in 0..WARMUP + SAMPLES {
+    for _ in 0..WARMUP + SAMPLES {
         let invocation = Invocation::new("bench", "bench", caller.clone(), line);
         let (tx, _rx) = mpsc::unbounded_channel();
         let started = Instant::now();
         let response = app.router.handle(invocation, tx).await;
         let rendered = render(&response);
-        if i >= WARMUP {
-            samples.push(started.elapsed());
-        }
+        samples.push(started.elapsed());
         assert_eq!(response.kind, ResponseKind::Ok);
         assert_eq!(rendered, "hello there hello there [green]");
     }
-    report("full command (parse..render, audit on disk)", samples);
+    report(label, samples.split_off(WARMUP));
 }
