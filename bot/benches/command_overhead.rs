@@ -124,7 +124,13 @@ async fn run() {
     report("parse + authorize + ABI call + render", samples);
 
     // 3. The whole command as a chat surface runs it, with the audit log on disk.
-    full_command(&app, &caller, line, "full command (parse..render, audit on disk)").await;
+    full_command(
+        &app,
+        &caller,
+        line,
+        "full command (parse..render, audit on disk)",
+    )
+    .await;
 
     // 4. The same with the audit on PostgreSQL (issue 19), when a server is given:
     //    DECKHAND_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/DB

@@ -26,6 +26,7 @@ mod minio;
 mod ops;
 mod permissions;
 mod plugins;
+mod postgres;
 mod rg;
 mod router_input;
 mod runner;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-type PgServer = ();
+use deckhand_postgres_server::PgServer;
 
 use super::{Backend, Db};
 
@@ -19,25 +19,25 @@ impl TestDb {
     }
 }
 
-/// A fresh database on the shared test server; `None` (with a note) where PostgreSQL is not
-/// installed and CI does not require it.
-pub(crate) fn postgres() -> Option<TestDb> {
-    let admin = std::env::var("DECKHAND_TEST_PG_ADMIN").ok()?;
-    let name = format!("t{}", uuid::Uuid::new_v4().simple());
-    let adm = Db::connect_postgres(&format!("{admin}/postgres"), None, None).unwrap();
-    adm.execute(&format!("CREATE DATABASE {name}"), &[])
-        .unwrap();
-    let db = Db::connect_postgres(&format!("{admin}/{name}"), None, None).unwrap();
-    Some(TestDb { db, _server: None })
+/// A fresh database on the shared test server (a missing PostgreSQL fails the test, saying
+/// what to install, as the other real-server tests do).
+pub(crate) fn postgres() -> TestDb {
+    let server = deckhand_postgres_server::shared();
+    let url = server.fresh_database();
+    let db = Db::connect_postgres(&url, None, None).expect("connect to the test database");
+    TestDb {
+        db,
+        _server: Some(server),
+    }
 }
 
-/// SQLite in memory, then PostgreSQL when available.
+/// SQLite in memory, then PostgreSQL.
 pub(crate) fn backends() -> Vec<TestDb> {
     let sqlite = TestDb {
         db: Db::in_memory().expect("in-memory SQLite"),
         _server: None,
     };
-    std::iter::once(sqlite).chain(postgres()).collect()
+    vec![sqlite, postgres()]
 }
 
 /// Runs `test` on each backend, naming the backend when it fails.

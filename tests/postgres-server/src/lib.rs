@@ -1,0 +1,344 @@
+// Test infrastructure: a setup step that fails should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+//! A real PostgreSQL server for tests (Debian `postgresql`, installed by
+//! `.ci/install-postgresql.sh`): its own data directory (`initdb`), listening only on
+//! 127.0.0.1 on a free port with its socket in the data directory, trust authentication,
+//! started with `pg_ctl` and stopped by pid. PostgreSQL refuses to run as root, so as root the
+//! server runs as the `postgres` system user.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// A running (or stopped, between [`PgServer::stop`] and [`PgServer::start_again`]) server.
+pub struct PgServer {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres_user: bool,
+    databases: std::sync::atomic::AtomicU32,
+}
+
+/// The directory with `initdb`, `pg_ctl` and `psql`: `PATH` first, else the newest
+/// `/usr/lib/postgresql/*/bin` (the Debian layout, where they are not on `PATH`).
+fn bin_dir() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists());
+    // A symlink on PATH (e.g. /usr/local/bin/initdb) points into the real bin directory,
+    // which also has pg_isready and psql.
+    if let Some(dir) = on_path.and_then(|d| std::fs::canonicalize(d.join("initdb")).ok()) {
+        return dir.parent().expect("initdb is in a directory").to_owned();
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path().join("bin"))
+                .filter(|b| b.join("initdb").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    versions.pop().unwrap_or_else(|| {
+        panic!(
+            "PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql/*/bin): \
+             run .ci/install-postgresql.sh (Debian package postgresql; CI runs it)"
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl PgServer {
+    /// Creates a data directory and starts a server on it; waits until it accepts connections.
+    pub fn start() -> PgServer {
+        let bin = bin_dir();
+        let as_postgres_user = unsafe { libc::geteuid() } == 0;
+        let dir = tempfile::Builder::new()
+            .prefix("deckhand-pg-")
+            .tempdir()
+            .expect("temp dir");
+        if as_postgres_user {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown runs");
+            assert!(status.success(), "chown of the data directory failed");
+        }
+        let server = PgServer {
+            bin,
+            dir,
+            port: free_port(),
+            as_postgres_user,
+            databases: std::sync::atomic::AtomicU32::new(0),
+        };
+        let data = server.data();
+        let out = server
+            .command("initdb")
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-D",
+            ])
+            .arg(&data)
+            .output()
+            .expect("initdb runs");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server.start_again();
+        server
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// A PostgreSQL program, run as the server's user.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.as_postgres_user {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/DATABASE` (trust authentication: no password).
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Runs SQL with `psql` on database `postgres`; returns its output.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = self
+            .command("psql")
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
+            .args(["-p", &self.port.to_string(), "-d", database, "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A new, empty database of its own for one test; returns its URL.
+    pub fn fresh_database(&self) -> String {
+        let n = self
+            .databases
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("t{}_{n}", std::process::id());
+        self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        self.url(&name)
+    }
+
+    /// The postmaster's pid, from `postmaster.pid` (absent while stopped).
+    pub fn pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// Starts the server on the same data directory and port; waits until it is ready.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.log())
+            .args(["-o", &options, "-w", "-t", "60", "start"])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        );
+        self.wait_accepting(Duration::from_secs(30));
+    }
+
+    fn wait_accepting(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let ready = self
+                .command("pg_isready")
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not accept connections: {}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server (fast shutdown: connections are closed) and waits for it to exit.
+    pub fn stop(&self) {
+        let out = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "-t", "60", "stop"])
+            .output()
+            .expect("pg_ctl runs");
+        if !out.status.success() {
+            self.kill();
+        }
+    }
+
+    /// SIGKILLs the postmaster by pid, for crash tests; waits until it is gone.
+    pub fn kill(&self) {
+        if let Some(pid) = self.pid() {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            wait_gone(pid);
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+/// Waits (at most 10 s) until process `pid` has exited.
+fn wait_gone(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid() else { return };
+        let stopped = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "-t", "10", "stop"])
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if stopped {
+            wait_gone(pid);
+        } else {
+            self.kill();
+        }
+    }
+}
+
+/// One server for the tests of a process that overlap: the live one while any test holds it,
+/// else a new one; it stops when the last holder drops it.
+pub fn shared() -> Arc<PgServer> {
+    static SHARED: Mutex<Weak<PgServer>> = Mutex::new(Weak::new());
+    let mut slot = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(server) = slot.upgrade() {
+        return server;
+    }
+    let server = Arc::new(PgServer::start());
+    *slot = Arc::downgrade(&server);
+    server
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive(pid: i32) -> bool {
+        Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    #[test]
+    fn serves_fresh_databases_and_keeps_data_across_a_restart() {
+        let server = PgServer::start();
+        let a = server.fresh_database();
+        let b = server.fresh_database();
+        assert_ne!(a, b);
+        let db = a.rsplit('/').next().unwrap();
+        server.psql(db, "CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('kept')");
+        server.stop();
+        assert_eq!(server.pid(), None, "stopped");
+        server.start_again();
+        assert_eq!(server.psql(db, "SELECT v FROM t"), "kept");
+        let pid = server.pid().unwrap();
+        let dir = server.dir.path().to_owned();
+        drop(server);
+        assert!(!alive(pid), "dropped: the process is gone");
+        assert!(!dir.exists(), "dropped: the data directory is gone");
+    }
+
+    #[test]
+    fn kill_leaves_no_process() {
+        let server = PgServer::start();
+        let pid = server.pid().unwrap();
+        server.kill();
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn shared_is_one_server_while_held() {
+        let one = shared();
+        let two = shared();
+        assert!(Arc::ptr_eq(&one, &two));
+        assert_eq!(one.psql("postgres", "SELECT 1"), "1");
+    }
+}
