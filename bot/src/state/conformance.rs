@@ -356,3 +356,25 @@ fn cost_prices_and_samples() {
         assert!(window[0].deallocate && window[0].gpu && !window[0].spot);
     });
 }
+
+#[test]
+fn postgres_health_follows_the_server_down_and_back() {
+    // A server of its own: this test stops it.
+    let server = deckhand_postgres_server::PgServer::start();
+    let db = Db::connect_postgres(&server.fresh_database(), None, None).unwrap();
+    assert!(db.health().unwrap().contains("reachable"));
+    server.stop();
+    let down = db.health().unwrap_err();
+    assert!(down.contains("unreachable"), "{down}");
+    let err = db.kv_put("p", "k", &json!(1)).unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    server.start_again();
+    // Reconnects on a later call once the backoff (at most 5 s) allows: wait for that state.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while db.health().is_err() {
+        assert!(std::time::Instant::now() < deadline, "not reconnected");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    db.kv_put("p", "k", &json!(2)).unwrap();
+    assert_eq!(db.kv_get("p", "k").unwrap(), Some(json!(2)));
+}
