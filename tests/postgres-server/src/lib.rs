@@ -7,7 +7,7 @@
 //! started with `pg_ctl` and stopped by pid. PostgreSQL refuses to run as root, so as root the
 //! server runs as the `postgres` system user.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -202,7 +202,8 @@ impl PgServer {
             .expect("pg_ctl runs");
         assert!(
             out.status.success(),
-            "pg_ctl start failed: {}\n{}",
+            "pg_ctl start failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
             self.log_tail()
         );
@@ -243,13 +244,29 @@ impl PgServer {
         }
     }
 
-    /// SIGKILLs the postmaster by pid, for crash tests; waits until it is gone.
+    /// SIGKILLs the postmaster by pid, for crash tests; waits until it is gone, then removes
+    /// its lock file (so a later drop never signals a pid that may have been reused, and a
+    /// restart is not refused while the dead postmaster waits to be reaped).
     pub fn kill(&self) {
         if let Some(pid) = self.pid() {
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
+            // Its backends too: they would hold the shared memory a restart needs.
+            let children = children_of(pid);
+            for p in std::iter::once(pid).chain(children.iter().copied()) {
+                unsafe {
+                    libc::kill(p, libc::SIGKILL);
+                }
             }
-            wait_gone(pid);
+            for p in std::iter::once(pid).chain(children) {
+                wait_gone(p);
+            }
+            let socket = self.dir.path().join(format!(".s.PGSQL.{}", self.port));
+            for stale in [
+                self.data().join("postmaster.pid"),
+                socket.with_extension(format!("{}.lock", self.port)),
+                socket,
+            ] {
+                let _ = std::fs::remove_file(stale);
+            }
         }
     }
 
@@ -260,10 +277,41 @@ impl PgServer {
     }
 }
 
+/// Processes whose parent is `pid` (from /proc).
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<i32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+/// Whether `pid` runs (a zombie waiting to be reaped by init does not).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the parenthesised command name.
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
 /// Waits (at most 10 s) until process `pid` has exited.
 fn wait_gone(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+    while running(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "postgres pid {pid} still runs after 10 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -304,7 +352,7 @@ mod tests {
     use super::*;
 
     fn alive(pid: i32) -> bool {
-        Path::new(&format!("/proc/{pid}")).exists()
+        running(pid)
     }
 
     #[test]
@@ -332,6 +380,13 @@ mod tests {
         let pid = server.pid().unwrap();
         server.kill();
         assert!(!alive(pid));
+        assert_eq!(server.pid(), None, "no stale lock file left to signal");
+        server.start_again();
+        assert_eq!(
+            server.psql("postgres", "SELECT 1"),
+            "1",
+            "restarts after a crash"
+        );
     }
 
     #[test]
