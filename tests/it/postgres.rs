@@ -27,14 +27,6 @@ fn postgres_config(dir: &Path, url: &str) -> std::path::PathBuf {
     config
 }
 
-fn ask(shell: &mut Shell, line: &str) -> String {
-    writeln!(shell.stdin, "{line}").unwrap();
-    shell.stdin.flush().unwrap();
-    let mut reply = String::new();
-    shell.stdout.read_line(&mut reply).unwrap();
-    reply.trim_end().to_owned()
-}
-
 /// Sends `line`, then reads reply lines until one satisfies `done` (replies may span lines).
 fn ask_until(shell: &mut Shell, line: &str, done: impl Fn(&str) -> bool) -> String {
     writeln!(shell.stdin, "{line}").unwrap();
@@ -50,6 +42,11 @@ fn ask_until(shell: &mut Shell, line: &str, done: impl Fn(&str) -> bool) -> Stri
             return reply.to_owned();
         }
     }
+}
+
+/// Sends `line` and returns the first line of its reply.
+fn ask(shell: &mut Shell, line: &str) -> String {
+    ask_until(shell, line, |_| true)
 }
 
 fn finish(mut shell: Shell) {

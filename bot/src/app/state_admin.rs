@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use crate::state::{Backend, Db, StateConfig, StateError};
+use deckhand_support::secret::Secret;
+
+use crate::state::{Db, StateConfig, StateError};
 
 /// Each component's tables, by the name `Db::ensure_schema` records.
 pub fn components() -> [(&'static str, &'static [&'static str]); 4] {
@@ -96,10 +98,9 @@ pub fn check(config: &StateConfig) -> Result<Vec<String>, String> {
     let Some(url) = &config.url else {
         return Ok(Vec::new());
     };
-    let password = config.password.as_ref().map(|p| p.expose().to_owned());
-    let db = Db::inspect_postgres(url, password.as_deref(), config.ca_file.as_deref())
+    let password = config.password.as_ref().map(Secret::expose);
+    let db = Db::inspect_postgres(url, password, config.ca_file.as_deref())
         .map_err(|e| e.to_string())?;
-    debug_assert_eq!(db.backend(), Backend::Postgres);
     let mut notes = Vec::new();
     let core = db.schema_version().map_err(|e| e.to_string())?;
     let known = Db::known_schema_version();

@@ -285,10 +285,7 @@ impl Db {
         password: Option<&str>,
         ca_file: Option<&Path>,
     ) -> Result<Db, StateError> {
-        let pg = postgres::Postgres::connect(url, password, ca_file)?;
-        let db = Db {
-            inner: Arc::new(Inner::Postgres(Box::new(pg))),
-        };
+        let db = Db::inspect_postgres(url, password, ca_file)?;
         db.migrate_postgres()?;
         Ok(db)
     }
@@ -388,15 +385,9 @@ impl Db {
         match &*self.inner {
             Inner::Sqlite {
                 conn, checkpointer, ..
-            } => {
-                let conn = lock(conn);
-                let result = f(&mut sqlite::SqliteExec { conn: &conn });
-                drop(conn);
-                if let Some(checkpointer) = checkpointer {
-                    checkpointer.note_commit();
-                }
-                result
-            }
+            } => on_sqlite(conn, checkpointer, |conn| {
+                f(&mut sqlite::SqliteExec { conn })
+            }),
             Inner::Postgres(pg) => pg.run(f),
         }
     }
@@ -409,17 +400,12 @@ impl Db {
         match &*self.inner {
             Inner::Sqlite {
                 conn, checkpointer, ..
-            } => {
-                let conn = lock(conn);
+            } => on_sqlite(conn, checkpointer, |conn| {
                 let tx = conn.unchecked_transaction()?;
                 let value = f(&mut sqlite::SqliteExec { conn: &tx })?;
                 tx.commit()?;
-                drop(conn);
-                if let Some(checkpointer) = checkpointer {
-                    checkpointer.note_commit();
-                }
                 Ok(value)
-            }
+            }),
             Inner::Postgres(pg) => pg.transaction(f),
         }
     }
@@ -603,6 +589,20 @@ impl Db {
         .map(|row| Ok((row.get(0)?, row.get(1)?)))
         .collect()
     }
+}
+
+/// Runs `f` on the locked SQLite connection, then counts the commit for the checkpointer's
+/// schedule (after the lock is released).
+fn on_sqlite<R>(
+    conn: &Mutex<Connection>,
+    checkpointer: &Option<checkpoint::Checkpointer>,
+    f: impl FnOnce(&Connection) -> Result<R, StateError>,
+) -> Result<R, StateError> {
+    let result = f(&lock(conn));
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.note_commit();
+    }
+    result
 }
 
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {

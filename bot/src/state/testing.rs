@@ -5,18 +5,12 @@ use std::sync::Arc;
 
 use deckhand_postgres_server::PgServer;
 
-use super::{Backend, Db};
+use super::Db;
 
 /// A database for one test; holds the PostgreSQL server while the test runs.
 pub(crate) struct TestDb {
     pub db: Db,
     _server: Option<Arc<PgServer>>,
-}
-
-impl TestDb {
-    pub fn backend(&self) -> Backend {
-        self.db.backend()
-    }
 }
 
 /// A fresh database on the shared test server (a missing PostgreSQL fails the test, saying
@@ -43,7 +37,7 @@ pub(crate) fn backends() -> Vec<TestDb> {
 /// Runs `test` on each backend, naming the backend when it fails.
 pub(crate) fn on_each_backend(test: impl Fn(&Db)) {
     for t in backends() {
-        let backend = t.backend();
+        let backend = t.db.backend();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&t.db)));
         if let Err(panic) = result {
             eprintln!("failed on {backend:?}");
