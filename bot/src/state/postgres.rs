@@ -392,10 +392,21 @@ impl Postgres {
     }
 }
 
-/// A driver error with the server's message when there is one.
+/// A driver error with the server's message when there is one, else with its causes (the
+/// driver's own text is only "error connecting to server").
 fn error_text(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => error.to_string(),
+    if let Some(db) = error.as_db_error() {
+        return format!("{}: {}", db.code().code(), db.message());
     }
+    let mut text = error.to_string();
+    let mut cause = StdError::source(error);
+    while let Some(c) = cause {
+        let detail = c.to_string();
+        if !text.contains(&detail) {
+            text.push_str(": ");
+            text.push_str(&detail);
+        }
+        cause = c.source();
+    }
+    text
 }
