@@ -192,7 +192,7 @@ async fn registration_matches_the_manifests_and_follows_reloads() {
         .collect();
     let expected: BTreeSet<&str> = [
         "approve", "audit", "cancel", "confirm", "help", "plugins", "whoami", // built-ins
-        "busy", "count", "echo", "fetch", "forever", "kv", "later", "notify", "run", "slow",
+        "busy", "count", "echo", "fetch", "forever", "kv", "later", "nap", "notify", "run", "slow",
         "wipe", // echo plugin
     ]
     .into();
@@ -770,6 +770,7 @@ async fn outbox_posts_buttons_that_run_as_the_presser() {
                 command: "/count".into(),
             }],
             files: Vec::new(),
+            key: None,
         })
         .await
         .expect("posted");

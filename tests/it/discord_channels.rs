@@ -447,6 +447,7 @@ async fn a_channel_renamed_on_discord_is_followed() {
         text: text.into(),
         actions: Vec::new(),
         files: Vec::new(),
+        key: None,
     };
     outbox.post(post("#alerts", "before")).await.unwrap();
     assert_eq!(posts_to(&double, ALERTS).len(), 1);

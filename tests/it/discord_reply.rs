@@ -241,6 +241,7 @@ async fn nothing_pings_except_the_mentions_deckhand_intends() {
             text: "FIRING: @here disk full on <@&1> (<@2>)".into(),
             actions: vec![],
             files: Vec::new(),
+            key: None,
         })
         .await
         .expect("posted");

@@ -611,6 +611,62 @@ async fn a_crash_between_claim_and_completion_is_reported_not_rerun() {
 }
 
 #[tokio::test]
+async fn a_run_interrupted_inside_an_idempotent_command_is_resumed_and_each_report_posted_once() {
+    // Engine 1 posts the first report and dies inside `/nap` (idempotent); engine 2 (a new
+    // App over the same database) takes the run over: `/nap` again, then the third command;
+    // the first report is not posted again, the run is completed once.
+    let mut rig = Rig::new("", "2026-11-23T19:00:00Z");
+    rig.say("/schedule add nightly --cron '0 0 20 * * *' -- /echo first ; /nap 1500 ; /echo third")
+        .await;
+    rig.clock.set(utc("2026-11-23T20:00:00Z"));
+    rig.handle.wait_for(|s| s.inflight == 1).await;
+    while rig.outbox.messages().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let first = rig.new_messages();
+    assert!(
+        first[0]
+            .text
+            .starts_with("Schedule nightly [1/3] /echo first"),
+        "{first:?}"
+    );
+    rig.restart_at(utc("2026-11-23T20:05:00Z")).await;
+    rig.handle.wait_for(|s| s.inflight == 0).await;
+    let messages = rig.new_messages();
+    let texts = texts(&messages);
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[0].starts_with("Schedule nightly [2/3] /nap 1500 (resumed on ")
+            && texts[0].contains("\n✓ "),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].starts_with("Schedule nightly [3/3] /echo third"),
+        "{}",
+        texts[1]
+    );
+    assert_eq!(
+        rig.runs("nightly"),
+        [(
+            "cron".into(),
+            "2026-11-23T20:00:00+00:00".into(),
+            "ok".into()
+        )]
+    );
+    let audit = rig.app().db.audit_recent(50).unwrap();
+    let ran = |command: &str| {
+        audit
+            .iter()
+            .filter(|r| r.surface == "schedule" && r.command == command)
+            .count()
+    };
+    assert_eq!(ran("echo"), 2, "first and third, once each");
+    assert!((1..=2).contains(&ran("nap")), "{}", ran("nap"));
+    assert!(rig.at("2026-11-23T20:20:00Z").await.is_empty());
+}
+
+#[tokio::test]
 async fn a_refused_command_is_reported_and_the_others_still_run() {
     let mut rig = Rig::new("", "2026-11-23T19:00:00Z");
     // `/run shell`: the echo plugin did not declare program `shell`, so the host refuses.

@@ -125,6 +125,7 @@ pub(super) fn posts(message: OutboundMessage) -> Vec<OutboundMessage> {
             } else {
                 Vec::new()
             },
+            key: message.key.as_ref().map(|k| format!("{k}:part{i}")),
         })
         .collect()
 }

@@ -8,11 +8,12 @@ use deckhand_support::secret::Secret;
 use crate::state::{Db, StateConfig, StateError};
 
 /// Each component's tables, by the name `Db::ensure_schema` records.
-pub fn components() -> [(&'static str, &'static [&'static str]); 4] {
+pub fn components() -> [(&'static str, &'static [&'static str]); 5] {
     [
         ("alerts", crate::alerts::store::MIGRATIONS),
         ("cost", crate::cost::store::MIGRATIONS),
         ("discord", crate::chat::discord::outbox::MIGRATIONS),
+        ("notifications", crate::chat::ledger::MIGRATIONS),
         ("schedules", crate::sched::store::MIGRATIONS),
     ]
 }

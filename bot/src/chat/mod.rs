@@ -6,6 +6,7 @@
 //! as the person who pressed it, so a button is authorized and audited like typing it.
 
 pub mod discord;
+pub mod ledger;
 pub mod terminal;
 
 use std::sync::Mutex;
@@ -38,6 +39,10 @@ pub struct OutboundMessage {
     pub actions: Vec<Action>,
     /// Files attached to the message (a chart).
     pub files: Vec<Attachment>,
+    /// The notification's deterministic key (a schedule report: its run and command). With
+    /// one, the message is recorded before it is sent, so no replica posts it twice
+    /// ([`ledger`]); without, it is simply sent.
+    pub key: Option<String>,
 }
 
 /// Where unprompted messages go. Implemented by each chat surface (`deliver`); everyone posts

@@ -92,6 +92,7 @@ impl IdleWatch {
                 ),
             }],
             files: Vec::new(),
+            key: None,
         })
     }
 }

@@ -116,6 +116,7 @@ pub async fn run(
                 text,
                 actions: Vec::new(),
                 files: Vec::new(),
+                key: None,
             };
             if let Err(e) = outbox.post(message).await {
                 tracing::warn!(error = %e, "cannot post the morning cost message");

@@ -113,6 +113,7 @@ async fn follow_up(
             text,
             actions,
             files,
+            key: None,
         };
         if let Err(e) = outbox.post(message).await {
             tracing::warn!(channel = %request.channel, error = %e, "cannot post a follow-up's reply");

@@ -364,6 +364,14 @@ impl Router {
         index
     }
 
+    /// Whether `text` names a command its owner declared idempotent (safe to run again after
+    /// an interruption). `false` for anything that does not parse.
+    pub fn is_idempotent(&self, text: &str) -> bool {
+        self.index()
+            .parse(&builtins::normalize(text))
+            .is_ok_and(|parsed| parsed.spec.idempotent)
+    }
+
     /// Handles one command end to end; progress lines from the plugin go to `progress`. The reply is redacted on its way out: no configured secret and no
     /// credential an upstream echoed reaches a chat.
     pub async fn handle(

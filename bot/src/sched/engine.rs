@@ -63,9 +63,10 @@ impl Inner {
         }
     }
 
-    /// Reports runs that were claimed and never completed (the bot died in between). They
-    /// are not run again.
-    async fn recover(&self, now: DateTime<Utc>) {
+    /// Runs that were claimed and never completed (the replica running them died, or this
+    /// one before a restart): resumed where they stopped when every command that may have
+    /// acted is idempotent, else reported as interrupted and not run again.
+    async fn recover(self: &Arc<Self>, now: DateTime<Utc>) {
         let open = {
             // Held while reading, so a claim of ours cannot slip in between.
             let mine = self.mine.lock().unwrap_or_else(|p| p.into_inner());
@@ -83,37 +84,133 @@ impl Inner {
             }
         };
         for run in open {
-            let detail = format!(
-                "claimed at {} and never completed: the bot stopped while it ran",
-                store::ts(run.claimed_at)
-            );
-            if let Err(e) = self.store.complete(run.id, now, "interrupted", &detail) {
-                tracing::error!(error = %e, "cannot mark an interrupted run");
-                continue;
-            }
             let row = self.store.get(&run.schedule).ok().flatten();
-            let (channel, due) = match &row {
-                Some(row) => (
-                    row.channel.clone(),
-                    self.timing(&row.cron, &row.tz)
-                        .map(|t| t.describe(run.due_at))
-                        .unwrap_or_else(|_| store::ts(run.due_at)),
-                ),
-                None => continue,
-            };
-            self.post(
-                &channel,
-                format!(
-                    "⚠ Schedule {}: the run due {due} was interrupted ({detail}). Its commands may have partly acted; it is not run again automatically. Check, then run it by hand if it should still happen.",
-                    run.schedule
-                ),
-                vec![Action {
-                    label: "Run now".into(),
-                    command: format!("/schedule run {}", run.schedule),
-                }],
+            let recorded = self.store.run_commands(run.id).unwrap_or_default();
+            match row.as_ref().map(|row| self.resume_point(row, &recorded)) {
+                Some(Ok(start)) => {
+                    let Some(row) = row else { continue };
+                    self.resume(row, run, recorded, start).await;
+                }
+                Some(Err(stopped_in)) => {
+                    self.interrupted(row.as_ref(), &run, stopped_in, now).await
+                }
+                None => self.interrupted(None, &run, None, now).await,
+            }
+        }
+    }
+
+    /// Where an open run can go on: the first command that did not end, when it never
+    /// started or is idempotent. `Err` with the command that may have half-acted otherwise.
+    fn resume_point(
+        &self,
+        row: &ScheduleRow,
+        recorded: &[store::RunCommand],
+    ) -> Result<usize, Option<String>> {
+        for (i, command) in row.commands.iter().enumerate() {
+            match recorded.iter().find(|c| c.index == i) {
+                None => return Ok(i),
+                // The schedule changed since the run started: nothing to resume safely.
+                Some(c) if c.command != *command => return Err(None),
+                Some(c) if c.outcome == "running" => {
+                    return if self.router.is_idempotent(command) {
+                        Ok(i)
+                    } else {
+                        Err(Some(command.clone()))
+                    };
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(row.commands.len())
+    }
+
+    /// Takes over an open run at command `start`: first the reports of commands that ended
+    /// (the replica that ran them may have died before posting; the ledger posts each once),
+    /// then the rest of the commands, on this engine.
+    async fn resume(
+        self: &Arc<Self>,
+        row: ScheduleRow,
+        run: store::RunRow,
+        recorded: Vec<store::RunCommand>,
+        start: usize,
+    ) {
+        self.mine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run.id);
+        if let Err(e) = self
+            .ledger
+            .release_unsent(&format!("schedule-run:{}:", run.id))
+        {
+            tracing::warn!(error = %e, "cannot take over the unsent reports of a run");
+        }
+        let mut tally = Tally::default();
+        for done in recorded.iter().filter(|c| c.index < start) {
+            tally.count(&done.outcome);
+            self.post_with_files(
+                &row.channel,
+                report(&row, done.index, None, &done.outcome, &done.reply),
+                Vec::new(),
+                Vec::new(),
+                Some(report_key(run.id, done.index)),
             )
             .await;
         }
+        tracing::info!(schedule = %row.name, run = run.id, start, "resuming an interrupted run");
+        let note = Some(format!(
+            "resumed on {} after the replica running it stopped",
+            crate::state::replica_name()
+        ));
+        self.status.send_modify(|s| s.inflight += 1);
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            this.execute_from(&row, run.id, note, start, tally, Led::Yes)
+                .await;
+            this.status.send_modify(|s| s.inflight -= 1);
+        });
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|t| !t.is_finished());
+        running.push(task.abort_handle());
+    }
+
+    /// Closes an open run that cannot be resumed and says so in its channel, once.
+    async fn interrupted(
+        &self,
+        row: Option<&ScheduleRow>,
+        run: &store::RunRow,
+        stopped_in: Option<String>,
+        now: DateTime<Utc>,
+    ) {
+        let within = stopped_in
+            .map(|c| format!(", inside {c}, which may not be run twice"))
+            .unwrap_or_default();
+        let detail = format!(
+            "claimed at {} and never completed: the bot stopped while it ran{within}",
+            store::ts(run.claimed_at)
+        );
+        if let Err(e) = self.store.complete(run.id, now, "interrupted", &detail) {
+            tracing::error!(error = %e, "cannot mark an interrupted run");
+            return;
+        }
+        let Some(row) = row else { return };
+        let due = self
+            .timing(&row.cron, &row.tz)
+            .map(|t| t.describe(run.due_at))
+            .unwrap_or_else(|_| store::ts(run.due_at));
+        self.post_with_files(
+            &row.channel,
+            format!(
+                "⚠ Schedule {}: the run due {due} was interrupted ({detail}). Its commands may have partly acted; it is not run again automatically. Check, then run it by hand if it should still happen.",
+                run.schedule
+            ),
+            vec![Action {
+                label: "Run now".into(),
+                command: format!("/schedule run {}", run.schedule),
+            }],
+            Vec::new(),
+            Some(format!("schedule-run:{}:interrupted", run.id)),
+        )
+        .await;
     }
 
     /// One pass: warnings due, firings due (run, skipped, caught up or missed). Returns the
@@ -207,7 +304,7 @@ impl Inner {
         }
         self.store.set_warned(&row.name, upcoming.effective)?;
         let minutes = ((upcoming.effective - now).num_seconds().max(0) as u64).div_ceil(60);
-        self.post(
+        self.post_with_files(
             &row.channel,
             format!(
                 "⏰ Schedule {} runs in {minutes} min, at {}:\n{}",
@@ -228,6 +325,12 @@ impl Inner {
             .into_iter()
             .chain(super::keep_awake::button(row, timing, upcoming.effective))
             .collect(),
+            Vec::new(),
+            Some(format!(
+                "schedule:{}:warn:{}",
+                row.name,
+                store::ts(upcoming.effective)
+            )),
         )
         .await;
         Ok(())
@@ -370,7 +473,8 @@ impl Inner {
             let this = self.clone();
             let row = row.clone();
             let task = tokio::spawn(async move {
-                this.execute(&row, run, note).await;
+                this.execute_from(&row, run, note, 0, Tally::default(), Led::Yes)
+                    .await;
                 this.status.send_modify(|s| s.inflight -= 1);
             });
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -388,71 +492,74 @@ impl Inner {
         run: i64,
         note: Option<String>,
     ) -> (String, String) {
+        self.execute_from(row, run, note, 0, Tally::default(), Led::No)
+            .await
+    }
+
+    /// Runs commands `start..` of a claimed run (the earlier ones ended as `tally` counts).
+    /// A run the engine leads stops between commands once leadership is not held, and stays
+    /// open for the replica that takes over.
+    pub(crate) async fn execute_from(
+        &self,
+        row: &ScheduleRow,
+        run: i64,
+        note: Option<String>,
+        start: usize,
+        mut tally: Tally,
+        led: Led,
+    ) -> (String, String) {
         let total = row.commands.len();
-        let (mut ok, mut failed, mut pending) = (0, 0, 0);
-        for (i, command) in row.commands.iter().enumerate() {
+        for (i, command) in row.commands.iter().enumerate().skip(start) {
+            if led == Led::Yes && !self.leadership.holds() {
+                tracing::warn!(schedule = %row.name, run,
+                    "leadership lost mid-run; the replica that takes over resumes it");
+                return ("stopped".into(), "stopped: leadership lost".into());
+            }
+            // Before it runs, so a replica taking over knows it may have acted.
+            if let Err(e) = self
+                .store
+                .record_command(run, i, command, "running", "", self.now())
+            {
+                tracing::error!(schedule = %row.name, error = %e, "cannot record a command start");
+            }
             let invocation = Invocation::new("schedule", &row.channel, row.owner.clone(), command);
             let (progress, mut progress_rx) = mpsc::unbounded_channel();
             let drain = tokio::spawn(async move { while progress_rx.recv().await.is_some() {} });
             let response = self.router.handle(invocation, progress).await;
             let _ = drain.await;
-            let head = format!(
-                "Schedule {} [{}/{total}] {command}{}",
-                row.name,
-                i + 1,
-                note.as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            );
-            let (text, actions) = match response.kind {
-                ResponseKind::Ok => {
-                    ok += 1;
-                    (format!("{head}\n✓ {}", response.text), vec![])
-                }
-                ResponseKind::Error => {
-                    failed += 1;
-                    (format!("{head}\n✗ refused: {}", response.text), vec![])
-                }
-                ResponseKind::Pending => {
-                    pending += 1;
-                    let actions = response
-                        .confirmation
-                        .iter()
-                        .map(|code| Action {
-                            label: "Confirm".into(),
-                            command: format!("/confirm {code}"),
-                        })
-                        .collect();
-                    (format!("{head}\n… {}", response.text), actions)
-                }
-            };
             let outcome = match response.kind {
                 ResponseKind::Ok => "ok",
                 ResponseKind::Error => "failed",
                 ResponseKind::Pending => "pending",
             };
+            tally.count(outcome);
             if let Err(e) =
                 self.store
                     .record_command(run, i, command, outcome, &response.text, self.now())
             {
                 tracing::error!(schedule = %row.name, error = %e, "cannot record a command result");
             }
+            let actions = response
+                .confirmation
+                .iter()
+                .map(|code| Action {
+                    label: "Confirm".into(),
+                    command: format!("/confirm {code}"),
+                })
+                .collect();
             // A command's files go with its report (`/cost --week`'s chart in a weekly summary).
-            self.post_with_files(&row.channel, text, actions, response.files)
-                .await;
+            self.post_with_files(
+                &row.channel,
+                report(row, i, note.as_deref(), outcome, &response.text),
+                actions,
+                response.files,
+                Some(report_key(run, i)),
+            )
+            .await;
         }
-        let outcome = if failed == 0 && pending == 0 {
-            "ok"
-        } else if ok == 0 && pending == 0 {
-            "failed"
-        } else if pending > 0 && failed == 0 && ok == 0 {
-            "pending"
-        } else {
-            "partial"
-        };
+        let outcome = tally.outcome();
         crate::metrics::schedule_run(outcome);
-        let summary =
-            format!("{ok} ok, {failed} failed, {pending} awaiting confirmation, of {total}");
+        let summary = tally.summary(total);
         if let Err(e) = self.store.complete(run, self.now(), outcome, &summary) {
             tracing::error!(schedule = %row.name, error = %e, "cannot complete the run");
         }
@@ -460,22 +567,25 @@ impl Inner {
     }
 
     pub(crate) async fn post(&self, channel: &str, text: String, actions: Vec<Action>) {
-        self.post_with_files(channel, text, actions, Vec::new())
+        self.post_with_files(channel, text, actions, Vec::new(), None)
             .await;
     }
 
+    /// Posts a message; one with a `key` goes out once whichever replica posts it.
     async fn post_with_files(
         &self,
         channel: &str,
         text: String,
         actions: Vec<Action>,
         files: Vec<crate::chat::Attachment>,
+        key: Option<String>,
     ) {
         let message = OutboundMessage {
             channel: channel.to_owned(),
             text,
             actions,
             files,
+            key,
         };
         if let Err(e) = self.outbox.post(message).await {
             tracing::warn!(channel, error = %e, "cannot post a schedule message");
@@ -498,4 +608,81 @@ pub(super) fn numbered(commands: &[String]) -> String {
         .map(|(i, c)| format!("  {}. {c}", i + 1))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The notification key of command `index`'s report in run `run`: the same on every replica.
+pub(super) fn report_key(run: i64, index: usize) -> String {
+    format!("schedule-run:{run}:{index}")
+}
+
+/// A command's report: which schedule, which command of how many, how it ended.
+fn report(
+    row: &ScheduleRow,
+    index: usize,
+    note: Option<&str>,
+    outcome: &str,
+    reply: &str,
+) -> String {
+    let head = format!(
+        "Schedule {} [{}/{}] {}{}",
+        row.name,
+        index + 1,
+        row.commands.len(),
+        row.commands.get(index).map(String::as_str).unwrap_or(""),
+        note.map(|n| format!(" ({n})")).unwrap_or_default()
+    );
+    match outcome {
+        "ok" => format!("{head}\n✓ {reply}"),
+        "pending" => format!("{head}\n… {reply}"),
+        _ => format!("{head}\n✗ refused: {reply}"),
+    }
+}
+
+/// Whether a run is the engine's own (it stops when leadership is lost) or asked for by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Led {
+    Yes,
+    No,
+}
+
+/// How a run's commands ended so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally {
+    ok: usize,
+    failed: usize,
+    pending: usize,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: &str) {
+        match outcome {
+            "ok" => self.ok += 1,
+            "pending" => self.pending += 1,
+            _ => self.failed += 1,
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        let Tally {
+            ok,
+            failed,
+            pending,
+        } = *self;
+        if failed == 0 && pending == 0 {
+            "ok"
+        } else if ok == 0 && pending == 0 {
+            "failed"
+        } else if pending > 0 && failed == 0 && ok == 0 {
+            "pending"
+        } else {
+            "partial"
+        }
+    }
+
+    fn summary(&self, total: usize) -> String {
+        format!(
+            "{} ok, {} failed, {} awaiting confirmation, of {total}",
+            self.ok, self.failed, self.pending
+        )
+    }
 }

@@ -60,6 +60,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 
 use crate::chat::Outbox;
+use crate::chat::ledger::{Ledger, LedgerOutbox};
 use crate::router::Router;
 use crate::state::StateError;
 use clock::Clock;
@@ -121,7 +122,9 @@ pub(crate) struct Inner {
     deferred: Mutex<HashMap<Firing, DateTime<Utc>>>,
     router: Arc<Router>,
     store: Store,
+    /// Posts through [`Inner::ledger`]: keyed reports go out once across replicas.
     outbox: Arc<dyn Outbox>,
+    ledger: Ledger,
     leadership: Arc<dyn Leadership>,
     clock: Arc<dyn Clock>,
     grace: chrono::Duration,
@@ -166,6 +169,8 @@ impl Scheduler {
         clock: Arc<dyn Clock>,
     ) -> Result<SchedulerHandle, SchedError> {
         let store = Store::open(parts.db.clone())?;
+        let ledger = Ledger::new(parts.db.clone())?;
+        let outbox: Arc<dyn Outbox> = Arc::new(LedgerOutbox::new(outbox, ledger.clone()));
         let config = &parts.config;
         let inner = Arc::new(Inner {
             guards: Mutex::default(),
@@ -174,6 +179,7 @@ impl Scheduler {
             router: parts.router.clone(),
             store,
             outbox,
+            ledger,
             leadership,
             clock,
             grace: chrono::Duration::from_std(config.grace)

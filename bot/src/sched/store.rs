@@ -142,7 +142,17 @@ impl RunKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// One command of a run as recorded (see [`Store::run_commands`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCommand {
+    pub index: usize,
+    pub command: String,
+    pub outcome: String,
+    pub reply: String,
+}
+
+/// A claimed firing.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRow {
     pub id: i64,
     pub schedule: String,
@@ -501,6 +511,26 @@ impl Store {
             ],
         )?;
         Ok(())
+    }
+
+    /// What a run's commands recorded so far, by index (`running`: started, never ended).
+    pub fn run_commands(&self, run: i64) -> Result<Vec<RunCommand>, StateError> {
+        self.db
+            .query(
+                "SELECT idx, command, outcome, reply FROM schedule_run_commands
+                 WHERE run_id = ?1 ORDER BY idx",
+                args![run],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(RunCommand {
+                    index: usize::try_from(r.get::<i64>(0)?).unwrap_or(usize::MAX),
+                    command: r.get(1)?,
+                    outcome: r.get(2)?,
+                    reply: r.get(3)?,
+                })
+            })
+            .collect()
     }
 
     /// Commands that ended at or before `until`, oldest first, with their schedule and its

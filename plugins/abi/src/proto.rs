@@ -48,6 +48,11 @@ pub struct CommandSpec {
     /// privately from the first message (Discord: an ephemeral "thinking…").
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
+    /// Running it twice with the same options leaves things as running it once (set a
+    /// pool's count, apply a deployment): a scheduled run interrupted inside it (its replica
+    /// died) may run it again on the replica that takes over.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent: bool,
 }
 
 /// One typed option of a command.
@@ -832,6 +837,7 @@ impl CommandSpec {
             preview: false,
             timeout_secs: None,
             private: false,
+            idempotent: false,
         }
     }
 
@@ -853,6 +859,12 @@ impl CommandSpec {
 
     pub fn permission(mut self, permission: &str) -> CommandSpec {
         self.permission = Some(permission.to_owned());
+        self
+    }
+
+    /// Safe to run again after an interruption (see [`CommandSpec::idempotent`]).
+    pub fn idempotent(mut self) -> CommandSpec {
+        self.idempotent = true;
         self
     }
 

@@ -20,9 +20,10 @@
 //! - Field types give the option kind: `String`, `i64`, `bool` (a flag), `std::time::Duration`;
 //!   `Option<T>` makes it optional, as does `default = …` (a JSON literal, milliseconds for a
 //!   duration); every other field is required.
-//! - `#[command(name = "…", destructive, preview, timeout_secs = N, permission = "…", private)]`
-//!   (`preview`: destructive, and called with `Call::preview` for its confirmation text;
-//!   `private`: the reply is for the caller only); the name
+//! - `#[command(name = "…", destructive, preview, timeout_secs = N, permission = "…", private,
+//!   idempotent)]` (`preview`: destructive, and called with `Call::preview` for its
+//!   confirmation text; `private`: the reply is for the caller only; `idempotent`: safe to run
+//!   again when a scheduled run was interrupted inside it); the name
 //!   defaults to the type's name in kebab case (`PoolAdd` → `pool-add`).
 //! - `#[option(name = "…", positional, autocomplete, sensitive, rule = NameRule variant,
 //!   choices(a, b), default = …, min = N, max = N)]` (`min`/`max`: an integer's inclusive

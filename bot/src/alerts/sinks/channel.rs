@@ -45,6 +45,7 @@ pub fn render(outgoing: &Outgoing) -> Option<OutboundMessage> {
         text: render_text(outgoing, Flavor::Markdown),
         actions,
         files: Vec::new(),
+        key: None,
     })
 }
 

@@ -5,7 +5,12 @@ use deckhand_plugin_sdk::Command;
 
 /// Deploy or update an instance of an app described in config/apps
 #[derive(Command, Debug)]
-#[command(name = "deploy", permission = "deploy.apply", timeout_secs = 1800)]
+#[command(
+    name = "deploy",
+    permission = "deploy.apply",
+    timeout_secs = 1800,
+    idempotent
+)]
 pub struct DeployApp {
     /// App (config/apps/APP.toml)
     #[option(positional, autocomplete, rule = KubeLabel)]

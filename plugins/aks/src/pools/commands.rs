@@ -36,7 +36,7 @@ pub struct ListPools {
 
 /// Set a pool's node count (growing only; shrinking is /aks scale-down)
 #[derive(Command, Debug)]
-#[command(permission = "aks.scale", timeout_secs = 1800)]
+#[command(permission = "aks.scale", timeout_secs = 1800, idempotent)]
 pub struct Scale {
     /// Node pool
     #[option(autocomplete, rule = AgentPool)]
@@ -50,7 +50,7 @@ pub struct Scale {
 
 /// Reduce a pool's node count (asks for confirmation)
 #[derive(Command, Debug)]
-#[command(permission = "aks.scale", timeout_secs = 1800, destructive)]
+#[command(permission = "aks.scale", timeout_secs = 1800, destructive, idempotent)]
 pub struct ScaleDown {
     /// Node pool
     #[option(autocomplete, rule = AgentPool)]

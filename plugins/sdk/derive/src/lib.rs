@@ -34,6 +34,7 @@ struct CommandAttrs {
     permission: Option<String>,
     root: bool,
     private: bool,
+    idempotent: bool,
 }
 
 /// `#[option(...)]` on a field.
@@ -105,9 +106,11 @@ fn command_attrs(attrs: &[Attribute]) -> syn::Result<CommandAttrs> {
                 out.root = true;
             } else if meta.path.is_ident("private") {
                 out.private = true;
+            } else if meta.path.is_ident("idempotent") {
+                out.idempotent = true;
             } else {
                 return Err(meta.error(
-                    "unknown #[command] key; use name, destructive, preview, timeout_secs, permission, private or root",
+                    "unknown #[command] key; use name, destructive, preview, timeout_secs, permission, private, idempotent or root",
                 ));
             }
             Ok(())
@@ -272,6 +275,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     }
     if attrs.private {
         settings.push(quote!(.private()));
+    }
+    if attrs.idempotent {
+        settings.push(quote!(.idempotent()));
     }
     let sdk = quote!(::deckhand_plugin_sdk);
     match &input.data {

@@ -61,6 +61,17 @@ fn manifest() -> Manifest {
                     .positional(),
             )
             .timeout_secs(30),
+            CommandSpec::new(
+                "nap",
+                "As slow, and declared idempotent (a scheduled run may resume inside it)",
+            )
+            .option(
+                OptionSpec::new("ms", OptionKind::Integer, "How long")
+                    .required()
+                    .positional(),
+            )
+            .timeout_secs(30)
+            .idempotent(),
             CommandSpec::new("fetch", "GET a URL through the host")
                 .option(
                     OptionSpec::new("url", OptionKind::String, "URL")
@@ -160,7 +171,7 @@ impl Plugin for Echo {
                 "{} calls served by this copy ({})",
                 served, self.greeting
             ))),
-            "slow" => slow(ctx, call),
+            "slow" | "nap" => slow(ctx, call),
             "fetch" => {
                 let response = ctx.http(HttpRequest {
                     method: "GET".into(),
