@@ -758,6 +758,57 @@ async fn past_the_token_lifetime_the_result_goes_to_the_channel() {
 }
 
 #[tokio::test]
+async fn a_keyed_post_sent_twice_makes_one_discord_message_through_its_nonce() {
+    // The gap the ledger cannot close: a replica sent a report and died before marking it
+    // sent; the one taking over sends it again. Discord (here the double, as documented for
+    // `enforce_nonce`) answers the second create with the first message.
+    let fx = Fixture::start(DiscordDouble::builder().channel(555, "gpu-ops"), "").await;
+    let outbox = fx.handle.as_ref().unwrap().outbox.clone();
+    let report = |key: &str| OutboundMessage {
+        channel: "555".into(),
+        text: "Schedule nightly [1/10] /aks scale-down --pool gpu1 --count 0\n✓ done".into(),
+        actions: Vec::new(),
+        files: Vec::new(),
+        key: Some(key.into()),
+    };
+    for _ in 0..2 {
+        outbox
+            .post(report("schedule-run:7:0"))
+            .await
+            .expect("posted");
+    }
+    outbox
+        .post(report("schedule-run:7:1"))
+        .await
+        .expect("posted");
+    let creates: Vec<_> = fx
+        .double
+        .requests()
+        .into_iter()
+        .filter(|r| r.route() == Route::ChannelMessage { channel_id: 555 })
+        .collect();
+    assert_eq!(creates.len(), 3, "three creates were sent");
+    let nonces: Vec<&str> = creates
+        .iter()
+        .map(|r| r.body.as_ref().unwrap()["nonce"].as_str().unwrap())
+        .collect();
+    assert_eq!(nonces[0], nonces[1]);
+    assert_ne!(nonces[0], nonces[2]);
+    assert!(
+        creates
+            .iter()
+            .all(|r| r.body.as_ref().unwrap()["enforce_nonce"] == true)
+    );
+    let in_channel: Vec<_> = fx
+        .double
+        .messages()
+        .into_iter()
+        .filter(|m| m["channel_id"] == "555")
+        .collect();
+    assert_eq!(in_channel.len(), 2, "{in_channel:?}");
+}
+
+#[tokio::test]
 async fn outbox_posts_buttons_that_run_as_the_presser() {
     let fx = Fixture::start(DiscordDouble::builder().channel(555, "gpu-ops"), "").await;
     let outbox = fx.handle.as_ref().unwrap().outbox.clone();

@@ -209,6 +209,10 @@ pub(crate) fn message(
         m["application_id"] = json!(application_id.to_string());
     }
     merge_message_fields(&mut m, body);
+    // A create's nonce comes back on the message it made.
+    if let Some(nonce) = body.get("nonce").filter(|n| !n.is_null()) {
+        m["nonce"] = nonce.clone();
+    }
     m
 }
 

@@ -374,6 +374,18 @@ fn route(
             if let Some(err) = validate_message(body_or_empty) {
                 return err;
             }
+            // `enforce_nonce`: a second create with the nonce of one this author made (Discord:
+            // "in the past few minutes"; the double: ever) returns that message, no new one.
+            if body_or_empty.get("enforce_nonce") == Some(&json!(true))
+                && let Some(nonce) = body_or_empty.get("nonce").filter(|n| !n.is_null())
+                && let Some(earlier) = st.messages.iter().find(|m| {
+                    m["channel_id"] == json!(id(ch).unwrap_or(0).to_string())
+                        && m["author"]["id"] == shared.bot_user()["id"]
+                        && m.get("nonce") == Some(nonce)
+                })
+            {
+                return Reply::json(200, earlier.clone());
+            }
             let mid = st.new_id();
             let m = payloads::message(
                 mid,

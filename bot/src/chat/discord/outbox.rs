@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use serenity::all::{ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateMessage, Http};
+use serenity::all::{
+    ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateMessage, Http, Nonce,
+};
 
 use super::buttons::RUN_PREFIX;
 use super::channels::ChannelDirectory;
@@ -161,6 +163,12 @@ impl DiscordOutbox {
             if i == last {
                 create = create.components(rows.clone());
             }
+            if let Some(key) = &message.key {
+                // A retry of a send whose "sent" mark was lost returns the first message.
+                create = create
+                    .nonce(Nonce::String(nonce(key, i)))
+                    .enforce_nonce(true);
+            }
             ChannelId::new(channel)
                 .send_message(&self.http, create)
                 .await
@@ -168,6 +176,14 @@ impl DiscordOutbox {
         }
         Ok(())
     }
+}
+
+/// Discord's nonce for part `part` of the notification `key`: at most 25 characters, the
+/// same on every replica.
+fn nonce(key: &str, part: usize) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{key}#{part}").as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Outbox for DiscordOutbox {
@@ -179,6 +195,15 @@ impl Outbox for DiscordOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonces_are_short_stable_and_differ_per_part() {
+        let a = nonce("schedule-run:7:0", 0);
+        assert_eq!(a.len(), 24, "Discord takes at most 25 characters");
+        assert_eq!(a, nonce("schedule-run:7:0", 0));
+        assert_ne!(a, nonce("schedule-run:7:0", 1));
+        assert_ne!(a, nonce("schedule-run:7:1", 0));
+    }
 
     #[test]
     fn actions_are_stored_and_expire() {
