@@ -159,3 +159,150 @@ fn while_postgres_is_down_changes_are_refused_and_the_bot_recovers_by_itself() {
     assert!(outcomes.iter().all(|o| o == "ok"), "{outcomes:?}");
     assert!(outcomes.len() >= 2, "{outcomes:?}");
 }
+
+/// Issue 19: an HA Alertmanager pair sends every webhook to both replicas. Two bots on one
+/// PostgreSQL state, each with its own receiver, get the same 1,000 firing alerts (ten
+/// webhooks of 100, sent to both at once): every alert is announced by exactly one of them
+/// (listed in a message or counted in a digest), the other drops it as the other replica's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_alert_storm_sent_to_both_replicas_is_announced_once() {
+    use deckhand::alerts::metrics::DropStage;
+    use deckhand::chat::MemoryOutbox;
+    use std::sync::Arc;
+
+    const N: usize = 1_000;
+    // SAFETY: as in the harness: every test sets the same value.
+    unsafe { std::env::set_var("DECKHAND_IT_TOKEN", "it-secret-token") };
+    let server = deckhand_postgres_server::shared();
+    let url = server.fresh_database();
+    let alerts = r#"
+[alerts]
+listen = "127.0.0.1:0"
+default_channel = "alerts-default"
+max_body_bytes = 1048576
+
+[alerts.storm]
+group_wait = "0s"
+channel_window = "1s"
+"#;
+    let mut replicas = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let config = postgres_config(dir.path(), &url);
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(alerts);
+        std::fs::write(&config, text).unwrap();
+        let app =
+            deckhand::app::App::start(deckhand::config::Config::load(&config).unwrap()).unwrap();
+        let outbox = Arc::new(MemoryOutbox::default());
+        let handle = app.start_alerts(outbox.clone()).await.unwrap().unwrap();
+        replicas.push((app, handle, outbox));
+        dirs.push(dir);
+    }
+    let webhook = |from: usize| {
+        let alerts: Vec<serde_json::Value> = (from..from + 100)
+            .map(|i| {
+                serde_json::json!({
+                    "status": "firing",
+                    "labels": {"alertname": format!("Storm{}", i % 10), "instance": format!("node-{i}")},
+                    "annotations": {"summary": format!("node-{i} is down")},
+                    "startsAt": "2026-12-03T18:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "",
+                    "fingerprint": format!("{i:016x}")
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0, "status": "firing",
+            "receiver": "deckhand", "groupLabels": {}, "commonLabels": {},
+            "commonAnnotations": {}, "externalURL": "http://am", "alerts": alerts
+        })
+    };
+    let client = reqwest::Client::new();
+    let mut sends = Vec::new();
+    for from in (0..N).step_by(100) {
+        for (_, handle, _) in &replicas {
+            let uri = format!("http://{}/alerts/alertmanager", handle.local_addr.unwrap());
+            let (client, body) = (client.clone(), webhook(from));
+            sends.push(tokio::spawn(async move {
+                client.post(uri).json(&body).send().await.unwrap().status()
+            }));
+        }
+    }
+    for send in sends {
+        assert!(send.await.unwrap().is_success());
+    }
+    // Settled: every alert received by both, each replica's storm control has nothing left.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let settled = replicas.iter().all(|(_, h, _)| {
+            let stats = h.state.storm_stats();
+            stats.pending == 0
+                && h.state.metrics.routed_total()
+                    + h.state.metrics.dropped_total(DropStage::Replica)
+                    == N as u64
+        });
+        let announced: u64 = replicas
+            .iter()
+            .map(|(_, h, _)| {
+                let stats = h.state.storm_stats();
+                stats.alerts_in_messages + stats.folded
+            })
+            .sum();
+        if settled && announced == N as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled: announced {announced}, {:?}",
+            replicas
+                .iter()
+                .map(|(_, h, _)| h.state.storm_stats())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dropped: u64 = replicas
+        .iter()
+        .map(|(_, h, _)| h.state.metrics.dropped_total(DropStage::Replica))
+        .sum();
+    assert_eq!(
+        dropped, N as u64,
+        "each alert dropped by exactly one replica"
+    );
+    // What the counters say is what was posted: alerts listed (each node once, over both
+    // replicas) plus the digests' counts.
+    let mut listed_nodes = std::collections::BTreeSet::new();
+    for (_, handle, outbox) in &replicas {
+        let stats = handle.state.storm_stats();
+        assert!(stats.balanced(), "{stats:?}");
+        assert_eq!(stats.deduplicated, 0, "{stats:?}");
+        let mut posted = 0u64;
+        for message in outbox.messages() {
+            if let Some(rest) = message.text.split("Digest: ").nth(1) {
+                posted += rest
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or_else(|| panic!("no count in {}", message.text));
+                continue;
+            }
+            for node in message.text.lines().filter_map(|l| {
+                l.strip_prefix("• ")
+                    .and_then(|l| l.rsplit_once(" ["))
+                    .map(|(_, n)| n.trim_end_matches(']').to_owned())
+            }) {
+                posted += 1;
+                assert!(listed_nodes.insert(node.clone()), "{node} listed twice");
+            }
+        }
+        assert_eq!(posted, stats.alerts_in_messages + stats.folded);
+    }
+    let claims = Db::connect_postgres(&url, None, None)
+        .unwrap()
+        .query("SELECT count(*) FROM alerts_claims", &[])
+        .unwrap();
+    assert_eq!(claims[0].get::<i64>(0).unwrap(), N as i64);
+}

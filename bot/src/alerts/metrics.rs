@@ -29,10 +29,13 @@ pub enum DropStage {
     Dedup,
     /// A sink failed to deliver (counts alerts in the lost message).
     Send,
+    /// Another replica sharing the state database claimed it first and posts it (counts
+    /// alerts).
+    Replica,
 }
 
 impl DropStage {
-    pub const ALL: [DropStage; 7] = [
+    pub const ALL: [DropStage; 8] = [
         DropStage::Auth,
         DropStage::BodySize,
         DropStage::Decode,
@@ -40,6 +43,7 @@ impl DropStage {
         DropStage::Silenced,
         DropStage::Dedup,
         DropStage::Send,
+        DropStage::Replica,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +55,7 @@ impl DropStage {
             DropStage::Silenced => "silenced",
             DropStage::Dedup => "dedup",
             DropStage::Send => "send",
+            DropStage::Replica => "replica",
         }
     }
 }
@@ -59,7 +64,7 @@ impl DropStage {
 pub struct AlertMetrics {
     received: [AtomicU64; 4],
     routed: AtomicU64,
-    dropped: [AtomicU64; 7],
+    dropped: [AtomicU64; 8],
     messages_sent: AtomicU64,
     folded: AtomicU64,
 }

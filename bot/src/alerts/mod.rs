@@ -16,6 +16,7 @@
 
 pub mod alert;
 mod check;
+mod claims;
 pub mod commands;
 pub mod config;
 pub mod http;
@@ -137,6 +138,7 @@ pub async fn start(
     let state = Arc::new(AlertsState {
         metrics: AlertMetrics::default(),
         tx,
+        claims: claims::Claims::shared(options.db.as_ref(), &config.storm),
         db: options.db.clone(),
         book: Mutex::new(book),
         stats: Mutex::default(),

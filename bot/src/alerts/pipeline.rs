@@ -16,7 +16,8 @@ use super::{Alert, AlertsState, Record, Status, sinks, sources, store};
 use crate::chat::discord::respond::chunks;
 use crate::chat::{OutboundMessage, Outbox};
 
-/// Applies silences and acks, routes, and feeds storm control.
+/// Applies silences and acks, routes, and feeds storm control (what this replica claimed,
+/// when replicas share the state).
 pub(super) fn process(
     state: &AlertsState,
     routes: &Routes,
@@ -25,65 +26,116 @@ pub(super) fn process(
     batch: Vec<Alert>,
 ) {
     let wall = Utc::now();
-    let mut book = state.book();
-    book.forget_stale(wall, state.config.forget_after);
-    for alert in batch {
-        if book.silences.iter().any(|s| s.matches(&alert, wall)) {
-            state.metrics.dropped(DropStage::Silenced, 1);
-            continue;
-        }
-        let id = alert.key();
-        let mut routed = routes.route(&alert);
-        if routed.rules.is_empty()
-            && let Some(channel) = alert.label(sources::plugin::PREFERRED_CHANNEL)
-        {
-            routed.destinations = vec![Destination::Channel(channel.to_owned())];
-        }
-        match alert.status {
-            Status::Firing => {
-                if let Some(record) = book.active.get_mut(&id) {
-                    record.last_seen = wall;
-                    record.repeats += 1;
-                    if record.acked_by.is_some() {
-                        state.metrics.dropped(DropStage::Dedup, 1);
-                        continue;
-                    }
-                } else {
-                    // Acknowledged before a restart: known, and still quiet.
-                    let acked_by = book.acks.get(&id).map(|(by, _)| by.clone());
-                    let quiet = acked_by.is_some();
-                    book.active.insert(
-                        id,
-                        Record {
-                            alert: alert.clone(),
-                            first_seen: wall,
-                            last_seen: wall,
-                            repeats: 0,
-                            acked_by,
-                            destinations: routed.destinations.clone(),
-                        },
-                    );
-                    if quiet {
-                        state.metrics.dropped(DropStage::Dedup, 1);
-                        continue;
-                    }
-                }
-            }
-            Status::Resolved => {
-                book.active.remove(&id);
-                if book.acks.remove(&id).is_some()
-                    && let Some(db) = &state.db
-                    && let Err(e) = store::delete_ack(db, &id)
-                {
-                    tracing::warn!(error = %e, "acknowledgement not removed from the state database");
-                }
+    let mut announce: Vec<(Alert, Vec<Destination>)> = Vec::new();
+    {
+        let mut book = state.book();
+        book.forget_stale(wall, state.config.forget_after);
+        for alert in batch {
+            if let Some(destinations) = book_keeping(state, routes, &mut book, &alert, wall) {
+                announce.push((alert, destinations));
             }
         }
+    }
+    let announce = claimed(state, announce, wall);
+    for (alert, destinations) in announce {
         state.metrics.routed(1);
-        for destination in &routed.destinations {
+        for destination in &destinations {
             if storm.ingest(now, destination, alert.clone()) == Ingested::Duplicate {
                 state.metrics.dropped(DropStage::Dedup, 1);
             }
+        }
+    }
+}
+
+/// Records one alert in the book (active, acked, resolved); its destinations when it is to
+/// be announced, `None` when silenced or acknowledged.
+fn book_keeping(
+    state: &AlertsState,
+    routes: &Routes,
+    book: &mut super::state::Book,
+    alert: &Alert,
+    wall: chrono::DateTime<Utc>,
+) -> Option<Vec<Destination>> {
+    if book.silences.iter().any(|s| s.matches(alert, wall)) {
+        state.metrics.dropped(DropStage::Silenced, 1);
+        return None;
+    }
+    let id = alert.key();
+    let mut routed = routes.route(alert);
+    if routed.rules.is_empty()
+        && let Some(channel) = alert.label(sources::plugin::PREFERRED_CHANNEL)
+    {
+        routed.destinations = vec![Destination::Channel(channel.to_owned())];
+    }
+    match alert.status {
+        Status::Firing => {
+            if let Some(record) = book.active.get_mut(&id) {
+                record.last_seen = wall;
+                record.repeats += 1;
+                if record.acked_by.is_some() {
+                    state.metrics.dropped(DropStage::Dedup, 1);
+                    return None;
+                }
+            } else {
+                // Acknowledged before a restart: known, and still quiet.
+                let acked_by = book.acks.get(&id).map(|(by, _)| by.clone());
+                let quiet = acked_by.is_some();
+                book.active.insert(
+                    id,
+                    Record {
+                        alert: alert.clone(),
+                        first_seen: wall,
+                        last_seen: wall,
+                        repeats: 0,
+                        acked_by,
+                        destinations: routed.destinations.clone(),
+                    },
+                );
+                if quiet {
+                    state.metrics.dropped(DropStage::Dedup, 1);
+                    return None;
+                }
+            }
+        }
+        Status::Resolved => {
+            book.active.remove(&id);
+            if book.acks.remove(&id).is_some()
+                && let Some(db) = &state.db
+                && let Err(e) = store::delete_ack(db, &id)
+            {
+                tracing::warn!(error = %e, "acknowledgement not removed from the state database");
+            }
+        }
+    }
+    Some(routed.destinations)
+}
+
+/// The alerts this replica announces: all of them, unless replicas share the state; then
+/// those it claimed first. When the claim cannot be made (database unreachable), all of
+/// them: a duplicate is better than a lost alert.
+fn claimed(
+    state: &AlertsState,
+    announce: Vec<(Alert, Vec<Destination>)>,
+    wall: chrono::DateTime<Utc>,
+) -> Vec<(Alert, Vec<Destination>)> {
+    let Some(claims) = &state.claims else {
+        return announce;
+    };
+    let events: Vec<_> = announce.iter().map(|(a, _)| (a.key(), a.status)).collect();
+    match claims.claim(&events, wall) {
+        Ok(won) => announce
+            .into_iter()
+            .zip(won)
+            .filter_map(|(item, won)| {
+                if !won {
+                    state.metrics.dropped(DropStage::Replica, 1);
+                }
+                won.then_some(item)
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "alerts not claimed in the state database; announcing them here");
+            announce
         }
     }
 }

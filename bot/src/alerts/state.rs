@@ -97,6 +97,8 @@ pub struct AlertsState {
     pub(super) stats: Mutex<StormStats>,
     pub(super) http: reqwest::Client,
     pub(super) db: Option<Db>,
+    /// Who announces what, when the state database is shared by replicas.
+    pub(super) claims: Option<super::claims::Claims>,
 }
 
 /// Why [`AlertsState::submit`] refused a batch.

@@ -30,6 +30,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         acked_by TEXT NOT NULL,
         acked_at TEXT NOT NULL
     );",
+    // 3: which replica announces an alert's status (see `claims`): used on PostgreSQL.
+    "CREATE TABLE alerts_claims (
+        alert_key TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        claimed_by TEXT NOT NULL
+    );",
 ];
 
 pub(super) fn load_acks(db: &Db) -> Result<HashMap<AlertKey, (String, DateTime<Utc>)>, StateError> {
