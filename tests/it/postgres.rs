@@ -171,8 +171,6 @@ async fn a_thousand_alert_storm_sent_to_both_replicas_is_announced_once() {
     use std::sync::Arc;
 
     const N: usize = 1_000;
-    // SAFETY: as in the harness: every test sets the same value.
-    unsafe { std::env::set_var("DECKHAND_IT_TOKEN", "it-secret-token") };
     let server = deckhand_postgres_server::shared();
     let url = server.fresh_database();
     let alerts = r#"
@@ -185,20 +183,12 @@ max_body_bytes = 1048576
 group_wait = "0s"
 channel_window = "1s"
 "#;
+    let (_dirs, apps) = two_replicas(&url, alerts);
     let mut replicas = Vec::new();
-    let mut dirs = Vec::new();
-    for _ in 0..2 {
-        let dir = tempfile::tempdir().unwrap();
-        let config = postgres_config(dir.path(), &url);
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(alerts);
-        std::fs::write(&config, text).unwrap();
-        let app =
-            deckhand::app::App::start(deckhand::config::Config::load(&config).unwrap()).unwrap();
+    for app in apps {
         let outbox = Arc::new(MemoryOutbox::default());
         let handle = app.start_alerts(outbox.clone()).await.unwrap().unwrap();
         replicas.push((app, handle, outbox));
-        dirs.push(dir);
     }
     let webhook = |from: usize| {
         let alerts: Vec<serde_json::Value> = (from..from + 100)
@@ -305,4 +295,71 @@ channel_window = "1s"
         .query("SELECT count(*) FROM alerts_claims", &[])
         .unwrap();
     assert_eq!(claims[0].get::<i64>(0).unwrap(), N as i64);
+}
+
+/// Two replicas on one PostgreSQL state, in this process, with `extra` config.
+fn two_replicas(url: &str, extra: &str) -> (Vec<tempfile::TempDir>, [deckhand::app::App; 2]) {
+    // SAFETY: as in the harness: every test sets the same value.
+    unsafe { std::env::set_var("DECKHAND_IT_TOKEN", "it-secret-token") };
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |dir: &tempfile::TempDir| {
+        let config = postgres_config(dir.path(), url);
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(extra);
+        std::fs::write(&config, text).unwrap();
+        deckhand::app::App::start(deckhand::config::Config::load(&config).unwrap()).unwrap()
+    };
+    let apps = [start(&dirs[0]), start(&dirs[1])];
+    (dirs, apps)
+}
+
+async fn say(app: &deckhand::app::App, text: &str) -> deckhand::router::Response {
+    let invocation = deckhand::router::Invocation::new("test", "ops", deckhand_it::admin(), text);
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    app.router.handle(invocation, tx).await
+}
+
+/// Issue 19: a destructive command asked on one replica is confirmed on the other; a code
+/// confirmed on both at once runs once; an expired code is reported expired on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_filed_on_one_replica_is_taken_once_on_either() {
+    let server = deckhand_postgres_server::shared();
+    let url = server.fresh_database();
+    let (_dirs, [a, b]) = two_replicas(&url, "");
+    let asked = say(&a, "/wipe").await;
+    let code = asked.confirmation.clone().expect("a confirmation code");
+    let done = say(&b, &format!("/confirm {code}")).await;
+    assert_eq!(done.text, "wiped");
+    let again = say(&a, &format!("/confirm {code}")).await;
+    assert!(
+        again.text.contains("no pending confirmation"),
+        "{}",
+        again.text
+    );
+
+    // Both replicas confirm the same code at the same moment: one runs it.
+    for _ in 0..10 {
+        let code = say(&a, "/wipe").await.confirmation.unwrap();
+        let line = format!("/confirm {code}");
+        let (x, y) = tokio::join!(say(&a, &line), say(&b, &line));
+        let ran = [&x, &y].iter().filter(|r| r.text == "wiped").count();
+        assert_eq!(ran, 1, "{} / {}", x.text, y.text);
+    }
+    let db = Db::connect_postgres(&url, None, None).unwrap();
+    let wipes: Vec<String> = db
+        .audit_recent(100)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.command == "wipe")
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(wipes.len(), 11, "{wipes:?}");
+    assert!(wipes.iter().all(|o| o == "ok"), "{wipes:?}");
+    let left: i64 = db.query("SELECT count(*) FROM confirmations", &[]).unwrap()[0]
+        .get(0)
+        .unwrap();
+    assert_eq!(
+        left, 0,
+        "taken codes leave no row (and no command line) behind"
+    );
 }

@@ -1,24 +1,38 @@
 //! Confirmations for destructive commands: a short code the same caller confirms before it
 //! expires, or, where config asks for a second person, that someone with an approver role
-//! approves.
+//! approves. Kept in the state database, so with replicas sharing it `/confirm CODE` works on
+//! whichever one receives it; a code is taken once, whichever replica takes it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 
 use super::Invocation;
-use super::parse::Parsed;
+use crate::args;
+use crate::state::sql::{Exec, Row};
+use crate::state::{Db, StateError};
 
-/// A destructive command waiting for its confirmation.
+/// The `confirmations` table. A row's command line is blanked when it expires and the row
+/// deleted when it is taken, so a line waits in the database no longer than its timeout.
+pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE confirmations (
+        code TEXT PRIMARY KEY,
+        invocation_id TEXT NOT NULL,
+        invocation TEXT NOT NULL,
+        permission TEXT NOT NULL,
+        approver_roles TEXT,
+        expires_at TEXT NOT NULL,
+        expired INTEGER NOT NULL DEFAULT 0
+    );"];
+
+/// A destructive command waiting for its confirmation. The command is parsed again when it
+/// runs (possibly on another replica, from the line as typed).
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub code: String,
     pub invocation: Invocation,
-    pub parsed: Parsed,
     pub permission: String,
-    pub expires_at: Instant,
+    pub expires_at: DateTime<Utc>,
     /// Set when a second person with one of these roles must approve.
     pub approver_roles: Option<Vec<String>>,
 }
@@ -39,21 +53,22 @@ pub enum ConfirmError {
     SelfApproval { code: String },
     #[error("{code} needs no approval; the requester confirms it with /confirm {code}")]
     NoApprovalNeeded { code: String },
+    #[error("confirmations cannot be read now: {0}")]
+    Unavailable(String),
 }
 
-/// A refusal, with the entry itself when it expired (so its audit row can be closed).
-pub type ConfirmFailure = (ConfirmError, Option<Box<Pending>>);
+/// A refusal, with the expired entry's invocation id when it expired (so its audit row can
+/// be closed).
+pub type ConfirmFailure = (ConfirmError, Option<String>);
 
 pub struct ConfirmBook {
+    db: Db,
     timeout: Duration,
-    pending: Mutex<HashMap<String, Pending>>,
-    /// Codes that expired unanswered, kept for an hour so a late /confirm hears "expired"
-    /// rather than "unknown".
-    expired: Mutex<HashMap<String, Instant>>,
 }
 
-/// How long an expired code is remembered.
-const REMEMBER_EXPIRED: Duration = Duration::from_secs(3600);
+/// How long an expired code is remembered, so a late /confirm hears "expired" rather than
+/// "unknown".
+const REMEMBER_EXPIRED: chrono::Duration = chrono::Duration::hours(1);
 
 /// Letters and digits that cannot be misread for one another.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -65,87 +80,170 @@ fn new_code() -> String {
         .collect()
 }
 
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The stored form of an invocation (its caller as the ABI serializes it).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredInvocation {
+    id: String,
+    surface: String,
+    channel: String,
+    caller: deckhand_plugin_abi::proto::Caller,
+    text: String,
+}
+
+fn decode(row: &Row) -> Result<Pending, StateError> {
+    let code: String = row.get(0)?;
+    let invocation: String = row.get(2)?;
+    let stored: StoredInvocation = serde_json::from_str(&invocation)
+        .map_err(|e| StateError::Stored(format!("confirmation {code}: {e}")))?;
+    let roles: Option<String> = row.get(4)?;
+    let approver_roles = roles
+        .map(|r| serde_json::from_str(&r))
+        .transpose()
+        .map_err(|e| StateError::Stored(format!("confirmation {code}: {e}")))?;
+    let expires_at: String = row.get(5)?;
+    Ok(Pending {
+        expires_at: DateTime::parse_from_rfc3339(&expires_at)
+            .map_err(|e| StateError::Stored(format!("confirmation {code}: {e}")))?
+            .with_timezone(&Utc),
+        invocation: Invocation {
+            id: stored.id,
+            surface: stored.surface,
+            channel: stored.channel,
+            caller: stored.caller,
+            text: stored.text,
+        },
+        permission: row.get(3)?,
+        approver_roles,
+        code,
+    })
+}
+
+const COLUMNS: &str =
+    "code, invocation_id, invocation, permission, approver_roles, expires_at, expired";
+
 impl ConfirmBook {
-    pub fn new(timeout: Duration) -> ConfirmBook {
-        ConfirmBook {
-            timeout,
-            pending: Mutex::default(),
-            expired: Mutex::default(),
-        }
+    pub fn new(db: Db, timeout: Duration) -> Result<ConfirmBook, StateError> {
+        db.ensure_schema("confirmations", MIGRATIONS)?;
+        Ok(ConfirmBook { db, timeout })
     }
 
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Files a command for confirmation and returns its code.
+    /// Files a command for confirmation and returns it with its code.
     pub fn open(
         &self,
         invocation: Invocation,
-        parsed: Parsed,
         permission: String,
         approver_roles: Option<Vec<String>>,
-    ) -> Pending {
-        let mut pending = self.lock();
+    ) -> Result<Pending, StateError> {
+        let timeout = chrono::Duration::from_std(self.timeout).unwrap_or(chrono::Duration::days(1));
+        let expires_at = Utc::now()
+            .checked_add_signed(timeout)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let stored = serde_json::to_string(&StoredInvocation {
+            id: invocation.id.clone(),
+            surface: invocation.surface.clone(),
+            channel: invocation.channel.clone(),
+            caller: invocation.caller.clone(),
+            text: invocation.text.clone(),
+        })
+        .map_err(|e| StateError::Stored(e.to_string()))?;
+        let roles = approver_roles
+            .as_ref()
+            .map(|r| serde_json::to_string(r).unwrap_or_default());
         let code = loop {
             let code = new_code();
-            if !pending.contains_key(&code) {
+            let inserted = self.db.execute(
+                "INSERT INTO confirmations
+                    (code, invocation_id, invocation, permission, approver_roles, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING",
+                args![
+                    &code,
+                    &invocation.id,
+                    &stored,
+                    &permission,
+                    roles.clone(),
+                    ts(expires_at)
+                ],
+            )?;
+            if inserted == 1 {
                 break code;
             }
         };
-        let entry = Pending {
-            code: code.clone(),
+        Ok(Pending {
+            code,
             invocation,
-            parsed,
             permission,
-            expires_at: Instant::now() + self.timeout,
+            expires_at,
             approver_roles,
-        };
-        pending.insert(code, entry.clone());
-        entry
+        })
     }
 
-    /// Takes the pending command if it is still live; an expired one is removed and returned
-    /// in the error so its audit row can be closed.
+    /// Takes the pending command if it is still live (once, whichever replica asks); an
+    /// expired one is marked so and its invocation id returned in the error.
     fn take_live(
         &self,
         code: &str,
         check: impl FnOnce(&Pending) -> Result<(), ConfirmError>,
     ) -> Result<Pending, ConfirmFailure> {
         let code = code.trim().to_ascii_uppercase();
-        let mut book = self.lock();
-        let Some(entry) = book.get(&code) else {
-            let expired = self
-                .expired
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains_key(&code);
-            let error = if expired {
-                ConfirmError::Expired {
-                    code,
-                    secs: self.timeout.as_secs(),
-                }
-            } else {
-                ConfirmError::Unknown { code }
-            };
-            return Err((error, None));
+        let secs = self.timeout.as_secs();
+        let unknown = |code: &str| ConfirmError::Unknown {
+            code: code.to_owned(),
         };
-        if Instant::now() >= entry.expires_at {
-            let entry = book.remove(&code).map(Box::new);
-            return Err((
-                ConfirmError::Expired {
-                    code,
-                    secs: self.timeout.as_secs(),
-                },
-                entry,
-            ));
+        let taken = self.db.transaction(|tx: &mut dyn Exec| {
+            let Some(row) = tx.query_opt(
+                &format!("SELECT {COLUMNS} FROM confirmations WHERE code = ?1"),
+                args![&code],
+            )?
+            else {
+                return Ok(Err((unknown(&code), None)));
+            };
+            if row.get::<i64>(6)? != 0 {
+                return Ok(Err((
+                    ConfirmError::Expired {
+                        code: code.clone(),
+                        secs,
+                    },
+                    None,
+                )));
+            }
+            let entry = decode(&row)?;
+            if Utc::now() >= entry.expires_at {
+                expire(tx, &code)?;
+                let id = Some(entry.invocation.id);
+                return Ok(Err((
+                    ConfirmError::Expired {
+                        code: code.clone(),
+                        secs,
+                    },
+                    id,
+                )));
+            }
+            if let Err(e) = check(&entry) {
+                return Ok(Err((e, None)));
+            }
+            // Taken by whoever deletes it: a second replica racing for it deletes nothing.
+            let deleted = tx.execute(
+                "DELETE FROM confirmations WHERE code = ?1 AND expired = 0",
+                args![&code],
+            )?;
+            Ok(if deleted == 1 {
+                Ok(entry)
+            } else {
+                Err((unknown(&code), None))
+            })
+        });
+        match taken {
+            Ok(result) => result,
+            Err(e) => Err((ConfirmError::Unavailable(e.to_string()), None)),
         }
-        check(entry).map_err(|e| (e, None))?;
-        Ok(book.remove(&code).expect("present: checked above"))
     }
 
     /// The requester confirms their own command.
@@ -195,18 +293,33 @@ impl ConfirmBook {
         })
     }
 
-    /// Removes and returns every expired entry (to close their audit rows).
-    pub fn sweep_expired(&self) -> Vec<Pending> {
-        let now = Instant::now();
-        let mut book = self.lock();
-        let expired: Vec<String> = book
+    /// Marks every expired entry (once, whichever replica sweeps) and returns their
+    /// invocation ids, to close their audit rows; forgets markers older than an hour.
+    pub fn sweep_expired(&self) -> Result<Vec<String>, StateError> {
+        let now = Utc::now();
+        let forget = now.checked_sub_signed(REMEMBER_EXPIRED).unwrap_or(now);
+        self.db.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM confirmations WHERE expired = 1 AND expires_at < ?1",
+                args![ts(forget)],
+            )?;
+            tx.query(
+                "UPDATE confirmations SET expired = 1, invocation = ''
+                 WHERE expired = 0 AND expires_at <= ?1 RETURNING invocation_id",
+                args![ts(now)],
+            )?
             .iter()
-            .filter(|(_, p)| now >= p.expires_at)
-            .map(|(c, _)| c.clone())
-            .collect();
-        let mut remembered = self.expired.lock().unwrap_or_else(|p| p.into_inner());
-        remembered.retain(|_, at| now.duration_since(*at) < REMEMBER_EXPIRED);
-        remembered.extend(expired.iter().map(|c| (c.clone(), now)));
-        expired.iter().filter_map(|c| book.remove(c)).collect()
+            .map(|row| row.get(0))
+            .collect()
+        })
     }
+}
+
+/// Marks one entry expired and blanks its command line.
+fn expire(tx: &mut dyn Exec, code: &str) -> Result<(), StateError> {
+    tx.execute(
+        "UPDATE confirmations SET expired = 1, invocation = '' WHERE code = ?1",
+        args![code],
+    )?;
+    Ok(())
 }

@@ -284,16 +284,20 @@ fn redacted(spec: &CommandSpec, options: &Map<String, Value>) -> Value {
 }
 
 impl Router {
-    pub fn new(host: Arc<PluginHost>, db: Db, options: RouterOptions) -> Router {
-        let confirms = ConfirmBook::new(options.confirm_timeout);
-        Router {
+    pub fn new(
+        host: Arc<PluginHost>,
+        db: Db,
+        options: RouterOptions,
+    ) -> Result<Router, crate::state::StateError> {
+        let confirms = ConfirmBook::new(db.clone(), options.confirm_timeout)?;
+        Ok(Router {
             host,
             index_cache: Default::default(),
             groups: Default::default(),
             db,
             options,
             confirms,
-        }
+        })
     }
 
     /// Adds built-in commands served by another part of the bot.
@@ -559,9 +563,17 @@ impl Router {
             return Response::error(e.to_string());
         }
         let secs = self.confirms.timeout().as_secs();
-        let pending = self
+        let pending = match self
             .confirms
-            .open(invocation, parsed, permission, approver_roles);
+            .open(invocation.clone(), permission, approver_roles)
+        {
+            Ok(pending) => pending,
+            Err(e) => {
+                let text = format!("/{command} was not filed for confirmation: {e}");
+                self.finish(&invocation.id, Outcome::Error, Some(&text));
+                return Response::error(text);
+            }
+        };
         let ask = match &pending.approver_roles {
             Some(roles) => format!(
                 "/{command} is destructive and needs a second person: someone with role {} approves with /approve {} within {secs} s.",
@@ -591,46 +603,53 @@ impl Router {
         }
     }
 
-    /// Runs a confirmed or approved command under its original invocation.
+    /// Runs a confirmed or approved command under its original invocation, parsed again from
+    /// its line (it may have been filed on another replica).
     pub(crate) async fn run_pending(
         &self,
         pending: Pending,
         progress: mpsc::UnboundedSender<String>,
     ) -> Response {
-        if let Err(e) = self
-            .db
-            .audit_finish(&pending.invocation.id, Outcome::Running, None)
-        {
-            tracing::error!(error = %e, invocation = %pending.invocation.id, "cannot write the audit log");
+        let invocation = &pending.invocation;
+        let parsed = match self.index().parse(&builtins::normalize(&invocation.text)) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                let text = format!("{} cannot run now: {e}", invocation.text);
+                self.finish(&invocation.id, Outcome::Rejected, Some(&text));
+                return Response::error(text);
+            }
+        };
+        if let Err(e) = self.db.audit_finish(&invocation.id, Outcome::Running, None) {
+            tracing::error!(error = %e, invocation = %invocation.id, "cannot write the audit log");
             let error = RouterError::AuditUnavailable {
-                command: pending.parsed.path.join(" "),
+                command: parsed.path.join(" "),
                 error: e.to_string(),
             };
             return Response::error(error.to_string());
         }
-        self.execute(&pending.invocation, &pending.parsed, progress)
-            .await
+        self.execute(invocation, &parsed, progress).await
     }
 
     /// Closes audit rows of confirmations that expired unanswered.
     fn expire_confirmations(&self) {
-        for pending in self.confirms.sweep_expired() {
-            let _ = self.db.audit_finish(
-                &pending.invocation.id,
-                Outcome::Expired,
-                Some("confirmation expired"),
-            );
+        match self.confirms.sweep_expired() {
+            Ok(ids) => {
+                for id in ids {
+                    let _ =
+                        self.db
+                            .audit_finish(&id, Outcome::Expired, Some("confirmation expired"));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "expired confirmations not swept"),
         }
     }
 
     pub(crate) fn confirmation_failed(&self, failure: ConfirmFailure) -> RouterError {
         let (error, expired) = failure;
-        if let Some(pending) = expired {
-            let _ = self.db.audit_finish(
-                &pending.invocation.id,
-                Outcome::Expired,
-                Some("confirmation expired"),
-            );
+        if let Some(id) = expired {
+            let _ = self
+                .db
+                .audit_finish(&id, Outcome::Expired, Some("confirmation expired"));
         }
         RouterError::Confirm(error)
     }
