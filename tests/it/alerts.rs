@@ -844,13 +844,7 @@ kubeconfig = "kubeconfig.yaml"
     std::fs::write(bot.dir.path().join("kubeconfig.yaml"), &kubeconfig).unwrap();
     let (_handle, outbox) = start(&bot).await;
 
-    let client = {
-        let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap();
-        kube::Client::try_from(cfg).unwrap()
-    };
+    let client = deckhand_it::cloud::kube_client_from(&kubeconfig).await;
     let kube_client = client.clone();
     let deployments: Api<Deployment> = Api::namespaced(client, "default");
     let deployment = |name: &str, resources: Value| -> Deployment {
@@ -1170,15 +1164,7 @@ name = "pangeoCluster"
         .sandbox
         .kubeconfig(&cloud.estate.resource_group, &cloud.estate.cluster)
         .unwrap();
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap(),
-            &Default::default(),
-        )
-        .await
-        .unwrap(),
-    )
-    .unwrap();
+    let client = deckhand_it::cloud::kube_client_from(&kubeconfig).await;
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": "gpu-trainer", "namespace": "default"},
         "spec": {"containers": [{"name": "train", "image": "runner:1",

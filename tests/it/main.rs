@@ -20,6 +20,7 @@ mod discord;
 mod discord_channels;
 mod discord_reply;
 mod followup;
+mod ha;
 mod hostile;
 mod image;
 mod minio;

@@ -914,11 +914,7 @@ async fn sandbox_kube() -> (deckhand_sandbox::Sandbox, kube::Client) {
     let yaml = sb
         .kubeconfig(&estate.resource_group, &estate.cluster)
         .unwrap();
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    (sb, kube::Client::try_from(config).unwrap())
+    (sb, deckhand_it::cloud::kube_client_from(&yaml).await)
 }
 
 fn lease(client: &kube::Client, identity: &str) -> Arc<deckhand::sched::KubeLease> {

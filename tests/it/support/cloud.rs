@@ -110,3 +110,12 @@ impl CloudBot {
         )
     }
 }
+
+/// A Kubernetes client from a kubeconfig (YAML), as an operator's `kubectl` would use it.
+pub async fn kube_client_from(kubeconfig: &str) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("a kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("a usable kubeconfig");
+    kube::Client::try_from(config).expect("a client")
+}
