@@ -138,3 +138,31 @@ async fn yes_is_honoured_on_surfaces_config_lists() {
     let (discord, _, _) = bot.say_on("discord", admin(), "/wipe --yes").await;
     assert_eq!(discord.kind, ResponseKind::Pending);
 }
+
+/// Issue 19: a confirmation is kept in the state database: the bot restarts (a new process's
+/// App over the same file) and the requester confirms it there; its audit row stayed open
+/// across the restart and ends ok.
+#[tokio::test]
+async fn a_confirmation_survives_a_restart() {
+    let TestBot { dir, app } = TestBot::new(&["echo"]);
+    let invocation = deckhand::router::Invocation::new("test", "ops", admin(), "/wipe");
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let code = app
+        .router
+        .handle(invocation, tx)
+        .await
+        .confirmation
+        .unwrap();
+    drop(app);
+    let config = deckhand::config::Config::load(&dir.path().join("deckhand.toml")).unwrap();
+    let app = deckhand::app::App::start(config).unwrap();
+    let invocation =
+        deckhand::router::Invocation::new("test", "ops", admin(), &format!("/confirm {code}"));
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    assert_eq!(app.router.handle(invocation, tx).await.text, "wiped");
+    let rows = app.db.audit_recent(10).unwrap();
+    assert_eq!(
+        rows.iter().find(|r| r.command == "wipe").unwrap().outcome,
+        "ok"
+    );
+}

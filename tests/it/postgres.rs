@@ -125,9 +125,37 @@ fn while_postgres_is_down_changes_are_refused_and_the_bot_recovers_by_itself() {
     let mut shell = spawn_shell(&config);
     assert_eq!(ask(&mut shell, "/kv put a 1"), "stored a");
 
+    // PostgreSQL stops while a command runs: its end is written once the server is back.
+    writeln!(shell.stdin, "/slow 1500").unwrap();
+    shell.stdin.flush().unwrap();
+    let watcher = Db::connect_postgres(&url, None, None).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !watcher
+        .audit_recent(5)
+        .unwrap()
+        .iter()
+        .any(|r| r.command == "slow" && r.outcome == "running")
+    {
+        assert!(Instant::now() < deadline, "/slow never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(watcher);
     server.stop();
+    let mut slept = String::new();
+    while !slept.starts_with("slept 1500 ms") {
+        slept.clear();
+        assert!(
+            shell.stdout.read_line(&mut slept).unwrap() > 0,
+            "the shell ended"
+        );
+    }
     let refused = ask_until(&mut shell, "/kv put a 2", |l| l.contains("unreachable"));
     assert!(refused.contains("127.0.0.1"), "{refused}");
+    // A destructive command is refused too, before any confirmation is filed.
+    let wipe = ask_until(&mut shell, "/wipe", |l| {
+        l.contains("unreachable") || l.contains("Confirm")
+    });
+    assert!(wipe.contains("unreachable"), "{wipe}");
     // A built-in that changes nothing still answers.
     ask_until(&mut shell, "/whoami", |l| {
         l.starts_with("You are Local operator")
@@ -158,6 +186,21 @@ fn while_postgres_is_down_changes_are_refused_and_the_bot_recovers_by_itself() {
         .collect();
     assert!(outcomes.iter().all(|o| o == "ok"), "{outcomes:?}");
     assert!(outcomes.len() >= 2, "{outcomes:?}");
+    let rows = db.audit_recent(100).unwrap();
+    let slow: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.command == "slow")
+        .map(|r| r.outcome.as_str())
+        .collect();
+    assert_eq!(
+        slow,
+        ["ok"],
+        "the end written while the server was down came through"
+    );
+    assert!(
+        !rows.iter().any(|r| r.command == "wipe"),
+        "no row: it never started"
+    );
 }
 
 /// Issue 19: an HA Alertmanager pair sends every webhook to both replicas. Two bots on one

@@ -51,7 +51,7 @@ impl App {
             host.clone(),
             db.clone(),
             config.router_options(),
-        )?);
+        ));
         Ok(App {
             config,
             db,

@@ -8,10 +8,9 @@ use deckhand_support::secret::Secret;
 use crate::state::{Db, StateConfig, StateError};
 
 /// Each component's tables, by the name `Db::ensure_schema` records.
-pub fn components() -> [(&'static str, &'static [&'static str]); 6] {
+pub fn components() -> [(&'static str, &'static [&'static str]); 5] {
     [
         ("alerts", crate::alerts::store::MIGRATIONS),
-        ("confirmations", crate::router::confirm::MIGRATIONS),
         ("cost", crate::cost::store::MIGRATIONS),
         ("discord", crate::chat::discord::outbox::MIGRATIONS),
         ("notifications", crate::chat::ledger::MIGRATIONS),

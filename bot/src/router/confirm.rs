@@ -13,17 +13,9 @@ use crate::args;
 use crate::state::sql::{Exec, Row};
 use crate::state::{Db, StateError};
 
-/// The `confirmations` table. A row's command line is blanked when it expires and the row
-/// deleted when it is taken, so a line waits in the database no longer than its timeout.
-pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE confirmations (
-        code TEXT PRIMARY KEY,
-        invocation_id TEXT NOT NULL,
-        invocation TEXT NOT NULL,
-        permission TEXT NOT NULL,
-        approver_roles TEXT,
-        expires_at TEXT NOT NULL,
-        expired INTEGER NOT NULL DEFAULT 0
-    );"];
+// The `confirmations` table is a core migration (4, in `crate::state`). A row's command line
+// is blanked when it expires and the row deleted when it is taken, so a line waits in the
+// database no longer than its timeout.
 
 /// A destructive command waiting for its confirmation. The command is parsed again when it
 /// runs (possibly on another replica, from the line as typed).
@@ -126,9 +118,8 @@ const COLUMNS: &str =
     "code, invocation_id, invocation, permission, approver_roles, expires_at, expired";
 
 impl ConfirmBook {
-    pub fn new(db: Db, timeout: Duration) -> Result<ConfirmBook, StateError> {
-        db.ensure_schema("confirmations", MIGRATIONS)?;
-        Ok(ConfirmBook { db, timeout })
+    pub fn new(db: Db, timeout: Duration) -> ConfirmBook {
+        ConfirmBook { db, timeout }
     }
 
     pub fn timeout(&self) -> Duration {

@@ -221,7 +221,20 @@ pub struct Router {
     db: Db,
     options: RouterOptions,
     confirms: ConfirmBook,
+    /// Ends of commands whose audit row could not be written (the state database was
+    /// unreachable when they finished); written on a later command once it is back.
+    unwritten: std::sync::Mutex<std::collections::VecDeque<UnwrittenEnd>>,
 }
+
+/// A command's end, waiting to be written to its audit row.
+struct UnwrittenEnd {
+    invocation: String,
+    outcome: Outcome,
+    error: Option<String>,
+}
+
+/// At most this many unwritten ends are kept (a long outage); older ones are dropped, logged.
+const MAX_UNWRITTEN: usize = 10_000;
 
 /// The permission a command needs: its manifest's, or its path joined by dots under the
 /// plugin's name (`/aks scale` in plugin `aks` → `aks.scale`; `/deploy` → `aks.deploy`).
@@ -284,20 +297,17 @@ fn redacted(spec: &CommandSpec, options: &Map<String, Value>) -> Value {
 }
 
 impl Router {
-    pub fn new(
-        host: Arc<PluginHost>,
-        db: Db,
-        options: RouterOptions,
-    ) -> Result<Router, crate::state::StateError> {
-        let confirms = ConfirmBook::new(db.clone(), options.confirm_timeout)?;
-        Ok(Router {
+    pub fn new(host: Arc<PluginHost>, db: Db, options: RouterOptions) -> Router {
+        let confirms = ConfirmBook::new(db.clone(), options.confirm_timeout);
+        Router {
             host,
             index_cache: Default::default(),
             groups: Default::default(),
             db,
             options,
             confirms,
-        })
+            unwritten: Default::default(),
+        }
     }
 
     /// Adds built-in commands served by another part of the bot.
@@ -411,6 +421,7 @@ impl Router {
         invocation: Invocation,
         progress: mpsc::UnboundedSender<String>,
     ) -> Response {
+        self.write_unwritten_ends();
         self.expire_confirmations();
         let parsed = match self.index().parse(&builtins::normalize(&invocation.text)) {
             Ok(parsed) => parsed,
@@ -791,9 +802,37 @@ impl Router {
     }
 
     fn finish(&self, invocation: &str, outcome: Outcome, error: Option<&str>) {
-        let error = error.map(crate::redact::redact);
+        let error = error.map(|e| crate::redact::redact(e).into_owned());
         if let Err(e) = self.db.audit_finish(invocation, outcome, error.as_deref()) {
-            tracing::error!(error = %e, invocation, "cannot write the audit log");
+            tracing::error!(error = %e, invocation, "cannot write the audit log; kept to write later");
+            let mut unwritten = self.unwritten.lock().unwrap_or_else(|p| p.into_inner());
+            if unwritten.len() >= MAX_UNWRITTEN
+                && let Some(lost) = unwritten.pop_front()
+            {
+                tracing::error!(invocation = %lost.invocation, outcome = lost.outcome.as_str(),
+                    "too many unwritten audit ends; this one is lost");
+            }
+            unwritten.push_back(UnwrittenEnd {
+                invocation: invocation.to_owned(),
+                outcome,
+                error,
+            });
+        }
+    }
+
+    /// Writes the ends kept while the state database was unreachable, oldest first; stops at
+    /// the first that still fails.
+    fn write_unwritten_ends(&self) {
+        let mut unwritten = self.unwritten.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(end) = unwritten.front() {
+            if let Err(e) = self
+                .db
+                .audit_finish(&end.invocation, end.outcome, end.error.as_deref())
+            {
+                tracing::debug!(error = %e, waiting = unwritten.len(), "audit ends still unwritten");
+                return;
+            }
+            unwritten.pop_front();
         }
     }
 

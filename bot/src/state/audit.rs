@@ -155,14 +155,15 @@ impl Db {
         Ok(())
     }
 
-    /// Closes every row a previous process left open (`running`, `awaiting_confirmation`, which
-    /// also covers commands awaiting an approval) as `interrupted`, ended now. Returns how many.
+    /// Closes every row a previous process left open (`running`, and `awaiting_confirmation`,
+    /// which also covers commands awaiting an approval, unless its confirmation is still live
+    /// in the `confirmations` table: it can still be confirmed) as `interrupted`, ended now.
+    /// Returns how many.
     ///
     /// Called once at start, before any command runs. One SQLite file belongs to one host
     /// process, so every open row at start is from a process that is gone. On a database
     /// shared by replicas only this replica's rows ([`super::replica_name`]) are closed: the
-    /// others' may still be running. Pending confirmations and approvals live in memory and
-    /// were lost with the process.
+    /// others' may still be running.
     pub fn audit_close_interrupted(&self) -> Result<usize, StateError> {
         let shared = self.backend() == super::Backend::Postgres;
         let replica = if shared { super::replica_name() } else { "" };
@@ -175,7 +176,9 @@ impl Db {
             tx.execute(
                 "UPDATE audit SET outcome = ?1, ended_at = ?2,
                         error = COALESCE(error, 'the bot stopped before this command finished')
-                 WHERE outcome IN (?3, ?4) AND (?5 = '' OR replica = ?5)",
+                 WHERE (outcome = ?3 OR (outcome = ?4 AND invocation_id NOT IN
+                        (SELECT invocation_id FROM confirmations WHERE expired = 0)))
+                   AND (?5 = '' OR replica = ?5)",
                 args![
                     Outcome::Interrupted.as_str(),
                     now(),

@@ -203,6 +203,18 @@ const MIGRATIONS: &[&str] = &[
     // 3: which replica ran each command, so a restarting replica closes only its own open
     // rows on a shared (PostgreSQL) database.
     "ALTER TABLE audit ADD COLUMN replica TEXT NOT NULL DEFAULT '';",
+    // 4: destructive commands waiting for their confirmation (see `router::confirm`), shared
+    // by replicas; a restart keeps the audit rows of those still live open. (IF NOT EXISTS:
+    // one intermediate build made it as a component table.)
+    "CREATE TABLE IF NOT EXISTS confirmations (
+        code TEXT PRIMARY KEY,
+        invocation_id TEXT NOT NULL,
+        invocation TEXT NOT NULL,
+        permission TEXT NOT NULL,
+        approver_roles TEXT,
+        expires_at TEXT NOT NULL,
+        expired INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// This process's name among replicas sharing a database: `DECKHAND_REPLICA`, else the pod's
