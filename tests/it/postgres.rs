@@ -406,3 +406,38 @@ async fn a_confirmation_filed_on_one_replica_is_taken_once_on_either() {
         "taken codes leave no row (and no command line) behind"
     );
 }
+
+/// Issue 19: TLS to PostgreSQL. A server with TLS on (a certificate from a throw-away CA):
+/// with `[state] ca_file` naming that CA the connection is encrypted and verified; without
+/// it the certificate is refused (rustls, webpki roots), not trusted blindly (libpq's
+/// `verify-full` is accepted, as `require`, which verifies as strictly); `sslmode=disable`
+/// connects in the clear.
+#[test]
+fn tls_to_postgres_is_verified_against_the_configured_ca() {
+    // A server of its own: turning TLS on restarts it.
+    let server = PgServer::start();
+    let ca = server.enable_tls();
+    let url = server.fresh_database();
+    let encrypted = |db: &Db| -> i64 {
+        db.query(
+            "SELECT ssl::int FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()[0]
+            .get::<i64>(0)
+            .unwrap()
+    };
+    for mode in ["require", "verify-full", "prefer"] {
+        let db = Db::connect_postgres(&format!("{url}?sslmode={mode}"), None, Some(&ca))
+            .unwrap_or_else(|e| panic!("sslmode={mode}: {e}"));
+        assert_eq!(encrypted(&db), 1, "sslmode={mode}");
+    }
+    let refused = Db::connect_postgres(&format!("{url}?sslmode=require"), None, None)
+        .err()
+        .expect("an unknown CA is refused");
+    let text = refused.to_string();
+    assert!(text.contains("certificate"), "{text}");
+    assert!(!text.contains("password"), "{text}");
+    let plain = Db::connect_postgres(&format!("{url}?sslmode=disable"), None, None).unwrap();
+    assert_eq!(encrypted(&plain), 0);
+}

@@ -214,6 +214,19 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, StateError
         .with_no_client_auth())
 }
 
+/// libpq's `sslmode=verify-full` and `verify-ca`, which tokio-postgres does not parse, as
+/// `require`: Deckhand's TLS always verifies the server's chain and name (rustls), so
+/// `require` here is at least as strict as either.
+fn verified_modes_as_require(url: &str) -> std::borrow::Cow<'_, str> {
+    if url.contains("sslmode=verify-full") || url.contains("sslmode=verify-ca") {
+        url.replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require")
+            .into()
+    } else {
+        url.into()
+    }
+}
+
 impl Postgres {
     /// Connects once (so a wrong URL or password fails start-up with its reason); later losses
     /// are recovered by reconnecting.
@@ -222,7 +235,7 @@ impl Postgres {
         password: Option<&str>,
         ca_file: Option<&Path>,
     ) -> Result<Postgres, StateError> {
-        let mut config = tokio_postgres::Config::from_str(url)
+        let mut config = tokio_postgres::Config::from_str(&verified_modes_as_require(url))
             .map_err(|e| StateError::Config(format!("state url: {e}")))?;
         if let Some(password) = password {
             config.password(password);

@@ -244,6 +244,54 @@ impl PgServer {
         }
     }
 
+    /// Turns TLS on (`ssl = on`) with a certificate for `127.0.0.1` signed by a throw-away CA,
+    /// restarts the server, and returns the path of the CA's PEM (what `[state] ca_file`
+    /// names).
+    pub fn enable_tls(&self) -> PathBuf {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).expect("a CA certificate");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().expect("a server key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("server params");
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        let cert = params
+            .signed_by(&key, &issuer)
+            .expect("a server certificate");
+        let data = self.data();
+        std::fs::write(data.join("server.crt"), cert.pem()).expect("server.crt written");
+        let key_path = data.join("server.key");
+        std::fs::write(&key_path, key.serialize_pem()).expect("server.key written");
+        // PostgreSQL refuses a key others can read; it must belong to the server's user.
+        std::fs::set_permissions(
+            &key_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("server.key mode");
+        if self.as_postgres_user {
+            let status = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(data.join("server.crt"))
+                .arg(&key_path)
+                .status()
+                .expect("chown runs");
+            assert!(status.success(), "chown of the certificate failed");
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        text.push_str("\nssl = on\n");
+        std::fs::write(&conf, text).expect("postgresql.conf written");
+        let ca = self.dir.path().join("ca.pem");
+        std::fs::write(&ca, ca_cert.pem()).expect("ca.pem written");
+        self.stop();
+        self.start_again();
+        ca
+    }
+
     /// SIGKILLs the postmaster by pid, for crash tests; waits until it is gone, then removes
     /// its lock file (so a later drop never signals a pid that may have been reused, and a
     /// restart is not refused while the dead postmaster waits to be reaped).
