@@ -49,6 +49,24 @@ fn ask(shell: &mut Shell, line: &str) -> String {
     ask_until(shell, line, |_| true)
 }
 
+/// `GET /readyz` on the ops port: status and body.
+fn readyz(port: u16) -> (u16, String) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
 fn finish(mut shell: Shell) {
     drop(shell.stdin);
     assert!(shell.child.wait().unwrap().success());
@@ -122,8 +140,14 @@ fn while_postgres_is_down_changes_are_refused_and_the_bot_recovers_by_itself() {
     let url = server.fresh_database();
     let dir = tempfile::tempdir().unwrap();
     let config = postgres_config(dir.path(), &url);
+    let ops = deckhand_it::free_port();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("\n[ops]\nlisten = \"127.0.0.1:{ops}\"\n"));
+    std::fs::write(&config, text).unwrap();
     let mut shell = spawn_shell(&config);
     assert_eq!(ask(&mut shell, "/kv put a 1"), "stored a");
+    let (status, body) = readyz(ops);
+    assert_eq!(status, 200, "{body}");
 
     // PostgreSQL stops while a command runs: its end is written once the server is back.
     writeln!(shell.stdin, "/slow 1500").unwrap();
@@ -151,6 +175,18 @@ fn while_postgres_is_down_changes_are_refused_and_the_bot_recovers_by_itself() {
     }
     let refused = ask_until(&mut shell, "/kv put a 2", |l| l.contains("unreachable"));
     assert!(refused.contains("127.0.0.1"), "{refused}");
+    // /readyz says so, naming the database.
+    let (status, body) = readyz(ops);
+    assert_eq!(status, 503, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["state"]["ok"], false, "{report}");
+    assert!(
+        report["state"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{report}"
+    );
     // A destructive command is refused too, before any confirmation is filed.
     let wipe = ask_until(&mut shell, "/wipe", |l| {
         l.contains("unreachable") || l.contains("Confirm")
@@ -175,6 +211,7 @@ fn while_postgres_is_down_changes_are_refused_and_the_bot_recovers_by_itself() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(ask(&mut shell, "/kv get a"), "3");
+    assert_eq!(readyz(ops).0, 200);
     finish(shell);
     let db = Db::connect_postgres(&url, None, None).unwrap();
     let outcomes: Vec<String> = db
