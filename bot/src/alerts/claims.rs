@@ -101,8 +101,7 @@ mod tests {
     fn the_first_replica_claims_each_status_and_a_claim_lasts_as_storm_memory_does() {
         let pg = crate::state::testing::postgres();
         let db = &pg.db;
-        db.ensure_schema("alerts", crate::alerts::store::MIGRATIONS)
-            .unwrap();
+        db.ensure(&crate::alerts::store::COMPONENT).unwrap();
         let storm = StormConfig {
             repeat_interval: Duration::from_secs(4 * 3600),
             dedup_window: Duration::from_secs(300),

@@ -131,7 +131,7 @@ pub async fn start(
     let (tx, rx) = mpsc::channel(config.queue.max(1));
     let mut book = state::Book::default();
     if let Some(db) = &options.db {
-        db.ensure_schema("alerts", store::MIGRATIONS)?;
+        db.ensure(&store::COMPONENT)?;
         (book.silences, book.next_silence) = store::load_silences(db)?;
         book.acks = store::load_acks(db)?;
     }

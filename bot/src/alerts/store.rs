@@ -39,6 +39,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );",
 ];
 
+/// This component, as `deckhand state migrate` and [`Db::ensure`] know it.
+pub(crate) const COMPONENT: crate::state::Component = crate::state::Component {
+    name: "alerts",
+    migrations: MIGRATIONS,
+};
+
 pub(super) fn load_acks(db: &Db) -> Result<HashMap<AlertKey, (String, DateTime<Utc>)>, StateError> {
     let rows = db.query("SELECT alert_id, acked_by, acked_at FROM alerts_acks", &[])?;
     let mut acks = HashMap::new();

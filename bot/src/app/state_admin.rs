@@ -5,23 +5,23 @@ use std::path::Path;
 
 use deckhand_support::secret::Secret;
 
-use crate::state::{Db, StateConfig, StateError};
+use crate::state::{Component, Db, StateConfig, StateError};
 
-/// Each component's tables, by the name `Db::ensure_schema` records.
-pub fn components() -> [(&'static str, &'static [&'static str]); 5] {
+/// Every component with tables of its own (each names itself once, in its `COMPONENT`).
+pub fn components() -> [Component; 5] {
     [
-        ("alerts", crate::alerts::store::MIGRATIONS),
-        ("cost", crate::cost::store::MIGRATIONS),
-        ("discord", crate::chat::discord::outbox::MIGRATIONS),
-        ("notifications", crate::chat::ledger::MIGRATIONS),
-        ("schedules", crate::sched::store::MIGRATIONS),
+        crate::alerts::store::COMPONENT,
+        crate::cost::store::COMPONENT,
+        crate::chat::discord::outbox::COMPONENT,
+        crate::chat::ledger::COMPONENT,
+        crate::sched::store::COMPONENT,
     ]
 }
 
 /// Brings the core and every component up to this build's schema; returns the versions.
 pub fn migrate(db: &Db) -> Result<Vec<(String, i64)>, StateError> {
-    for (name, migrations) in components() {
-        db.ensure_schema(name, migrations)?;
+    for component in components() {
+        db.ensure(&component)?;
     }
     let mut versions = vec![("core".to_owned(), db.schema_version()?)];
     versions.extend(db.component_versions()?);
@@ -42,7 +42,7 @@ pub fn export_to_sqlite(source: &Db, file: &Path) -> Result<ExportReport, StateE
     }
     let target = Db::open(file)?;
     let versions = source.component_versions()?;
-    for (name, migrations) in components() {
+    for Component { name, migrations } in components() {
         let applied = versions
             .iter()
             .find(|(component, _)| component == name)
@@ -116,7 +116,7 @@ pub fn check(config: &StateConfig) -> Result<Vec<String>, String> {
         db.describe()
     ));
     let versions = db.component_versions().unwrap_or_default();
-    for (name, migrations) in components() {
+    for Component { name, migrations } in components() {
         let found = versions
             .iter()
             .find(|(c, _)| c == name)

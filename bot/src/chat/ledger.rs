@@ -25,6 +25,12 @@ pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE notifications (
     );
     CREATE INDEX notifications_claimed ON notifications(claimed_at);"];
 
+/// This component, as `deckhand state migrate` and [`Db::ensure`] know it.
+pub(crate) const COMPONENT: crate::state::Component = crate::state::Component {
+    name: "notifications",
+    migrations: MIGRATIONS,
+};
+
 /// How long a claim without its "sent" mark holds before another sender may retry it: longer
 /// than a send takes, shorter than a lease (a new leader retries what the old one left).
 pub const RETRY_AFTER: Duration = Duration::from_secs(10);
@@ -54,7 +60,7 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(db: Db) -> Result<Ledger, StateError> {
-        db.ensure_schema("notifications", MIGRATIONS)?;
+        db.ensure(&COMPONENT)?;
         Ok(Ledger { db })
     }
 

@@ -33,6 +33,12 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX cost_samples_at ON cost_samples(at);",
 ];
 
+/// This component, as `deckhand state migrate` and [`Db::ensure`] know it.
+pub(crate) const COMPONENT: crate::state::Component = crate::state::Component {
+    name: "cost",
+    migrations: MIGRATIONS,
+};
+
 /// A price as fetched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedPrice {
@@ -67,7 +73,7 @@ pub struct CostStore {
 
 impl CostStore {
     pub fn open(db: Db) -> Result<CostStore, StateError> {
-        db.ensure_schema("cost", MIGRATIONS)?;
+        db.ensure(&COMPONENT)?;
         Ok(CostStore { db })
     }
 

@@ -67,6 +67,12 @@ pub const MIGRATIONS: &[&str] = &[
     );",
 ];
 
+/// This component, as `deckhand state migrate` and [`Db::ensure`] know it.
+pub(crate) const COMPONENT: crate::state::Component = crate::state::Component {
+    name: "schedules",
+    migrations: MIGRATIONS,
+};
+
 /// One command of a run, as it ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandResult {
@@ -239,7 +245,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(db: Db) -> Result<Store, StateError> {
-        db.ensure_schema("schedules", MIGRATIONS)?;
+        db.ensure(&COMPONENT)?;
         Ok(Store { db })
     }
 

@@ -217,6 +217,14 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
+/// A part of the bot with tables of its own: its name in `schema_versions` and its
+/// append-only migrations. Each declares one constant; `deckhand state migrate` lists them.
+#[derive(Debug, Clone, Copy)]
+pub struct Component {
+    pub name: &'static str,
+    pub migrations: &'static [&'static str],
+}
+
 /// This process's name among replicas sharing a database: `DECKHAND_REPLICA`, else the pod's
 /// `HOSTNAME`, else `local`.
 pub fn replica_name() -> &'static str {
@@ -545,6 +553,11 @@ impl Db {
             }
             Ok(())
         })
+    }
+
+    /// [`Db::ensure_schema`] for a [`Component`].
+    pub fn ensure(&self, component: &Component) -> Result<(), StateError> {
+        self.ensure_schema(component.name, component.migrations)
     }
 
     /// Brings a component's own tables up to date (schedules, alerts, ...). Each component

@@ -26,6 +26,12 @@ pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE discord_actions (
         expires_at INTEGER NOT NULL
     );"];
 
+/// This component, as `deckhand state migrate` and [`Db::ensure`] know it.
+pub(crate) const COMPONENT: crate::state::Component = crate::state::Component {
+    name: "discord",
+    migrations: MIGRATIONS,
+};
+
 /// Discord: at most 5 buttons per row, 5 rows per message, 80 characters per label.
 const MAX_BUTTONS: usize = 25;
 const MAX_LABEL: usize = 80;
@@ -54,7 +60,7 @@ pub struct ActionStore {
 
 impl ActionStore {
     pub fn new(db: Db, ttl: Duration) -> Result<ActionStore, StateError> {
-        db.ensure_schema("discord", MIGRATIONS)?;
+        db.ensure(&COMPONENT)?;
         Ok(ActionStore { db, ttl })
     }
 
