@@ -5,10 +5,11 @@
 # inherits it), the bots interleaved round by round; the table is the median of the runs.
 #
 #   tests/shell-bench/compare.sh [--peers] [--runs 3] [--rounds 2000] [--burst 2000] [--cpu 1]
-#       [--binary PATH] [--out FILE] [--no-build]
+#       [--binary PATH] [--postgres URL] [--out FILE] [--no-build]
 #
 # --binary times another build of deckhand (e.g. a copy of the binary before a change) under
-# the name deckhand-other, next to this tree's. Never run in CI: it installs packages and takes
+# the name deckhand-other, next to this tree's. --postgres URL adds deckhand-echo-pg: the same
+# plugin command with the audit on that PostgreSQL database (`[state] url`, issue 19). Never run in CI: it installs packages and takes
 # minutes. Nothing is installed outside the temp dir (removed at the end).
 set -euo pipefail
 
@@ -17,7 +18,7 @@ if [ "${CI:-}" = "true" ]; then
     exit 1
 fi
 
-peers=false build=true runs=3 rounds=2000 burst=2000 cpu=1 other="" out=""
+peers=false build=true runs=3 rounds=2000 burst=2000 cpu=1 other="" out="" pg=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --peers) peers=true; shift ;;
@@ -27,6 +28,7 @@ while [ $# -gt 0 ]; do
         --burst) burst=$2; shift 2 ;;
         --cpu) cpu=$2; shift 2 ;;
         --binary) other=$(realpath "$2"); shift 2 ;;
+        --postgres) pg=$2; shift 2 ;;
         --out) out=$(realpath -m "$2"); shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -61,6 +63,11 @@ allow = ["*"]
 EOF
     echo "$tmp/deckhand-$1.toml"
 }
+# The same with the state on PostgreSQL.
+deckhand_pg_config() {
+    sed "s|^path = .*|url = \"$pg\"|" "$(deckhand_config "$1")" > "$tmp/deckhand-pg-$1.toml"
+    echo "$tmp/deckhand-pg-$1.toml"
+}
 
 if $peers; then
     echo "installing Hubot 14.1.0 (npm) and Errbot 6.2.1 (PyPI) under $tmp" >&2
@@ -90,6 +97,10 @@ for run in $(seq 1 "$runs"); do
         -- "$release/deckhand" shell --config "$(deckhand_config "w$run")"
     pinned --name deckhand-echo --send "/echo bench-ok --upper" --expect BENCH-OK \
         -- "$release/deckhand" shell --config "$(deckhand_config "e$run")"
+    if [ -n "$pg" ]; then
+        pinned --name deckhand-echo-pg --send "/echo bench-ok --upper" --expect BENCH-OK \
+            -- "$release/deckhand" shell --config "$(deckhand_pg_config "p$run")"
+    fi
     if [ -n "$other" ]; then
         pinned --name other-echo --send "/echo bench-ok --upper" --expect BENCH-OK \
             -- "$other" shell --config "$(deckhand_config "o$run")"

@@ -27,8 +27,13 @@ impl Inner {
             };
             crate::metrics::leader(leading);
             let mut next = None;
+            // Each time leadership is (re)gained, take over what the last leader left open.
+            let gained = leading && !self.leading.swap(leading, Ordering::SeqCst);
+            if !leading {
+                self.leading.store(false, Ordering::SeqCst);
+            }
             if leading {
-                if !self.recovered.swap(true, Ordering::SeqCst) {
+                if gained {
                     self.recover(now).await;
                 }
                 next = match self.pass(now).await {
@@ -70,9 +75,17 @@ impl Inner {
         let open = {
             // Held while reading, so a claim of ours cannot slip in between.
             let mine = self.mine.lock().unwrap_or_else(|p| p.into_inner());
+            let shared = self.store.shared();
             self.store.open_runs().map(|runs| {
                 runs.into_iter()
                     .filter(|r| !mine.contains(&r.id))
+                    // On a shared database a `/schedule run` belongs to the replica running
+                    // it; only leaders run firings, and the last one has stopped acting.
+                    .filter(|r| {
+                        !shared
+                            || r.kind == RunKind::Cron.as_str()
+                            || r.claimed_by == crate::state::replica_name()
+                    })
                     .collect::<Vec<_>>()
             })
         };
@@ -513,6 +526,8 @@ impl Inner {
             if led == Led::Yes && !self.leadership.holds() {
                 tracing::warn!(schedule = %row.name, run,
                     "leadership lost mid-run; the replica that takes over resumes it");
+                // No longer ours: if leadership comes back here, recovery resumes it.
+                self.forget_run(run);
                 return ("stopped".into(), "stopped: leadership lost".into());
             }
             // Before it runs, so a replica taking over knows it may have acted.
@@ -563,7 +578,16 @@ impl Inner {
         if let Err(e) = self.store.complete(run, self.now(), outcome, &summary) {
             tracing::error!(schedule = %row.name, error = %e, "cannot complete the run");
         }
+        self.forget_run(run);
         (outcome.to_owned(), summary)
+    }
+
+    /// Drops `run` from the runs this engine is executing.
+    fn forget_run(&self, run: i64) {
+        self.mine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&run);
     }
 
     pub(crate) async fn post(&self, channel: &str, text: String, actions: Vec<Action>) {

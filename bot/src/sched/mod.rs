@@ -131,10 +131,11 @@ pub(crate) struct Inner {
     timings: Mutex<HashMap<(String, String), Arc<Timing>>>,
     wake: Notify,
     status: watch::Sender<Status>,
-    recovered: AtomicBool,
+    /// Leading as of the last check: recovery runs on every change to leading.
+    leading: AtomicBool,
     /// Runs in flight, so [`SchedulerHandle::abort`] can stop them as a crash would.
     running: Mutex<Vec<tokio::task::AbortHandle>>,
-    /// Run ids claimed by this engine: recovery leaves them alone.
+    /// Runs this engine is executing: recovery leaves them alone.
     mine: Mutex<std::collections::HashSet<i64>>,
 }
 
@@ -187,7 +188,7 @@ impl Scheduler {
             timings: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             status: watch::Sender::new(Status::default()),
-            recovered: AtomicBool::new(false),
+            leading: AtomicBool::new(false),
             running: Mutex::new(Vec::new()),
             mine: Mutex::new(Default::default()),
         });

@@ -65,6 +65,9 @@ pub const MIGRATIONS: &[&str] = &[
         channel TEXT NOT NULL,
         ended INTEGER NOT NULL DEFAULT 0
     );",
+    // 4: which replica claimed a run, so on a shared database a new leader resumes what the
+    // old leader left open but not a `/schedule run` another replica is still executing.
+    "ALTER TABLE schedule_runs ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';",
 ];
 
 /// This component, as `deckhand state migrate` and [`Db::ensure`] know it.
@@ -140,7 +143,7 @@ pub enum RunKind {
 }
 
 impl RunKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunKind::Cron => "cron",
             RunKind::Manual => "manual",
@@ -168,6 +171,8 @@ pub struct RunRow {
     pub completed_at: Option<DateTime<Utc>>,
     pub outcome: Option<String>,
     pub detail: Option<String>,
+    /// The replica that claimed it (`''` before schedules migration 4).
+    pub claimed_by: String,
 }
 
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -232,10 +237,12 @@ fn run_from(row: &Row) -> Result<RunRow, StateError> {
         completed_at: opt_ts(row.get(5)?)?,
         outcome: row.get(6)?,
         detail: row.get(7)?,
+        claimed_by: row.get(8)?,
     })
 }
 
-const RUN_COLUMNS: &str = "id, schedule, kind, due_at, claimed_at, completed_at, outcome, detail";
+const RUN_COLUMNS: &str =
+    "id, schedule, kind, due_at, claimed_at, completed_at, outcome, detail, claimed_by";
 
 /// Typed access to the two tables.
 #[derive(Clone)]
@@ -247,6 +254,11 @@ impl Store {
     pub fn open(db: Db) -> Result<Store, StateError> {
         db.ensure(&COMPONENT)?;
         Ok(Store { db })
+    }
+
+    /// Whether replicas may share these tables (PostgreSQL).
+    pub fn shared(&self) -> bool {
+        self.db.backend() == crate::state::Backend::Postgres
     }
 
     pub fn insert(&self, s: &ScheduleRow) -> Result<bool, StateError> {
@@ -438,10 +450,16 @@ impl Store {
     ) -> Result<Option<i64>, StateError> {
         self.db
             .query_opt(
-                "INSERT INTO schedule_runs (schedule, kind, due_at, claimed_at)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO schedule_runs (schedule, kind, due_at, claimed_at, claimed_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (schedule, kind, due_at) DO NOTHING RETURNING id",
-                args![schedule, kind.as_str(), ts(due), ts(now)],
+                args![
+                    schedule,
+                    kind.as_str(),
+                    ts(due),
+                    ts(now),
+                    crate::state::replica_name()
+                ],
             )?
             .map(|row| row.get(0))
             .transpose()
