@@ -12,7 +12,8 @@ use crate::config::Config;
 use crate::host::services::Services;
 use crate::host::{HostError, PluginHost};
 use crate::router::Router;
-use crate::state::{Db, StateError};
+use crate::state::audit::{HEARTBEAT_EVERY, REPLICA_GONE_AFTER};
+use crate::state::{Backend, Db, StateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,6 +32,9 @@ pub struct App {
     pub router: Arc<Router>,
     /// Plugins that failed to load; the others are running.
     pub load_errors: Vec<HostError>,
+    /// On a shared (PostgreSQL) state: says this replica is alive and closes the rows of
+    /// replicas that are gone; stopped with the app.
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -52,12 +56,14 @@ impl App {
             db.clone(),
             config.router_options(),
         ));
+        let heartbeat = (db.backend() == Backend::Postgres).then(|| spawn_heartbeat(db.clone()));
         Ok(App {
             config,
             db,
             host,
             router,
             load_errors,
+            heartbeat,
         })
     }
 }
@@ -67,5 +73,26 @@ impl Drop for App {
     /// holders are gone the plugin host is dropped and removes its folder of plugin copies.
     fn drop(&mut self) {
         self.router.clear_builtins();
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.abort();
+        }
     }
+}
+
+/// Every [`HEARTBEAT_EVERY`]: [`Db::replica_heartbeat`], on the blocking pool (a database call
+/// blocks). A failed beat (database unreachable) is logged and retried at the next tick.
+fn spawn_heartbeat(db: Db) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let db = db.clone();
+            let beat =
+                tokio::task::spawn_blocking(move || db.replica_heartbeat(REPLICA_GONE_AFTER)).await;
+            if let Ok(Err(error)) = beat {
+                tracing::warn!(error = %error, "replica heartbeat not written");
+            }
+        }
+    })
 }

@@ -1,11 +1,18 @@
 //! The audit log: one row per command, written when the command starts and closed when it ends,
 //! plus one row per host service call a plugin makes (and every refusal).
 
+use std::time::Duration;
+
 use serde::Serialize;
 
-use super::sql::Row;
+use super::sql::{Exec, Row};
 use super::{Db, StateError, now};
 use crate::args;
+
+/// How often a replica on a shared database says it is alive ([`Db::replica_heartbeat`]).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// A replica not heard from for this long is gone: the others close its open rows.
+pub const REPLICA_GONE_AFTER: Duration = Duration::from_secs(60);
 
 /// How a command ended (or that it has not yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -167,26 +174,52 @@ impl Db {
     pub fn audit_close_interrupted(&self) -> Result<usize, StateError> {
         let shared = self.backend() == super::Backend::Postgres;
         let replica = if shared { super::replica_name() } else { "" };
+        self.transaction(|tx| close_open_rows(tx, replica))
+    }
+
+    /// On a database shared by replicas: records that this replica is alive, then closes as
+    /// `interrupted` the open rows of every other replica not heard from for `gone_after`
+    /// (a pod killed and replaced under a new name never comes back to close its own), and
+    /// forgets those replicas. Returns how many commands it closed.
+    ///
+    /// A replica cut off from the database longer than that has its rows closed too; the end
+    /// it could not write is written on a later command ([`Db::audit_finish`]) and replaces
+    /// `interrupted`. Times are each replica's clock: a skew shorter than `gone_after` less
+    /// [`HEARTBEAT_EVERY`] is harmless.
+    pub fn replica_heartbeat(&self, gone_after: Duration) -> Result<usize, StateError> {
+        let me = super::replica_name();
+        let seen = chrono::Utc::now();
+        let cutoff = chrono::Duration::from_std(gone_after)
+            .ok()
+            .and_then(|gone| seen.checked_sub_signed(gone))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let seen = seen.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         self.transaction(|tx| {
             tx.execute(
-                "UPDATE service_calls SET outcome = ?1 WHERE outcome = ?2 AND (?3 = '' OR
-                   invocation_id IN (SELECT invocation_id FROM audit WHERE replica = ?3))",
-                args![Outcome::Interrupted.as_str(), PENDING_CALL, replica],
+                "INSERT INTO replicas (name, seen_at) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at",
+                args![me, seen.as_str()],
             )?;
-            tx.execute(
-                "UPDATE audit SET outcome = ?1, ended_at = ?2,
-                        error = COALESCE(error, 'the bot stopped before this command finished')
-                 WHERE (outcome = ?3 OR (outcome = ?4 AND invocation_id NOT IN
-                        (SELECT invocation_id FROM confirmations WHERE expired = 0)))
-                   AND (?5 = '' OR replica = ?5)",
-                args![
-                    Outcome::Interrupted.as_str(),
-                    now(),
-                    Outcome::Running.as_str(),
-                    Outcome::AwaitingConfirmation.as_str(),
-                    replica,
-                ],
-            )
+            let gone = tx.query(
+                "SELECT name FROM replicas WHERE seen_at < ?1 AND name <> ?2 ORDER BY name",
+                args![cutoff.as_str(), me],
+            )?;
+            let mut closed = 0;
+            for row in gone {
+                let name: String = row.get(0)?;
+                let rows = close_open_rows(tx, &name)?;
+                if rows > 0 {
+                    tracing::warn!(
+                        replica = %name,
+                        closed = rows,
+                        "a replica not heard from is gone: its open audit rows closed as interrupted"
+                    );
+                }
+                closed += rows;
+                tx.execute("DELETE FROM replicas WHERE name = ?1", args![name])?;
+            }
+            Ok(closed)
         })
     }
 
@@ -310,6 +343,31 @@ impl Db {
 
 /// The outcome of a service call recorded before it was sent and not yet answered.
 pub const PENDING_CALL: &str = "pending";
+
+/// Closes the open rows of `replica` (every replica's when empty) as `interrupted`: its
+/// commands still `running`, those awaiting a confirmation that is no longer live, and their
+/// unfinished service calls.
+fn close_open_rows(tx: &mut dyn Exec, replica: &str) -> Result<usize, StateError> {
+    tx.execute(
+        "UPDATE service_calls SET outcome = ?1 WHERE outcome = ?2 AND (?3 = '' OR
+           invocation_id IN (SELECT invocation_id FROM audit WHERE replica = ?3))",
+        args![Outcome::Interrupted.as_str(), PENDING_CALL, replica],
+    )?;
+    tx.execute(
+        "UPDATE audit SET outcome = ?1, ended_at = ?2,
+                error = COALESCE(error, 'the bot stopped before this command finished')
+         WHERE (outcome = ?3 OR (outcome = ?4 AND invocation_id NOT IN
+                (SELECT invocation_id FROM confirmations WHERE expired = 0)))
+           AND (?5 = '' OR replica = ?5)",
+        args![
+            Outcome::Interrupted.as_str(),
+            now(),
+            Outcome::Running.as_str(),
+            Outcome::AwaitingConfirmation.as_str(),
+            replica,
+        ],
+    )
+}
 
 fn service_call_row(row: &Row) -> Result<ServiceCallRecord, StateError> {
     Ok(ServiceCallRecord {

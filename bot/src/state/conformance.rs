@@ -112,6 +112,74 @@ fn open_rows_are_closed_as_interrupted() {
 }
 
 #[test]
+fn the_open_rows_of_a_replica_not_heard_from_are_closed_by_another() {
+    on_each_backend(|db| {
+        let stamp = |ago: i64| {
+            (Utc::now() - Duration::seconds(ago))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        for (invocation, replica) in [("inv-gone", "replica-gone"), ("inv-alive", "replica-alive")]
+        {
+            db.execute(
+                "INSERT INTO audit (invocation_id, surface, channel, user_id, display_name,
+                                    command, options, started_at, outcome, replica)
+                 VALUES (?1, 'discord', '1', 'u2', 'U2', 'aks scale', '{}', ?2, 'running', ?3)",
+                args![invocation, stamp(300), replica],
+            )
+            .unwrap();
+        }
+        db.execute(
+            "INSERT INTO service_calls (invocation_id, plugin, service, target, allowed,
+                                        outcome, at, duration_ms)
+             VALUES ('inv-gone', 'aks', 'arm', 'PUT /x', 1, 'pending', ?1, 0)",
+            args![stamp(300)],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO replicas (name, seen_at) VALUES ('replica-gone', ?1), ('replica-alive', ?2)",
+            args![stamp(120), stamp(5)],
+        )
+        .unwrap();
+
+        let closed = db
+            .replica_heartbeat(std::time::Duration::from_secs(60))
+            .unwrap();
+
+        assert_eq!(closed, 1);
+        assert_eq!(
+            db.audit_outcome("inv-gone").unwrap().as_deref(),
+            Some("interrupted")
+        );
+        assert_eq!(
+            db.audit_outcome("inv-alive").unwrap().as_deref(),
+            Some("running"),
+            "a replica heard from 5 s ago may still be running it"
+        );
+        assert_eq!(
+            db.service_calls("inv-gone").unwrap()[0].outcome,
+            "interrupted"
+        );
+        let names: Vec<String> = db
+            .query("SELECT name FROM replicas ORDER BY name", &[])
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0).unwrap())
+            .collect();
+        let mut expected = vec!["replica-alive".to_owned(), super::replica_name().to_owned()];
+        expected.sort();
+        assert_eq!(
+            names, expected,
+            "the gone replica is forgotten, this one is recorded"
+        );
+        assert_eq!(
+            db.replica_heartbeat(std::time::Duration::from_secs(60))
+                .unwrap(),
+            0
+        );
+    });
+}
+
+#[test]
 fn kv_namespaces_prefixes_and_byte_order() {
     on_each_backend(|db| {
         for key in ["b", "B", "a_1", "a%2", "a", "ä"] {

@@ -215,6 +215,12 @@ const MIGRATIONS: &[&str] = &[
         expires_at TEXT NOT NULL,
         expired INTEGER NOT NULL DEFAULT 0
     );",
+    // 5: when each replica on a shared database was last heard from, so the others close the
+    // open rows of one that is gone (see `Db::replica_heartbeat`).
+    "CREATE TABLE replicas (
+        name TEXT PRIMARY KEY,
+        seen_at TEXT NOT NULL
+    );",
 ];
 
 /// A part of the bot with tables of its own: its name in `schema_versions` and its
@@ -341,12 +347,17 @@ impl Db {
 
     /// Opens the database the way the bot starts: [`Db::open_config`], then closes the audit
     /// rows a previous process left open as `interrupted` (see
-    /// [`Db::audit_close_interrupted`]).
+    /// [`Db::audit_close_interrupted`]); on a shared database, after this replica's first
+    /// [`Db::replica_heartbeat`].
     pub fn open_at_start(
         config: &StateConfig,
         resolve: impl Fn(&Path) -> PathBuf,
     ) -> Result<Db, StateError> {
         let db = Db::open_config(config, resolve)?;
+        if db.backend() == Backend::Postgres {
+            // Heard from before any command runs, so rows it leaves open if killed get closed.
+            db.replica_heartbeat(audit::REPLICA_GONE_AFTER)?;
+        }
         let closed = db.audit_close_interrupted()?;
         if closed > 0 {
             tracing::warn!(
