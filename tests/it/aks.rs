@@ -935,12 +935,17 @@ fn one_scale_logs_its_invocation_id_from_parse_to_arm_call() {
 
 /// PUTs of pool `pool` the sandbox served.
 fn pool_puts(cloud: &CloudBot, pool: &str) -> usize {
+    pool_requests(cloud, "PUT", pool)
+}
+
+/// Requests with `method` on pool `pool` in the sandbox's journal.
+fn pool_requests(cloud: &CloudBot, method: &str, pool: &str) -> usize {
     let end = format!("/agentPools/{pool}").to_ascii_lowercase();
     cloud
         .sandbox
         .requests()
         .iter()
-        .filter(|r| r.method == "PUT" && r.path.to_ascii_lowercase().ends_with(&end))
+        .filter(|r| r.method == method && r.path.to_ascii_lowercase().ends_with(&end))
         .count()
 }
 
@@ -1008,9 +1013,10 @@ async fn a_warm_up_of_20_pools_fits_the_aks_write_bucket_and_shows_the_budget_wh
 /// operation in progress).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_scales_of_one_pool_are_merged_into_one_more_write() {
-    // The three requests must all arrive while the first write runs: a request that reaches
-    // the plugin only after it ended (a loaded 2-core CI machine once took over 2 s) starts
-    // on its own and, finding a bigger pool, is a reduction. A 6 s operation leaves room.
+    // The three requests must all read the pool before the first write reaches Azure: one
+    // that reads it after finds a bigger pool and is a reduction. The sandbox holds the first
+    // PUT until all three reads have arrived; the 6 s operation then leaves the other two
+    // ample time to join it.
     let cloud = start_aks_with(
         SandboxOptions {
             lro_delay: Duration::from_secs(6),
@@ -1021,10 +1027,30 @@ async fn concurrent_scales_of_one_pool_are_merged_into_one_more_write() {
     )
     .await;
     cloud.sandbox.clear_requests();
-    let (a, b, c) = tokio::join!(
+    cloud.sandbox.inject(
+        FaultSpec::always(FaultKind::Hold {
+            gate: "all-read".into(),
+        })
+        .on_path("agentPools/gpu")
+        .on_method("PUT")
+        .times(1),
+    );
+    let reads_then_open = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while pool_requests(&cloud, "GET", "gpu") < 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "three reads of pool gpu within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cloud.sandbox.open_gate("all-read");
+    };
+    let (a, b, c, ()) = tokio::join!(
         cloud.bot.say("/aks scale --pool gpu --count 1"),
         cloud.bot.say("/aks scale --pool gpu --count 2"),
         cloud.bot.say("/aks scale --pool gpu --count 3"),
+        reads_then_open,
     );
     let replies = [a, b, c];
     for reply in &replies {

@@ -2,6 +2,7 @@
 //!
 //! * `GET /_sandbox` — endpoints and ids
 //! * `GET|POST|DELETE /_sandbox/faults`, `DELETE /_sandbox/faults/{id}` — fault rules ([`FaultSpec`] JSON)
+//! * `POST /_sandbox/gates/{name}` — opens a gate that `hold` rules wait on
 //! * `POST /_sandbox/token` — an ARM access token (skips the OAuth flow)
 
 use std::sync::Arc;
@@ -46,6 +47,10 @@ pub fn handle(shared: &Arc<Shared>, ctx: &Ctx) -> Reply {
         },
         (&Method::DELETE, ["faults"]) => {
             faults::clear(shared);
+            Reply::empty(204)
+        }
+        (&Method::POST, ["gates", name]) => {
+            shared.gates.open(name);
             Reply::empty(204)
         }
         (&Method::DELETE, ["faults", id]) => match id.parse::<u64>() {

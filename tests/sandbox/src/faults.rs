@@ -89,6 +89,13 @@ pub enum FaultKind {
         /// Delay in milliseconds.
         delay_ms: u64,
     },
+    /// Matching requests wait, before anything is done with them, until the named gate is
+    /// opened ([`crate::Sandbox::open_gate`], `POST /_sandbox/gates/{name}`): a test orders
+    /// concurrent requests with it instead of timing them.
+    Hold {
+        /// The gate's name.
+        gate: String,
+    },
     /// Long-running operations started by matching requests end `Failed` with this error.
     FailLro {
         /// Azure error code.
@@ -132,6 +139,32 @@ pub struct Faults {
     next: u64,
     /// (id, rule) in insertion order.
     pub rules: Vec<(u64, FaultSpec)>,
+}
+
+/// Gates that [`FaultKind::Hold`] requests wait on; once opened a gate stays open.
+#[derive(Debug, Default)]
+pub struct Gates {
+    opened: std::sync::Mutex<std::collections::HashSet<String>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Gates {
+    /// Opens `gate`, letting every request held on it (and any later one) through.
+    pub fn open(&self, gate: &str) {
+        lock(&self.opened).insert(gate.to_owned());
+        self.changed.notify_waiters();
+    }
+
+    async fn pass(&self, gate: &str) {
+        loop {
+            // Registered before the check, so an open between the two is not missed.
+            let changed = self.changed.notified();
+            if lock(&self.opened).contains(gate) {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
 /// Adds a rule, returns its id.
@@ -198,6 +231,7 @@ enum Http {
     Status(u16),
     Drop,
     Slow(u64),
+    Hold(String),
 }
 
 /// Applies request-level faults before routing. `Some` short-circuits the request.
@@ -210,12 +244,17 @@ pub async fn before(shared: &Shared, ctx: &Ctx, area: Area) -> Option<Reply> {
         FaultKind::ServerError { status } => Some(Http::Status(*status)),
         FaultKind::DropConnection => Some(Http::Drop),
         FaultKind::Slow { delay_ms } => Some(Http::Slow(*delay_ms)),
+        FaultKind::Hold { gate } => Some(Http::Hold(gate.clone())),
         _ => None,
     })?;
     let kube = area == Area::Kube;
     match hit {
         Http::Slow(ms) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
+            None
+        }
+        Http::Hold(gate) => {
+            shared.gates.pass(&gate).await;
             None
         }
         Http::Drop => Some(Reply {

@@ -161,6 +161,7 @@ impl Sandbox {
             faults: Default::default(),
             rate: Default::default(),
             journal: Default::default(),
+            gates: Default::default(),
         });
         let server = tokio::spawn(http::serve(listener, shared.clone()));
         let autoscaler = tokio::spawn(k8s::autoscaler::run(shared.clone()));
@@ -284,6 +285,11 @@ impl Sandbox {
     /// Adds a fault rule; returns its id.
     pub fn inject(&self, spec: FaultSpec) -> u64 {
         faults::add(&self.shared, spec)
+    }
+
+    /// Opens a gate: requests held on it by a [`FaultKind::Hold`] rule go on.
+    pub fn open_gate(&self, gate: &str) {
+        self.shared.gates.open(gate);
     }
 
     /// Removes one fault rule. Returns false if it did not exist.

@@ -30,6 +30,8 @@ pub struct Shared {
     pub aks_limits: crate::throttle::AksLimits,
     /// Requests served, for tests that assert none was sent.
     pub journal: crate::journal::Journal,
+    /// Gates that held requests wait on ([`crate::faults::FaultKind::Hold`]).
+    pub gates: crate::faults::Gates,
 }
 
 /// ARM's per-subscription request budgets (reset every hour, as ARM's window does).

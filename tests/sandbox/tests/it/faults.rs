@@ -117,6 +117,48 @@ async fn slow_responses_are_delayed() {
     assert!(r.is_err(), "a client with a short timeout gives up");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_request_waits_untouched_until_its_gate_opens() {
+    let sb = sandbox().await;
+    let arm = Arm::new(&sb);
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{}/faults", sb.control_url()))
+        .json(&json!({"path_contains": "/resourcegroups/held", "method": "PUT", "count": 1, "fault": {"kind": "hold", "gate": "g1"}}))
+        .send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let put = tokio::spawn({
+        let arm = Arm::new(&sb);
+        async move {
+            arm.call(
+                Method::PUT,
+                "/resourcegroups/held?api-version=2025-04-01",
+                Some(&json!({"location": "eastus"})),
+            )
+            .await
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sb.requests().iter().any(|r| r.method == "PUT") {
+        assert!(Instant::now() < deadline, "the PUT reaches the sandbox");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let get = "/resourcegroups/held?api-version=2025-04-01";
+    assert_eq!(
+        arm.call(Method::GET, get, None).await.status,
+        404,
+        "the held PUT has not been applied"
+    );
+    assert!(!put.is_finished());
+    let opened = http
+        .post(format!("{}/gates/g1", sb.control_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status().as_u16(), 204);
+    assert_eq!(put.await.unwrap().status, 201);
+    assert_eq!(arm.call(Method::GET, get, None).await.status, 200);
+}
+
 async fn cluster(arm: &Arm) -> String {
     arm.call(
         Method::PUT,
