@@ -3,7 +3,7 @@
 //! approves. Kept in the state database, so with replicas sharing it `/confirm CODE` works on
 //! whichever one receives it; a code is taken once, whichever replica takes it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
@@ -56,7 +56,15 @@ pub type ConfirmFailure = (ConfirmError, Option<String>);
 pub struct ConfirmBook {
     db: Db,
     timeout: Duration,
+    /// When [`ConfirmBook::sweep_expired`] last ran on this replica.
+    last_sweep: std::sync::Mutex<Option<Instant>>,
 }
+
+/// Sweeps of expired entries run at most this often: a sweep is a write transaction, and at
+/// one per command it cost about a tenth of the command path (issue 21). A code taken after
+/// its expiry is refused whether swept or not; the sweep only closes the audit rows of codes
+/// nobody took.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// How long an expired code is remembered, so a late /confirm hears "expired" rather than
 /// "unknown".
@@ -119,7 +127,11 @@ const COLUMNS: &str =
 
 impl ConfirmBook {
     pub fn new(db: Db, timeout: Duration) -> ConfirmBook {
-        ConfirmBook { db, timeout }
+        ConfirmBook {
+            db,
+            timeout,
+            last_sweep: std::sync::Mutex::new(None),
+        }
     }
 
     pub fn timeout(&self) -> Duration {
@@ -284,6 +296,22 @@ impl ConfirmBook {
         })
     }
 
+    /// [`ConfirmBook::sweep_expired`] unless it ran less than [`SWEEP_EVERY`] ago here.
+    pub fn sweep_expired_if_due(&self) -> Result<Vec<String>, StateError> {
+        self.sweep_expired_if_due_at(Instant::now())
+    }
+
+    fn sweep_expired_if_due_at(&self, now: Instant) -> Result<Vec<String>, StateError> {
+        {
+            let mut last = self.last_sweep.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| now.saturating_duration_since(at) < SWEEP_EVERY) {
+                return Ok(Vec::new());
+            }
+            *last = Some(now);
+        }
+        self.sweep_expired()
+    }
+
     /// Marks every expired entry (once, whichever replica sweeps) and returns their
     /// invocation ids, to close their audit rows; forgets markers older than an hour.
     pub fn sweep_expired(&self) -> Result<Vec<String>, StateError> {
@@ -313,4 +341,39 @@ fn expire(tx: &mut dyn Exec, code: &str) -> Result<(), StateError> {
         args![code],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use deckhand_plugin_abi::proto::Caller;
+
+    use super::*;
+
+    fn invocation(text: &str) -> Invocation {
+        let caller = Caller {
+            user_id: "u1".into(),
+            display_name: "User One".into(),
+            roles: vec!["admin".into()],
+        };
+        Invocation::new("terminal", "#ops", caller, text)
+    }
+
+    #[test]
+    fn expired_codes_are_swept_at_most_once_a_second() {
+        let book = ConfirmBook::new(Db::in_memory().unwrap(), Duration::ZERO);
+        let first = book.open(invocation("/wipe"), "wipe".into(), None).unwrap();
+        let start = Instant::now();
+        assert_eq!(
+            book.sweep_expired_if_due_at(start).unwrap(),
+            [first.invocation.id]
+        );
+        let second = book.open(invocation("/wipe"), "wipe".into(), None).unwrap();
+        let soon = start + Duration::from_millis(999);
+        assert!(book.sweep_expired_if_due_at(soon).unwrap().is_empty());
+        let later = start + SWEEP_EVERY;
+        assert_eq!(
+            book.sweep_expired_if_due_at(later).unwrap(),
+            [second.invocation.id]
+        );
+    }
 }

@@ -643,7 +643,7 @@ impl Router {
 
     /// Closes audit rows of confirmations that expired unanswered.
     fn expire_confirmations(&self) {
-        match self.confirms.sweep_expired() {
+        match self.confirms.sweep_expired_if_due() {
             Ok(ids) => {
                 for id in ids {
                     let _ =
