@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Deckhand runtime image without Docker and without any base image: buildah, FROM
-# scratch, holding the release `deckhand` (no sandbox: --no-default-features), the plugin
-# libraries, the shared libraries `ldd` names for them (glibc, libgcc_s, the loader), the CA
-# bundle and a passwd entry for uid 10001. No shell, no package manager in the image.
+# scratch, holding `deckhand` built with the dist profile (release with whole-program LTO; no
+# sandbox: --no-default-features), the plugin libraries, the shared libraries `ldd` names for
+# them (glibc, libgcc_s, the loader), the CA bundle and a passwd entry for uid 10001. No shell, no package manager in the image.
 #
 #   deploy/build-image.sh [IMAGE]          default IMAGE: localhost/deckhand:dev
 #
@@ -15,13 +15,13 @@ cd "$(dirname "$0")/.."
 
 image="${1:-localhost/deckhand:dev}"
 BUILDAH="${BUILDAH:-buildah}"
-release="${ARTIFACTS:-target/release}"
+release="${ARTIFACTS:-target/dist}"
 plugins=(acr aks daskhub minio runner vk)
 
 if [ -z "${ARTIFACTS:-}" ]; then
     args=(-p deckhand)
     for p in "${plugins[@]}"; do args+=(-p "deckhand-plugin-$p"); done
-    cargo build --release --no-default-features "${args[@]}" >&2
+    cargo build --profile dist --no-default-features "${args[@]}" >&2
 fi
 
 rootfs="$(mktemp -d)"

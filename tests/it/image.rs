@@ -3,7 +3,7 @@
 //! the manifest, the config (non-root user, entrypoint, no shell) and the layer's files; and
 //! `deckhand check` run inside the image's filesystem.
 //! The test builds from `target/debug` (what `cargo build --workspace` made) so that CI does
-//! not pay a second, release build; `deploy/build-image.sh` without ARTIFACTS builds release.
+//! not pay a second, release build; `deploy/build-image.sh` without ARTIFACTS builds the dist profile.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -38,9 +38,11 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 # (two commands: `--bin` would also keep the echo plugin's library from being built)
 $build && cargo build --release -p deckhand-testplugin-echo -p deckhand-shell-bench
-$build && cargo build --release -p deckhand --bin deckhand
+# The bot as it ships: the dist profile (release with whole-program LTO, Cargo.toml).
+$build && cargo build --profile dist -p deckhand --bin deckhand
 release="$root/target/release"
 bench="$release/shell-bench"
+deckhand="$root/target/dist/deckhand"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -94,12 +96,12 @@ for run in $(seq 1 "$runs"); do
     echo "round $run of $runs" >&2
     pinned --name sed --send bench-ok --expect BENCH-OK -- sed -u s/bench-ok/BENCH-OK/
     pinned --name deckhand-whoami --send /whoami --expect "Local operator" \
-        -- "$release/deckhand" shell --config "$(deckhand_config "w$run")"
+        -- "$deckhand" shell --config "$(deckhand_config "w$run")"
     pinned --name deckhand-echo --send "/echo bench-ok --upper" --expect BENCH-OK \
-        -- "$release/deckhand" shell --config "$(deckhand_config "e$run")"
+        -- "$deckhand" shell --config "$(deckhand_config "e$run")"
     if [ -n "$pg" ]; then
         pinned --name deckhand-echo-pg --send "/echo bench-ok --upper" --expect BENCH-OK \
-            -- "$release/deckhand" shell --config "$(deckhand_pg_config "p$run")"
+            -- "$deckhand" shell --config "$(deckhand_pg_config "p$run")"
     fi
     if [ -n "$other" ]; then
         pinned --name other-echo --send "/echo bench-ok --upper" --expect BENCH-OK \
