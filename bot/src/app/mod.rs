@@ -80,10 +80,12 @@ impl Drop for App {
 }
 
 /// Every [`HEARTBEAT_EVERY`]: [`Db::replica_heartbeat`], on the blocking pool (a database call
-/// blocks). A failed beat (database unreachable) is logged and retried at the next tick.
+/// blocks). The first beat is [`Db::open_at_start`]'s, so this one waits a period first. A
+/// failed beat (database unreachable) is logged and retried at the next tick.
 fn spawn_heartbeat(db: Db) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+        let first = tokio::time::Instant::now() + HEARTBEAT_EVERY;
+        let mut every = tokio::time::interval_at(first, HEARTBEAT_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
