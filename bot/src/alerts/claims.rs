@@ -7,22 +7,18 @@
 //! new claim. Used on PostgreSQL only: a SQLite file belongs to one replica, whose storm
 //! control already drops repeats.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use super::Status;
 use super::alert::AlertKey;
 use super::storm::StormConfig;
 use crate::args;
-use crate::state::{Backend, Db, StateError};
+use crate::state::{Backend, Db, StateError, timestamp};
 
 pub(super) struct Claims {
     db: Db,
     firing: chrono::Duration,
     resolved: chrono::Duration,
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn status_text(status: Status) -> &'static str {
@@ -80,7 +76,13 @@ impl Claims {
                          WHERE alerts_claims.status <> excluded.status
                             OR alerts_claims.claimed_at < ?5
                          RETURNING claimed_by",
-                        args![key.as_str(), status_text(*status), ts(now), me, ts(stale)],
+                        args![
+                            key.as_str(),
+                            status_text(*status),
+                            timestamp(now),
+                            me,
+                            timestamp(stale)
+                        ],
                     )?
                     .is_some();
                 decided.insert((key.as_str(), *status), won[i]);

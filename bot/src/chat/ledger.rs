@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::args;
 use crate::chat::{OutboundMessage, Outbox};
-use crate::state::{Db, StateError};
+use crate::state::{Db, StateError, timestamp};
 
 pub(crate) const MIGRATIONS: &[&str] = &["CREATE TABLE notifications (
         key TEXT PRIMARY KEY,
@@ -38,10 +38,6 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: i64 = 2;
 /// Rows older than this are forgotten.
 const KEEP: chrono::Duration = chrono::Duration::days(30);
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 /// What [`Ledger::claim`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +76,10 @@ impl Ledger {
             args![
                 key,
                 channel,
-                ts(now),
+                timestamp(now),
                 crate::state::replica_name(),
                 MAX_ATTEMPTS,
-                ts(stale)
+                timestamp(stale)
             ],
         )?;
         Ok(if won.is_some() {
@@ -97,13 +93,13 @@ impl Ledger {
     pub fn sent(&self, key: &str, now: DateTime<Utc>) -> Result<(), StateError> {
         self.db.execute(
             "UPDATE notifications SET sent_at = ?2 WHERE key = ?1",
-            args![key, ts(now)],
+            args![key, timestamp(now)],
         )?;
         if rand::random_ratio(1, 200) {
             let horizon = now.checked_sub_signed(KEEP).unwrap_or(now);
             self.db.execute(
                 "DELETE FROM notifications WHERE claimed_at < ?1",
-                args![ts(horizon)],
+                args![timestamp(horizon)],
             )?;
         }
         Ok(())

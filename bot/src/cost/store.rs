@@ -2,7 +2,8 @@
 //! pool's size. Azure keeps no node-count history we can read, so Deckhand records its own.
 
 use crate::args;
-use crate::sched::store::{parse_ts, ts};
+use crate::sched::store::parse_ts;
+use crate::state::timestamp;
 use crate::state::{Db, StateError};
 use chrono::{DateTime, Utc};
 
@@ -118,7 +119,7 @@ impl CostStore {
                 &price.currency,
                 price.on_demand,
                 price.spot,
-                ts(price.fetched_at)
+                timestamp(price.fetched_at)
             ],
         )?;
         Ok(())
@@ -130,7 +131,7 @@ impl CostStore {
                                        deallocate, gpu, origin)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             args![
-                ts(s.at),
+                timestamp(s.at),
                 &s.cluster,
                 &s.pool,
                 &s.vm_size,
@@ -159,7 +160,7 @@ impl CostStore {
                  SELECT max(at) FROM cost_samples p
                  WHERE p.cluster = s.cluster AND p.pool = s.pool AND p.at < ?1))
              ORDER BY at, id",
-            args![ts(from), ts(until)],
+            args![timestamp(from), timestamp(until)],
         )?;
         rows.iter()
             .map(|r| {

@@ -5,13 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rand::Rng;
 
 use super::Invocation;
 use crate::args;
 use crate::state::sql::{Exec, Row};
-use crate::state::{Db, StateError};
+use crate::state::{Db, StateError, timestamp};
 
 // The `confirmations` table is a core migration (4, in `crate::state`). A row's command line
 // is blanked when it expires and the row deleted when it is taken, so a line waits in the
@@ -78,10 +78,6 @@ fn new_code() -> String {
     (0..6)
         .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
         .collect()
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// The stored form of an invocation (its caller as the ABI serializes it).
@@ -172,7 +168,7 @@ impl ConfirmBook {
                     &stored,
                     &permission,
                     roles.clone(),
-                    ts(expires_at)
+                    timestamp(expires_at)
                 ],
             )?;
             if inserted == 1 {
@@ -320,12 +316,12 @@ impl ConfirmBook {
         self.db.transaction(|tx| {
             tx.execute(
                 "DELETE FROM confirmations WHERE expired = 1 AND expires_at < ?1",
-                args![ts(forget)],
+                args![timestamp(forget)],
             )?;
             tx.query(
                 "UPDATE confirmations SET expired = 1, invocation = ''
                  WHERE expired = 0 AND expires_at <= ?1 RETURNING invocation_id",
-                args![ts(now)],
+                args![timestamp(now)],
             )?
             .iter()
             .map(|row| row.get(0))

@@ -13,6 +13,7 @@ use super::timing::{Timing, TimingError};
 use super::{Inner, MAX_OVERDUE, MAX_WARN_SECS, SchedError, Upcoming};
 use crate::chat::{Action, OutboundMessage};
 use crate::router::{Invocation, ResponseKind};
+use crate::state::timestamp;
 
 impl Inner {
     pub(super) async fn run(self: Arc<Self>) {
@@ -199,7 +200,7 @@ impl Inner {
             .unwrap_or_default();
         let detail = format!(
             "claimed at {} and never completed: the bot stopped while it ran{within}",
-            store::ts(run.claimed_at)
+            timestamp(run.claimed_at)
         );
         if let Err(e) = self.store.complete(run.id, now, "interrupted", &detail) {
             tracing::error!(error = %e, "cannot mark an interrupted run");
@@ -209,7 +210,7 @@ impl Inner {
         let due = self
             .timing(&row.cron, &row.tz)
             .map(|t| t.describe(run.due_at))
-            .unwrap_or_else(|_| store::ts(run.due_at));
+            .unwrap_or_else(|_| timestamp(run.due_at));
         self.post_with_files(
             &row.channel,
             format!(
@@ -342,7 +343,7 @@ impl Inner {
             Some(format!(
                 "schedule:{}:warn:{}",
                 row.name,
-                store::ts(upcoming.effective)
+                timestamp(upcoming.effective)
             )),
         )
         .await;

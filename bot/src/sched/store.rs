@@ -8,8 +8,8 @@
 
 use crate::args;
 use crate::state::sql::Row;
-use crate::state::{Db, StateError};
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::state::{Db, StateError, timestamp};
+use chrono::{DateTime, Utc};
 use deckhand_plugin_abi::proto::Caller;
 
 pub const MIGRATIONS: &[&str] = &[
@@ -175,10 +175,6 @@ pub struct RunRow {
     pub claimed_by: String,
 }
 
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StateError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
@@ -278,8 +274,8 @@ impl Store {
                 &s.owner.display_name,
                 serde_json::to_string(&s.owner.roles).unwrap_or_default(),
                 s.source.as_str(),
-                ts(s.created_at),
-                ts(s.anchor),
+                timestamp(s.created_at),
+                timestamp(s.anchor),
                 s.paused,
             ],
         )?;
@@ -309,7 +305,7 @@ impl Store {
                 &s.owner.user_id,
                 &s.owner.display_name,
                 serde_json::to_string(&s.owner.roles).unwrap_or_default(),
-                ts(s.created_at),
+                timestamp(s.created_at),
             ],
         )?;
         Ok(())
@@ -383,7 +379,7 @@ impl Store {
                 "UPDATE schedules SET paused = 0,
                         anchor = CASE WHEN anchor > ?2 THEN anchor ELSE ?2 END
                  WHERE name = ?1",
-                args![name, ts(now)],
+                args![name, timestamp(now)],
             )?;
         }
         Ok(())
@@ -392,7 +388,7 @@ impl Store {
     pub fn set_skip_due(&self, name: &str, due: DateTime<Utc>) -> Result<(), StateError> {
         self.db.execute(
             "UPDATE schedules SET skip_due = ?2 WHERE name = ?1",
-            args![name, ts(due)],
+            args![name, timestamp(due)],
         )?;
         Ok(())
     }
@@ -400,7 +396,7 @@ impl Store {
     pub fn set_skip_until(&self, name: &str, until: DateTime<Utc>) -> Result<(), StateError> {
         self.db.execute(
             "UPDATE schedules SET skip_until = ?2 WHERE name = ?1",
-            args![name, ts(until)],
+            args![name, timestamp(until)],
         )?;
         Ok(())
     }
@@ -413,7 +409,7 @@ impl Store {
     ) -> Result<(), StateError> {
         self.db.execute(
             "UPDATE schedules SET snooze_due = ?2, snooze_to = ?3 WHERE name = ?1",
-            args![name, ts(due), ts(to)],
+            args![name, timestamp(due), timestamp(to)],
         )?;
         Ok(())
     }
@@ -421,7 +417,7 @@ impl Store {
     pub fn set_warned(&self, name: &str, effective: DateTime<Utc>) -> Result<(), StateError> {
         self.db.execute(
             "UPDATE schedules SET warned_for = ?2 WHERE name = ?1",
-            args![name, ts(effective)],
+            args![name, timestamp(effective)],
         )?;
         Ok(())
     }
@@ -456,8 +452,8 @@ impl Store {
                 args![
                     schedule,
                     kind.as_str(),
-                    ts(due),
-                    ts(now),
+                    timestamp(due),
+                    timestamp(now),
                     crate::state::replica_name()
                 ],
             )?
@@ -478,7 +474,7 @@ impl Store {
             "INSERT INTO schedule_runs (schedule, kind, due_at, claimed_at, completed_at, outcome, detail)
              VALUES (?1, 'cron', ?2, ?3, ?3, ?4, ?5)
              ON CONFLICT (schedule, kind, due_at) DO NOTHING",
-            args![schedule, ts(due), ts(now), outcome, detail],
+            args![schedule, timestamp(due), timestamp(now), outcome, detail],
         )?;
         Ok(n == 1)
     }
@@ -492,7 +488,7 @@ impl Store {
     ) -> Result<(), StateError> {
         self.db.execute(
             "UPDATE schedule_runs SET completed_at = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
-            args![run, ts(now), outcome, detail],
+            args![run, timestamp(now), outcome, detail],
         )?;
         Ok(())
     }
@@ -531,7 +527,7 @@ impl Store {
                 command,
                 outcome,
                 reply,
-                ts(at)
+                timestamp(at)
             ],
         )?;
         Ok(())
@@ -566,7 +562,7 @@ impl Store {
              JOIN schedule_runs r ON r.id = c.run_id
              LEFT JOIN schedules s ON s.name = r.schedule
              WHERE c.at <= ?1 ORDER BY c.at, c.run_id, c.idx",
-            args![ts(until)],
+            args![timestamp(until)],
         )?;
         rows.iter()
             .map(|r| {
@@ -588,7 +584,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, 0)
              ON CONFLICT (pool) DO UPDATE SET until = excluded.until, set_by = excluded.set_by,
                                               channel = excluded.channel, ended = 0",
-            args![&k.pool, ts(k.until), &k.set_by, &k.channel],
+            args![&k.pool, timestamp(k.until), &k.set_by, &k.channel],
         )?;
         Ok(())
     }
@@ -615,7 +611,7 @@ impl Store {
     pub fn end_keep_awake(&self, pool: &str, until: DateTime<Utc>) -> Result<bool, StateError> {
         let n = self.db.execute(
             "UPDATE schedule_keep_awake SET ended = 1 WHERE pool = ?1 AND until = ?2 AND ended = 0",
-            args![pool, ts(until)],
+            args![pool, timestamp(until)],
         )?;
         Ok(n == 1)
     }

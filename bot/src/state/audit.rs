@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::sql::{Exec, Row};
-use super::{Db, StateError, now};
+use super::{Db, StateError, now, timestamp};
 use crate::args;
 
 /// How often a replica on a shared database says it is alive ([`Db::replica_heartbeat`]).
@@ -189,12 +189,13 @@ impl Db {
     pub fn replica_heartbeat(&self, gone_after: Duration) -> Result<usize, StateError> {
         let me = super::replica_name();
         let seen = chrono::Utc::now();
-        let cutoff = chrono::Duration::from_std(gone_after)
-            .ok()
-            .and_then(|gone| seen.checked_sub_signed(gone))
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let seen = seen.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let cutoff = timestamp(
+            chrono::Duration::from_std(gone_after)
+                .ok()
+                .and_then(|gone| seen.checked_sub_signed(gone))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+        );
+        let seen = timestamp(seen);
         self.transaction(|tx| {
             tx.execute(
                 "INSERT INTO replicas (name, seen_at) VALUES (?1, ?2)

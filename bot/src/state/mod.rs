@@ -705,9 +705,15 @@ fn migrate_sqlite(conn: &Connection, path: &str) -> Result<(), StateError> {
     Ok(())
 }
 
-/// Current time as RFC 3339 with milliseconds, the format stored in every table.
+/// `t` as RFC 3339 with milliseconds in UTC, the format stored in every table (so text order
+/// is time order on both backends).
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The current time as a [`timestamp`].
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    timestamp(chrono::Utc::now())
 }
 
 #[cfg(test)]
