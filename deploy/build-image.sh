@@ -2,7 +2,8 @@
 # Builds the Deckhand runtime image without Docker and without any base image: buildah, FROM
 # scratch, holding `deckhand` built with the dist profile (release with whole-program LTO; no
 # sandbox: --no-default-features), the plugin libraries, the shared libraries `ldd` names for
-# them (glibc, libgcc_s, the loader), the CA bundle and a passwd entry for uid 10001. No shell, no package manager in the image.
+# them (glibc, libgcc_s, the loader), the CA bundle and a passwd entry for uid 10001. No shell,
+# no package manager in the image.
 #
 #   deploy/build-image.sh [IMAGE]          default IMAGE: localhost/deckhand:dev
 #

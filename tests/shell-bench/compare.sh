@@ -10,7 +10,8 @@
 # --binary times another build of deckhand (e.g. a copy of the binary before a change) under
 # the name deckhand-other, next to this tree's. --postgres URL adds deckhand-echo-pg: the same
 # plugin command with the audit on that PostgreSQL database (`[state] url`, issue 19).
-# Never run in CI: it installs packages and takes minutes. Nothing is installed outside the temp dir (removed at the end).
+# Never run in CI: it installs packages and takes minutes. Nothing is installed outside the
+# temp dir (removed at the end).
 set -euo pipefail
 
 if [ "${CI:-}" = "true" ]; then
